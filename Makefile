@@ -1,0 +1,48 @@
+# colorgan — `make help` lists the targets. Every target sets up .venv first (idempotent).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+EXP ?= lab_advanced
+SET ?=
+NAME ?= lr_sweep
+PORT ?= 5000
+
+.DEFAULT_GOAL := help
+.PHONY: help setup train test test-fast lint ui bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements.lock
+	$(VENV)/bin/pip install -q --no-deps -e .
+	touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install the pinned dependencies (idempotent)
+
+train: $(STAMP) ## train one model: make train EXP=lab_advanced SET="epochs=2 batch_size=32"
+	$(PY) -m colorgan train experiments/$(EXP).toml $(if $(strip $(SET)),--set $(SET))
+
+test: $(STAMP) ## run the whole test suite (what CI runs)
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP) ## the tests without the slow end-to-end runs
+	$(PY) -m pytest -q -m "not slow"
+
+lint: $(STAMP) ## ruff
+	$(VENV)/bin/ruff check colorgan tests
+
+ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over the local store (mlruns/)
+	mkdir -p mlruns/artifacts
+	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port $(PORT) \
+		--backend-store-uri sqlite:///mlruns/mlflow.db --default-artifact-root ./mlruns/artifacts
+
+bench: $(STAMP) ## training speed (images/s) at 64 and 128, float32 and bf16: prints a table
+	$(PY) -m colorgan.bench
+
+clean: ## remove caches (keeps mlruns/ and .venv)
+	rm -rf .cache .pytest_cache .ruff_cache

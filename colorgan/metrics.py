@@ -1,0 +1,99 @@
+"""Image-quality metrics shared by per-epoch evaluation, `evaluate` and the baselines.
+
+All images are RGB in [0, 1]. PSNR per image is capped at PSNR_CAP_DB, because an exactly grey original
+predicted exactly (the gray baseline on a grey photo) has zero error and an infinite PSNR; the pooled PSNR
+(from the mean squared error over the whole split) needs no cap and is the headline figure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorflow as tf
+
+PSNR_CAP_DB = 100.0  # per-image cap: 10*log10(1/1e-10); stated wherever mean/median PSNR is reported
+_MSE_FLOOR = 10.0 ** (-PSNR_CAP_DB / 10.0)
+
+
+def mse_per_image(pred: tf.Tensor, true: tf.Tensor) -> tf.Tensor:
+    diff = tf.cast(pred, tf.float32) - tf.cast(true, tf.float32)
+    return tf.reduce_mean(tf.square(diff), axis=[-3, -2, -1])
+
+
+def psnr_from_mse(mse):
+    """dB for data range 1, never inf/NaN: mse is floored so the result is at most PSNR_CAP_DB."""
+    return -10.0 * np.log10(np.maximum(np.asarray(mse, np.float64), _MSE_FLOOR))
+
+
+def psnr(pred: tf.Tensor, true: tf.Tensor) -> tf.Tensor:
+    """Per-image PSNR in dB (capped), as a float32 tensor of shape [batch]."""
+    mse = tf.maximum(mse_per_image(pred, true), _MSE_FLOOR)
+    return -10.0 * tf.math.log(mse) / tf.math.log(10.0)
+
+
+def ssim(pred: tf.Tensor, true: tf.Tensor) -> tf.Tensor:
+    """Per-image SSIM (Gaussian 11x11, sigma 1.5, as Wang et al. 2004 and skimage's gaussian_weights=True)."""
+    return tf.image.ssim(tf.cast(pred, tf.float32), tf.cast(true, tf.float32), max_val=1.0)
+
+
+def colorfulness(rgb: tf.Tensor) -> tf.Tensor:
+    """Hasler & Suesstrunk (2003) colourfulness per image, on the 0-255 scale: ~0 for grey, ~30+ vivid."""
+    rgb = tf.cast(rgb, tf.float32) * 255.0
+    r, g, b = tf.unstack(rgb, axis=-1)
+    rg = r - g
+    yb = 0.5 * (r + g) - b
+    axes = [-2, -1]
+    std = tf.sqrt(tf.math.reduce_variance(rg, axis=axes) + tf.math.reduce_variance(yb, axis=axes))
+    mean = tf.sqrt(tf.square(tf.reduce_mean(rg, axis=axes)) + tf.square(tf.reduce_mean(yb, axis=axes)))
+    return std + 0.3 * mean
+
+
+def image_scores(pred: tf.Tensor, true: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Every per-image score for a batch; the accumulator below turns them into split figures."""
+    pred_c = colorfulness(pred)
+    true_c = colorfulness(true)
+    return {
+        "mse": mse_per_image(pred, true),
+        "ssim": ssim(pred, true),
+        "colorfulness": pred_c,
+        "colorfulness_orig": true_c,
+    }
+
+
+@dataclass
+class QualityAccumulator:
+    """Collects per-image scores over a split and summarises them."""
+
+    scores: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+    def update(self, batch_scores: dict) -> None:
+        for key, value in batch_scores.items():
+            self.scores.setdefault(key, []).append(np.asarray(value, np.float64).reshape(-1))
+
+    def per_image(self) -> dict[str, np.ndarray]:
+        out = {key: np.concatenate(parts) for key, parts in self.scores.items()}
+        if "mse" in out:
+            out["psnr"] = psnr_from_mse(out["mse"])
+        if "colorfulness" in out and "colorfulness_orig" in out:
+            out["colorfulness_gap"] = np.abs(out["colorfulness"] - out["colorfulness_orig"])
+        return out
+
+    def result(self) -> dict[str, float]:
+        return summarise(self.per_image())
+
+
+def summarise(per_image: dict[str, np.ndarray]) -> dict[str, float]:
+    """Split figures: PSNR three ways (pooled, mean and median of capped per-image values) and the means."""
+    if not per_image or len(per_image["mse"]) == 0:
+        raise ValueError("no images to summarise")
+    out = {
+        "psnr": float(psnr_from_mse(np.mean(per_image["mse"]))),  # pooled: the headline figure
+        "psnr_mean": float(np.mean(per_image["psnr"])),
+        "psnr_median": float(np.median(per_image["psnr"])),
+        "images": float(len(per_image["mse"])),
+    }
+    for key in ("ssim", "colorfulness", "colorfulness_orig", "colorfulness_gap"):
+        if key in per_image:
+            out[key] = float(np.mean(per_image[key]))
+    return out

@@ -1,0 +1,164 @@
+"""Everything MLflow: where the store is, one run's params/metrics/artifacts, checkpoints and the final model.
+
+Only this module (and the read-only report generator) knows MLflow; training hands it plain dicts and arrays.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import mlflow
+import numpy as np
+from mlflow.entities import RunStatus
+from mlflow.tracking import MlflowClient
+
+from colorgan import config as config_mod
+
+CHECKPOINT_DIR = "checkpoint"  # artifact folder holding the latest epoch's checkpoint and its state.json
+STATE_FILE = "state.json"
+MODEL_NAME = "generator"
+
+
+def store_uri(repo_root: Path) -> str:
+    """MLFLOW_TRACKING_URI if set, else the local store MLflow 3 recommends: SQLite + an artifacts folder."""
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    (repo_root / "mlruns").mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(repo_root / 'mlruns' / 'mlflow.db').resolve()}"
+
+
+def local_artifact_root(repo_root: Path) -> str | None:
+    """Artifacts of the embedded store live beside its database; a tracking server decides for itself."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return None
+    return (repo_root / "mlruns" / "artifacts").resolve().as_uri()
+
+
+def connect(repo_root: Path) -> MlflowClient:
+    mlflow.set_tracking_uri(store_uri(repo_root))
+    return MlflowClient()
+
+
+def experiment_id(name: str, repo_root: Path) -> str:
+    """The id of an MLflow experiment, created (with the local artifact root) when missing."""
+    client = connect(repo_root)
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=local_artifact_root(repo_root))
+    except mlflow.exceptions.MlflowException:  # another worker created it first
+        return client.get_experiment_by_name(name).experiment_id
+
+
+def git_commit(repo_root: Path) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo_root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class RunTracker:
+    """One MLflow run: opened (or re-opened on resume) by ``open_run``, written by the training loop."""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self.client = MlflowClient()
+
+    def log_params(self, params: dict) -> None:
+        mlflow.log_params({k: ("" if v is None else v) for k, v in params.items()}, run_id=self.run_id)
+
+    def set_tags(self, tags: dict) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(self.run_id, key, str(value))
+
+    def log_metrics(self, values: dict[str, float], step: int) -> None:
+        clean = {k: float(v) for k, v in values.items() if v is not None and np.isfinite(v)}
+        mlflow.log_metrics(clean, step=step, run_id=self.run_id, synchronous=True)
+
+    def metric_steps(self, key: str) -> list[int]:
+        return [m.step for m in self.client.get_metric_history(self.run_id, key)]
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self.run_id, text, artifact_file)
+
+    def log_image(self, image: np.ndarray, artifact_file: str) -> None:
+        self.client.log_image(self.run_id, image, artifact_file=artifact_file)
+
+    def log_config(self, cfg: config_mod.Config, source: Path | None) -> None:
+        self.log_text(config_mod.to_toml(cfg), "config/resolved.toml")
+        if source is not None and Path(source).is_file():
+            self.client.log_artifact(self.run_id, str(source), "config")
+
+    def save_checkpoint(self, write_fn, epoch: int, epoch_metrics: dict[str, float]) -> None:
+        """Write the training state (via ``write_fn(prefix)``) and the epoch it ends, replacing the last one."""
+        with tempfile.TemporaryDirectory() as tmp:
+            write_fn(str(Path(tmp) / "ckpt"))
+            (Path(tmp) / STATE_FILE).write_text(json.dumps({"epoch": epoch, "metrics": epoch_metrics}))
+            self.client.log_artifacts(self.run_id, tmp, CHECKPOINT_DIR)
+        self.client.set_tag(self.run_id, "colorgan.last_epoch", str(epoch))
+
+    def load_checkpoint(self, dest: Path) -> tuple[str, dict] | None:
+        """Download the latest checkpoint: (prefix for tf.train.Checkpoint.read, state) or None if there is none."""
+        names = [f.path for f in self.client.list_artifacts(self.run_id, CHECKPOINT_DIR)]
+        if f"{CHECKPOINT_DIR}/{STATE_FILE}" not in names:
+            return None
+        local = Path(mlflow.artifacts.download_artifacts(run_id=self.run_id, artifact_path=CHECKPOINT_DIR,
+                                                         dst_path=str(dest)))
+        return str(local / "ckpt"), json.loads((local / STATE_FILE).read_text())
+
+    def log_generator(self, generator, example: np.ndarray, requirements: list[str]) -> str:
+        """The final generator as an MLflow Keras model with a signature, so it reloads and predicts anywhere."""
+        signature = mlflow.models.infer_signature(example, np.asarray(generator(example, training=False)))
+        info = mlflow.keras.log_model(generator, name=MODEL_NAME, signature=signature,
+                                      pip_requirements=requirements)
+        self.client.set_tag(self.run_id, "colorgan.model_uri", info.model_uri)
+        return info.model_uri
+
+
+@contextmanager
+def open_run(repo_root: Path, experiment: str, run_name: str, resume_run_id: str | None = None,
+             parent_run_id: str | None = None, tags: dict | None = None) -> Iterator[RunTracker]:
+    """Start (or resume) a run; it ends FINISHED, KILLED on Ctrl-C, or FAILED with the error as a tag.
+
+    An exception type may carry ``mlflow_status`` (e.g. "KILLED" for a pruned trial) to choose the end state.
+    """
+    connect(repo_root)
+    if resume_run_id:
+        run = mlflow.start_run(run_id=resume_run_id)
+    else:
+        run = mlflow.start_run(experiment_id=experiment_id(experiment, repo_root), run_name=run_name or None,
+                               parent_run_id=parent_run_id, nested=parent_run_id is not None, tags=tags)
+    tracker = RunTracker(run.info.run_id)
+    try:
+        yield tracker
+    except KeyboardInterrupt:
+        tracker.set_tags({"colorgan.error": "interrupted (Ctrl-C)"})
+        mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+        raise
+    except BaseException as exc:
+        status = getattr(exc, "mlflow_status", "FAILED")
+        tracker.set_tags({"colorgan.error": f"{type(exc).__name__}: {exc}"[:5000]})
+        mlflow.end_run(status)
+        raise
+    else:
+        mlflow.end_run("FINISHED")
+
+
+def run_config(run_id: str, repo_root: Path) -> tuple[str, dict]:
+    """(experiment name, resolved config dict) of an existing run, for ``--resume``."""
+    client = connect(repo_root)
+    run = client.get_run(run_id)
+    text = mlflow.artifacts.load_text(f"runs:/{run_id}/config/resolved.toml")
+    return client.get_experiment(run.info.experiment_id).name, tomllib.loads(text)

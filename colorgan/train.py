@@ -1,0 +1,197 @@
+"""One training run: config -> data -> model -> fit() with per-epoch evaluation, tracked in MLflow."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from colorgan import color, data, gan, grids, metrics, tracking
+from colorgan import config as config_mod
+from colorgan.config import Config
+
+
+class NonFiniteLoss(RuntimeError):
+    """A loss became NaN or infinite: the run is marked FAILED rather than training on garbage."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    epochs: int
+    final: dict[str, float]  # the last epoch's logged metrics
+
+
+def repo_root() -> Path:
+    """The checkout this package lives in (editable install), else the working directory."""
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "pyproject.toml").is_file() else Path.cwd()
+
+
+def configure_threads(threads: int) -> None:
+    """Size TF's thread pools (e.g. to a worker's share of the cores); must run before TF does any work."""
+    if threads > 0:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
+
+
+def evaluate_split(model: gan.ColorGAN, dataset: tf.data.Dataset, step_fn=None) -> dict[str, float]:
+    """Inference-mode losses and image quality over a whole split (losses weighted by batch size)."""
+    step_fn = step_fn or tf.function(model.evaluate_batch, reduce_retracing=True)
+    acc = metrics.QualityAccumulator()
+    sums: dict[str, float] = {}
+    count = 0
+    for l_in, target in dataset:
+        values, scores = step_fn(l_in, target)
+        n = int(l_in.shape[0])
+        for key, value in values.items():
+            sums[key] = sums.get(key, 0.0) + float(value) * n
+        acc.update(scores)
+        count += n
+    if count == 0:
+        raise data.DataError("the evaluation split is empty: lower grey_threshold or raise eval_fraction")
+    out = {key: total / count for key, total in sums.items()}
+    out.update(acc.result())
+    return out
+
+
+def gray_baseline(dataset: tf.data.Dataset, color_space: str) -> dict[str, float]:
+    """The gray image itself (a*b* = 0) scored on a split: what every PSNR must be read against."""
+    acc = metrics.QualityAccumulator()
+    for l_in, target in dataset:
+        acc.update(metrics.image_scores(color.gray_rgb(l_in), color.decode(l_in, target, color_space)))
+    return acc.result()
+
+
+class EpochEnd(keras.callbacks.Callback):
+    """After each epoch: evaluate, draw the sample grid, checkpoint, log to MLflow, print one line.
+
+    The eval figures are also written into ``logs`` so callbacks after this one (a study's pruner) see them.
+    """
+
+    def __init__(self, cfg: Config, bundle: data.DataBundle, tracker: tracking.RunTracker, checkpoint,
+                 gray: dict[str, float]):
+        super().__init__()
+        self.cfg, self.bundle, self.tracker, self.checkpoint, self.gray = cfg, bundle, tracker, checkpoint, gray
+        self.last: dict[str, float] = {}
+        self._started = 0.0
+        self._eval_step = None
+        self._sample_l, _ = color.encode(tf.constant(bundle.eval_rgb_sample), cfg.color_space)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        bad = {k: float(v) for k, v in (logs or {}).items() if not math.isfinite(float(v))}
+        if bad:
+            raise NonFiniteLoss(f"non-finite loss in batch {batch + 1}: {bad}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        seconds = time.perf_counter() - self._started
+        step = epoch + 1
+        model = self.model
+        if self._eval_step is None:
+            self._eval_step = tf.function(model.evaluate_batch, reduce_retracing=True)
+        evaluated = evaluate_split(model, self.bundle.eval, self._eval_step)
+        values = {f"train/{name}": float(logs[name]) for name in model.loss_names}
+        values.update({f"eval/{k}": v for k, v in evaluated.items() if k != "images"})
+        values["images_per_sec"] = self.bundle.info["n_train"] / seconds
+        values["epoch_seconds"] = seconds
+        values["eval_seconds"] = time.perf_counter() - self._started - seconds
+        self.tracker.save_checkpoint(self.checkpoint.write, step, values)
+        self.tracker.log_metrics(values, step=step)
+        self.tracker.log_image(self._grid(), f"samples/epoch_{step:03d}.png")
+        logs.update(values)
+        self.last = values
+        print(f"epoch {step}/{self.cfg.epochs}  train g_total {values['train/g_total']:.3f}"
+              + (f"  d_loss {values['train/d_loss']:.3f}" if "train/d_loss" in values else "")
+              + f"  | eval PSNR {values['eval/psnr']:.2f} dB (gray {self.gray['psnr']:.2f})"
+              + f"  SSIM {values['eval/ssim']:.3f}  colourfulness {values['eval/colorfulness']:.1f}"
+              + f" (orig {values['eval/colorfulness_orig']:.1f})  | {values['images_per_sec']:.1f} img/s"
+              + f"  {seconds:.0f}s", flush=True)
+
+    def _grid(self) -> np.ndarray:
+        pred = self.model.generator(self._sample_l, training=False)
+        return grids.sample_grid([
+            np.asarray(color.gray_rgb(self._sample_l)),
+            np.asarray(color.decode(self._sample_l, pred, self.cfg.color_space)),
+            self.bundle.eval_rgb_sample,
+        ])
+
+
+def _checkpoint(model: gan.ColorGAN) -> tf.train.Checkpoint:
+    # Build the optimizers' slots first so a restore fills them instead of being deferred and lost.
+    model.g_optimizer.build(model.generator.trainable_variables)
+    parts = {"generator": model.generator, "g_optimizer": model.g_optimizer}
+    if model.discriminator is not None:
+        model.d_optimizer.build(model.discriminator.trainable_variables)
+        parts.update(discriminator=model.discriminator, d_optimizer=model.d_optimizer)
+    return tf.train.Checkpoint(**parts)
+
+
+def _requirements() -> list[str]:
+    return [f"tensorflow-cpu=={tf.__version__}", f"keras=={keras.__version__}"]
+
+
+def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None = None,
+        callbacks: tuple = (), parent_run_id: str | None = None, tags: dict | None = None,
+        root: Path | None = None, verbose: int = 1) -> RunResult:
+    """Train one model; every epoch is tracked. With ``resume_run_id`` the same run continues from its last
+    completed epoch (``cfg`` then comes from that run, with only ``epochs`` taken from the caller)."""
+    root = root or repo_root()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if cfg.precision == "bf16" else "float32")
+    keras.utils.set_random_seed(cfg.seed)
+    bundle = data.load(cfg, root)
+    model = gan.build(cfg)
+    checkpoint = _checkpoint(model)
+    gray = gray_baseline(bundle.eval, cfg.color_space)
+    with tracking.open_run(root, cfg.experiment, cfg.run_name, resume_run_id, parent_run_id, tags) as tracker:
+        initial_epoch = 0
+        if resume_run_id:
+            initial_epoch = _restore(tracker, checkpoint)
+        else:
+            tracker.log_params({**cfg.to_dict(), **bundle.info, "tf_version": tf.__version__,
+                                "keras_version": keras.__version__, "git_commit": tracking.git_commit(root)})
+            tracker.set_tags({"colorgan.data_source": bundle.info["data_source"]})
+            tracker.log_config(cfg, config_path)
+            tracker.log_metrics({f"baseline/gray_{k}": v for k, v in gray.items() if k != "images"}, step=0)
+            if bundle.skipped:
+                tracker.log_text("\n".join(f"{p}\t{why}" for p, why in bundle.skipped), "data/skipped_files.tsv")
+        end_epoch = EpochEnd(cfg, bundle, tracker, checkpoint, gray)
+        if initial_epoch < cfg.epochs:
+            model.fit(bundle.train, epochs=cfg.epochs, initial_epoch=initial_epoch, verbose=verbose,
+                      callbacks=[end_epoch, *callbacks])
+        example = np.asarray(end_epoch._sample_l[:1], np.float32)
+        tracker.log_generator(model.generator, example, _requirements())
+        return RunResult(tracker.run_id, cfg.epochs, end_epoch.last)
+
+
+def _restore(tracker: tracking.RunTracker, checkpoint: tf.train.Checkpoint) -> int:
+    """Load the last completed epoch's state; log that epoch's metrics if the interruption lost them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        found = tracker.load_checkpoint(Path(tmp))
+        if found is None:
+            return 0
+        prefix, state = found
+        checkpoint.read(prefix).assert_existing_objects_matched()
+    epoch = int(state["epoch"])
+    if epoch not in tracker.metric_steps("eval/psnr"):
+        tracker.log_metrics(state["metrics"], step=epoch)
+    print(f"resuming run {tracker.run_id} after epoch {epoch}", flush=True)
+    return epoch
+
+
+def resume_config(run_id: str, overrides: dict, root: Path | None = None) -> Config:
+    """The config a run was started with; only ``epochs`` may change (to extend a finished run)."""
+    _, values = tracking.run_config(run_id, root or repo_root())
+    extra = set(overrides) - {"epochs"}
+    if extra:
+        raise config_mod.ConfigError(f"--resume keeps the run's config; only epochs may be set, not {sorted(extra)}")
+    return config_mod.build({**values, **overrides})
