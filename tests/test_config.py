@@ -1,0 +1,58 @@
+from pathlib import Path
+
+import pytest
+
+from colorgan import config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_defaults_are_the_reports_final_settings():
+    cfg = config.Config()
+    assert (cfg.batch_size, cfg.lr_g, cfg.lr_d, cfg.beta1, cfg.power_iterations) == (128, 4e-4, 1e-3, 0.5, 10)
+    assert (cfg.label_smoothing, cfg.lambda_recon, cfg.color_space) == (0.1, 100.0, "lab")
+
+
+def test_overrides_are_typed():
+    cfg = config.load(None, ["epochs=3", "lr_g=1e-3", "adversarial=false", "color_space=rgb"])
+    assert (cfg.epochs, cfg.lr_g, cfg.adversarial, cfg.color_space) == (3, 1e-3, False, "rgb")
+
+
+@pytest.mark.parametrize("pair, message", [
+    ("epocs=2", "unknown config key 'epocs'"),
+    ("epochs=two", "epochs: 'two' is not a valid int"),
+    ("color_space=hsv", "not one of lab, rgb"),
+    ("image_size=100", "power of two"),
+    ("label_smoothing=0.9", "outside"),
+    ("batch_size=0", "at least 1"),
+    ("epochs", "key=value"),
+])
+def test_bad_overrides_are_clear_errors(pair, message):
+    with pytest.raises(config.ConfigError, match=message):
+        config.load(None, [pair])
+
+
+def test_toml_unknown_key_and_wrong_type(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('batch_sise = 3\n')
+    with pytest.raises(config.ConfigError, match="bad.toml.*batch_sise"):
+        config.load(bad)
+    bad.write_text('batch_size = "big"\n')
+    with pytest.raises(config.ConfigError, match="batch_size: expected int"):
+        config.load(bad)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "experiments").glob("*.toml")), ids=lambda p: p.stem)
+def test_every_shipped_experiment_loads_and_round_trips(path, tmp_path):
+    cfg = config.load(path)
+    assert cfg.run_name == path.stem
+    again = tmp_path / "resolved.toml"
+    again.write_text(config.to_toml(cfg))
+    assert config.load(again) == cfg
+
+
+def test_experiments_hold_only_changes():
+    defaults = config.Config().to_dict()
+    for path in (ROOT / "experiments").glob("*.toml"):
+        for key, value in config.read_toml(path).items():
+            assert defaults[key] != value, f"{path.name}: {key} = {value!r} is already the default"
