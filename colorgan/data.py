@@ -162,14 +162,14 @@ def scan(root: Path, cache_dir: Path | None = None) -> ScanResult:
         raise DataError(f"data directory {root} holds no images ({', '.join(EXTENSIONS)})")
     stats = [(root / rel).stat() for rel in rels]
     digest = hashlib.sha256()
-    for rel, st in zip(rels, stats):
+    for rel, st in zip(rels, stats, strict=True):
         digest.update(f"{rel}\t{st.st_size}\n".encode())
 
     cache_file = _cache_file(root, cache_dir)
     cached = _read_cache(cache_file)
     entries: dict[str, list] = {}  # rel -> [size, mtime_ns, chroma or None, converted, reason]
     todo = []
-    for rel, st in zip(rels, stats):
+    for rel, st in zip(rels, stats, strict=True):
         hit = cached.get(rel)
         if hit and hit[:2] == [st.st_size, st.st_mtime_ns]:
             entries[rel] = hit
@@ -179,8 +179,8 @@ def scan(root: Path, cache_dir: Path | None = None) -> ScanResult:
         with ThreadPoolExecutor(max(2, os.cpu_count() or 1)) as pool:  # Pillow decodes outside the GIL
             results = list(pool.map(_inspect, [root / rel for rel, _ in todo]))
         good = [(i, thumb) for i, (thumb, _, _) in enumerate(results) if thumb is not None]
-        chroma = dict(zip((i for i, _ in good), _mean_chroma([t for _, t in good]).tolist()))
-        for i, ((rel, st), (_, converted, reason)) in enumerate(zip(todo, results)):
+        chroma = dict(zip((i for i, _ in good), _mean_chroma([t for _, t in good]).tolist(), strict=True))
+        for i, ((rel, st), (_, converted, reason)) in enumerate(zip(todo, results, strict=True)):
             entries[rel] = [st.st_size, st.st_mtime_ns, chroma.get(i), converted, reason]
         _write_cache(cache_file, entries)
 
@@ -335,7 +335,7 @@ def load(cfg: Config, repo_root: Path) -> DataBundle:
     """Resolve, scan, filter near-grey images, split, cap, and build the three pipelines."""
     root, source = resolve_data_dir(cfg.data_dir, repo_root)
     result = scan(root, cache_dir=Path(repo_root) / ".cache" / "colorgan")
-    chroma = dict(zip(result.files, result.chroma.tolist()))
+    chroma = dict(zip(result.files, result.chroma.tolist(), strict=True))
     splits = split_files(result.files, cfg.eval_fraction, cfg.test_fraction)
     info: dict = {"data_dir": str(root), "data_source": source, "fingerprint": result.fingerprint}
     for name, rels in splits.items():

@@ -37,9 +37,10 @@ def store_uri(repo_root: Path) -> str:
 
 def local_artifact_root(repo_root: Path) -> str | None:
     """Artifacts of the embedded store live beside its database; a tracking server decides for itself."""
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return None
-    return (repo_root / "mlruns" / "artifacts").resolve().as_uri()
+    uri = store_uri(repo_root)
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
+    return None
 
 
 def connect(repo_root: Path) -> MlflowClient:

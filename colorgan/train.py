@@ -166,7 +166,7 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
                 tracker.log_text("\n".join(f"{p}\t{why}" for p, why in bundle.skipped), "data/skipped_files.tsv")
         end_epoch = EpochEnd(cfg, bundle, tracker, checkpoint, gray)
         if initial_epoch < cfg.epochs:
-            model.fit(bundle.train, epochs=cfg.epochs, initial_epoch=initial_epoch, verbose=verbose,
+            model.fit(bundle.train, epochs=cfg.epochs, shuffle=False, initial_epoch=initial_epoch, verbose=verbose,
                       callbacks=[end_epoch, *callbacks])
         example = np.asarray(end_epoch._sample_l[:1], np.float32)
         tracker.log_generator(model.generator, example, _requirements())
