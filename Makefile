@@ -10,7 +10,13 @@ NAME ?= lr_sweep
 PORT ?= 5000
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train test test-fast lint ui bench clean
+WORKERS ?= 1
+STORAGE ?=
+TRIALS ?=
+EPOCHS ?=
+OPTUNA_DB := sqlite:///mlruns/optuna.db
+
+.PHONY: help setup train study summary dashboard test test-fast lint ui bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,7 +33,19 @@ setup: $(STAMP) ## create .venv and install the pinned dependencies (idempotent)
 train: $(STAMP) ## train one model: make train EXP=lab_advanced SET="epochs=2 batch_size=32"
 	$(PY) -m colorgan train experiments/$(EXP).toml $(if $(strip $(SET)),--set $(SET))
 
-test: $(STAMP) ## run the whole test suite (what CI runs)
+study: $(STAMP) ## run or resume a study: make study NAME=lr_sweep [WORKERS=2] [STORAGE=url] [TRIALS=n] [EPOCHS=n]
+	$(PY) -m colorgan study studies/$(NAME).toml --workers $(WORKERS) $(if $(STORAGE),--storage $(STORAGE)) \
+		$(if $(TRIALS),--trials $(TRIALS)) $(if $(EPOCHS),--epochs $(EPOCHS))
+
+summary: $(STAMP) ## the trials table and best trial of a study: make summary NAME=lr_sweep
+	$(PY) -m colorgan study studies/$(NAME).toml --summary $(if $(STORAGE),--storage $(STORAGE))
+
+dashboard: $(STAMP) ## optuna-dashboard on http://127.0.0.1:8080 over the study storage
+	mkdir -p mlruns
+	$(VENV)/bin/optuna-dashboard $(if $(STORAGE),$(STORAGE),$(OPTUNA_DB)) --host 127.0.0.1 --port 8080
+
+test: $(STAMP) ## lint, then the whole test suite (what CI runs)
+	$(VENV)/bin/ruff check colorgan tests
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP) ## the tests without the slow end-to-end runs

@@ -25,6 +25,25 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study(args: argparse.Namespace) -> int:
+    from colorgan import studies, train
+
+    spec = studies.load_spec(studies.resolve_path(args.study))
+    root = train.repo_root()
+    if args.worker:  # one of the processes `--workers N` starts
+        train.configure_threads(args.threads)
+        study = studies.open_study(spec, args.storage)
+        studies.work(spec, args.storage, study.user_attrs["mlflow_parent_run_id"], root, args.trials,
+                     args.epochs, args.deadline)
+        return 0
+    if args.summary:
+        studies.print_summary(studies.open_study(spec, studies.storage_url(args.storage, root)), spec)
+        return 0
+    study = studies.run_study(spec, args.storage, args.workers, args.trials, args.epochs, root, args.threads)
+    studies.print_summary(study, spec)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="colorgan", description="Colorization cGAN research harness.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -37,13 +56,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.set_defaults(func=_train)
 
+    p = sub.add_parser("study", help="run (or resume) an Optuna study; every trial is a nested MLflow run")
+    p.add_argument("study", help="studies/NAME.toml or just NAME")
+    p.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
+    p.add_argument("--storage", help="Optuna storage URL (default: sqlite under mlruns/)")
+    p.add_argument("--trials", type=int, help="budget of finished trials (default: the study file's)")
+    p.add_argument("--epochs", type=int, help="override epochs per trial, for quick looks")
+    p.add_argument("--threads", type=int, default=0, help="TF intra-op threads per worker (0 = share of cores)")
+    p.add_argument("--summary", action="store_true", help="print the trials table and the best trial, then exit")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--deadline", type=float, help=argparse.SUPPRESS)
+    p.set_defaults(func=_study)
+
     args = parser.parse_args(argv)
     from colorgan.config import ConfigError
     from colorgan.data import DataError
+    from colorgan.studies import StudyError
 
     try:
         return args.func(args)
-    except (ConfigError, DataError) as exc:
+    except (ConfigError, DataError, StudyError) as exc:
         print(f"colorgan: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

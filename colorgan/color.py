@@ -7,24 +7,26 @@ L* in [0, 100] -> [-1, 1]; a*, b* / AB_SCALE -> about [-1, 1]; RGB [0, 1] -> [-1
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 L_MAX = 100.0
 AB_SCALE = 128.0  # a*, b* of sRGB colours lie within about [-86, 98] x [-108, 95]: /128 keeps them in [-1, 1]
 
 # sRGB (linear) -> XYZ, D65 white; the same matrix skimage uses.
-_RGB_TO_XYZ = tf.constant(
+# NumPy, not tf.constant: importing this module must not start the TF runtime (thread pools are set after).
+_RGB_TO_XYZ = np.array(
     [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]],
-    dtype=tf.float32,
+    dtype=np.float32,
 )
-_XYZ_TO_RGB = tf.linalg.inv(_RGB_TO_XYZ)
-_WHITE = tf.constant([0.95047, 1.0, 1.08883], dtype=tf.float32)  # D65, 2-degree observer
+_XYZ_TO_RGB = np.linalg.inv(_RGB_TO_XYZ).astype(np.float32)
+_WHITE = np.array([0.95047, 1.0, 1.08883], dtype=np.float32)  # D65, 2-degree observer
 _EPS = 216.0 / 24389.0  # CIE epsilon: (6/29)^3
 _KAPPA = 24389.0 / 27.0
 
 
 def _matmul3(x: tf.Tensor, matrix: tf.Tensor) -> tf.Tensor:
-    return tf.tensordot(x, tf.transpose(matrix), axes=1)
+    return tf.tensordot(x, matrix.T, axes=1)
 
 
 def rgb_to_lab(rgb: tf.Tensor) -> tf.Tensor:
@@ -40,8 +42,8 @@ def rgb_to_lab(rgb: tf.Tensor) -> tf.Tensor:
 def lab_to_rgb(lab: tf.Tensor) -> tf.Tensor:
     """L*a*b* [..., 3] -> sRGB in [0, 1] (out-of-gamut colours are clipped)."""
     lab = tf.cast(lab, tf.float32)
-    l, a, b = tf.unstack(lab, axis=-1)
-    fy = (l + 16.0) / 116.0
+    lightness, a, b = tf.unstack(lab, axis=-1)
+    fy = (lightness + 16.0) / 116.0
     f = tf.stack([fy + a / 500.0, fy, fy - b / 200.0], axis=-1)
     xyz = tf.where(f > 6.0 / 29.0, tf.pow(f, 3.0), (116.0 * f - 16.0) / _KAPPA) * _WHITE
     linear = tf.clip_by_value(_matmul3(xyz, _XYZ_TO_RGB), 0.0, 1.0)

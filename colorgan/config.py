@@ -63,6 +63,7 @@ class Config:
     experiment: str = "colorgan"  # MLflow experiment name
     run_name: str = ""  # "" = the experiment file's name
     sample_images: int = 8  # eval images in the per-epoch sample grid
+    checkpoint: bool = True  # save the training state every epoch (needed by --resume); studies turn it off
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -67,11 +67,11 @@ class ColorGAN(keras.Model):
         with tf.GradientTape(persistent=True) as tape:
             values, _ = self.compute_losses(l_in, target, training=True)
         g_vars = self.generator.trainable_variables
-        self.g_optimizer.apply_gradients(zip(tape.gradient(values["g_total"], g_vars), g_vars))
+        self.g_optimizer.apply_gradients(zip(tape.gradient(values["g_total"], g_vars), g_vars, strict=True))
         if self.cfg.adversarial:
             # D's loss sees G's output, but only D's variables move here, so one forward pass serves both.
             d_vars = self.discriminator.trainable_variables
-            self.d_optimizer.apply_gradients(zip(tape.gradient(values["d_loss"], d_vars), d_vars))
+            self.d_optimizer.apply_gradients(zip(tape.gradient(values["d_loss"], d_vars), d_vars, strict=True))
         del tape
         return self._track(values)
 

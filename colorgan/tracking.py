@@ -163,3 +163,64 @@ def run_config(run_id: str, repo_root: Path) -> tuple[str, dict]:
     run = client.get_run(run_id)
     text = mlflow.artifacts.load_text(f"runs:/{run_id}/config/resolved.toml")
     return client.get_experiment(run.info.experiment_id).name, tomllib.loads(text)
+
+
+def run_status(run_id: str) -> str:
+    return MlflowClient().get_run(run_id).info.status
+
+
+def mark_run(run_id: str, status: str, error: str | None = None, tags: dict | None = None) -> None:
+    """Close a run from outside (e.g. a dead worker's run left RUNNING) and tag why."""
+    client = MlflowClient()
+    for key, value in {**(tags or {}), **({"colorgan.error": error} if error else {})}.items():
+        client.set_tag(run_id, key, str(value))
+    if status != client.get_run(run_id).info.status:
+        client.set_terminated(run_id, status)
+
+
+def set_run_tags(run_id: str, tags: dict) -> None:
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_tag(run_id, key, str(value))
+
+
+def find_or_create_parent(repo_root: Path, experiment: str, study: str, study_file: Path | None) -> str:
+    """The one parent run of a study, found again by tag on resume; its study file is logged once."""
+    client = connect(repo_root)
+    exp_id = experiment_id(experiment, repo_root)
+    query = f"tags.`colorgan.study` = '{study}' and tags.`colorgan.role` = 'parent'"
+    found = client.search_runs([exp_id], query, order_by=["attributes.start_time ASC"], max_results=1)
+    if found:
+        return found[0].info.run_id
+    run = client.create_run(exp_id, run_name=f"study-{study}",
+                            tags={"colorgan.study": study, "colorgan.role": "parent"})
+    if study_file is not None:
+        client.log_artifact(run.info.run_id, str(study_file), "study")
+    return run.info.run_id
+
+
+def child_runs(repo_root: Path, parent_run_id: str) -> list:
+    client = connect(repo_root)
+    parent = client.get_run(parent_run_id)
+    return client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_run_id}'",
+                              max_results=10000)
+
+
+def log_parent_progress(parent_run_id: str, best: dict, trial_number: int, best_run_id: str | None) -> None:
+    """Best-so-far objective(s) as metrics (step = trial number) and params as tags; the best child is tagged."""
+    client = MlflowClient()
+    mlflow.log_metrics({f"best/{k}": float(v) for k, v in best["values"].items()}, step=trial_number,
+                       run_id=parent_run_id, synchronous=True)
+    for key, value in best["params"].items():
+        client.set_tag(parent_run_id, f"best.{key}", str(value))
+    client.set_tag(parent_run_id, "best.trial", str(best["number"]))
+    if best_run_id:
+        previous = client.get_run(parent_run_id).data.tags.get("best.run_id")
+        if previous and previous != best_run_id:
+            client.set_tag(previous, "colorgan.best", "false")
+        client.set_tag(best_run_id, "colorgan.best", "true")
+        client.set_tag(parent_run_id, "best.run_id", best_run_id)
+
+
+def log_table(run_id: str, csv_text: str, artifact_file: str) -> None:
+    MlflowClient().log_text(run_id, csv_text, artifact_file)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -29,7 +30,10 @@ class RunResult:
 
 
 def repo_root() -> Path:
-    """The checkout this package lives in (editable install), else the working directory."""
+    """Where mlruns/ and .cache/ live: $COLORGAN_HOME if set (tests isolate themselves with it), else the checkout
+    this package lives in (editable install), else the working directory."""
+    if os.environ.get("COLORGAN_HOME"):
+        return Path(os.environ["COLORGAN_HOME"])
     here = Path(__file__).resolve().parent.parent
     return here if (here / "pyproject.toml").is_file() else Path.cwd()
 
@@ -105,7 +109,8 @@ class EpochEnd(keras.callbacks.Callback):
         values["images_per_sec"] = self.bundle.info["n_train"] / seconds
         values["epoch_seconds"] = seconds
         values["eval_seconds"] = time.perf_counter() - self._started - seconds
-        self.tracker.save_checkpoint(self.checkpoint.write, step, values)
+        if self.cfg.checkpoint:
+            self.tracker.save_checkpoint(self.checkpoint.write, step, values)
         self.tracker.log_metrics(values, step=step)
         self.tracker.log_image(self._grid(), f"samples/epoch_{step:03d}.png")
         logs.update(values)
@@ -142,9 +147,10 @@ def _requirements() -> list[str]:
 
 def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None = None,
         callbacks: tuple = (), parent_run_id: str | None = None, tags: dict | None = None,
-        root: Path | None = None, verbose: int = 1) -> RunResult:
+        root: Path | None = None, verbose: int = 1, on_start=None) -> RunResult:
     """Train one model; every epoch is tracked. With ``resume_run_id`` the same run continues from its last
-    completed epoch (``cfg`` then comes from that run, with only ``epochs`` taken from the caller)."""
+    completed epoch (``cfg`` then comes from that run, with only ``epochs`` taken from the caller).
+    ``on_start(run_id)`` is called as soon as the MLflow run exists (a study records it on its trial)."""
     root = root or repo_root()
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if cfg.precision == "bf16" else "float32")
     keras.utils.set_random_seed(cfg.seed)
@@ -153,6 +159,8 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
     checkpoint = _checkpoint(model)
     gray = gray_baseline(bundle.eval, cfg.color_space)
     with tracking.open_run(root, cfg.experiment, cfg.run_name, resume_run_id, parent_run_id, tags) as tracker:
+        if on_start is not None:
+            on_start(tracker.run_id)
         initial_epoch = 0
         if resume_run_id:
             initial_epoch = _restore(tracker, checkpoint)

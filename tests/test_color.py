@@ -32,8 +32,8 @@ def test_round_trip(rgb):
 def test_encode_ranges_and_decode_round_trip(rgb, space):
     l_in, target = color.encode(rgb, space)
     assert l_in.shape == (4, 16, 16, 1) and target.shape == (4, 16, 16, color.channels(space))
-    assert -1.0 <= float(tf.reduce_min(l_in)) and float(tf.reduce_max(l_in)) <= 1.0
-    assert -1.0 <= float(tf.reduce_min(target)) and float(tf.reduce_max(target)) <= 1.0
+    assert float(tf.reduce_min(l_in)) >= -1.0 and float(tf.reduce_max(l_in)) <= 1.0
+    assert float(tf.reduce_min(target)) >= -1.0 and float(tf.reduce_max(target)) <= 1.0
     np.testing.assert_allclose(color.decode(l_in, target, space).numpy(), rgb, atol=3e-3)
 
 

@@ -1,0 +1,229 @@
+"""Studies against real Optuna storages (SQLite, PostgreSQL) and real MLflow stores (SQLite, a local server)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from colorgan import studies, tracking
+
+ROOT = Path(__file__).resolve().parent.parent
+SMOKE = ROOT / "studies" / "smoke.toml"
+State = optuna.trial.TrialState
+
+
+@pytest.fixture
+def env(colour_folder, store, monkeypatch):
+    """Study runs see the tiny image folder and keep their stores under the temporary project root."""
+    monkeypatch.setenv("COLORGAN_DATA", str(colour_folder))
+    monkeypatch.setenv("COLORGAN_HOME", str(store))
+    return store
+
+
+def _spec_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "study.toml"
+    path.write_text(text)
+    return path
+
+
+GOOD = '[search.lr_g]\ntype = "float"\nlow = 1e-4\nhigh = 1e-2\nlog = true\n'
+
+
+@pytest.mark.parametrize("text, message", [
+    ('base = "smoke"\n[search.lr_gg]\ntype = "float"\nlow = 1\nhigh = 2\n', "search.lr_gg: unknown config key"),
+    ('[search.lr_g]\ntype = "float"\nlow = 1e-2\nhigh = 1e-4\n', r"low \(0.01\) must be below high"),
+    ('[search.color_space]\ntype = "categorical"\nchoices = []\n', "non-empty list of choices"),
+    ('[search.batch_size]\ntype = "categorical"\nchoices = [16, "big"]\n', "bad choice 'big'"),
+    ('[search.batch_size]\ntype = "float"\nlow = 8\nhigh = 64\n', "float range for a int key"),
+    ('[fixed]\nepocs = 2\n' + GOOD, "unknown config key"),
+    ('base = "nope"\n' + GOOD, "base experiment 'nope' not found"),
+    ('[sampler]\nname = "cmaes"\n' + GOOD, "sampler: 'cmaes'"),
+    ('[budget]\ntrials = 0\n' + GOOD, "budget.trials"),
+    ('[search]\n', "declares no hyper-parameter"),
+])
+def test_bad_study_file_names_the_problem(tmp_path, text, message):
+    with pytest.raises(studies.StudyError, match=message):
+        studies.load_spec(_spec_file(tmp_path, text))
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "studies").glob("*.toml")), ids=lambda p: p.stem)
+def test_every_shipped_study_loads(path):
+    spec = studies.load_spec(path)
+    assert spec.params and spec.trials >= 1
+    text = path.read_text().lower()
+    for word in ("scientific", "nuisance", "fixed"):
+        assert word in text, f"{path.name} does not say which hyper-parameters are {word}"
+
+
+def _runs(store: Path, parent: str) -> dict[int, object]:
+    return {int(r.data.tags["colorgan.trial"]): r for r in tracking.child_runs(store, parent)}
+
+
+@pytest.mark.slow
+def test_smoke_study_nests_trials_and_resumes_without_duplicates(env):
+    spec = studies.load_spec(SMOKE)
+    study = studies.run_study(spec, trials=2, epochs=1, root=env)
+    assert [t.state for t in study.trials] == [State.COMPLETE] * 2
+    parent = study.user_attrs["mlflow_parent_run_id"]
+
+    study = studies.run_study(spec, trials=4, epochs=1, root=env)  # resume: the budget is now 4
+    assert len(study.trials) == 4 and all(t.state == State.COMPLETE for t in study.trials)
+    assert study.user_attrs["mlflow_parent_run_id"] == parent
+    client = tracking.connect(env)
+    exp = client.get_experiment_by_name("study-smoke")
+    parents = client.search_runs([exp.experiment_id], "tags.`colorgan.role` = 'parent'")
+    assert [p.info.run_id for p in parents] == [parent]
+    runs = _runs(env, parent)
+    assert sorted(runs) == [0, 1, 2, 3]
+    for trial in study.trials:
+        run = runs[trial.number]
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["colorgan.trial_state"] == "COMPLETE"
+        assert float(run.data.params["lr_g"]) == pytest.approx(trial.params["lr_g"])
+        assert run.data.metrics["eval/psnr"] == pytest.approx(trial.value)
+    best = client.get_run(parent)
+    assert best.data.tags["best.trial"] == str(study.best_trial.number)
+    assert runs[study.best_trial.number].data.tags["colorgan.best"] == "true"
+    assert {a.path for a in client.list_artifacts(parent)} >= {"trials.csv", "study"}
+
+    study = studies.run_study(spec, trials=4, epochs=1, root=env)  # budget met: nothing more runs
+    assert len(study.trials) == 4
+
+
+@pytest.mark.slow
+def test_pruned_trial_is_marked_in_optuna_and_mlflow(env, tmp_path):
+    text = SMOKE.read_text().replace('[pruner]\nname = "none"',
+                                     '[pruner]\nname = "threshold"\nlower = 1000.0  # no PSNR reaches it')
+    spec = studies.load_spec(_spec_file(tmp_path, text))
+    study = studies.run_study(spec, trials=1, root=env)
+    (trial,) = study.trials
+    assert trial.state == State.PRUNED and trial.user_attrs["epochs"] == 1
+    (run,) = _runs(env, study.user_attrs["mlflow_parent_run_id"]).values()
+    assert run.data.tags["colorgan.trial_state"] == "PRUNED"
+    assert run.info.status == "KILLED"
+
+
+@pytest.mark.slow
+def test_killed_worker_trial_is_failed_retried_and_its_run_closed(env):
+    spec = studies.load_spec(SMOKE)
+    url, parent = studies.prepare(spec, None, env)
+    worker = subprocess.Popen([sys.executable, "-m", "colorgan", "study", str(SMOKE), "--worker", "--storage", url,
+                               "--trials", "1", "--epochs", "1"], env={**os.environ})
+    study = optuna.load_study(study_name="smoke", storage=url)
+    deadline = time.time() + 180
+    while time.time() < deadline and not any("mlflow_run_id" in t.user_attrs for t in study.get_trials()):
+        time.sleep(0.5)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    (dead,) = study.get_trials()
+    assert dead.state == State.RUNNING
+    dead_run = dead.user_attrs["mlflow_run_id"]
+    assert tracking.run_status(dead_run) == "RUNNING"
+    time.sleep(spec.runner["grace_period"] + 1)
+
+    study = studies.run_study(spec, trials=1, epochs=1, root=env)
+    first, retry = study.trials
+    assert first.state == State.FAIL and retry.state == State.COMPLETE
+    assert retry.params == first.params
+    assert retry.system_attrs["failed_trial"] == first.number
+    assert tracking.run_status(dead_run) == "FAILED"
+    assert tracking.connect(env).get_run(dead_run).data.tags["colorgan.trial_state"] == "FAIL"
+
+
+@pytest.mark.slow
+def test_two_worker_processes_share_a_sqlite_study(env):
+    spec = studies.load_spec(SMOKE)
+    study = studies.run_study(spec, workers=2, trials=2, epochs=1, root=env)
+    numbers = [t.number for t in study.trials]
+    assert len(numbers) == len(set(numbers)) >= 2
+    runs = _runs(env, study.user_attrs["mlflow_parent_run_id"])
+    for trial in study.trials:
+        assert trial.state == State.COMPLETE
+        assert runs[trial.number].info.run_id == trial.user_attrs["mlflow_run_id"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def postgres():
+    """A throw-away PostgreSQL server on 127.0.0.1 with databases `optuna` and `mlflow`."""
+    import glob
+    import shutil
+    import tempfile
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        if os.environ.get("COLORGAN_REQUIRE_POSTGRES"):
+            pytest.fail("PostgreSQL server binaries are missing (.ci/run installs Debian's postgresql)")
+        pytest.skip("PostgreSQL server binaries not installed (apt-get install postgresql)")
+    bindir = Path(found[-1]).parent
+    as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    base = Path(tempfile.mkdtemp(prefix="colorgan-pg-"))
+    if as_pg:
+        shutil.chown(base, "postgres")
+    data, port = base / "data", _free_port()
+    subprocess.run([*as_pg, bindir / "initdb", "-D", data, "-A", "trust", "-U", "colorgan"], check=True,
+                   capture_output=True)
+    subprocess.run([*as_pg, bindir / "pg_ctl", "-D", data, "-l", base / "log", "-w", "-o",
+                    f"-p {port} -h 127.0.0.1 -k {base}", "start"], check=True, capture_output=True)
+    try:
+        for db in ("optuna", "mlflow"):
+            subprocess.run([*as_pg, bindir / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "colorgan", db],
+                           check=True, capture_output=True)
+        yield f"postgresql://colorgan@127.0.0.1:{port}"
+    finally:
+        subprocess.run([*as_pg, bindir / "pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def mlflow_server(postgres, tmp_path):
+    """`mlflow server` on 127.0.0.1 with a PostgreSQL backend: the multi-machine tracking recipe."""
+    import urllib.request
+
+    port = _free_port()
+    proc = subprocess.Popen([Path(sys.executable).parent / "mlflow", "server", "--host", "127.0.0.1", "--port",
+                             str(port), "--backend-store-uri", f"{postgres}/mlflow", "--artifacts-destination",
+                             str(tmp_path / "server-artifacts"), "--workers", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=2)
+                break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise RuntimeError("mlflow server did not start") from None
+                time.sleep(1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_two_workers_on_postgresql_and_a_tracking_server(env, postgres, mlflow_server, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    spec = studies.load_spec(SMOKE)
+    study = studies.run_study(spec, storage=f"{postgres}/optuna", workers=2, trials=2, epochs=1, root=env)
+    assert len(study.trials) >= 2 and all(t.state == State.COMPLETE for t in study.trials)
+    runs = _runs(env, study.user_attrs["mlflow_parent_run_id"])
+    assert sorted(runs) == sorted(t.number for t in study.trials)
+    for trial in study.trials:
+        run = runs[trial.number]
+        assert run.info.status == "FINISHED" and run.data.metrics["eval/psnr"] == pytest.approx(trial.value)
