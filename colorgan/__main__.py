@@ -34,7 +34,7 @@ def _study(args: argparse.Namespace) -> int:
         train.configure_threads(args.threads)
         study = studies.open_study(spec, args.storage)
         studies.work(spec, args.storage, study.user_attrs["mlflow_parent_run_id"], root, args.trials,
-                     args.epochs, args.deadline)
+                     args.epochs, args.deadline, args.worker_index)
         return 0
     if args.summary:
         studies.print_summary(studies.open_study(spec, studies.storage_url(args.storage, root)), spec)
@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--summary", action="store_true", help="print the trials table and the best trial, then exit")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--deadline", type=float, help=argparse.SUPPRESS)
+    p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     p.set_defaults(func=_study)
 
     args = parser.parse_args(argv)

@@ -214,8 +214,11 @@ def open_storage(url: str, spec: StudySpec) -> optuna.storages.RDBStorage:
     )
 
 
-def _sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
+def _sampler(spec: StudySpec, worker: int = 0) -> optuna.samplers.BaseSampler:
+    """Worker k gets seed + k: the same seed in every process would sample the same params in each."""
     name, seed = spec.sampler["name"], spec.sampler.get("seed")
+    if seed is not None:
+        seed = int(seed) + worker
     if name == "grid":
         return optuna.samplers.GridSampler({p.name: list(p.choices) for p in spec.params}, seed=seed)
     if name == "random":
@@ -240,8 +243,8 @@ def _pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     return optuna.pruners.MedianPruner(**opts)
 
 
-def open_study(spec: StudySpec, url: str) -> optuna.Study:
-    return optuna.create_study(study_name=spec.name, storage=open_storage(url, spec), sampler=_sampler(spec),
+def open_study(spec: StudySpec, url: str, worker: int = 0) -> optuna.Study:
+    return optuna.create_study(study_name=spec.name, storage=open_storage(url, spec), sampler=_sampler(spec, worker),
                                pruner=_pruner(spec), directions=list(spec.directions), load_if_exists=True)
 
 
@@ -334,10 +337,10 @@ def close_dead_runs(study: optuna.Study) -> int:
 
 
 def work(spec: StudySpec, url: str, parent_run_id: str, root: Path, budget: int, epochs: int | None,
-         deadline: float | None) -> None:
+         deadline: float | None, worker: int = 0) -> None:
     """One worker: run trials until the study holds ``budget`` finished ones (or time is up)."""
     tracking.connect(root)
-    study = open_study(spec, url)
+    study = open_study(spec, url, worker)
     objective = _objective(spec, parent_run_id, root, epochs)
     while deadline is None or time.time() < deadline:
         optuna.storages.fail_stale_trials(study)
@@ -435,7 +438,7 @@ def _spawn(spec, url, workers, budget, epochs, deadline, root) -> None:
     if deadline:
         cmd += ["--deadline", str(deadline)]
     env = {**os.environ, "COLORGAN_HOME": str(root)}
-    procs = [subprocess.Popen(cmd, cwd=root, env=env) for _ in range(workers)]
+    procs = [subprocess.Popen([*cmd, "--worker-index", str(i)], cwd=root, env=env) for i in range(workers)]
     try:
         codes = [p.wait() for p in procs]
     except KeyboardInterrupt:

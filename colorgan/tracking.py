@@ -140,7 +140,8 @@ def open_run(repo_root: Path, experiment: str, run_name: str, resume_run_id: str
         run = mlflow.start_run(run_id=resume_run_id)
     else:
         run = mlflow.start_run(experiment_id=experiment_id(experiment, repo_root), run_name=run_name or None,
-                               parent_run_id=parent_run_id, nested=parent_run_id is not None, tags=tags)
+                               parent_run_id=parent_run_id, nested=parent_run_id is not None,
+                               tags={k: str(v) for k, v in (tags or {}).items()})  # a tracking server wants str
     tracker = RunTracker(run.info.run_id)
     try:
         yield tracker

@@ -195,8 +195,9 @@ def mlflow_server(postgres, tmp_path):
     import urllib.request
 
     port = _free_port()
+    backend = f"{postgres}/mlflow"
     proc = subprocess.Popen([Path(sys.executable).parent / "mlflow", "server", "--host", "127.0.0.1", "--port",
-                             str(port), "--backend-store-uri", f"{postgres}/mlflow", "--artifacts-destination",
+                             str(port), "--backend-store-uri", backend, "--artifacts-destination",
                              str(tmp_path / "server-artifacts"), "--workers", "1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

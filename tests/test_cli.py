@@ -1,0 +1,40 @@
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "colorgan", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+
+
+def test_help_lists_the_commands():
+    out = _cli("--help")
+    assert out.returncode == 0 and "train" in out.stdout and "study" in out.stdout
+
+
+def test_bad_override_is_a_clear_error_before_anything_runs():
+    out = _cli("train", "experiments/smoke.toml", "--set", "epocs=2")
+    assert out.returncode == 2 and "unknown config key 'epocs'" in out.stderr
+    out = _cli("train", "experiments/smoke.toml", "--set", "color_space=hsv")
+    assert out.returncode == 2 and "color_space: 'hsv' is not one of lab, rgb" in out.stderr
+
+
+def test_missing_data_dir_names_the_path(tmp_path):
+    missing = tmp_path / "nowhere"
+    out = _cli("train", "experiments/smoke.toml", "--set", f"data_dir={missing}")
+    assert out.returncode == 2 and str(missing) in out.stderr
+
+
+def test_dry_run_prints_the_resolved_config():
+    out = _cli("train", "experiments/lab_tuned.toml", "--set", "epochs=3", "--dry-run")
+    assert out.returncode == 0 and "epochs = 3" in out.stdout and "power_iterations = 0" in out.stdout
+
+
+def test_bad_study_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[search.lr_g]\ntype = "float"\nlow = 1\nhigh = 0.5\n')
+    out = _cli("study", str(bad))
+    assert out.returncode == 2 and "low (1) must be below high (0.5)" in out.stderr
