@@ -16,6 +16,10 @@ _DOWN_WIDTHS = (32, 64, 128, 128, 256, 256, 512)
 _MAX_WIDTH = 512
 _DROPOUT_BLOCKS = 3  # pix2pix: dropout on the three deepest up-sampling blocks
 _INIT_STDDEV = 0.02  # pix2pix / DCGAN weight initialisation
+# BatchNorm running statistics: PyTorch pix2pix's 0.1 update (Keras momentum 0.9). Keras' default 0.99 leaves
+# the inference-mode statistics half at their initial values after ~80 steps: measured here, a 2-epoch
+# lab_advanced run at 128x128 then scored 14.3 dB eval PSNR in inference mode against 21.8 for the gray image.
+_BN_MOMENTUM = 0.9
 
 
 def down_widths(image_size: int) -> list[int]:
@@ -44,7 +48,7 @@ def _down(x, filters: int, batchnorm: bool, power_iterations: int, name: str):
                          name=f"{name}_conv")
     x = _conv(conv, power_iterations)(x)
     if batchnorm:
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name=f"{name}_bn")(x)
     return layers.LeakyReLU(0.2, name=f"{name}_lrelu")(x)
 
 
@@ -61,7 +65,7 @@ def build_generator(image_size: int, out_channels: int, dropout: float = 0.5, po
         conv = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False,
                                       kernel_initializer=_init(), name=f"up{i + 1}_convT")
         x = _conv(conv, power_iterations)(x)
-        x = layers.BatchNormalization(name=f"up{i + 1}_bn")(x)
+        x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name=f"up{i + 1}_bn")(x)
         if i < _DROPOUT_BLOCKS and dropout > 0:
             x = layers.Dropout(dropout, name=f"up{i + 1}_dropout")(x)
         x = layers.ReLU(name=f"up{i + 1}_relu")(x)
@@ -85,7 +89,7 @@ def build_discriminator(image_size: int, target_channels: int, power_iterations:
         conv = layers.Conv2D(filters, 4, strides=1, padding="same", use_bias=False, kernel_initializer=_init(),
                              name=f"conv{i + 3}")
         x = _conv(conv, power_iterations)(x)
-        x = layers.BatchNormalization(name=f"conv{i + 3}_bn")(x)
+        x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name=f"conv{i + 3}_bn")(x)
         x = layers.LeakyReLU(0.2, name=f"conv{i + 3}_lrelu")(x)
     last = layers.Conv2D(1, 4, strides=1, padding="same", kernel_initializer=_init(), name="logits_conv")
     x = _conv(last, power_iterations)(x)
