@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
                    "--batch-size", str(args.batch_size), "--steps", str(args.steps), "--warmup", str(args.warmup)]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
             rows.append(json.loads(out))
-            print(f"  measured {size}x{size} {precision}", file=sys.stderr, flush=True)
+            print(f"  {size}x{size} {precision}: {rows[-1]['images_per_sec']:.1f} images/s", file=sys.stderr,
+                  flush=True)  # as it goes: the bf16 rows can take minutes on CPUs without bf16 instructions
     print(f"\nGAN training step (G + D, Adam), batch {args.batch_size}, {args.steps} timed steps after "
           f"{args.warmup} warm-up, synthetic data")
     print(f"{'size':>6} {'precision':>9} {'images/s':>9} {'ms/image':>9}")
