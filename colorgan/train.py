@@ -86,7 +86,7 @@ class EpochEnd(keras.callbacks.Callback):
         self.last: dict[str, float] = {}
         self._started = 0.0
         self._eval_step = None
-        self._sample_l, _ = color.encode(tf.constant(bundle.eval_rgb_sample), cfg.color_space)
+        self.sample_l, _ = color.encode(tf.constant(bundle.eval_rgb_sample), cfg.color_space)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
@@ -123,10 +123,10 @@ class EpochEnd(keras.callbacks.Callback):
               + f"  {seconds:.0f}s", flush=True)
 
     def _grid(self) -> np.ndarray:
-        pred = self.model.generator(self._sample_l, training=False)
+        pred = self.model.generator(self.sample_l, training=False)
         return grids.sample_grid([
-            np.asarray(color.gray_rgb(self._sample_l)),
-            np.asarray(color.decode(self._sample_l, pred, self.cfg.color_space)),
+            np.asarray(color.gray_rgb(self.sample_l)),
+            np.asarray(color.decode(self.sample_l, pred, self.cfg.color_space)),
             self.bundle.eval_rgb_sample,
         ])
 
@@ -176,7 +176,7 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
         if initial_epoch < cfg.epochs:
             model.fit(bundle.train, epochs=cfg.epochs, shuffle=False, initial_epoch=initial_epoch, verbose=verbose,
                       callbacks=[end_epoch, *callbacks])
-        example = np.asarray(end_epoch._sample_l[:1], np.float32)
+        example = np.asarray(end_epoch.sample_l[:1], np.float32)
         tracker.log_generator(model.generator, example, _requirements())
         return RunResult(tracker.run_id, cfg.epochs, end_epoch.last)
 
