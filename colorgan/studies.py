@@ -342,7 +342,7 @@ def work(spec: StudySpec, url: str, parent_run_id: str, root: Path, budget: int,
     tracking.connect(root)
     study = open_study(spec, url, worker)
     objective = _objective(spec, parent_run_id, root, epochs)
-    while deadline is None or time.time() < deadline:
+    while deadline is None or time.time() + _longest_trial_s(study) < deadline:
         optuna.storages.fail_stale_trials(study)
         close_dead_runs(study)
         trials = study.get_trials(deepcopy=False)
@@ -351,6 +351,12 @@ def work(spec: StudySpec, url: str, parent_run_id: str, root: Path, budget: int,
             break
         study.optimize(objective, n_trials=1, catch=(Exception,))
         _update_parent(study, spec, parent_run_id)
+
+
+def _longest_trial_s(study: optuna.Study) -> float:
+    """The longest finished trial so far: a trial is only started if one that long still ends within the budget."""
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return max(((t.datetime_complete - t.datetime_start).total_seconds() for t in done), default=0.0)
 
 
 def _update_parent(study: optuna.Study, spec: StudySpec, parent_run_id: str) -> None:
