@@ -1,0 +1,71 @@
+"""Trained generators found again in MLflow: a run, a registered version or alias -> the Keras model and its config.
+
+`evaluate`, `colorize`, `publish` and `serve` all start from a model reference; this is the one place that
+turns a reference into (generator, config), so every command accepts the same forms.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from colorgan import config as config_mod
+from colorgan.tracking import connect
+
+
+class ModelRefError(ValueError):
+    """A model reference that names nothing usable; the message says which forms are accepted."""
+
+
+REF_FORMS = "RUN_ID, runs:/RUN_ID, models:/NAME/VERSION or models:/NAME@ALIAS"
+
+
+@dataclass(frozen=True)
+class LoadedGenerator:
+    generator: object  # keras.Model: L (in [-1, 1]) -> target channels (a*b*, or RGB for the rgb variant)
+    cfg: config_mod.Config
+    run_id: str
+    model_uri: str
+
+
+def source_run(ref: str, repo_root: Path) -> tuple[str, str]:
+    """(run id, model URI) for any accepted reference form; raises ModelRefError naming the problem."""
+    client = connect(repo_root)
+    try:
+        if ref.startswith("models:/"):
+            name_version = ref.removeprefix("models:/")
+            if "@" in name_version:
+                name, alias = name_version.split("@", 1)
+                version = client.get_model_version_by_alias(name, alias)
+            else:
+                name, _, number = name_version.partition("/")
+                version = client.get_model_version(name, number)
+            return version.run_id, ref
+        run_id = ref.removeprefix("runs:/").split("/")[0]
+        run = client.get_run(run_id)
+    except mlflow.exceptions.MlflowException as exc:
+        raise ModelRefError(f"no model found for {ref!r} ({exc.message.splitlines()[0]}); use {REF_FORMS}") from exc
+    uri = run.data.tags.get("colorgan.model_uri")
+    if not uri:
+        raise ModelRefError(f"run {run_id} has no generator logged (did it finish?); use a FINISHED training run")
+    return run_id, uri
+
+
+def run_config(run_id: str) -> config_mod.Config:
+    """The resolved config a run trained with (its config/resolved.toml artifact)."""
+    text = mlflow.artifacts.load_text(f"runs:/{run_id}/config/resolved.toml")
+    return config_mod.build(tomllib.loads(text))
+
+
+def load_generator(ref: str, repo_root: Path) -> LoadedGenerator:
+    run_id, uri = source_run(ref, repo_root)
+    generator = mlflow.keras.load_model(uri)
+    return LoadedGenerator(generator, run_config(run_id), run_id, uri)
+
+
+def run_tags(run_id: str) -> dict[str, str]:
+    return dict(MlflowClient().get_run(run_id).data.tags)
