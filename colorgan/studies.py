@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ import pandas as pd
 
 from colorgan import config as config_mod
 from colorgan import tracking, train
+
+# Heartbeats and stale-trial retry are the features this runner is built on; their 'experimental' label is noise.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 SPEC_KEYS = {"base", "fixed", "search", "objective", "budget", "sampler", "pruner", "runner"}
 SAMPLERS = ("tpe", "random", "grid", "nsga2")

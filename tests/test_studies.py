@@ -228,3 +228,46 @@ def test_two_workers_on_postgresql_and_a_tracking_server(env, postgres, mlflow_s
     for trial in study.trials:
         run = runs[trial.number]
         assert run.info.status == "FINISHED" and run.data.metrics["eval/psnr"] == pytest.approx(trial.value)
+
+
+@pytest.mark.slow
+def test_ctrl_c_marks_the_running_trial_in_optuna_and_mlflow(env):
+    spec = studies.load_spec(SMOKE)
+    url, _ = studies.prepare(spec, None, env)
+    proc = subprocess.Popen([sys.executable, "-m", "colorgan", "study", str(SMOKE), "--trials", "1", "--epochs", "50"],
+                            env={**os.environ}, stderr=subprocess.PIPE, text=True)
+    study = optuna.load_study(study_name="smoke", storage=url)
+    deadline = time.time() + 180
+    run_id = None
+    while time.time() < deadline and run_id is None:  # wait until the trial is training (its first epoch logged)
+        trials = [t for t in study.get_trials() if "mlflow_run_id" in t.user_attrs]
+        if trials and tracking.connect(env).get_metric_history(trials[0].user_attrs["mlflow_run_id"], "eval/psnr"):
+            run_id = trials[0].user_attrs["mlflow_run_id"]
+        time.sleep(0.5)
+    assert run_id is not None, "the trial never started training"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted" in err
+    (trial,) = study.get_trials()
+    assert trial.state == State.FAIL
+    run = tracking.connect(env).get_run(run_id)
+    assert run.info.status == "KILLED"
+    assert run.data.tags["colorgan.trial_state"] == "FAIL"
+    assert run.data.tags["colorgan.error"] == "interrupted (Ctrl-C)"
+
+
+@pytest.mark.slow
+def test_time_budget_starts_no_trial_that_would_end_past_it(env):
+    import dataclasses
+
+    spec = studies.load_spec(SMOKE)
+    study = studies.run_study(spec, trials=1, epochs=1, root=env)
+    (first,) = study.trials
+    length = (first.datetime_complete - first.datetime_start).total_seconds()
+    # Room for one more trial as long as the first, not for two: exactly one more starts, and the call ends in time.
+    budget = dataclasses.replace(spec, timeout_minutes=1.6 * length / 60)
+    started = time.time()
+    study = studies.run_study(budget, trials=5, epochs=1, root=env)
+    assert len(study.trials) == 2
+    assert time.time() - started < 1.6 * length + 15  # + the closing bookkeeping (summary, trials.csv)
