@@ -410,6 +410,7 @@ def print_summary(study: optuna.Study, spec: StudySpec) -> None:
 def prepare(spec: StudySpec, storage: str | None, root: Path) -> tuple[str, str]:
     """(storage URL, parent run id): the study and its one MLflow parent run, created or found again."""
     url = storage_url(storage, root)
+    tracking.connect(root)  # a resumed study finds its parent id in Optuna, so nothing below would connect first
     study = open_study(spec, url)
     parent = study.user_attrs.get("mlflow_parent_run_id")
     if parent is None:

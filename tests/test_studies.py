@@ -256,6 +256,16 @@ def test_ctrl_c_marks_the_running_trial_in_optuna_and_mlflow(env):
     assert run.data.tags["colorgan.trial_state"] == "FAIL"
     assert run.data.tags["colorgan.error"] == "interrupted (Ctrl-C)"
 
+    # Resume in fresh processes, as a user does: the interrupted trial does not count towards the budget ...
+    cli = [sys.executable, "-m", "colorgan", "study", str(SMOKE), "--trials", "1", "--epochs", "1"]
+    subprocess.run(cli, env={**os.environ}, check=True, capture_output=True)
+    assert [t.state for t in study.get_trials()] == [State.FAIL, State.COMPLETE]
+    # ... and once the budget is met, running the same command again adds nothing.
+    subprocess.run(cli, env={**os.environ}, check=True, capture_output=True)
+    assert len(study.get_trials()) == 2
+    parents = tracking.connect(env).search_runs([run.info.experiment_id], "tags.`colorgan.role` = 'parent'")
+    assert len(parents) == 1
+
 
 @pytest.mark.slow
 def test_time_budget_starts_no_trial_that_would_end_past_it(env):
