@@ -427,15 +427,21 @@ def run_study(spec: StudySpec, storage: str | None = None, workers: int = 1, tri
     url, parent = prepare(spec, storage, root)
     budget = trials or spec.trials
     deadline = time.time() + spec.timeout_minutes * 60 if spec.timeout_minutes else None
-    if workers <= 1:
-        train.configure_threads(threads)
-        work(spec, url, parent, root, budget, epochs, deadline)
-    else:
-        _spawn(spec, url, workers, budget, epochs, deadline, root)
+    tracking.mark_run(parent, "RUNNING")  # the parent shows whether a session is working on the study
+    try:
+        if workers <= 1:
+            train.configure_threads(threads)
+            work(spec, url, parent, root, budget, epochs, deadline)
+        else:
+            _spawn(spec, url, workers, budget, epochs, deadline, root)
+    except KeyboardInterrupt:
+        tracking.mark_run(parent, "KILLED")
+        raise
     study = open_study(spec, url)
     close_dead_runs(study)
     _update_parent(study, spec, parent)
     tracking.log_table(parent, summary(study, spec).to_csv(index=False), "trials.csv")
+    tracking.mark_run(parent, "FINISHED")
     return study
 
 

@@ -89,6 +89,7 @@ def test_smoke_study_nests_trials_and_resumes_without_duplicates(env):
         assert float(run.data.params["lr_g"]) == pytest.approx(trial.params["lr_g"])
         assert run.data.metrics["eval/psnr"] == pytest.approx(trial.value)
     best = client.get_run(parent)
+    assert best.info.status == "FINISHED"  # no session is working on it any more
     assert best.data.tags["best.trial"] == str(study.best_trial.number)
     assert runs[study.best_trial.number].data.tags["colorgan.best"] == "true"
     assert {a.path for a in client.list_artifacts(parent)} >= {"trials.csv", "study"}
