@@ -24,6 +24,7 @@ from colorgan import config as config_mod
 CHECKPOINT_DIR = "checkpoint"  # artifact folder holding the latest epoch's checkpoint and its state.json
 STATE_FILE = "state.json"
 MODEL_NAME = "generator"
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # the MLflow 3 UI opens "Model training" views, not GenAI ones
 
 
 def store_uri(repo_root: Path) -> str:
@@ -55,7 +56,8 @@ def experiment_id(name: str, repo_root: Path) -> str:
     if found is not None:
         return found.experiment_id
     try:
-        return client.create_experiment(name, artifact_location=local_artifact_root(repo_root))
+        return client.create_experiment(name, artifact_location=local_artifact_root(repo_root),
+                                        tags={EXPERIMENT_KIND_TAG: "custom_model_development"})
     except mlflow.exceptions.MlflowException:  # another worker created it first
         return client.get_experiment_by_name(name).experiment_id
 
