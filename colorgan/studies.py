@@ -448,7 +448,7 @@ def run_study(spec: StudySpec, storage: str | None = None, workers: int = 1, tri
 def _spawn(spec, url, workers, budget, epochs, deadline, root) -> None:
     """N worker processes (not threads), each with TF's thread pools sized to its share of the cores."""
     share = max(1, (os.cpu_count() or 1) // workers)
-    cmd = [sys.executable, "-m", "colorgan", "study", str(spec.path), "--worker", "--storage", url,
+    cmd = [sys.executable, "-m", "colorgan", "study", str(Path(spec.path).resolve()), "--worker", "--storage", url,
            "--trials", str(budget), "--threads", str(share)]
     if epochs:
         cmd += ["--epochs", str(epochs)]
