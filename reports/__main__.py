@@ -20,10 +20,10 @@ def project_root() -> Path:
     return Path(os.environ.get("COLORGAN_HOME") or Path.cwd())
 
 
-def generate(name: str, root: Path, storage: str | None = None, out: Path | None = None,
-             log: bool = True) -> build.Report:
+def generate(name: str, root: Path, storage: str | None = None, out: Path | None = None, log: bool = True,
+             spec_dir: Path = spec.HERE) -> build.Report:
     source = Source(root, storage)
-    report_spec = spec.load(name)
+    report_spec = spec.load(name, spec_dir)
     out = out or spec.HERE / name
     report = build.build(report_spec, source, out)
     render.write(report, source, out)

@@ -19,6 +19,7 @@ from reports.spec import STUDY_FIGURES, ReportSpec
 
 LOSS_KEYS = ("train/g_total", "eval/g_total", "train/d_loss", "eval/d_loss")
 QUALITY_KEYS = ("eval/psnr", "eval/colorfulness")
+SPLIT_KEYS = ("eval_fraction", "test_fraction", "grey_threshold")  # what decides a model's test split
 GRID_BORDER = 2  # colorgan's sample grids put 2 white pixels between tiles
 
 
@@ -60,11 +61,15 @@ def _evaluations(spec: ReportSpec, source: Source, models: list[Entry]) -> tuple
     size = int(params["image_size"])
     data_dir = found[0].info["data_dir"] if found else (str(Path(spec.data).resolve()) if spec.data
                                                         else params["data_dir"])
+    n_images = found[0].info.get("n_images") if found else None
+    split = [f"{k}={params[k]}" for k in SPLIT_KEYS if k in params]
     for name in spec.baselines:
         entry = source.baseline(name, data_dir, size)
         evaluated = source.evaluation(entry, key) if entry else None
+        if evaluated is not None and n_images is not None and evaluated.info.get("n_images") != n_images:
+            evaluated = None  # evaluated on another split of the same folder: evaluate again on the models' one
         if evaluated is None:
-            where = data_args or ["--set", f"data_dir={data_dir}"]
+            where = data_args or ["--set", f"data_dir={data_dir}", *split]
             commands.append(evaluate_command("--model", f"baseline:{name}", "--size", str(size), *where))
         else:
             found.append(evaluated)
