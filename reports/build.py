@@ -104,22 +104,22 @@ def tiles(grid: np.ndarray, column: int) -> np.ndarray:
 
 def _study_figures(report: Report, source: Source, out: Path) -> None:
     study, spec = report.study, report.spec
-    hist = source.histories(report.curves, ("eval/psnr",))
+    metrics = source.objective_names(study)  # e.g. ["eval/psnr"]: the trials' curves are of the first
+    hist = source.histories(report.curves, (metrics[0],))
     distributions = {}
     for t in study.get_trials(deepcopy=False):
         distributions.update(t.distributions)
     logs = {name: bool(getattr(d, "log", False)) for name, d in sorted(distributions.items())}
     trials = study.trials_dataframe(attrs=("number", "state", "values", "params"), multi_index=False)
-    trials = trials.rename(columns={"value": "objective", "values_0": "objective", "values_1": "objective_2",
-                                    **{f"params_{p}": p for p in logs}})
-    objective = "objective"
+    values = [f"values_{i}" for i in range(len(metrics))]
+    trials = trials.rename(columns={**dict(zip(values, metrics, strict=True)), **{f"params_{p}": p for p in logs}})
+    objective = metrics[0]
     if "trial_curves" in spec.figures:
         for param, log in logs.items():
-            values = {e.label: float(e.params[param]) for e in report.curves
+            by_run = {e.label: float(e.params[param]) for e in report.curves
                       if param in e.params and _is_number(e.params[param])}
-            if values:
-                report.plotted[f"trial_curves_{param}"] = figures.trial_curves(hist, values, param, log, "eval/psnr",
-                                                                               out)
+            if by_run:
+                report.plotted[f"trial_curves_{param}"] = figures.trial_curves(hist, by_run, param, log, objective, out)
     numeric = {p: log for p, log in logs.items() if pd.api.types.is_numeric_dtype(trials[p])}
     if "objective_vs_params" in spec.figures and numeric:
         report.plotted["objective_vs_params"] = figures.objective_vs_params(trials, numeric, objective, out)
@@ -132,11 +132,11 @@ def _study_figures(report: Report, source: Source, out: Path) -> None:
         report.plotted["history"] = figures.history(trials, objective, study.directions[0].name == "MAXIMIZE", out)
     if "pareto" in spec.figures and len(study.directions) == 2:
         front = [t.number for t in study.best_trials]
-        report.plotted["pareto"] = figures.pareto(trials, [objective, "objective_2"], front, out)
+        report.plotted["pareto"] = figures.pareto(trials, metrics, front, out)
     best = []
     for t in sorted(study.best_trials, key=lambda t: t.number):
-        best.append({"study": study.study_name, "trial": t.number,
-                     **{f"objective_{i}": v for i, v in enumerate(t.values)}, **t.params,
+        best.append({"study": study.study_name, "trial": t.number, **dict(zip(metrics, t.values, strict=True)),
+                     **t.params,
                      "mlflow_run_id": t.user_attrs.get("mlflow_run_id", "")})
     report.best = pd.DataFrame(best)
 

@@ -46,6 +46,18 @@ def _legend_outside(ax: plt.Axes, title: str) -> None:
         ax.figure.legend(handles, labels, title=title, loc="center left", bbox_to_anchor=(1.0, 0.5))
 
 
+def log_ticks(axis, low: float, high: float) -> None:
+    """Label a log axis at 1, 2 and 5 times powers of ten inside [low, high] (or at its ends when the range is
+    narrower than that), in short scientific notation: readable, never overlapping minor labels."""
+    ticks = [m * 10.0**e for e in range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)
+             for m in (1, 2, 5) if low <= m * 10.0**e <= high]
+    if len(ticks) < 2:
+        ticks = sorted({low, high})
+    axis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.2g}"))
+    axis.set_minor_locator(matplotlib.ticker.NullLocator())
+
+
 def curves(hist: pd.DataFrame, panels: list[tuple[str, str]], ylabel_by_row: list[str], folder: Path, name: str,
            ncols: int = 2) -> pd.DataFrame:
     """Runs overlaid per panel (metric vs epoch), panels laid out ``ncols`` wide; rows share their y axis."""
@@ -101,7 +113,10 @@ def trial_curves(hist: pd.DataFrame, values: dict[str, float], param: str, log: 
     cmap = sns.color_palette("viridis", as_cmap=True)
     for run, sub in plotted.groupby("run", sort=False):
         ax.plot(sub["step"], sub["value"], marker="o", color=cmap(norm(sub[param].iloc[0])), label=run)
-    fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=param + (" (log)" if log else ""))
+    label = param + (" (log)" if log else "")
+    bar = fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=label)
+    if log:
+        log_ticks(bar.ax.yaxis, low, high)
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
     ax.set_title(f"every trial's {metric}, coloured by {param}")
@@ -118,6 +133,7 @@ def objective_vs_params(trials: pd.DataFrame, params: dict[str, bool], objective
         sns.scatterplot(trials, x=param, y=objective, hue="state", ax=ax, s=50, legend=ax is axes[0][0])
         if log:
             ax.set_xscale("log")
+            log_ticks(ax.xaxis, float(trials[param].min()), float(trials[param].max()))
         ax.set_title(param)
     _legend_outside(axes[0][0], "trial state")
     fig.tight_layout()
@@ -127,9 +143,10 @@ def objective_vs_params(trials: pd.DataFrame, params: dict[str, bool], objective
 
 def importances(values: dict[str, float], folder: Path) -> pd.DataFrame:
     plotted = pd.DataFrame({"parameter": list(values), "importance": list(values.values())})
-    fig, ax = plt.subplots(figsize=(WIDTH * 0.7, 0.6 + 0.5 * max(1, len(plotted))))
+    fig, ax = plt.subplots(figsize=(WIDTH * 0.7, 1.4 + 0.4 * len(plotted)))
     sns.barplot(plotted, x="importance", y="parameter", ax=ax, color=sns.color_palette(PALETTE)[0])
     ax.set_xlim(0, 1)
+    ax.set_ylabel("")
     ax.set_title("hyper-parameter importance (fANOVA)")
     fig.tight_layout()
     save(fig, folder, "importances")

@@ -12,6 +12,7 @@ import json
 import os
 import shlex
 import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +73,7 @@ def evaluate_command(*args: str) -> str:
 
 class Source:
     def __init__(self, root: Path, storage: str | None = None):
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per small file is noise
         self.root = Path(root)
         self.client = MlflowClient(tracking_uri(self.root))
         self.storage = storage or f"sqlite:///{(self.root / 'mlruns' / 'optuna.db').resolve()}"
@@ -106,6 +108,15 @@ class Source:
         if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
             raise Missing(f"study {name!r} has no completed trial yet", [f"make study NAME={name}"])
         return study
+
+    def objective_names(self, study: optuna.Study) -> list[str]:
+        """The objective metric names, from the study file logged on the study's parent run."""
+        parent = study.user_attrs.get("mlflow_parent_run_id")
+        text = self._text(parent, f"study/{study.study_name}.toml") if parent else None
+        names = tomllib.loads(text).get("objective", {}).get("metrics", []) if text else []
+        if len(names) != len(study.directions):
+            names = [f"objective {i}" for i in range(len(study.directions))]
+        return list(names)
 
     def trials(self, study: optuna.Study) -> list[Entry]:
         """Every completed or pruned trial that has an MLflow run, by trial number."""
