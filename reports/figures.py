@@ -46,15 +46,20 @@ def _legend_outside(ax: plt.Axes, title: str) -> None:
         ax.figure.legend(handles, labels, title=title, loc="center left", bbox_to_anchor=(1.0, 0.5))
 
 
+def _short(v: float) -> str:
+    return f"{v:.2g}" if v >= 0.01 else f"{v:.1e}".replace("e-0", "e-").replace(".0e", "e")
+
+
 def log_ticks(axis, low: float, high: float) -> None:
-    """Label a log axis at 1, 2 and 5 times powers of ten inside [low, high] (or at its ends when the range is
-    narrower than that), in short scientific notation: readable, never overlapping minor labels."""
+    """Label a log axis at powers of ten (and 2x, 5x within a decade or less), or at its two ends when the range
+    is narrower than that, in short notation: readable, never overlapping minor labels."""
+    subs = (1,) if high / low > 10 else (1, 2, 5)
     ticks = [m * 10.0**e for e in range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)
-             for m in (1, 2, 5) if low <= m * 10.0**e <= high]
+             for m in subs if low <= m * 10.0**e <= high]
     if len(ticks) < 2:
         ticks = sorted({low, high})
     axis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
-    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.2g}"))
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: _short(v)))
     axis.set_minor_locator(matplotlib.ticker.NullLocator())
 
 
@@ -154,17 +159,17 @@ def importances(values: dict[str, float], folder: Path) -> pd.DataFrame:
 
 
 def history(trials: pd.DataFrame, objective: str, maximize: bool, folder: Path) -> pd.DataFrame:
-    """Objective per trial and the best so far."""
-    plotted = trials[["number", objective]].dropna().sort_values("number").reset_index(drop=True)
-    best = plotted[objective].cummax() if maximize else plotted[objective].cummin()
-    plotted["best so far"] = best
+    """Objective per trial (pruned ones at their last reported value) and the best complete trial so far."""
+    plotted = trials[["number", "state", objective]].dropna().sort_values("number").reset_index(drop=True)
+    complete = plotted[objective].where(plotted["state"] == "COMPLETE")
+    plotted["best so far"] = (complete.cummax() if maximize else complete.cummin()).ffill()
     fig, ax = plt.subplots(figsize=(WIDTH, 3.2))
-    sns.scatterplot(plotted, x="number", y=objective, ax=ax, s=50, label="trial")
-    ax.step(plotted["number"], plotted["best so far"], where="post", color="C1", label="best so far")
+    sns.scatterplot(plotted, x="number", y=objective, hue="state", ax=ax, s=50)
+    ax.step(plotted["number"], plotted["best so far"], where="post", color="0.3", label="best so far")
     ax.set_xlabel("trial")
     ax.set_title("optimisation history")
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.legend(loc="best")
+    _legend_outside(ax, "")
     fig.tight_layout()
     save(fig, folder, "history")
     return plotted

@@ -37,11 +37,17 @@ def summary_table(report: Report) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Floats to 4 significant digits for reading (metrics.csv keeps them all)."""
+    return frame.map(lambda v: f"{v:.4g}" if isinstance(v, float) else v)
+
+
 def _html_table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, border=0, classes="t", escape=True)
+    return readable(frame).to_html(index=False, border=0, classes="t", escape=True)
 
 
 def _md_table(frame: pd.DataFrame) -> str:
+    frame = readable(frame)
     cells = [[str(c) for c in frame.columns]] + [[str(v) for v in row] for row in frame.itertuples(index=False)]
     lines = ["| " + " | ".join(row) + " |" for row in cells]
     return "\n".join([lines[0], "|" + "---|" * len(frame.columns), *lines[1:]])
