@@ -66,7 +66,7 @@ CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1
        "table.t{border-collapse:collapse;font-size:13px;margin:1em 0}"
        "table.t td,table.t th{border-bottom:1px solid #ccc;padding:3px 8px;text-align:right}"
        "table.t th{background:#f3f3f3}figure{margin:1.5em 0}"
-       "figure img{max-width:100%;border:1px solid #eee}pre{background:#f7f7f7;padding:8px;font-size:12px;"
+       "figure img{max-width:100%;width:900px;border:1px solid #eee}pre{background:#f7f7f7;padding:8px;font-size:12px;"
        "overflow:auto}figcaption{font-size:13px;color:#555}")
 
 

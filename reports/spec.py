@@ -30,7 +30,7 @@ class ReportSpec:
     baselines: tuple[str, ...] = BASELINES
     figures: tuple[str, ...] = RUN_FIGURES
     data: str | None = None  # a folder evaluated whole; None = each model's test split
-    source: str = "default"  # the file it came from
+    source: str = "the default study report (no reports/NAME.toml)"  # the file it came from
 
 
 def load(name: str, folder: Path = HERE) -> ReportSpec:
