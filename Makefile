@@ -19,7 +19,7 @@ MODEL ?=
 DATA ?=
 SIZE ?=
 # make reproduce: the seed_graphs runs at a reduced, shared budget (see the README for its measured time)
-REPRO_SET ?= image_size=64 epochs=2 max_train_images=384 max_eval_images=128
+REPRO_SET ?= image_size=32 epochs=2 max_train_images=256 max_eval_images=64
 SEED_RUNS := rgb_baseline lab_baseline lab_tuned lab_spectral lab_advanced l1_only
 
 .PHONY: help setup train study summary dashboard evaluate report reproduce test test-fast lint ui bench clean

@@ -23,6 +23,7 @@ def env(colour_folder, store, monkeypatch):
     return store
 
 
+@pytest.mark.slow  # a real MLflow store and the evaluate pipeline
 def test_gray_reproduces_the_psnr_skimage_computes(env, tmp_path):
     folder = tmp_path / "small"
     write_colour_images(folder, 6, size=32, seed=3)
@@ -76,6 +77,7 @@ def test_local_std_matches_a_loop():
     np.testing.assert_allclose(got, want, atol=1e-12)
 
 
+@pytest.mark.slow  # a real MLflow store and the evaluate pipeline
 def test_bad_files_are_counted_named_and_skipped(env, tmp_path):
     folder = tmp_path / "mixed"
     write_colour_images(folder, 4, size=32)
@@ -88,6 +90,7 @@ def test_bad_files_are_counted_named_and_skipped(env, tmp_path):
     assert '"n_skipped": 2' in Path(info).read_text()
 
 
+@pytest.mark.slow  # a real MLflow store and the evaluate pipeline
 def test_baseline_reevaluation_updates_its_run(env):
     first = evaluate.run("baseline:gray", size=32, root=env)
     second = evaluate.run("baseline:gray", size=32, root=env)
