@@ -64,12 +64,14 @@ def log_ticks(axis, low: float, high: float) -> None:
 
 
 def curves(hist: pd.DataFrame, panels: list[tuple[str, str]], ylabel_by_row: list[str], folder: Path, name: str,
-           ncols: int = 2) -> pd.DataFrame:
-    """Runs overlaid per panel (metric vs epoch), panels laid out ``ncols`` wide; rows share their y axis."""
+           ncols: int = 2, sharey: bool = True) -> pd.DataFrame:
+    """Runs overlaid per panel (metric vs epoch), panels laid out ``ncols`` wide; with ``sharey`` each row shares
+    its y axis (train vs eval of one loss), else every panel has its own (different quantities)."""
     keys = [k for k, _ in panels]
     plotted = hist[hist["metric"].isin(keys)].reset_index(drop=True)
     nrows = int(np.ceil(len(panels) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH, 2.8 * nrows), sharex=True, sharey="row", squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH, 2.8 * nrows), sharex=True, sharey="row" if sharey else False,
+                             squeeze=False)
     runs = list(dict.fromkeys(plotted["run"]))
     colours = dict(zip(runs, sns.color_palette(PALETTE, len(runs)), strict=True))
     for ax, (key, title) in zip(axes.flat, panels, strict=False):
@@ -84,7 +86,7 @@ def curves(hist: pd.DataFrame, panels: list[tuple[str, str]], ylabel_by_row: lis
     for row, label in enumerate(ylabel_by_row):
         axes[row, 0].set_ylabel(label)
         for ax in axes[row, 1:]:
-            ax.set_ylabel("")
+            ax.set_ylabel("" if sharey else label)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     if len(plotted):
@@ -103,7 +105,7 @@ def losses(hist: pd.DataFrame, folder: Path) -> pd.DataFrame:
 
 def quality(hist: pd.DataFrame, folder: Path) -> pd.DataFrame:
     panels = [("eval/psnr", "eval PSNR (pooled), dB"), ("eval/colorfulness", "eval colourfulness")]
-    return curves(hist, panels, ["value"], folder, "quality", ncols=2)
+    return curves(hist, panels, [""], folder, "quality", ncols=2, sharey=False)
 
 
 def trial_curves(hist: pd.DataFrame, values: dict[str, float], param: str, log: bool, metric: str,
