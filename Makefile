@@ -15,8 +15,14 @@ STORAGE ?=
 TRIALS ?=
 EPOCHS ?=
 OPTUNA_DB := sqlite:///mlruns/optuna.db
+MODEL ?=
+DATA ?=
+SIZE ?=
+# make reproduce: the seed_graphs runs at a reduced, shared budget (see the README for its measured time)
+REPRO_SET ?= image_size=32 epochs=2 max_train_images=256 max_eval_images=64
+SEED_RUNS := rgb_baseline lab_baseline lab_tuned lab_spectral lab_advanced l1_only
 
-.PHONY: help setup train study summary dashboard test test-fast lint ui bench clean
+.PHONY: help setup train study summary dashboard evaluate report reproduce test test-fast lint ui bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,15 +50,28 @@ dashboard: $(STAMP) ## optuna-dashboard on http://127.0.0.1:8080 over the study 
 	mkdir -p mlruns
 	$(VENV)/bin/optuna-dashboard $(if $(STORAGE),$(STORAGE),$(OPTUNA_DB)) --host 127.0.0.1 --port 8080
 
+evaluate: $(STAMP) ## score a model or baseline on the test split: make evaluate MODEL=RUN_ID|baseline:welsh [DATA=dir] [SIZE=64]
+	$(PY) -m colorgan evaluate --model $(MODEL) $(if $(DATA),--data $(DATA)) $(if $(SIZE),--size $(SIZE))
+
+report: $(STAMP) ## reports/NAME/ from MLflow, evaluating what is missing first: make report NAME=seed_graphs|<study> [STORAGE=url]
+	mkdir -p .cache
+	$(PY) -m reports $(NAME) --plan $(if $(STORAGE),--storage $(STORAGE)) > .cache/report-plan-$(NAME).sh
+	bash -ex .cache/report-plan-$(NAME).sh
+	$(PY) -m reports $(NAME) $(if $(STORAGE),--storage $(STORAGE))
+
+reproduce: $(STAMP) ## train the six seed_graphs runs at REPRO_SET's budget, then make report NAME=seed_graphs
+	set -e; for exp in $(SEED_RUNS); do $(PY) -m colorgan train experiments/$$exp.toml --set $(REPRO_SET); done
+	$(MAKE) report NAME=seed_graphs
+
 test: $(STAMP) ## lint, then the whole test suite (what CI runs)
-	$(VENV)/bin/ruff check colorgan tests
+	$(VENV)/bin/ruff check colorgan tests reports
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP) ## the tests without the slow end-to-end runs
 	$(PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP) ## ruff
-	$(VENV)/bin/ruff check colorgan tests
+	$(VENV)/bin/ruff check colorgan tests reports
 
 ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over the local store (mlruns/)
 	mkdir -p mlruns/artifacts

@@ -1,4 +1,4 @@
-"""The `colorgan` command line: a thin layer over train / study."""
+"""The `colorgan` command line: a thin layer over train / study / evaluate."""
 
 from __future__ import annotations
 
@@ -44,6 +44,19 @@ def _study(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from colorgan import evaluate
+
+    result = evaluate.run(args.model, args.data, args.size, Path(args.out) if args.out else None,
+                          overrides=tuple(args.set))
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(result.summary.round(3).to_string(index=False))
+    print(f"logged to run {result.run_id} under evaluation/{result.key}/ ({len(result.skipped)} files skipped)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="colorgan", description="Colorization cGAN research harness.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -69,14 +82,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     p.set_defaults(func=_study)
 
+    p = sub.add_parser("evaluate", help="score a model or baseline per image on a folder (default: the test split)")
+    p.add_argument("--model", required=True,
+                   help="RUN_ID, runs:/RUN_ID, models:/NAME/VERSION, models:/NAME@ALIAS or baseline:gray|welsh|l1_only")
+    p.add_argument("--data", help="a folder of colour photos, evaluated whole (default: the test split)")
+    p.add_argument("--size", type=int, help="image size for gray/welsh (default 128; models use their own)")
+    p.add_argument("--out", help="also write the per-image table to this CSV file")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="baselines only: data config (data_dir, test_fraction, ...) whose test split is used")
+    p.set_defaults(func=_evaluate)
+
     args = parser.parse_args(argv)
     from colorgan.config import ConfigError
     from colorgan.data import DataError
+    from colorgan.evaluate import EvaluateError
     from colorgan.studies import StudyError
+    from colorgan.tracking.models import ModelRefError
 
     try:
         return args.func(args)
-    except (ConfigError, DataError, StudyError) as exc:
+    except (ConfigError, DataError, StudyError, EvaluateError, ModelRefError) as exc:
         print(f"colorgan: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -294,15 +294,18 @@ def _rgb_dataset(paths: list[str], side: int) -> tf.data.Dataset:
         img.set_shape([None, None, 3])
         return img
 
-    def square(img):
-        h, w = tf.shape(img)[0], tf.shape(img)[1]
-        s = tf.minimum(h, w)
-        img = tf.image.crop_to_bounding_box(img, (h - s) // 2, (w - s) // 2, s, s)  # no squashing of non-square
-        return tf.clip_by_value(tf.image.resize(img, [side, side], antialias=True) / 255.0, 0.0, 1.0)
-
     ds = tf.data.Dataset.from_tensor_slices(tf.constant(paths, tf.string, shape=[len(paths)]))
     ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors(log_warning=True)
-    return ds.map(square, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.map(lambda img: square_resize(img, side), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def square_resize(img: tf.Tensor, side: int) -> tf.Tensor:
+    """uint8 RGB [H, W, 3] -> float32 RGB [side, side, 3] in [0, 1]: centre square crop (no squashing of
+    non-square photos), antialiased resize. Training, evaluation and the baselines all see images through this."""
+    h, w = tf.shape(img)[0], tf.shape(img)[1]
+    s = tf.minimum(h, w)
+    img = tf.image.crop_to_bounding_box(img, (h - s) // 2, (w - s) // 2, s, s)
+    return tf.clip_by_value(tf.image.resize(img, [side, side], antialias=True) / 255.0, 0.0, 1.0)
 
 
 def train_dataset(paths: list[str], cfg: Config) -> tf.data.Dataset:
@@ -331,8 +334,9 @@ def eval_dataset(paths: list[str], cfg: Config) -> tf.data.Dataset:
     return ds.cache().batch(cfg.batch_size, drop_remainder=False).prefetch(tf.data.AUTOTUNE)
 
 
-def load(cfg: Config, repo_root: Path) -> DataBundle:
-    """Resolve, scan, filter near-grey images, split, cap, and build the three pipelines."""
+def split_dataset(cfg: Config, repo_root: Path) -> tuple[Path, ScanResult, dict[str, list[str]], dict]:
+    """(data root, scan, {"train"|"eval"|"test": relative paths, near-grey ones left out}, info): the splits every
+    command agrees on, before any cap. `evaluate` reads its default test split and Welsh's references here."""
     root, source = resolve_data_dir(cfg.data_dir, repo_root)
     result = scan(root, cache_dir=Path(repo_root) / ".cache" / "colorgan")
     chroma = dict(zip(result.files, result.chroma.tolist(), strict=True))
@@ -342,6 +346,12 @@ def load(cfg: Config, repo_root: Path) -> DataBundle:
         kept = [rel for rel in rels if cfg.grey_threshold <= 0 or chroma[rel] >= cfg.grey_threshold]
         info[f"n_grey_{name}"] = len(rels) - len(kept)
         splits[name] = kept
+    return root, result, splits, info
+
+
+def load(cfg: Config, repo_root: Path) -> DataBundle:
+    """Resolve, scan, filter near-grey images, split, cap, and build the three pipelines."""
+    root, result, splits, info = split_dataset(cfg, repo_root)
     if cfg.max_train_images:
         splits["train"] = splits["train"][: cfg.max_train_images]
     if cfg.max_eval_images:

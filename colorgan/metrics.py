@@ -97,3 +97,15 @@ def summarise(per_image: dict[str, np.ndarray]) -> dict[str, float]:
         if key in per_image:
             out[key] = float(np.mean(per_image[key]))
     return out
+
+
+def mean_ci(values) -> tuple[float, float]:
+    """(mean, half-width of its 95% Student-t interval); the half-width is 0 for fewer than two values."""
+    from scipy import stats
+
+    values = np.asarray(values, np.float64)
+    mean = float(np.mean(values)) if len(values) else float("nan")
+    if len(values) < 2:
+        return mean, 0.0
+    sem = float(np.std(values, ddof=1)) / np.sqrt(len(values))
+    return mean, float(stats.t.ppf(0.975, len(values) - 1) * sem)

@@ -1,0 +1,189 @@
+"""`colorgan evaluate`: one model or baseline scored on a folder of colour photos, per image and as a summary.
+
+Models and baselines go through the same code on the same images: decode (bad files are counted, named and
+skipped), centre-crop and resize as the eval pipeline does, keep only L*, predict, and score with
+``colorgan.metrics``. Results are logged to MLflow (``colorgan.tracking.evaluations``) for the report generator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from colorgan import baselines, color, config, data, grids, metrics
+from colorgan.tracking import evaluations, models
+
+log = logging.getLogger(__name__)
+
+SAMPLE_ROWS = 8  # fixed test images (the first of the sorted file list) in the sample grid
+BATCH = 32
+WELSH_POOL = 256  # Welsh's candidate references: the first training photos in (deterministic) split order
+DEFAULT_SIZE = 128
+SCORES = ("psnr", "ssim", "colorfulness", "colorfulness_orig", "colorfulness_gap")
+
+
+class EvaluateError(ValueError):
+    """Nothing to evaluate, or a reference that names no model or baseline; the message says what to run."""
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What is evaluated: a prediction function from original RGB batches (it only uses their L*)."""
+
+    label: str
+    size: int
+    predict: Callable[[np.ndarray], np.ndarray]
+    cfg: config.Config  # whose splits define the default test data
+    run_id: str | None  # a model's run; None for a non-learned baseline (it gets its own run)
+    baseline: str = ""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    run_id: str
+    key: str  # the data key: "test" or "data-<hash of the folder>"
+    data_dir: str
+    size: int
+    per_image: pd.DataFrame
+    summary: pd.DataFrame  # one row for "all", then one per class
+    skipped: tuple[tuple[str, str], ...]
+
+
+def data_key(folder: str | None) -> str:
+    """"test" for the default test split; for an explicit folder, a stable key from its absolute path."""
+    if folder is None:
+        return "test"
+    return "data-" + hashlib.sha1(str(Path(folder).resolve()).encode()).hexdigest()[:10]
+
+
+def model_subject(ref: str, root: Path) -> Subject:
+    loaded = models.load_generator(ref, root)
+    space = loaded.cfg.color_space
+
+    def predict(rgb: np.ndarray) -> np.ndarray:
+        l_in, _ = color.encode(tf.constant(rgb, tf.float32), space)
+        return np.asarray(color.decode(l_in, loaded.generator(l_in, training=False), space))
+
+    return Subject(ref, loaded.cfg.image_size, predict, loaded.cfg, loaded.run_id)
+
+
+def baseline_subject(name: str, size: int, cfg: config.Config, root: Path) -> Subject:
+    if name == "l1_only":
+        run_id = evaluations.latest_run(root, cfg.experiment, "l1_only")
+        if run_id is None:
+            raise EvaluateError(f"no finished l1_only run in experiment {cfg.experiment!r}: run `make train "
+                                f"EXP=l1_only` first")
+        subject = model_subject(run_id, root)
+        return Subject(f"baseline:{name}", subject.size, subject.predict, subject.cfg, run_id, name)
+    if name == "gray":
+        return Subject(f"baseline:{name}", size, baselines.gray, cfg, None, name)
+    if name == "welsh":
+        folder, _, splits, _ = data.split_dataset(cfg, root)
+        names, rgb, _ = load_images(folder, splits["train"][:WELSH_POOL], size)
+        if not names:
+            raise EvaluateError(f"Welsh needs reference photos: the training split of {folder} is empty")
+        return Subject(f"baseline:{name}", size, baselines.Welsh(baselines.lab_of(rgb)), cfg, None, name)
+    raise EvaluateError(f"unknown baseline {name!r}; known: {', '.join(baselines.NAMES)}")
+
+
+def load_images(folder: Path, rels: list[str], size: int) -> tuple[list[str], np.ndarray, list[tuple[str, str]]]:
+    """(names kept, RGB [N, size, size, 3] in [0, 1], skipped (name, reason)): decoded as the eval pipeline does."""
+    names, images, skipped = [], [], []
+    for rel in rels:
+        try:
+            rgb, _ = data.read_rgb(Path(folder) / rel)
+        except data.BadImage as exc:
+            skipped.append((rel, str(exc)))
+            continue
+        names.append(rel)
+        images.append(np.asarray(data.square_resize(tf.constant(rgb), size), np.float32))
+    stack = np.stack(images) if images else np.zeros((0, size, size, 3), np.float32)
+    return names, stack, skipped
+
+
+def score(predict: Callable[[np.ndarray], np.ndarray], rgb: np.ndarray) -> dict[str, np.ndarray]:
+    acc = metrics.QualityAccumulator()
+    for i in range(0, len(rgb), BATCH):
+        chunk = rgb[i:i + BATCH]
+        acc.update(metrics.image_scores(predict(chunk), chunk))
+    return acc.per_image()
+
+
+def summary_row(group: str, per_image: dict[str, np.ndarray]) -> dict:
+    """Pooled / mean / median PSNR and every score's mean with its 95% interval, for one group of images."""
+    pooled = metrics.summarise(per_image)
+    row = {"group": group, "n": int(pooled["images"]), "psnr": pooled["psnr"], "psnr_median": pooled["psnr_median"]}
+    for key in SCORES:
+        row[key + "_mean" if key == "psnr" else key], row[f"{key}_ci95"] = metrics.mean_ci(per_image[key])
+    return row
+
+
+def summarise(table: pd.DataFrame) -> pd.DataFrame:
+    columns = ["mse", *SCORES]
+    groups = [("all", table)] + [(c, t) for c, t in table.groupby("class", sort=True) if c]
+    return pd.DataFrame([summary_row(g, {k: t[k].to_numpy() for k in columns}) for g, t in groups])
+
+
+def class_of(rel: str) -> str:
+    """The class sub-folder a file sits in ("" for a file at the top of the folder)."""
+    return rel.split("/", 1)[0] if "/" in rel else ""
+
+
+def sample_grid(subject: Subject, names: list[str], rgb: np.ndarray, rows: int = SAMPLE_ROWS) -> np.ndarray:
+    """gray | prediction | original on the first ``rows`` images of the sorted file list."""
+    pick = np.argsort(np.array(names))[:rows]
+    originals = rgb[pick]
+    return grids.sample_grid([baselines.gray(originals), subject.predict(originals), originals])
+
+
+def run(ref: str, folder: str | None = None, size: int | None = None, out: Path | None = None,
+        root: Path | None = None, overrides: tuple[str, ...] = ()) -> Evaluation:
+    """Evaluate ``ref`` (a model reference or ``baseline:NAME``) on ``folder`` (default: the test split)."""
+    from colorgan.train import repo_root
+
+    root = Path(root or repo_root())
+    if ref.startswith("baseline:"):
+        cfg = config.build(config.parse_overrides(list(overrides)))
+        subject = baseline_subject(ref.removeprefix("baseline:"), size or DEFAULT_SIZE, cfg, root)
+    else:
+        if overrides:
+            raise EvaluateError("--set is for baselines; a model is evaluated with the config it trained with")
+        subject = model_subject(ref, root)
+    if size and subject.run_id and size != subject.size:
+        raise EvaluateError(f"{ref} was trained at {subject.size}px and is evaluated at that size, not {size}px")
+    if folder is None:
+        data_dir, _, splits, _ = data.split_dataset(subject.cfg, root)
+        rels = sorted(splits["test"])
+    else:
+        data_dir = Path(folder).resolve()
+        if not data_dir.is_dir():
+            raise data.DataError(f"data directory {data_dir} does not exist or is not a directory")
+        rels = data.find_images(data_dir)
+    names, rgb, skipped = load_images(data_dir, rels, subject.size)
+    if skipped:
+        log.warning("skipped %d of %d files in %s: %s", len(skipped), len(rels), data_dir,
+                    "; ".join(f"{n}: {why}" for n, why in skipped[:20]))
+    if not names:
+        raise data.DataError(f"{data_dir}: no usable image to evaluate ({len(skipped)} skipped)")
+    per_image = pd.DataFrame({"file": names, "class": [class_of(n) for n in names], **score(subject.predict, rgb)})
+    table = summarise(per_image)
+    key = data_key(folder)
+    run_id = subject.run_id or evaluations.baseline_run(root, subject.baseline, str(data_dir), subject.size)
+    info = {"model": ref, "baseline": subject.baseline, "data_dir": str(data_dir), "data_key": key,
+            "image_size": subject.size, "n_images": len(names), "n_skipped": len(skipped),
+            "skipped": [f"{n}\t{why}" for n, why in skipped], "sample_rows": min(SAMPLE_ROWS, len(names)),
+            "color_space": subject.cfg.color_space}
+    headline = {k: v for k, v in table.iloc[0].items() if k != "group"}
+    tables = {"per_image.csv": per_image.to_csv(index=False), "summary.csv": table.to_csv(index=False)}
+    evaluations.log_evaluation(run_id, key, headline, tables, sample_grid(subject, names, rgb), info)
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        per_image.to_csv(out, index=False)
+    return Evaluation(run_id, key, str(data_dir), subject.size, per_image, table, tuple(skipped))

@@ -1,0 +1,133 @@
+"""Write a built report: ``index.html`` (self-contained), ``report.md``, ``metrics.csv``, and log them to MLflow.
+
+No timestamps anywhere, so the same runs give the same files.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from reports.build import Report
+from reports.source import Source
+
+REPORT_EXPERIMENT = "reports"  # experiment-based reports are logged to one run per report name here
+UI = "http://127.0.0.1:5000/"  # `make ui`
+
+
+def _pm(mean: float, ci: float, digits: int) -> str:
+    return f"{mean:.{digits}f} ± {ci:.{digits}f}"
+
+
+def summary_table(report: Report) -> pd.DataFrame:
+    """One row per run and baseline on the same test images (the "all" group), formatted for reading."""
+    rows = []
+    for _, r in report.table[report.table["group"] == "all"].iterrows():
+        rows.append({"run / baseline": r["label"], "kind": r["kind"], "n": int(r["n"]), "size": r["image_size"],
+                     "PSNR pooled (dB)": f"{r['psnr']:.2f}",
+                     "PSNR mean ± 95% CI": _pm(r["psnr_mean"], r["psnr_ci95"], 2),
+                     "PSNR median": f"{r['psnr_median']:.2f}", "SSIM ± CI": _pm(r["ssim"], r["ssim_ci95"], 3),
+                     "colourfulness ± CI": _pm(r["colorfulness"], r["colorfulness_ci95"], 1),
+                     "originals": f"{r['colorfulness_orig']:.1f}",
+                     "gap ± CI": _pm(r["colorfulness_gap"], r["colorfulness_gap_ci95"], 1)})
+    return pd.DataFrame(rows)
+
+
+def readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Floats to 4 significant digits for reading (metrics.csv keeps them all)."""
+    return frame.map(lambda v: f"{v:.4g}" if isinstance(v, float) else v)
+
+
+def _html_table(frame: pd.DataFrame) -> str:
+    return readable(frame).to_html(index=False, border=0, classes="t", escape=True)
+
+
+def _md_table(frame: pd.DataFrame) -> str:
+    frame = readable(frame)
+    cells = [[str(c) for c in frame.columns]] + [[str(v) for v in row] for row in frame.itertuples(index=False)]
+    lines = ["| " + " | ".join(row) + " |" for row in cells]
+    return "\n".join([lines[0], "|" + "---|" * len(frame.columns), *lines[1:]])
+
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+
+
+NOTE = ("PSNR pooled is the headline (from the mean squared error over all images); per-image PSNR is capped at "
+        "100 dB for the mean and median. Intervals are 95% Student-t intervals of the mean over images. "
+        "Colourfulness is Hasler & Suesstrunk's; the gap is the mean absolute difference to the originals'.")
+
+CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+       "table.t{border-collapse:collapse;font-size:13px;margin:1em 0}"
+       "table.t td,table.t th{border-bottom:1px solid #ccc;padding:3px 8px;text-align:right}"
+       "table.t th{background:#f3f3f3}figure{margin:1.5em 0}"
+       "figure img{max-width:100%;width:900px;border:1px solid #eee}pre{background:#f7f7f7;padding:8px;font-size:12px;"
+       "overflow:auto}figcaption{font-size:13px;color:#555}")
+
+
+def write(report: Report, source: Source, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    report.table.to_csv(out / "metrics.csv", index=False, float_format="%.6g")
+    summary = summary_table(report)
+    base = source.client.tracking_uri if source.client.tracking_uri.startswith("http") else UI
+    links = {label: base.rstrip("/") + "/" + link for label, link in report.links.items()}
+    title = html.escape(report.spec.title)
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{CSS}</style></head>"
+             f"<body><h1>{title}</h1>",
+             f"<p>Report <code>{html.escape(report.spec.name)}</code> from "
+             f"<code>{html.escape(report.spec.source)}</code>"
+             f"; data: {html.escape(report.spec.data or 'each model’s test split')}.</p>",
+             "<h2>Runs and baselines on the same test images</h2>", _html_table(summary),
+             f"<p>{html.escape(NOTE)}</p>"]
+    md = [f"# {report.spec.title}", "", "## Runs and baselines on the same test images", "",
+          _md_table(summary), "", NOTE, ""]
+    if report.best is not None:
+        parts += ["<h2>Best trial</h2>", _html_table(report.best)]
+        md += ["## Best trial", "", _md_table(report.best), ""]
+    parts.append("<h2>Figures</h2>")
+    md += ["## Figures", ""]
+    for name, files in report.figure_files.items():
+        parts.append(f"<figure>{_img(files[0])}<figcaption>{html.escape(name)} "
+                     f"(<a href='figures/{name}.svg'>SVG</a>)</figcaption></figure>")
+        md += [f"![{name}](figures/{name}.png)", ""]
+    parts.append("<h2>Runs in MLflow and their configs</h2>")
+    md += ["## Runs in MLflow", ""]
+    for label, text in report.configs.items():
+        parts.append(f"<details><summary><a href='{html.escape(links[label])}'>{html.escape(label)}</a></summary>"
+                     f"<pre>{html.escape(text)}</pre></details>")
+        md.append(f"- [{label}]({links[label]})")
+    parts.append("</body></html>")
+    (out / "index.html").write_text("\n".join(parts))
+    (out / "report.md").write_text("\n".join(md) + "\n")
+    return [out / "index.html", out / "report.md", out / "metrics.csv"]
+
+
+def publish(report: Report, source: Source, out: Path) -> str:
+    """Log the report folder to the study's parent run, or to a run named after the report in ``reports``."""
+    client: MlflowClient = source.client
+    if report.study is not None and report.study.user_attrs.get("mlflow_parent_run_id"):
+        run_id = report.study.user_attrs["mlflow_parent_run_id"]
+    else:
+        exp = client.get_experiment_by_name(REPORT_EXPERIMENT)
+        if exp is None:
+            uri = client.tracking_uri
+            location = ((Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
+                        if uri.startswith("sqlite:///") else None)
+            exp_id = client.create_experiment(REPORT_EXPERIMENT, artifact_location=location)
+        else:
+            exp_id = exp.experiment_id
+        query = f"tags.`colorgan.report` = '{report.spec.name}'"
+        found = client.search_runs([exp_id], query, max_results=1)
+        if found:
+            run_id = found[0].info.run_id
+        else:
+            run_id = client.create_run(exp_id, run_name=f"report-{report.spec.name}",
+                                       tags={"colorgan.report": report.spec.name}).info.run_id
+            client.set_terminated(run_id, "FINISHED")
+    client.log_artifacts(run_id, str(out), "report")
+    return run_id

@@ -1,0 +1,193 @@
+"""What a report shows, read from MLflow (runs, metric histories, evaluations) and Optuna (trials, search space).
+
+Nothing here trains or predicts: a missing run or evaluation is a ``Missing`` error that lists the commands
+(`make train`, `make study`, `colorgan evaluate`) which produce it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shlex
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+from mlflow.tracking import MlflowClient
+from PIL import Image
+
+from reports.spec import ReportSpec
+
+BASELINE_EXPERIMENT = "baselines"  # where `colorgan evaluate` logs the non-learned baselines
+EVALUATION_DIR = "evaluation"
+
+
+class Missing(LookupError):
+    """Runs or evaluations the report needs are not in the store; ``commands`` produce them."""
+
+    def __init__(self, what: str, commands: list[str]):
+        self.commands = commands
+        super().__init__(f"{what}. Run:\n" + "\n".join(f"  {c}" for c in commands))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One column of the tables: a trained run or a baseline's evaluation run."""
+
+    label: str
+    run_id: str
+    kind: str  # "model" | "baseline"
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    entry: Entry
+    summary: pd.DataFrame
+    per_image: pd.DataFrame
+    info: dict
+    samples: np.ndarray  # the evaluation's gray | prediction | original grid
+
+
+def tracking_uri(root: Path) -> str:
+    """The same store the training code uses: $MLFLOW_TRACKING_URI, else ``<root>/mlruns/mlflow.db``."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root / 'mlruns' / 'mlflow.db').resolve()}"
+
+
+def data_key(folder: str | None) -> str:
+    """The key `colorgan evaluate` files an evaluation under: "test", or a hash of the folder's absolute path."""
+    if folder is None:
+        return "test"
+    return "data-" + hashlib.sha1(str(Path(folder).resolve()).encode()).hexdigest()[:10]
+
+
+def evaluate_command(*args: str) -> str:
+    return shlex.join([sys.executable, "-m", "colorgan", "evaluate", *args])
+
+
+class Source:
+    def __init__(self, root: Path, storage: str | None = None):
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per small file is noise
+        self.root = Path(root)
+        self.client = MlflowClient(tracking_uri(self.root))
+        self.storage = storage or f"sqlite:///{(self.root / 'mlruns' / 'optuna.db').resolve()}"
+
+    # --- runs ----------------------------------------------------------------------------------------------
+
+    def runs(self, spec: ReportSpec) -> list[Entry]:
+        """The newest FINISHED run of each declared name, in the declared order."""
+        exp = self.client.get_experiment_by_name(spec.experiment)
+        found, missing = [], []
+        for name in spec.runs:
+            runs = [] if exp is None else self.client.search_runs(
+                [exp.experiment_id], f"tags.`mlflow.runName` = '{name}' and attributes.status = 'FINISHED'",
+                order_by=["attributes.start_time DESC"], max_results=1)
+            if runs:
+                found.append(Entry(name, runs[0].info.run_id, "model", dict(runs[0].data.params)))
+            else:
+                missing.append(name)
+        if missing:
+            raise Missing(f"no finished run of {', '.join(missing)} in MLflow experiment {spec.experiment!r}",
+                          [f"make train EXP={name}" for name in missing]
+                          + ["(or `make reproduce` for the whole seed_graphs set)"] * (spec.name == "seed_graphs"))
+        return found
+
+    def study(self, name: str) -> optuna.Study:
+        if self.storage.startswith("sqlite:///") and not Path(self.storage.removeprefix("sqlite:///")).is_file():
+            raise Missing(f"no Optuna storage at {self.storage}", [f"make study NAME={name}"])
+        try:
+            study = optuna.load_study(study_name=name, storage=self.storage)
+        except KeyError:
+            raise Missing(f"no study {name!r} in {self.storage}", [f"make study NAME={name}"]) from None
+        if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+            raise Missing(f"study {name!r} has no completed trial yet", [f"make study NAME={name}"])
+        return study
+
+    def objective_names(self, study: optuna.Study) -> list[str]:
+        """The objective metric names, from the study file logged on the study's parent run."""
+        parent = study.user_attrs.get("mlflow_parent_run_id")
+        text = self._text(parent, f"study/{study.study_name}.toml") if parent else None
+        names = tomllib.loads(text).get("objective", {}).get("metrics", []) if text else []
+        if len(names) != len(study.directions):
+            names = [f"objective {i}" for i in range(len(study.directions))]
+        return list(names)
+
+    def trials(self, study: optuna.Study) -> list[Entry]:
+        """Every completed or pruned trial that has an MLflow run, by trial number."""
+        done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        out = []
+        for t in sorted(study.get_trials(deepcopy=False, states=done), key=lambda t: t.number):
+            run_id = t.user_attrs.get("mlflow_run_id")
+            if run_id:
+                out.append(Entry(f"trial {t.number}", run_id, "model", {k: str(v) for k, v in t.params.items()}))
+        return out
+
+    def best_trials(self, study: optuna.Study) -> list[Entry]:
+        best = sorted(study.best_trials, key=lambda t: t.number) if len(study.directions) > 1 else [study.best_trial]
+        return [Entry(f"best trial {t.number}", t.user_attrs["mlflow_run_id"], "model",
+                      {k: str(v) for k, v in t.params.items()}) for t in best]
+
+    # --- metric histories ----------------------------------------------------------------------------------
+
+    def histories(self, entries: list[Entry], keys: tuple[str, ...]) -> pd.DataFrame:
+        """Long table (run, metric, step, value) of every logged point, sorted: what the curves plot."""
+        rows = [(e.label, key, m.step, m.value) for e in entries for key in keys
+                for m in self.client.get_metric_history(e.run_id, key)]
+        frame = pd.DataFrame(rows, columns=["run", "metric", "step", "value"])
+        order = {e.label: i for i, e in enumerate(entries)}
+        frame["order"] = frame["run"].map(order)
+        return frame.sort_values(["order", "metric", "step"]).drop(columns="order").reset_index(drop=True)
+
+    # --- evaluations ---------------------------------------------------------------------------------------
+
+    def baseline(self, name: str, data_dir: str, size: int) -> Entry | None:
+        exp = self.client.get_experiment_by_name(BASELINE_EXPERIMENT)
+        if exp is None:
+            return None
+        query = (f"tags.`colorgan.baseline` = '{name}' and tags.`colorgan.data_dir` = '{data_dir}' "
+                 f"and tags.`colorgan.image_size` = '{size}'")
+        found = self.client.search_runs([exp.experiment_id], query, order_by=["attributes.start_time ASC"],
+                                        max_results=1)
+        return Entry(name, found[0].info.run_id, "baseline") if found else None
+
+    def _text(self, run_id: str, path: str) -> str | None:
+        try:
+            local = self.client.download_artifacts(run_id, path, str(self._scratch(run_id)))
+        except Exception:  # MLflow raises several types for a missing artifact
+            return None
+        return Path(local).read_text()
+
+    def _scratch(self, run_id: str) -> Path:
+        folder = self.root / ".cache" / "reports" / run_id
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def evaluation(self, entry: Entry, key: str) -> Evaluated | None:
+        folder = f"{EVALUATION_DIR}/{key}"
+        summary = self._text(entry.run_id, f"{folder}/summary.csv")
+        if summary is None:
+            return None
+        per_image = self._text(entry.run_id, f"{folder}/per_image.csv") or ""
+        info = json.loads(self._text(entry.run_id, f"{folder}/info.json") or "{}")
+        local = self.client.download_artifacts(entry.run_id, f"{folder}/samples.png", str(self._scratch(entry.run_id)))
+        samples = np.asarray(Image.open(local).convert("RGB"))
+        return Evaluated(entry, pd.read_csv(io.StringIO(summary), keep_default_na=False),
+                         pd.read_csv(io.StringIO(per_image), keep_default_na=False), info, samples)
+
+    def config_text(self, run_id: str) -> str:
+        """The resolved config a model trained with; for a baseline, what its evaluation recorded."""
+        text = self._text(run_id, "config/resolved.toml")
+        if text is None:
+            text = "\n".join(f"{k} = {v}" for k, v in sorted(self.client.get_run(run_id).data.tags.items())
+                             if k.startswith("colorgan."))
+        return text
+
+    def run_link(self, run_id: str) -> str:
+        run = self.client.get_run(run_id)
+        return f"#/experiments/{run.info.experiment_id}/runs/{run_id}"

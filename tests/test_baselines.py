@@ -1,0 +1,111 @@
+"""The non-learned baselines and `colorgan evaluate` on folders (no training needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import write_colour_images
+from mlflow.tracking import MlflowClient
+from PIL import Image
+from skimage import color as skcolor
+from skimage import metrics as skmetrics
+
+from colorgan import baselines, evaluate, tracking
+from colorgan.tracking import evaluations
+
+
+@pytest.fixture
+def env(colour_folder, store, monkeypatch):
+    monkeypatch.setenv("COLORGAN_DATA", str(colour_folder))
+    monkeypatch.setenv("COLORGAN_HOME", str(store))
+    return store
+
+
+@pytest.mark.slow  # a real MLflow store and the evaluate pipeline
+def test_gray_reproduces_the_psnr_skimage_computes(env, tmp_path):
+    folder = tmp_path / "small"
+    write_colour_images(folder, 6, size=32, seed=3)
+    result = evaluate.run("baseline:gray", str(folder), 32, root=env)
+    assert len(result.per_image) == 6
+    for _, row in result.per_image.iterrows():
+        original = np.asarray(Image.open(folder / row["file"]), np.float64) / 255.0
+        lab = skcolor.rgb2lab(original)
+        lab[..., 1:] = 0.0
+        expected = skmetrics.peak_signal_noise_ratio(original, skcolor.lab2rgb(lab), data_range=1.0)
+        assert row["psnr"] == pytest.approx(expected, abs=1e-3), row["file"]
+    pooled = result.summary.set_index("group").loc["all", "psnr"]
+    assert pooled == pytest.approx(10 * np.log10(1 / result.per_image["mse"].mean()), abs=1e-9)
+
+
+def _sky(rng: np.random.Generator, size: int = 32) -> np.ndarray:
+    """A blue sky over green grass, with random brightness: the colours depend on the luminance structure."""
+    img = np.zeros((size, size, 3), np.float32)
+    horizon = size // 2 + rng.integers(-4, 4)
+    shade = rng.uniform(0.8, 1.0)
+    img[:horizon] = np.array([0.35, 0.6, 0.95]) * shade
+    img[horizon:] = np.array([0.2, 0.55, 0.15]) * shade
+    img[horizon:] *= 1 + 0.3 * rng.standard_normal((size - horizon, size, 1)).clip(-1, 1)  # textured grass
+    return img.clip(0, 1)
+
+
+def test_welsh_beats_gray_on_colourfulness_when_the_reference_has_the_right_colours():
+    rng = np.random.default_rng(0)
+    references = np.stack([_sky(rng) for _ in range(4)])
+    targets = np.stack([_sky(rng) for _ in range(6)])
+    welsh = baselines.Welsh(baselines.lab_of(references))
+    scores = {name: evaluate.score(fn, targets) for name, fn in (("gray", baselines.gray), ("welsh", welsh))}
+    assert scores["welsh"]["colorfulness"].mean() > scores["gray"]["colorfulness"].mean() + 10
+    assert scores["welsh"]["colorfulness_gap"].mean() < scores["gray"]["colorfulness_gap"].mean() / 2
+    assert scores["welsh"]["psnr"].mean() > scores["gray"]["psnr"].mean()
+    np.testing.assert_array_equal(welsh(targets), welsh(targets))  # seeded jitter: deterministic
+
+
+def test_welsh_keeps_the_targets_luminance():
+    rng = np.random.default_rng(1)
+    targets = np.stack([_sky(rng) for _ in range(2)])
+    out = baselines.Welsh(baselines.lab_of(targets[::-1]))(targets)
+    np.testing.assert_allclose(baselines.lab_of(out)[..., 0], baselines.lab_of(targets)[..., 0], atol=1.5)
+
+
+def test_local_std_matches_a_loop():
+    lum = np.random.default_rng(2).random((9, 7))
+    got = baselines.local_std(lum)
+    padded = np.pad(lum, 2, mode="reflect")
+    want = np.array([[padded[y:y + 5, x:x + 5].std() for x in range(7)] for y in range(9)])
+    np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+@pytest.mark.slow  # a real MLflow store and the evaluate pipeline
+def test_bad_files_are_counted_named_and_skipped(env, tmp_path):
+    folder = tmp_path / "mixed"
+    write_colour_images(folder, 4, size=32)
+    (folder / "a" / "broken.png").write_bytes(b"not a png")
+    (folder / "a" / "tiny.png").write_bytes(b"")
+    result = evaluate.run("baseline:gray", str(folder), 32, root=env, out=tmp_path / "per_image.csv")
+    assert sorted(name for name, _ in result.skipped) == ["a/broken.png", "a/tiny.png"]
+    assert len(result.per_image) == 4 and (tmp_path / "per_image.csv").is_file()
+    info = MlflowClient().download_artifacts(result.run_id, f"evaluation/{result.key}/info.json", str(tmp_path))
+    assert '"n_skipped": 2' in Path(info).read_text()
+
+
+@pytest.mark.slow  # a real MLflow store and the evaluate pipeline
+def test_baseline_reevaluation_updates_its_run(env):
+    first = evaluate.run("baseline:gray", size=32, root=env)
+    second = evaluate.run("baseline:gray", size=32, root=env)
+    assert first.run_id == second.run_id and first.key == "test"
+    client = tracking.connect(env)
+    exp = client.get_experiment_by_name(evaluations.BASELINE_EXPERIMENT)
+    assert len(client.search_runs([exp.experiment_id])) == 1
+    run = client.get_run(first.run_id)
+    assert run.data.tags["colorgan.baseline"] == "gray" and run.data.tags["colorgan.image_size"] == "32"
+    assert run.data.metrics["test/psnr"] == pytest.approx(first.summary.iloc[0]["psnr"])
+    assert set(first.summary["group"]) == {"all", "a", "b"}
+
+
+def test_unknown_baseline_and_missing_l1_run_say_what_to_do(env):
+    with pytest.raises(evaluate.EvaluateError, match="unknown baseline 'sepia'"):
+        evaluate.run("baseline:sepia", root=env)
+    with pytest.raises(evaluate.EvaluateError, match="make train EXP=l1_only"):
+        evaluate.run("baseline:l1_only", root=env)

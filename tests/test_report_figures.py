@@ -1,0 +1,47 @@
+"""The study figures on plain tables (no store needed): two objectives, a log-searched parameter, pruned trials."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from reports import figures
+
+
+def _trials() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    lr = 10 ** rng.uniform(-5, -2, 8)
+    return pd.DataFrame({"number": range(8), "state": ["COMPLETE"] * 6 + ["PRUNED"] * 2, "lr_g": lr,
+                         "eval/psnr": 22 + rng.normal(0, 0.5, 8), "eval/colorfulness_gap": rng.uniform(5, 30, 8)})
+
+
+def _check(path) -> None:
+    with Image.open(path) as img:
+        assert img.size[0] > 300 and np.asarray(img.convert("L")).std() > 1
+
+
+def test_pareto_history_and_log_axis(tmp_path):
+    figures.use_style()
+    trials = _trials()
+    plotted = figures.pareto(trials, ["eval/psnr", "eval/colorfulness_gap"], [1, 4], tmp_path)
+    assert list(plotted.loc[plotted["Pareto front"], "number"]) == [1, 4]
+    history = figures.history(trials, "eval/psnr", True, tmp_path)
+    complete = trials["eval/psnr"].where(trials["state"] == "COMPLETE")
+    np.testing.assert_allclose(history["best so far"], complete.cummax().ffill())
+    figures.objective_vs_params(trials, {"lr_g": True}, "eval/psnr", tmp_path)
+    for name in ("pareto", "history", "objective_vs_params"):
+        _check(tmp_path / f"{name}.png")
+        assert (tmp_path / f"{name}.svg").stat().st_size > 1000
+
+
+def test_log_ticks_label_decades_or_the_ends():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.set_xscale("log")
+    figures.log_ticks(ax.xaxis, 2e-5, 5e-3)
+    assert list(ax.xaxis.get_major_locator().locs) == [1e-4, 1e-3]
+    figures.log_ticks(ax.xaxis, 1.3e-3, 2.7e-3)
+    assert list(ax.xaxis.get_major_locator().locs) == [1.3e-3, 2.7e-3]  # only 2e-3 inside: label the ends
+    plt.close(fig)

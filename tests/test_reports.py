@@ -1,0 +1,198 @@
+"""End to end: two tiny runs and a smoke study in a real MLflow store, evaluated, then a report drawn from it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import write_colour_images
+from mlflow.tracking import MlflowClient
+from PIL import Image
+from test_train import smoke_config
+
+from colorgan import evaluate, studies, tracking, train
+from reports import __main__ as reports_cli
+from reports import build, source, spec
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+REPORT = """title = "two smoke runs"
+experiment = "colorgan-smoke"
+runs = ["smoke", "smoke_l1"]
+baselines = ["gray", "welsh"]
+figures = ["losses", "quality", "samples", "per_class"]
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A real store: two smoke runs of different configs and a 2-trial smoke study, all evaluated by the plan."""
+    tmp = tmp_path_factory.mktemp("reports")
+    photos, root, specs = tmp / "photos", tmp / "project", tmp / "specs"
+    write_colour_images(photos, 60)
+    root.mkdir()
+    specs.mkdir()
+    (specs / "two_runs.toml").write_text(REPORT)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.setenv("COLORGAN_DATA", str(photos))
+        mp.setenv("COLORGAN_HOME", str(root))
+        train.run(smoke_config(photos, "epochs=2"), root=root, verbose=0)
+        train.run(smoke_config(photos, "epochs=2", "adversarial=false", "run_name=smoke_l1"), root=root, verbose=0)
+        studies.run_study(studies.load_spec(ROOT / "studies" / "smoke.toml"), trials=2, epochs=2, root=root)
+        for name, folder in (("two_runs", specs), ("smoke", spec.HERE)):
+            commands = build.plan(spec.load(name, folder), source.Source(root))
+            assert commands, "nothing was evaluated yet, so the plan must list evaluate commands"
+            for command in commands:
+                subprocess.run(command, shell=True, check=True, cwd=ROOT, capture_output=True)
+            assert build.plan(spec.load(name, folder), source.Source(root)) == []
+        yield {"root": root, "photos": photos, "specs": specs, "tmp": tmp}
+
+
+@pytest.fixture(scope="module")
+def runs_report(project):
+    out = project["tmp"] / "out-runs"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        report = reports_cli.generate("two_runs", project["root"], out=out, spec_dir=project["specs"])
+    return report, out
+
+
+def _valid_image(path: Path) -> None:
+    assert path.is_file() and path.stat().st_size > 1000, path
+    if path.suffix == ".png":
+        with Image.open(path) as img:
+            img.verify()
+        with Image.open(path) as img:
+            assert img.size[0] > 300 and img.size[1] > 300
+            assert np.asarray(img.convert("L")).std() > 1, f"{path} is blank"
+    else:
+        assert path.read_text().lstrip().startswith("<?xml") and "<svg" in path.read_text()
+
+
+def test_every_declared_figure_is_a_valid_image(runs_report):
+    report, out = runs_report
+    assert set(report.figure_files) == set(report.spec.figures)
+    for files in report.figure_files.values():
+        for path in files:
+            _valid_image(path)
+    for name in ("index.html", "report.md", "metrics.csv"):
+        assert (out / name).stat().st_size > 0
+
+
+def test_plotted_points_are_the_mlflow_histories(runs_report, project):
+    report, _ = runs_report
+    client = MlflowClient(source.tracking_uri(project["root"]))
+    for figure, keys in (("losses", build.LOSS_KEYS), ("quality", build.QUALITY_KEYS)):
+        plotted = report.plotted[figure]
+        for entry in report.curves:
+            for key in keys:
+                want = sorted((m.step, m.value) for m in client.get_metric_history(entry.run_id, key))
+                got = plotted[(plotted["run"] == entry.label) & (plotted["metric"] == key)]
+                assert sorted(zip(got["step"], got["value"], strict=True)) == want, (figure, entry.label, key)
+    # the l1-only run has no discriminator: its d_loss panel shows nothing for it rather than made-up points
+    assert not ((report.plotted["losses"]["run"] == "smoke_l1")
+                & (report.plotted["losses"]["metric"] == "train/d_loss")).any()
+
+
+def test_table_numbers_equal_colorgan_evaluate(runs_report, project):
+    report, out = runs_report
+    table = pd.read_csv(out / "metrics.csv", keep_default_na=False)
+    assert set(table["label"]) == {"smoke", "smoke_l1", "gray", "welsh"}
+    assert set(table["group"]) == {"all", "a", "b"}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.setenv("COLORGAN_DATA", str(project["photos"]))
+        fresh = evaluate.run(report.models[0].run_id, root=project["root"])
+    mine = table[table["label"] == "smoke"].set_index("group")
+    for _, row in fresh.summary.iterrows():
+        for col in ("n", "psnr", "psnr_mean", "psnr_ci95", "psnr_median", "ssim", "ssim_ci95", "colorfulness",
+                    "colorfulness_gap", "colorfulness_gap_ci95"):
+            assert mine.loc[row["group"], col] == pytest.approx(row[col], rel=1e-5), (row["group"], col)
+    gray = table[(table["label"] == "gray") & (table["group"] == "all")].iloc[0]
+    assert gray["n"] == mine.loc["all", "n"]  # baselines scored on exactly the models' test images
+    html = (out / "index.html").read_text()
+    assert f"{mine.loc['all', 'psnr']:.2f}" in html and "welsh" in html and "data:image/png;base64," in html
+
+
+def test_report_is_deterministic(runs_report, project):
+    _, out = runs_report
+    again = project["tmp"] / "out-again"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        reports_cli.generate("two_runs", project["root"], out=again, log=False, spec_dir=project["specs"])
+    for path in sorted(out.rglob("*")):
+        if path.is_file():
+            assert path.read_bytes() == (again / path.relative_to(out)).read_bytes(), path.name
+
+
+def test_study_report_has_the_study_figures_and_the_best_trial(project):
+    out = project["tmp"] / "out-study"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        report = reports_cli.generate("smoke", project["root"], out=out)  # no reports/smoke.toml: a study report
+    assert {"trial_curves_lr_g", "objective_vs_params", "importances", "history", "samples", "per_class"} \
+        <= set(report.figure_files)
+    for files in report.figure_files.values():
+        for path in files:
+            _valid_image(path)
+    assert list(report.best["trial"]) == [report.study.best_trial.number]
+    parent = report.study.user_attrs["mlflow_parent_run_id"]
+    logged = {a.path for a in MlflowClient(source.tracking_uri(project["root"])).list_artifacts(parent, "report")}
+    assert "report/index.html" in logged
+    curves = report.plotted["trial_curves_lr_g"]
+    assert sorted(curves["run"].unique()) == sorted(e.label for e in report.curves)
+
+
+def test_missing_runs_name_the_command_to_run(project, tmp_path):
+    (tmp_path / "more.toml").write_text(REPORT.replace('"smoke_l1"]', '"smoke_l1", "lab_tuned"]'))
+    with pytest.raises(source.Missing, match="make train EXP=lab_tuned"):
+        build.plan(spec.load("more", tmp_path), source.Source(project["root"]))
+    with pytest.raises(source.Missing, match="make study NAME=nosuchstudy"):
+        build.plan(spec.load("nosuchstudy", tmp_path), source.Source(project["root"]))
+    out = subprocess.run([sys.executable, "-m", "reports", "nosuchstudy"], capture_output=True, text=True,
+                         cwd=ROOT, env={**_env(), "COLORGAN_HOME": str(project["root"])}, timeout=120)
+    assert out.returncode == 3 and "make study NAME=nosuchstudy" in out.stderr
+
+
+def test_unknown_report_key_is_an_error(tmp_path):
+    (tmp_path / "bad.toml").write_text(REPORT + 'figures_extra = ["x"]\n')
+    with pytest.raises(spec.SpecError, match="unknown key"):
+        spec.load("bad", tmp_path)
+    (tmp_path / "bad2.toml").write_text(REPORT.replace('"per_class"]', '"per_klass"]'))
+    with pytest.raises(spec.SpecError, match="unknown figure"):
+        spec.load("bad2", tmp_path)
+
+
+def test_html_renders_in_headless_chromium(runs_report, tmp_path):
+    _, out = runs_report
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert browser, "Debian's chromium is needed (.ci/run installs it)"
+    shot = tmp_path / "shot.png"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,2400", f"--screenshot={shot}",
+                    (out / "index.html").as_uri()], check=True, capture_output=True, timeout=120)
+    with Image.open(shot) as img:
+        pixels = np.asarray(img.convert("L"))
+    assert pixels.shape == (2400, 1200)
+    assert (pixels < 128).mean() > 0.01, "the page rendered (almost) nothing"
+
+
+def _env() -> dict:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+
+
+def test_tracking_is_untouched_by_reports():
+    """The report generator reads MLflow and Optuna only: it imports nothing from colorgan."""
+    for path in (ROOT / "reports").glob("*.py"):
+        assert "colorgan" not in "".join(line for line in path.read_text().splitlines(keepends=True)
+                                         if line.startswith(("import", "from"))), path.name
+    assert tracking  # colorgan.tracking is what wrote the store the reports read
