@@ -8,6 +8,8 @@ EXP ?= lab_advanced
 SET ?=
 NAME ?= lr_sweep
 PORT ?= 5000
+MODEL ?= models:/colorgan@champion
+HOST ?= 127.0.0.1
 
 .DEFAULT_GOAL := help
 WORKERS ?= 1
@@ -16,7 +18,7 @@ TRIALS ?=
 EPOCHS ?=
 OPTUNA_DB := sqlite:///mlruns/optuna.db
 
-.PHONY: help setup train study summary dashboard test test-fast lint ui bench clean
+.PHONY: help setup train study summary dashboard test test-fast lint ui bench serve clean
 
 help: ## list the targets
 	@grep -E '^[a-z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -58,6 +60,10 @@ ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over the local store (mlru
 	mkdir -p mlruns/artifacts
 	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port $(PORT) \
 		--backend-store-uri sqlite:///mlruns/mlflow.db --default-artifact-root ./mlruns/artifacts
+
+serve: $(STAMP) ## the upload page + API: make serve [MODEL=models:/colorgan@champion|runs:/ID|study:NAME] [PORT=8000]
+	$(PY) -m colorgan serve --model '$(MODEL)' --host $(HOST) \
+		--port $(if $(filter command line environment,$(origin PORT)),$(PORT),8000)
 
 bench: $(STAMP) ## training speed (images/s) at 64 and 128, float32 and bf16: prints a table
 	$(PY) -m colorgan.bench

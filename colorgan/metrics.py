@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
+from colorgan import color
+
 PSNR_CAP_DB = 100.0  # per-image cap: 10*log10(1/1e-10); stated wherever mean/median PSNR is reported
 _MSE_FLOOR = 10.0 ** (-PSNR_CAP_DB / 10.0)
 
@@ -97,3 +99,13 @@ def summarise(per_image: dict[str, np.ndarray]) -> dict[str, float]:
         if key in per_image:
             out[key] = float(np.mean(per_image[key]))
     return out
+
+
+def split_scores(dataset, color_space: str, predict=None) -> dict[str, float]:
+    """Score a split of (l_in, target) batches: ``predict(l_in)`` -> network output, or None for the gray
+    image itself (a*b* = 0), the baseline every PSNR must be read against."""
+    acc = QualityAccumulator()
+    for l_in, target in dataset:
+        pred = color.gray_rgb(l_in) if predict is None else color.decode(l_in, predict(l_in), color_space)
+        acc.update(image_scores(pred, color.decode(l_in, target, color_space)))
+    return acc.result()
