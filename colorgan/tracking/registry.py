@@ -180,4 +180,4 @@ def publish(run_id: str, root: Path, study: str | None = None, name: str = MODEL
     client.update_model_version(name, version.version, description=card)
     client.update_registered_model(name, description=card)
     client.set_registered_model_alias(name, alias, version.version)
-    return Published(name, version.version, alias, run.info.run_id, loaded.run_id, card)
+    return Published(name, str(version.version), alias, run.info.run_id, loaded.run_id, card)
