@@ -18,7 +18,7 @@ TRIALS ?=
 EPOCHS ?=
 OPTUNA_DB := sqlite:///mlruns/optuna.db
 
-.PHONY: help setup train study summary dashboard test test-fast lint ui bench serve clean
+.PHONY: help setup train study summary dashboard test test-fast lint ui bench bench-serve serve model-serve clean
 
 help: ## list the targets
 	@grep -E '^[a-z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -64,6 +64,15 @@ ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over the local store (mlru
 serve: $(STAMP) ## the upload page + API: make serve [MODEL=models:/colorgan@champion|runs:/ID|study:NAME] [PORT=8000]
 	$(PY) -m colorgan serve --model '$(MODEL)' --host $(HOST) \
 		--port $(if $(filter command line environment,$(origin PORT)),$(PORT),8000)
+
+model-serve: $(STAMP) ## `mlflow models serve` of the registered pyfunc: make model-serve [MODEL=models:/colorgan@champion] [PORT=5001]
+	PATH="$(abspath $(VENV))/bin:$$PATH" MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-sqlite:///$(abspath mlruns/mlflow.db)}" \
+		$(VENV)/bin/mlflow models serve -m '$(MODEL)' --env-manager local -h $(HOST) \
+		-p $(if $(filter command line environment,$(origin PORT)),$(PORT),5001)
+
+bench-serve: $(STAMP) ## p50/p95 latency + req/s of a running `make serve`: make bench-serve IMAGE=photo.jpg [PORT=8000]
+	$(PY) -m colorgan.bench_serve --image '$(IMAGE)' \
+		--url http://$(HOST):$(if $(filter command line environment,$(origin PORT)),$(PORT),8000)
 
 bench: $(STAMP) ## training speed (images/s) at 64 and 128, float32 and bf16: prints a table
 	$(PY) -m colorgan.bench
