@@ -136,11 +136,11 @@ def model_card(*, name: str, version: str, source_run_id: str, study: str | None
         "",
         f"- Colours come from a {size}x{size} view of the whole photo (squashed, not cropped): chroma has at most "
         f"{size}x{size} detail, and small objects get the colour of their surroundings.",
-        "- Trained on landscape photographs only (when the data folder is the landscape set): portraits, indoor "
-        "scenes and objects get landscape colours (sky blue, vegetation green, earth brown).",
+        "- It knows only the photos it was trained on (above). Trained on the landscape set, it gives portraits, "
+        "indoor scenes and objects landscape colours (sky blue, vegetation green, earth brown).",
         "- Colours are plausible, not true: the model cannot know the real colour of a car or a dress.",
-        "- Trained briefly on a CPU (see the config: epochs and images); PSNR is close to the gray baseline's, so "
-        "read it next to the colourfulness figures.",
+        "- Trained briefly on a CPU (see the config: epochs and images). PSNR rewards dull, greyish output: read it "
+        "next to the gray baseline and the colourfulness figures.",
         "- Needs colorgan installed where the pyfunc is loaded (`pip install -e .` of the repository).",
     ]
     return "\n".join(lines) + "\n"
