@@ -8,6 +8,8 @@ EXP ?= lab_advanced
 SET ?=
 NAME ?= lr_sweep
 PORT ?= 5000
+MODEL ?= models:/colorgan@champion
+HOST ?= 127.0.0.1
 
 .DEFAULT_GOAL := help
 WORKERS ?= 1
@@ -22,7 +24,8 @@ SIZE ?=
 REPRO_SET ?= image_size=32 epochs=2 max_train_images=256 max_eval_images=64
 SEED_RUNS := rgb_baseline lab_baseline lab_tuned lab_spectral lab_advanced l1_only
 
-.PHONY: help setup train study summary dashboard evaluate report reproduce test test-fast lint ui bench clean
+.PHONY: help setup train study summary dashboard evaluate report reproduce test test-fast lint ui bench bench-serve serve \
+	model-serve clean
 
 help: ## list the targets
 	@grep -E '^[a-z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -77,6 +80,19 @@ ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over the local store (mlru
 	mkdir -p mlruns/artifacts
 	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port $(PORT) \
 		--backend-store-uri sqlite:///mlruns/mlflow.db --default-artifact-root ./mlruns/artifacts
+
+serve: $(STAMP) ## the upload page + API: make serve [MODEL=models:/colorgan@champion|runs:/ID|study:NAME] [PORT=8000]
+	$(PY) -m colorgan serve --model '$(MODEL)' --host $(HOST) \
+		--port $(if $(filter command line environment,$(origin PORT)),$(PORT),8000)
+
+model-serve: $(STAMP) ## `mlflow models serve` of the registered pyfunc: make model-serve [MODEL=models:/colorgan@champion] [PORT=5001]
+	PATH="$(abspath $(VENV))/bin:$$PATH" MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-sqlite:///$(abspath mlruns/mlflow.db)}" \
+		$(VENV)/bin/mlflow models serve -m '$(MODEL)' --env-manager local -h $(HOST) \
+		-p $(if $(filter command line environment,$(origin PORT)),$(PORT),5001)
+
+bench-serve: $(STAMP) ## p50/p95 latency + req/s of a running `make serve`: make bench-serve IMAGE=photo.jpg [PORT=8000]
+	$(PY) -m colorgan.bench_serve --image '$(IMAGE)' \
+		--url http://$(HOST):$(if $(filter command line environment,$(origin PORT)),$(PORT),8000)
 
 bench: $(STAMP) ## training speed (images/s) at 64 and 128, float32 and bf16: prints a table
 	$(PY) -m colorgan.bench

@@ -1,4 +1,4 @@
-"""The `colorgan` command line: a thin layer over train / study / evaluate."""
+"""The `colorgan` command line: a thin layer over train / study / evaluate / colorize / publish / export / serve."""
 
 from __future__ import annotations
 
@@ -49,11 +49,72 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from colorgan import evaluate
 
-    result = evaluate.run(args.model, args.data, args.size, Path(args.out) if args.out else None,
+    result = evaluate.run(_model_ref(args.model, None), args.data, args.size, Path(args.out) if args.out else None,
                           overrides=tuple(args.set))
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(result.summary.round(3).to_string(index=False))
     print(f"logged to run {result.run_id} under evaluation/{result.key}/ ({len(result.skipped)} files skipped)")
+    return 0
+
+
+def _model_ref(ref: str, storage: str | None) -> str:
+    """``study:NAME`` -> that study's best trial's run id (colorgan.studies knows Optuna); other forms unchanged."""
+    if ref.startswith("study:"):
+        from colorgan import studies, train
+
+        return studies.best_run_id(ref.removeprefix("study:"), storage, train.repo_root())
+    return ref
+
+
+def _load_colorizer(args: argparse.Namespace):
+    from colorgan import train
+    from colorgan.tracking.models import load_colorizer
+
+    return load_colorizer(_model_ref(args.model, args.storage), train.repo_root())
+
+
+def _colorize(args: argparse.Namespace) -> int:
+    from colorgan.colorize import colorize_files
+
+    colorizer, loaded = _load_colorizer(args)
+    report = colorize_files(args.paths, args.out, colorizer, progress=not args.quiet)
+    print(f"colorized {len(report.written)} file(s) into {args.out} with run {loaded.run_id}"
+          + (f"; skipped {len(report.skipped)}:" if report.skipped else ""))
+    for path, reason in report.skipped:
+        print(f"  {path}: {reason}")
+    return 1 if report.skipped else 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from colorgan import train
+    from colorgan.tracking import registry
+
+    run_id = _model_ref(f"study:{args.study}", args.storage) if args.study else args.run
+    published = registry.publish(run_id, train.repo_root(), study=args.study)
+    print(f"registered {published.name} version {published.version} (alias {published.alias}) from run "
+          f"{published.source_run_id}; model card in publish run {published.run_id}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from colorgan.colorize import export_savedmodel
+
+    colorizer, loaded = _load_colorizer(args)
+    out = export_savedmodel(colorizer, args.out)
+    print(f"SavedModel of run {loaded.run_id} written to {out} (signature serving_default: uint8 image "
+          "[H, W, 1] -> uint8 image [H, W, 3])")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from colorgan.serve.app import create_app
+
+    colorizer, _ = _load_colorizer(args)
+    app = create_app(colorizer, args.model, max_bytes=int(args.max_mb * 1024 * 1024))
+    print(f"serving {args.model} on http://{args.host}:{args.port}/ (API docs: /docs)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
 
 
@@ -84,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("evaluate", help="score a model or baseline per image on a folder (default: the test split)")
     p.add_argument("--model", required=True,
-                   help="RUN_ID, runs:/RUN_ID, models:/NAME/VERSION, models:/NAME@ALIAS or baseline:gray|welsh|l1_only")
+                   help="RUN_ID, runs:/RUN_ID, models:/NAME/VERSION, models:/NAME@ALIAS, study:NAME or "
+                        "baseline:gray|welsh|l1_only")
     p.add_argument("--data", help="a folder of colour photos, evaluated whole (default: the test split)")
     p.add_argument("--size", type=int, help="image size for gray/welsh (default 128; models use their own)")
     p.add_argument("--out", help="also write the per-image table to this CSV file")
@@ -92,7 +154,40 @@ def main(argv: list[str] | None = None) -> int:
                    help="baselines only: data config (data_dir, test_fraction, ...) whose test split is used")
     p.set_defaults(func=_evaluate)
 
+
+    model_help = "runs:/RUN_ID, RUN_ID, models:/colorgan/N, models:/colorgan@champion or study:NAME"
+    p = sub.add_parser("colorize", help="colorize photos (files or folders) at full resolution")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (recursive)")
+    p.add_argument("--model", required=True, metavar="REF", help=model_help)
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (same names, formats and sizes)")
+    p.add_argument("--storage", help="Optuna storage URL for study:NAME (default: sqlite under mlruns/)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_colorize)
+
+    p = sub.add_parser("publish", help="register a generator as models:/colorgan@champion, with a model card")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--study", metavar="NAME", help="the best trial of this Optuna study")
+    which.add_argument("--run", metavar="RUN_ID", help="this training run")
+    p.add_argument("--storage", help="Optuna storage URL (default: sqlite under mlruns/)")
+    p.set_defaults(func=_publish)
+
+    p = sub.add_parser("export", help="export a generator as a TensorFlow SavedModel for TF Serving")
+    p.add_argument("--model", required=True, metavar="REF", help=model_help)
+    p.add_argument("--format", choices=["savedmodel"], default="savedmodel")
+    p.add_argument("--out", required=True, metavar="DIR", help="a new (or empty) folder")
+    p.add_argument("--storage", help="Optuna storage URL for study:NAME")
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser("serve", help="the upload page and its API (FastAPI)")
+    p.add_argument("--model", required=True, metavar="REF", help=model_help)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--max-mb", type=float, default=20.0, help="upload size limit in MB")
+    p.add_argument("--storage", help="Optuna storage URL for study:NAME")
+    p.set_defaults(func=_serve)
+
     args = parser.parse_args(argv)
+    from colorgan.colorize import ColorizeError
     from colorgan.config import ConfigError
     from colorgan.data import DataError
     from colorgan.evaluate import EvaluateError
@@ -101,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (ConfigError, DataError, StudyError, EvaluateError, ModelRefError) as exc:
+    except (ConfigError, DataError, StudyError, EvaluateError, ModelRefError, ColorizeError) as exc:
         print(f"colorgan: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -80,6 +80,13 @@ def decode(l_in: tf.Tensor, target: tf.Tensor, color_space: str) -> tf.Tensor:
     raise ValueError(f"unknown color_space {color_space!r}")
 
 
+def predicted_ab(l_in: tf.Tensor, target: tf.Tensor, color_space: str) -> tf.Tensor:
+    """Network input + output -> the predicted a*b* in L*a*b* units [..., 2] (for the rgb variant: of its RGB)."""
+    if color_space == "lab":
+        return tf.cast(target, tf.float32) * AB_SCALE
+    return rgb_to_lab(decode(l_in, target, color_space))[..., 1:]
+
+
 def gray_target(l_in: tf.Tensor, color_space: str) -> tf.Tensor:
     """The network output that means "leave it grey" (a*b* = 0): the gray baseline."""
     if color_space == "lab":

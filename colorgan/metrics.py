@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
+from colorgan import color
+
 PSNR_CAP_DB = 100.0  # per-image cap: 10*log10(1/1e-10); stated wherever mean/median PSNR is reported
 _MSE_FLOOR = 10.0 ** (-PSNR_CAP_DB / 10.0)
 
@@ -109,3 +111,13 @@ def mean_ci(values) -> tuple[float, float]:
         return mean, 0.0
     sem = float(np.std(values, ddof=1)) / np.sqrt(len(values))
     return mean, float(stats.t.ppf(0.975, len(values) - 1) * sem)
+
+
+def split_scores(dataset, color_space: str, predict=None) -> dict[str, float]:
+    """Score a split of (l_in, target) batches: ``predict(l_in)`` -> network output, or None for the gray
+    image itself (a*b* = 0), the baseline every PSNR must be read against."""
+    acc = QualityAccumulator()
+    for l_in, target in dataset:
+        pred = color.gray_rgb(l_in) if predict is None else color.decode(l_in, predict(l_in), color_space)
+        acc.update(image_scores(pred, color.decode(l_in, target, color_space)))
+    return acc.result()

@@ -464,3 +464,27 @@ def _spawn(spec, url, workers, budget, epochs, deadline, root) -> None:
         raise
     if any(codes):
         raise RuntimeError(f"study workers exited with codes {codes}")
+
+
+def best_run_id(name: str, storage: str | None = None, root: Path | None = None) -> str:
+    """The MLflow run of a study's best COMPLETE trial (for ``study:NAME`` model references and ``publish``).
+
+    For a multi-objective study, the Pareto-optimal trial with the best first objective.
+    """
+    url = storage_url(storage, root or train.repo_root())
+    try:
+        study = optuna.load_study(study_name=name, storage=url)
+    except KeyError as exc:
+        raise StudyError(f"no study named {name!r} in {url.split('@')[-1]}") from exc
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not complete:
+        raise StudyError(f"study {name!r} has no completed trial yet")
+    if len(study.directions) > 1:
+        sign = 1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1
+        best = max(study.best_trials, key=lambda t: sign * t.values[0])
+    else:
+        best = study.best_trial
+    run_id = best.user_attrs.get("mlflow_run_id")
+    if not run_id:
+        raise StudyError(f"study {name!r}: best trial {best.number} has no MLflow run recorded")
+    return run_id

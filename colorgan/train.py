@@ -67,10 +67,7 @@ def evaluate_split(model: gan.ColorGAN, dataset: tf.data.Dataset, step_fn=None) 
 
 def gray_baseline(dataset: tf.data.Dataset, color_space: str) -> dict[str, float]:
     """The gray image itself (a*b* = 0) scored on a split: what every PSNR must be read against."""
-    acc = metrics.QualityAccumulator()
-    for l_in, target in dataset:
-        acc.update(metrics.image_scores(color.gray_rgb(l_in), color.decode(l_in, target, color_space)))
-    return acc.result()
+    return metrics.split_scores(dataset, color_space)
 
 
 class EpochEnd(keras.callbacks.Callback):

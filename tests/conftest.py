@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -38,3 +40,57 @@ def store(tmp_path, monkeypatch) -> Path:
     root = tmp_path / "project"
     root.mkdir()
     return root
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """One real tiny training run (smoke config, 1 epoch) in its own MLflow store, shared by the tests of
+    colorize / publish / export / serve: (root, run_id). Trained once per session (about 30 s)."""
+    from types import SimpleNamespace
+
+    from colorgan import config, train
+
+    base = tmp_path_factory.mktemp("trained")
+    folder = base / "photos"
+    write_colour_images(folder, 60)
+    root = base / "project"
+    root.mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        cfg = config.load(Path(__file__).resolve().parent.parent / "experiments" / "smoke.toml",
+                          [f"data_dir={folder}", "eval_fraction=0.2", "test_fraction=0.2", "epochs=1"])
+        result = train.run(cfg, root=root, verbose=0)
+    return SimpleNamespace(root=root, run_id=result.run_id, data_dir=folder)
+
+
+@pytest.fixture
+def home(trained, monkeypatch):
+    """The trained store as the CLI's project root (COLORGAN_HOME) and MLflow's current store."""
+    from colorgan import tracking
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("COLORGAN_HOME", str(trained.root))
+    tracking.connect(trained.root)
+    return trained
+
+
+def photo(height: int, width: int, seed: int = 0, gray: bool = False) -> np.ndarray:
+    """A smooth, detailed uint8 test photo (colour field + fine stripes), HxWx3 or HxW when gray."""
+    rng = np.random.default_rng(seed)
+    small = (rng.random((6, 8, 3)) * 255).astype(np.uint8)
+    img = np.asarray(Image.fromarray(small).resize((width, height), Image.BILINEAR), np.float32)
+    stripes = 20.0 * np.sin(np.arange(width, dtype=np.float32) / (2.0 + seed))[np.newaxis, :, np.newaxis]
+    img = np.clip(img + stripes, 0, 255).astype(np.uint8)
+    return np.asarray(Image.fromarray(img).convert("L")) if gray else img
+
+
+def huge_png_header(path: Path, side: int = 8000) -> None:
+    """A PNG whose header claims side x side pixels: must be refused before any decoding."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import socket
-import struct
 import warnings
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import huge_png_header
 from PIL import Image
 
 from colorgan import data, samples
@@ -25,18 +24,6 @@ def colourful(rng: np.random.Generator, h: int = 48, w: int = 48) -> np.ndarray:
     """Smooth random colour blobs: clearly above any grey threshold."""
     blocks = rng.integers(0, 256, size=(h // 8 + 1, w // 8 + 1, 3), dtype=np.uint8)
     return np.kron(blocks, np.ones((8, 8, 1), np.uint8))[:h, :w]
-
-
-def huge_png_header(path: Path, side: int = 8000) -> None:
-    """A PNG whose header claims side x side pixels: must be refused before any decoding."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
-    )
 
 
 def make_dataset(root: Path, n_good: int = 30, seed: int = 0) -> None:

@@ -21,7 +21,8 @@ class ModelRefError(ValueError):
     """A model reference that names nothing usable; the message says which forms are accepted."""
 
 
-REF_FORMS = "RUN_ID, runs:/RUN_ID, models:/NAME/VERSION or models:/NAME@ALIAS"
+REF_FORMS = "RUN_ID, runs:/RUN_ID, models:/NAME/VERSION, models:/NAME@ALIAS or study:NAME"
+SOURCE_RUN_TAG = "colorgan.source_run"  # on a publish run: the training run whose generator it published
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ def source_run(ref: str, repo_root: Path) -> tuple[str, str]:
             else:
                 name, _, number = name_version.partition("/")
                 version = client.get_model_version(name, number)
+            source = client.get_run(version.run_id).data.tags.get(SOURCE_RUN_TAG)
+            if source:  # a version `publish` registered: the pyfunc of a publish run; the generator is its source's
+                return source_run(source, repo_root)
             return version.run_id, ref
         run_id = ref.removeprefix("runs:/").split("/")[0]
         run = client.get_run(run_id)
@@ -62,6 +66,7 @@ def run_config(run_id: str) -> config_mod.Config:
 
 
 def load_generator(ref: str, repo_root: Path) -> LoadedGenerator:
+    """Any reference form (``study:NAME`` is turned into a run id by the CLI, via colorgan.studies, first)."""
     run_id, uri = source_run(ref, repo_root)
     generator = mlflow.keras.load_model(uri)
     return LoadedGenerator(generator, run_config(run_id), run_id, uri)
@@ -69,3 +74,11 @@ def load_generator(ref: str, repo_root: Path) -> LoadedGenerator:
 
 def run_tags(run_id: str) -> dict[str, str]:
     return dict(MlflowClient().get_run(run_id).data.tags)
+
+
+def load_colorizer(ref: str, repo_root: Path):
+    """(Colorizer for full-resolution photos, LoadedGenerator) for any reference form."""
+    from colorgan.colorize import Colorizer
+
+    loaded = load_generator(ref, repo_root)
+    return Colorizer(loaded.generator, loaded.cfg.image_size, loaded.cfg.color_space), loaded

@@ -1,0 +1,146 @@
+"""`colorgan publish`, the registered pyfunc, `mlflow models serve` on it, and `colorgan export`."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+import tensorflow as tf
+from conftest import photo
+from mlflow.tracking import MlflowClient
+from PIL import Image
+
+from colorgan import tracking
+from colorgan.__main__ import main
+from colorgan.tracking.models import load_colorizer, load_generator
+
+pytestmark = pytest.mark.slow
+CHAMPION = "models:/colorgan@champion"
+
+
+@pytest.fixture(scope="module")
+def published(trained):
+    """Publish the trained run once for this module (through the CLI, as a user would)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.setenv("COLORGAN_HOME", str(trained.root))
+        assert main(["publish", "--run", trained.run_id]) == 0
+    return trained
+
+
+def test_publish_registers_the_champion_with_a_model_card(published, home):
+    client = MlflowClient()
+    version = client.get_model_version_by_alias("colorgan", "champion")
+    assert str(version.version) == "1"
+    card = version.description
+    assert client.get_registered_model("colorgan").description == card
+    for text in (published.run_id, "## Training data", "## Config", "image_size = 32", "| PSNR pooled (dB) |",
+                 "gray baseline", "## Limitations", "capped at 256"):
+        assert text in card, text
+    publish_run = client.get_run(version.run_id)
+    assert publish_run.data.tags["colorgan.source_run"] == published.run_id
+    assert publish_run.data.metrics["test/psnr"] > 0 and publish_run.data.metrics["baseline/gray_psnr"] > 0
+    artifacts = {a.path for a in client.list_artifacts(version.run_id, "model_card")}
+    assert artifacts == {"model_card/model_card.md", "model_card/test_samples.png"}
+    assert mlflow.artifacts.load_text(f"runs:/{version.run_id}/model_card/model_card.md") == card
+    # every model reference form leads back to the training run's generator and config
+    for ref in (CHAMPION, "models:/colorgan/1", f"runs:/{published.run_id}"):
+        loaded = load_generator(ref, home.root)
+        assert loaded.run_id == published.run_id and loaded.cfg.image_size == 32
+
+
+def test_the_pyfunc_colorizes_images_of_any_size(published, home):
+    model = mlflow.pyfunc.load_model(CHAMPION)
+    colorizer, _ = load_colorizer(CHAMPION, home.root)
+    gray = photo(48, 80, gray=True)
+    out = model.predict(gray)
+    assert out.shape == (48, 80, 3) and out.dtype == np.uint8
+    assert np.array_equal(out, colorizer(gray))  # the same full-resolution path as `colorize`
+    colour = photo(121, 37, seed=2)
+    assert model.predict(colour).shape == (121, 37, 3)
+    outs = model.predict([gray, colour])
+    assert [o.shape for o in outs] == [(48, 80, 3), (121, 37, 3)]
+    frame = pd.DataFrame({"image": [_b64_png(gray), _b64_png(colour)]})
+    got = model.predict(frame)
+    assert [_decode(v).size for v in got["image"]] == [(80, 48), (37, 121)]
+
+
+def test_mlflow_models_serve_answers_a_request(published, home, tmp_path):
+    port = _free_port()
+    bin_dir = Path(sys.executable).parent  # mlflow starts `uvicorn` from PATH: the venv's, as when it is activated
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking.store_uri(home.root),
+           "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    with open(tmp_path / "serve.log", "w") as log:
+        proc = subprocess.Popen([str(bin_dir / "mlflow"), "models", "serve", "-m", CHAMPION, "--env-manager",
+                                 "local", "-h", "127.0.0.1", "-p", str(port)], env=env, cwd=tmp_path,
+                                stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_for(f"{url}/ping", proc, tmp_path / "serve.log")
+        image = photo(60, 90, seed=7, gray=True)
+        reply = requests.post(f"{url}/invocations", json={"dataframe_records": [{"image": _b64_png(image)}]},
+                              timeout=120)
+        assert reply.status_code == 200, reply.text
+        got = _decode(reply.json()["predictions"][0]["image"])
+        assert got.size == (90, 60) and got.mode == "RGB"
+        bad = requests.post(f"{url}/invocations", json={"dataframe_records": [{"image": "bm90IGFuIGltYWdl"}]},
+                            timeout=60)
+        assert bad.status_code >= 400 and "not a readable image" in bad.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_export_writes_a_savedmodel_whose_signature_runs(published, home, tmp_path):
+    out = tmp_path / "savedmodel"
+    assert main(["export", "--model", CHAMPION, "--format", "savedmodel", "--out", str(out)]) == 0
+    loaded = tf.saved_model.load(str(out))
+    serve = loaded.signatures["serving_default"]
+    colorizer, _ = load_colorizer(CHAMPION, home.root)
+    for shape in ((50, 70), (33, 20)):
+        gray = photo(*shape, seed=3, gray=True)
+        result = serve(image=tf.constant(gray[..., None]))["image"].numpy()
+        assert result.shape == (*shape, 3) and result.dtype == np.uint8
+        assert np.abs(result.astype(int) - colorizer(gray).astype(int)).max() <= 1
+    assert main(["export", "--model", CHAMPION, "--out", str(out)]) == 2  # never into a non-empty folder
+
+
+def _b64_png(image: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _decode(b64: str) -> Image.Image:
+    return Image.open(io.BytesIO(base64.b64decode(b64)))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the server exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"no answer from {url} in {timeout} s:\n{log.read_text()[-3000:]}")
