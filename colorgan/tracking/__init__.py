@@ -45,7 +45,15 @@ def local_artifact_root(repo_root: Path) -> str | None:
 
 
 def connect(repo_root: Path) -> MlflowClient:
+    """Point MLflow at this project's store. mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI, which
+    store_uri reads as the user's choice; it is put back as it was, so connecting to one project's store never
+    pins every later connect (or subprocess) of this process to it."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(store_uri(repo_root))
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
     return MlflowClient()
 
 
