@@ -235,8 +235,11 @@ def test_two_workers_on_postgresql_and_a_tracking_server(env, postgres, mlflow_s
 def test_ctrl_c_marks_the_running_trial_in_optuna_and_mlflow(env):
     spec = studies.load_spec(SMOKE)
     url, _ = studies.prepare(spec, None, env)
+    # A shell without job control starts background jobs with SIGINT ignored, and children inherit that (CI may
+    # run us so): give the study the terminal's default, as when a user presses Ctrl-C.
     proc = subprocess.Popen([sys.executable, "-m", "colorgan", "study", str(SMOKE), "--trials", "1", "--epochs", "50"],
-                            env={**os.environ}, stderr=subprocess.PIPE, text=True)
+                            env={**os.environ}, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     study = optuna.load_study(study_name="smoke", storage=url)
     deadline = time.time() + 180
     run_id = None
