@@ -21,7 +21,7 @@ MODEL ?=
 DATA ?=
 SIZE ?=
 # make reproduce: the seed_graphs runs at a reduced, shared budget (see the README for its measured time)
-REPRO_SET ?= image_size=32 epochs=2 max_train_images=256 max_eval_images=64
+REPRO_SET ?= image_size=64 epochs=3 max_train_images=512 max_eval_images=256
 SEED_RUNS := rgb_baseline lab_baseline lab_tuned lab_spectral lab_advanced l1_only
 
 .PHONY: help setup train study summary dashboard evaluate report reproduce test test-fast lint ui bench bench-serve serve \
