@@ -23,6 +23,7 @@ from colorgan import config as config_mod
 
 CHECKPOINT_DIR = "checkpoint"  # artifact folder holding the latest epoch's checkpoint and its state.json
 STATE_FILE = "state.json"
+RESOLVED_CONFIG = "config/resolved.toml"  # the run's full config, written once, read by --resume and models
 MODEL_NAME = "generator"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # the MLflow 3 UI opens "Model training" views, not GenAI ones
 
@@ -108,7 +109,7 @@ class RunTracker:
         self.client.log_image(self.run_id, image, artifact_file=artifact_file)
 
     def log_config(self, cfg: config_mod.Config, source: Path | None) -> None:
-        self.log_text(config_mod.to_toml(cfg), "config/resolved.toml")
+        self.log_text(config_mod.to_toml(cfg), RESOLVED_CONFIG)
         if source is not None and Path(source).is_file():
             self.client.log_artifact(self.run_id, str(source), "config")
 
@@ -172,8 +173,12 @@ def run_config(run_id: str, repo_root: Path) -> tuple[str, dict]:
     """(experiment name, resolved config dict) of an existing run, for ``--resume``."""
     client = connect(repo_root)
     run = client.get_run(run_id)
-    text = mlflow.artifacts.load_text(f"runs:/{run_id}/config/resolved.toml")
-    return client.get_experiment(run.info.experiment_id).name, tomllib.loads(text)
+    return client.get_experiment(run.info.experiment_id).name, resolved_config(run_id)
+
+
+def resolved_config(run_id: str) -> dict:
+    """The resolved config dict a run was started with (from the current store)."""
+    return tomllib.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/{RESOLVED_CONFIG}"))
 
 
 def run_status(run_id: str) -> str:

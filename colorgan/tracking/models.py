@@ -6,7 +6,6 @@ turns a reference into (generator, config), so every command accepts the same fo
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from colorgan import config as config_mod
-from colorgan.tracking import connect
+from colorgan.tracking import connect, resolved_config
 
 
 class ModelRefError(ValueError):
@@ -60,9 +59,8 @@ def source_run(ref: str, repo_root: Path) -> tuple[str, str]:
 
 
 def run_config(run_id: str) -> config_mod.Config:
-    """The resolved config a run trained with (its config/resolved.toml artifact)."""
-    text = mlflow.artifacts.load_text(f"runs:/{run_id}/config/resolved.toml")
-    return config_mod.build(tomllib.loads(text))
+    """The resolved config a run trained with (its RESOLVED_CONFIG artifact)."""
+    return config_mod.build(resolved_config(run_id))
 
 
 def load_generator(ref: str, repo_root: Path) -> LoadedGenerator:
