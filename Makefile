@@ -16,7 +16,8 @@ WORKERS ?= 1
 STORAGE ?=
 TRIALS ?=
 EPOCHS ?=
-OPTUNA_DB := sqlite:///mlruns/optuna.db
+# `$(WHERE) NAME` prints a location of the project (root, mlruns, mlflow-uri, optuna-db...): colorgan/paths.py
+WHERE := $(PY) -m colorgan.paths
 MODEL ?=
 DATA ?=
 SIZE ?=
@@ -50,8 +51,8 @@ summary: $(STAMP) ## the trials table and best trial of a study: make summary NA
 	$(PY) -m colorgan study studies/$(NAME).toml --summary $(if $(STORAGE),--storage $(STORAGE))
 
 dashboard: $(STAMP) ## optuna-dashboard on http://127.0.0.1:8080 over the study storage
-	mkdir -p mlruns
-	$(VENV)/bin/optuna-dashboard $(if $(STORAGE),$(STORAGE),$(OPTUNA_DB)) --host 127.0.0.1 --port 8080
+	mkdir -p "$$($(WHERE) mlruns)"
+	$(VENV)/bin/optuna-dashboard $(if $(STORAGE),$(STORAGE),"$$($(WHERE) optuna-db)") --host 127.0.0.1 --port 8080
 
 evaluate: $(STAMP) ## score a model or baseline on the test split: make evaluate MODEL=RUN_ID|baseline:welsh [DATA=dir] [SIZE=64]
 	$(PY) -m colorgan evaluate --model $(MODEL) $(if $(DATA),--data $(DATA)) $(if $(SIZE),--size $(SIZE))
@@ -77,16 +78,16 @@ lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check colorgan tests reports
 
 ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over the local store (mlruns/)
-	mkdir -p mlruns/artifacts
+	mkdir -p "$$($(WHERE) mlflow-artifacts)"
 	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port $(PORT) \
-		--backend-store-uri sqlite:///mlruns/mlflow.db --default-artifact-root ./mlruns/artifacts
+		--backend-store-uri "$$($(WHERE) mlflow-db)" --default-artifact-root "$$($(WHERE) mlflow-artifacts)"
 
 serve: $(STAMP) ## the upload page + API: make serve [MODEL=models:/colorgan@champion|runs:/ID|study:NAME] [PORT=8000]
 	$(PY) -m colorgan serve --model '$(MODEL)' --host $(HOST) \
 		--port $(if $(filter command line environment,$(origin PORT)),$(PORT),8000)
 
 model-serve: $(STAMP) ## `mlflow models serve` of the registered pyfunc: make model-serve [MODEL=models:/colorgan@champion] [PORT=5001]
-	PATH="$(abspath $(VENV))/bin:$$PATH" MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-sqlite:///$(abspath mlruns/mlflow.db)}" \
+	PATH="$(abspath $(VENV))/bin:$$PATH" MLFLOW_TRACKING_URI="$$($(WHERE) mlflow-uri)" \
 		$(VENV)/bin/mlflow models serve -m '$(MODEL)' --env-manager local -h $(HOST) \
 		-p $(if $(filter command line environment,$(origin PORT)),$(PORT),5001)
 

@@ -26,16 +26,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _study(args: argparse.Namespace) -> int:
-    from colorgan import studies, train
+    from colorgan import paths, studies
 
     spec = studies.load_spec(studies.resolve_path(args.study))
-    root = train.repo_root()
-    if args.worker:  # one of the processes `--workers N` starts
-        train.configure_threads(args.threads)
-        study = studies.open_study(spec, args.storage)
-        studies.work(spec, args.storage, study.user_attrs["mlflow_parent_run_id"], root, args.trials,
-                     args.epochs, args.deadline, args.worker_index)
-        return 0
+    root = paths.repo_root()
     if args.summary:
         studies.print_summary(studies.open_study(spec, studies.storage_url(args.storage, root)), spec)
         return 0
@@ -60,17 +54,17 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _model_ref(ref: str, storage: str | None) -> str:
     """``study:NAME`` -> that study's best trial's run id (colorgan.studies knows Optuna); other forms unchanged."""
     if ref.startswith("study:"):
-        from colorgan import studies, train
+        from colorgan import paths, studies
 
-        return studies.best_run_id(ref.removeprefix("study:"), storage, train.repo_root())
+        return studies.best_run_id(ref.removeprefix("study:"), storage, paths.repo_root())
     return ref
 
 
 def _load_colorizer(args: argparse.Namespace):
-    from colorgan import train
+    from colorgan import paths
     from colorgan.tracking.models import load_colorizer
 
-    return load_colorizer(_model_ref(args.model, args.storage), train.repo_root())
+    return load_colorizer(_model_ref(args.model, args.storage), paths.repo_root())
 
 
 def _colorize(args: argparse.Namespace) -> int:
@@ -86,11 +80,11 @@ def _colorize(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from colorgan import train
+    from colorgan import paths
     from colorgan.tracking import registry
 
     run_id = _model_ref(f"study:{args.study}", args.storage) if args.study else args.run
-    published = registry.publish(run_id, train.repo_root(), study=args.study)
+    published = registry.publish(run_id, paths.repo_root(), study=args.study)
     print(f"registered {published.name} version {published.version} (alias {published.alias}) from run "
           f"{published.source_run_id}; model card in publish run {published.run_id}")
     return 0
@@ -138,9 +132,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, help="override epochs per trial, for quick looks")
     p.add_argument("--threads", type=int, default=0, help="TF intra-op threads per worker (0 = share of cores)")
     p.add_argument("--summary", action="store_true", help="print the trials table and the best trial, then exit")
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--deadline", type=float, help=argparse.SUPPRESS)
-    p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     p.set_defaults(func=_study)
 
     p = sub.add_parser("evaluate", help="score a model or baseline per image on a folder (default: the test split)")

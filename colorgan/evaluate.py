@@ -146,7 +146,7 @@ def sample_grid(subject: Subject, names: list[str], rgb: np.ndarray, rows: int =
 def run(ref: str, folder: str | None = None, size: int | None = None, out: Path | None = None,
         root: Path | None = None, overrides: tuple[str, ...] = ()) -> Evaluation:
     """Evaluate ``ref`` (a model reference or ``baseline:NAME``) on ``folder`` (default: the test split)."""
-    from colorgan.train import repo_root
+    from colorgan.paths import repo_root
 
     root = Path(root or repo_root())
     if ref.startswith("baseline:"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorgan import color, data, gan, grids, metrics, tracking
+from colorgan import color, data, gan, grids, metrics, paths, tracking
 from colorgan import config as config_mod
 from colorgan.config import Config
 
@@ -27,15 +26,6 @@ class RunResult:
     run_id: str
     epochs: int
     final: dict[str, float]  # the last epoch's logged metrics
-
-
-def repo_root() -> Path:
-    """Where mlruns/ and .cache/ live: $COLORGAN_HOME if set (tests isolate themselves with it), else the checkout
-    this package lives in (editable install), else the working directory."""
-    if os.environ.get("COLORGAN_HOME"):
-        return Path(os.environ["COLORGAN_HOME"])
-    here = Path(__file__).resolve().parent.parent
-    return here if (here / "pyproject.toml").is_file() else Path.cwd()
 
 
 def configure_threads(threads: int) -> None:
@@ -148,7 +138,7 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
     """Train one model; every epoch is tracked. With ``resume_run_id`` the same run continues from its last
     completed epoch (``cfg`` then comes from that run, with only ``epochs`` taken from the caller).
     ``on_start(run_id)`` is called as soon as the MLflow run exists (a study records it on its trial)."""
-    root = root or repo_root()
+    root = root or paths.repo_root()
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if cfg.precision == "bf16" else "float32")
     keras.utils.set_random_seed(cfg.seed)
     bundle = data.load(cfg, root)
@@ -195,7 +185,7 @@ def _restore(tracker: tracking.RunTracker, checkpoint: tf.train.Checkpoint) -> i
 
 def resume_config(run_id: str, overrides: dict, root: Path | None = None) -> Config:
     """The config a run was started with; only ``epochs`` may change (to extend a finished run)."""
-    _, values = tracking.run_config(run_id, root or repo_root())
+    _, values = tracking.run_config(run_id, root or paths.repo_root())
     extra = set(overrides) - {"epochs"}
     if extra:
         raise config_mod.ConfigError(f"--resume keeps the run's config; only epochs may be set, not {sorted(extra)}")

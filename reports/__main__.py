@@ -7,17 +7,12 @@ everything); `make report` runs them and then draws. Missing runs are an error n
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from reports import build, render, spec
+from reports.locations import project_root
 from reports.source import Missing, Source
-
-
-def project_root() -> Path:
-    """Where mlruns/ is: $COLORGAN_HOME (as the training code), else the working directory."""
-    return Path(os.environ.get("COLORGAN_HOME") or Path.cwd())
 
 
 def generate(name: str, root: Path, storage: str | None = None, out: Path | None = None, log: bool = True,

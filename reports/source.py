@@ -22,6 +22,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
+from reports.locations import cache_dir, optuna_url, tracking_uri
 from reports.spec import ReportSpec
 
 BASELINE_EXPERIMENT = "baselines"  # where `colorgan evaluate` logs the non-learned baselines
@@ -55,11 +56,6 @@ class Evaluated:
     samples: np.ndarray  # the evaluation's gray | prediction | original grid
 
 
-def tracking_uri(root: Path) -> str:
-    """The same store the training code uses: $MLFLOW_TRACKING_URI, else ``<root>/mlruns/mlflow.db``."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root / 'mlruns' / 'mlflow.db').resolve()}"
-
-
 def data_key(folder: str | None) -> str:
     """The key `colorgan evaluate` files an evaluation under: "test", or a hash of the folder's absolute path."""
     if folder is None:
@@ -76,7 +72,7 @@ class Source:
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per small file is noise
         self.root = Path(root)
         self.client = MlflowClient(tracking_uri(self.root))
-        self.storage = storage or f"sqlite:///{(self.root / 'mlruns' / 'optuna.db').resolve()}"
+        self.storage = storage or optuna_url(self.root)
 
     # --- runs ----------------------------------------------------------------------------------------------
 
@@ -164,7 +160,7 @@ class Source:
         return Path(local).read_text()
 
     def _scratch(self, run_id: str) -> Path:
-        folder = self.root / ".cache" / "reports" / run_id
+        folder = cache_dir(self.root) / "reports" / run_id
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 

@@ -38,3 +38,13 @@ def test_bad_study_file_is_a_clear_error(tmp_path):
     bad.write_text('[search.lr_g]\ntype = "float"\nlow = 1\nhigh = 0.5\n')
     out = _cli("study", str(bad))
     assert out.returncode == 2 and "low (1) must be below high (0.5)" in out.stderr
+
+
+def test_study_workers_are_a_module_of_their_own(tmp_path):
+    out = _cli("study", "smoke", "--deadline", "1")  # no hidden worker flags on the main CLI any more
+    assert out.returncode == 2 and "unrecognized arguments: --deadline 1" in out.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[search.lr_g]\ntype = "float"\nlow = 1\nhigh = 0.5\n')
+    out = subprocess.run([sys.executable, "-m", "colorgan.studies.worker", str(bad), "--storage", "sqlite://",
+                          "--trials", "1"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 2 and "low (1) must be below high (0.5)" in out.stderr

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,7 +14,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from colorgan import studies, tracking
+from colorgan import config, studies, tracking
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "studies" / "smoke.toml"
@@ -53,13 +55,73 @@ def test_bad_study_file_names_the_problem(tmp_path, text, message):
         studies.load_spec(_spec_file(tmp_path, text))
 
 
+def test_reading_a_study_file_loads_neither_optuna_nor_tensorflow():
+    code = ("import sys; from colorgan.studies import StudyError, load_spec; from colorgan.studies import spec; "
+            f"load_spec({str(SMOKE)!r}); print(sorted({{'optuna', 'tensorflow'}} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+ROLES = ("scientific", "nuisance", "fixed")
+
+
+def role_problems(text: str, spec: studies.StudySpec) -> list[str]:
+    """What a study file's header comment gets wrong about the roles of its hyper-parameters (the tuning
+    playbook's ``scientific: ... nuisance: ... fixed: ...``): the searched keys are exactly those it names
+    scientific or nuisance (remarks in parentheses aside), nuisance names keys or says none, and fixed names
+    no searched key but the base experiment and, when there is one, the [fixed] table."""
+    header = " ".join(line.lstrip("# ") for line in itertools.takewhile(lambda s: s.startswith("#"), text.splitlines()))
+    parts = re.split(r"\b(scientific|nuisance|fixed):", header)
+    said = {role: re.sub(r"\([^)]*\)", "", body) for role, body in zip(parts[1::2], parts[2::2], strict=True)}
+    missing = [role for role in ROLES if role not in said]
+    if missing:
+        return [f"the header comment does not say which hyper-parameters are {', '.join(missing)}"]
+    named = {role: {k for k in config.KEYS if re.search(rf"\b{k}\b", said[role])} for role in ROLES}
+    searched = {p.name for p in spec.params}
+    problems = []
+    if not named["scientific"]:
+        problems.append("scientific: names no config key")
+    if named["scientific"] & named["nuisance"]:
+        problems.append(f"both scientific and nuisance: {sorted(named['scientific'] & named['nuisance'])}")
+    if named["scientific"] | named["nuisance"] != searched:
+        problems.append(f"scientific + nuisance name {sorted(named['scientific'] | named['nuisance'])}, "
+                        f"the search is over {sorted(searched)}")
+    if not named["nuisance"] and not re.match(r"\s*none\b", said["nuisance"]):
+        problems.append("nuisance: names no key and does not say none")
+    if named["fixed"] & searched:
+        problems.append(f"fixed: names searched keys {sorted(named['fixed'] & searched)}")
+    if spec.base not in said["fixed"] or (spec.fixed and "[fixed]" not in said["fixed"]):
+        problems.append(f"fixed: does not point at the base experiment {spec.base!r} and the [fixed] table")
+    return problems
+
+
 @pytest.mark.parametrize("path", sorted((ROOT / "studies").glob("*.toml")), ids=lambda p: p.stem)
 def test_every_shipped_study_loads(path):
     spec = studies.load_spec(path)
     assert spec.params and spec.trials >= 1
-    text = path.read_text().lower()
-    for word in ("scientific", "nuisance", "fixed"):
-        assert word in text, f"{path.name} does not say which hyper-parameters are {word}"
+    assert role_problems(path.read_text(), spec) == [], path.name
+
+
+SMOKE_HEADER = "# scientific: lr_g; nuisance: none; fixed: everything in [fixed] and the smoke experiment.\n"
+
+
+@pytest.mark.parametrize("header, problem", [
+    ("# scientific: lr_g. fixed: [fixed] and smoke.\n", "does not say which hyper-parameters are nuisance"),
+    ("# Tiny. Nothing fixed here: [fixed], smoke.\n", "scientific, nuisance"),
+    ("# scientific: lr_g, lr_d. nuisance: none. fixed: [fixed], smoke.\n", "the search is over ['lr_g']"),
+    ("# scientific: lr_d. nuisance: lr_g. fixed: [fixed], smoke.\n", "the search is over ['lr_g']"),
+    ("# scientific: lr_g. nuisance: lr_g. fixed: [fixed], smoke.\n", "both scientific and nuisance"),
+    ("# scientific: lr_g. nuisance: (to come). fixed: [fixed], smoke.\n", "does not say none"),
+    ("# scientific: lr_g. nuisance: none.\n# fixed: lr_g at 1e-3, [fixed], smoke.\n", "names searched keys"),
+    ("# scientific: lr_g. nuisance: none. fixed: the rest.\n", "does not point at the base experiment"),
+    ("# scientific: batch size (lr_g). nuisance: none. fixed: [fixed], smoke\n", "scientific: names no config key"),
+])
+def test_role_check_fails_a_wrong_header(header, problem):
+    spec = studies.load_spec(SMOKE)
+    body = "\n".join(itertools.dropwhile(lambda s: s.startswith("#"), SMOKE.read_text().splitlines()))
+    assert role_problems(SMOKE_HEADER + body, spec) == []  # the check passes the right header ...
+    assert any(problem in p for p in role_problems(header + body, spec))  # ... and fails this one
 
 
 def _runs(store: Path, parent: str) -> dict[int, object]:
@@ -115,7 +177,7 @@ def test_pruned_trial_is_marked_in_optuna_and_mlflow(env, tmp_path):
 def test_killed_worker_trial_is_failed_retried_and_its_run_closed(env):
     spec = studies.load_spec(SMOKE)
     url, parent = studies.prepare(spec, None, env)
-    worker = subprocess.Popen([sys.executable, "-m", "colorgan", "study", str(SMOKE), "--worker", "--storage", url,
+    worker = subprocess.Popen([sys.executable, "-m", "colorgan.studies.worker", str(SMOKE), "--storage", url,
                                "--trials", "1", "--epochs", "1"], env={**os.environ})
     study = optuna.load_study(study_name="smoke", storage=url)
     deadline = time.time() + 180

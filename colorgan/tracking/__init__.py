@@ -20,6 +20,7 @@ from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
 from colorgan import config as config_mod
+from colorgan import paths
 
 CHECKPOINT_DIR = "checkpoint"  # artifact folder holding the latest epoch's checkpoint and its state.json
 STATE_FILE = "state.json"
@@ -30,18 +31,16 @@ EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # the MLflow 3 UI opens "Model tr
 
 def store_uri(repo_root: Path) -> str:
     """MLFLOW_TRACKING_URI if set, else the local store MLflow 3 recommends: SQLite + an artifacts folder."""
-    env = os.environ.get("MLFLOW_TRACKING_URI")
-    if env:
-        return env
-    (repo_root / "mlruns").mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{(repo_root / 'mlruns' / 'mlflow.db').resolve()}"
+    if not os.environ.get(paths.TRACKING_ENV):
+        paths.mlruns_dir(repo_root).mkdir(parents=True, exist_ok=True)
+    return paths.mlflow_uri(repo_root)
 
 
 def local_artifact_root(repo_root: Path) -> str | None:
     """Artifacts of the embedded store live beside its database; a tracking server decides for itself."""
     uri = store_uri(repo_root)
     if uri.startswith("sqlite:///"):
-        return (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
+        return paths.artifacts_beside(Path(uri.removeprefix("sqlite:///"))).resolve().as_uri()
     return None
 
 

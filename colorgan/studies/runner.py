@@ -1,9 +1,9 @@
-"""Optuna studies over the core config: declared search spaces, pruning, resume, worker processes.
+"""Running studies: Optuna storage, samplers and pruners, the trial objective, workers, resume and the summary.
 
-Only this module knows Optuna. Every trial is one ``train.run`` (so one nested MLflow run with the core's full
-per-epoch logging) under one parent run per study.
+Every trial is one ``train.run`` (so one nested MLflow run with the core's full per-epoch logging) under one
+parent run per study, whose id the study keeps as a user attribute (``PARENT_ATTR``).
 
-Storage: the embedded default is SQLite (WAL journal, 60 s busy timeout) under ``mlruns/optuna.db``, chosen
+Storage: the embedded default is SQLite (WAL journal, 60 s busy timeout) at ``paths.optuna_db``, chosen
 over Optuna's journal file because RDB storages have heartbeats: a worker killed mid-trial stops beating, the
 next worker marks its trial FAIL and retries it (RetryHeartbeatStaleTrialCallback). Workers write a few rows
 per epoch, far below what SQLite's locking serialises comfortably; ``tests/test_studies.py`` runs two
@@ -18,9 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-import tomllib
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,178 +26,22 @@ import keras
 import optuna
 import pandas as pd
 
-from colorgan import config as config_mod
-from colorgan import tracking, train
+from colorgan import paths, tracking, train
+from colorgan.studies.spec import Param, StudyError, StudySpec
 
 # Heartbeats and stale-trial retry are the features this runner is built on; their 'experimental' label is noise.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
-SPEC_KEYS = {"base", "fixed", "search", "objective", "budget", "sampler", "pruner", "runner"}
-SAMPLERS = ("tpe", "random", "grid", "nsga2")
-PRUNERS = ("median", "hyperband", "successive_halving", "threshold", "none")
 COUNTED_FAIL = "colorgan.fail_reason"  # a trial failed by its own training (NaN, error): it used its budget
-
-
-PROJECT = Path(__file__).resolve().parent.parent  # the checkout: experiments/ and studies/ live here
-
-
-def experiments_dir() -> Path:
-    return PROJECT / "experiments"
-
-
-def resolve_path(name_or_path: str) -> Path:
-    """``lr_sweep`` -> studies/lr_sweep.toml; a path is taken as it is."""
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        return path
-    return PROJECT / "studies" / f"{name_or_path}.toml"
-
-
-class StudyError(ValueError):
-    """A study file that cannot run: the message names the problem."""
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    kind: str  # float | int | categorical
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    step: float | None = None
-    choices: tuple = ()
-
-    def suggest(self, trial: optuna.Trial) -> Any:
-        if self.kind == "float":
-            return trial.suggest_float(self.name, self.low, self.high, log=self.log, step=self.step)
-        if self.kind == "int":
-            return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log,
-                                     step=int(self.step or 1))
-        return trial.suggest_categorical(self.name, list(self.choices))
-
-
-@dataclass(frozen=True)
-class StudySpec:
-    name: str
-    path: Path | None
-    base: str
-    fixed: dict = field(default_factory=dict)
-    params: tuple[Param, ...] = ()
-    metrics: tuple[str, ...] = ("eval/psnr",)
-    directions: tuple[str, ...] = ("maximize",)
-    trials: int = 8
-    timeout_minutes: float = 0.0  # 0 = no time budget
-    sampler: dict = field(default_factory=lambda: {"name": "tpe", "seed": 0})
-    pruner: dict = field(default_factory=lambda: {"name": "median"})
-    runner: dict = field(default_factory=dict)  # heartbeat_interval, grace_period, max_retry (seconds / count)
-
-    def base_config(self, overrides: dict | None = None) -> config_mod.Config:
-        base = config_mod.load(experiments_dir() / f"{self.base}.toml")
-        return config_mod.build({**self.fixed, **(overrides or {}), "experiment": f"study-{self.name}"}, base)
-
-    @property
-    def multi_objective(self) -> bool:
-        return len(self.metrics) > 1
-
-
-def _param(name: str, table: dict) -> Param:
-    kind = config_mod.field_type(name) if name in config_mod.KEYS else None
-    if kind is None:
-        raise StudyError(f"search.{name}: unknown config key; known keys: {', '.join(config_mod.KEYS)}")
-    ptype = table.get("type")
-    if ptype not in ("float", "int", "categorical"):
-        raise StudyError(f"search.{name}: type must be float, int or categorical, got {ptype!r}")
-    unknown = set(table) - {"type", "low", "high", "log", "step", "choices"}
-    if unknown:
-        raise StudyError(f"search.{name}: unknown setting(s) {', '.join(sorted(unknown))}")
-    if ptype == "categorical":
-        choices = table.get("choices")
-        if not isinstance(choices, list) or not choices:
-            raise StudyError(f"search.{name}: categorical needs a non-empty list of choices")
-        for choice in choices:
-            try:
-                config_mod.build({name: choice})
-            except config_mod.ConfigError as exc:
-                raise StudyError(f"search.{name}: bad choice {choice!r}: {exc}") from None
-        return Param(name, ptype, choices=tuple(choices))
-    if kind not in ("int", "float") or (ptype == "float" and kind == "int"):
-        raise StudyError(f"search.{name}: {ptype} range for a {kind} key; use type = \"{kind}\" or categorical")
-    low, high = table.get("low"), table.get("high")
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high)):
-        raise StudyError(f"search.{name}: low and high must be numbers")
-    if not low < high:
-        raise StudyError(f"search.{name}: low ({low}) must be below high ({high})")
-    log = bool(table.get("log", False))
-    if log and low <= 0:
-        raise StudyError(f"search.{name}: a log range needs low > 0, got {low}")
-    if log and table.get("step"):
-        raise StudyError(f"search.{name}: log and step cannot be combined")
-    for bound in (low, high):
-        try:
-            config_mod.build({name: int(bound) if kind == "int" else float(bound)})
-        except config_mod.ConfigError as exc:
-            raise StudyError(f"search.{name}: bound {bound} is not a valid value: {exc}") from None
-    return Param(name, ptype, float(low), float(high), log, table.get("step"))
-
-
-def load_spec(path: str | Path) -> StudySpec:
-    """Read and check a study file; every problem is a StudyError naming it, before any trial starts."""
-    path = Path(path)
-    if not path.is_file():
-        raise StudyError(f"study file {path} does not exist")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise StudyError(f"{path}: not valid TOML: {exc}") from None
-    try:
-        return _spec(path, raw)
-    except (StudyError, config_mod.ConfigError) as exc:
-        raise StudyError(f"{path}: {exc}") from None
-
-
-def _spec(path: Path, raw: dict) -> StudySpec:
-    unknown = set(raw) - SPEC_KEYS
-    if unknown:
-        raise StudyError(f"unknown section(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(SPEC_KEYS))}")
-    base = raw.get("base", "lab_advanced")
-    if not (experiments_dir() / f"{base}.toml").is_file():
-        raise StudyError(f"base experiment {base!r} not found in experiments/")
-    search = raw.get("search", {})
-    if not search:
-        raise StudyError("the [search] section declares no hyper-parameter")
-    params = tuple(_param(name, table) for name, table in search.items())
-    overlap = set(raw.get("fixed", {})) & set(search)
-    if overlap:
-        raise StudyError(f"{', '.join(sorted(overlap))}: both fixed and searched")
-    objective = raw.get("objective", {})
-    metrics = tuple(objective.get("metrics", ["eval/psnr"]))
-    directions = tuple(objective.get("directions", ["maximize"] * len(metrics)))
-    if len(metrics) != len(directions) or not metrics or any(d not in ("maximize", "minimize") for d in directions):
-        raise StudyError("objective: give one direction (maximize/minimize) per metric")
-    budget = raw.get("budget", {})
-    sampler = {"name": "tpe", "seed": 0, **raw.get("sampler", {})}
-    pruner = {"name": "median", **raw.get("pruner", {})}
-    if sampler["name"] not in SAMPLERS:
-        raise StudyError(f"sampler: {sampler['name']!r} is not one of {', '.join(SAMPLERS)}")
-    if pruner["name"] not in PRUNERS:
-        raise StudyError(f"pruner: {pruner['name']!r} is not one of {', '.join(PRUNERS)}")
-    if sampler["name"] == "grid" and any(p.kind != "categorical" for p in params):
-        raise StudyError("sampler: grid needs categorical search parameters")
-    spec = StudySpec(name=path.stem, path=path, base=base, fixed=raw.get("fixed", {}), params=params,
-                     metrics=metrics, directions=directions, trials=int(budget.get("trials", 8)),
-                     timeout_minutes=float(budget.get("timeout_minutes", 0)), sampler=sampler, pruner=pruner,
-                     runner=raw.get("runner", {}))
-    if spec.trials < 1:
-        raise StudyError("budget.trials must be at least 1")
-    spec.base_config()  # fixed overrides: unknown keys and bad values fail here
-    return spec
+PARENT_ATTR = "mlflow_parent_run_id"  # the study's user attribute naming its MLflow parent run
 
 
 def storage_url(storage: str | None, root: Path) -> str:
+    """``storage`` if given, else the embedded SQLite storage of the project at ``root``."""
     if storage:
         return storage
-    (root / "mlruns").mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{(root / 'mlruns' / 'optuna.db').resolve()}"
+    paths.mlruns_dir(root).mkdir(parents=True, exist_ok=True)
+    return paths.sqlite_url(paths.optuna_db(root))
 
 
 def open_storage(url: str, spec: StudySpec) -> optuna.storages.RDBStorage:
@@ -216,6 +58,15 @@ def open_storage(url: str, spec: StudySpec) -> optuna.storages.RDBStorage:
         heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
             max_retry=int(spec.runner.get("max_retry", 2))),
     )
+
+
+def suggest(trial: optuna.Trial, param: Param) -> Any:
+    if param.kind == "float":
+        return trial.suggest_float(param.name, param.low, param.high, log=param.log, step=param.step)
+    if param.kind == "int":
+        return trial.suggest_int(param.name, int(param.low), int(param.high), log=param.log,
+                                 step=int(param.step or 1))
+    return trial.suggest_categorical(param.name, list(param.choices))
 
 
 def _sampler(spec: StudySpec, worker: int = 0) -> optuna.samplers.BaseSampler:
@@ -279,7 +130,7 @@ class ReportToTrial(keras.callbacks.Callback):
 
 def _objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int | None):
     def objective(trial: optuna.Trial):
-        values = {p.name: p.suggest(trial) for p in spec.params}
+        values = {p.name: suggest(trial, p) for p in spec.params}
         overrides = {**values, "run_name": f"trial-{trial.number}"}
         if epochs:
             overrides["epochs"] = epochs
@@ -407,15 +258,20 @@ def print_summary(study: optuna.Study, spec: StudySpec) -> None:
     print(best_text(study, spec))
 
 
+def parent_run_id(study: optuna.Study) -> str | None:
+    """The study's MLflow parent run (set by ``prepare``), None before the study was first prepared."""
+    return study.user_attrs.get(PARENT_ATTR)
+
+
 def prepare(spec: StudySpec, storage: str | None, root: Path) -> tuple[str, str]:
     """(storage URL, parent run id): the study and its one MLflow parent run, created or found again."""
     url = storage_url(storage, root)
     tracking.connect(root)  # a resumed study finds its parent id in Optuna, so nothing below would connect first
     study = open_study(spec, url)
-    parent = study.user_attrs.get("mlflow_parent_run_id")
+    parent = parent_run_id(study)
     if parent is None:
         parent = tracking.find_or_create_parent(root, f"study-{spec.name}", spec.name, spec.path)
-        study.set_user_attr("mlflow_parent_run_id", parent)
+        study.set_user_attr(PARENT_ATTR, parent)
     tracking.set_run_tags(parent, {"colorgan.storage": url.split("@")[-1]})
     return url, parent
 
@@ -423,7 +279,7 @@ def prepare(spec: StudySpec, storage: str | None, root: Path) -> tuple[str, str]
 def run_study(spec: StudySpec, storage: str | None = None, workers: int = 1, trials: int | None = None,
               epochs: int | None = None, root: Path | None = None, threads: int = 0) -> optuna.Study:
     """Create or resume a study and run ``workers`` processes on it until its budget of trials is met."""
-    root = root or train.repo_root()
+    root = root or paths.repo_root()
     url, parent = prepare(spec, storage, root)
     budget = trials or spec.trials
     deadline = time.time() + spec.timeout_minutes * 60 if spec.timeout_minutes else None
@@ -445,17 +301,28 @@ def run_study(spec: StudySpec, storage: str | None = None, workers: int = 1, tri
     return study
 
 
+def run_worker(spec: StudySpec, url: str, budget: int, epochs: int | None = None, deadline: float | None = None,
+               index: int = 0, threads: int = 0) -> None:
+    """One of the processes ``_spawn`` starts (``colorgan.studies.worker``): the study is prepared, so its
+    parent run is read from Optuna, and the project root comes from $COLORGAN_HOME, which ``_spawn`` sets."""
+    train.configure_threads(threads)
+    parent = parent_run_id(open_study(spec, url))
+    if parent is None:
+        raise StudyError(f"study {spec.name!r} in {url.split('@')[-1]} was not prepared: start it with colorgan study")
+    work(spec, url, parent, paths.repo_root(), budget, epochs, deadline, index)
+
+
 def _spawn(spec, url, workers, budget, epochs, deadline, root) -> None:
     """N worker processes (not threads), each with TF's thread pools sized to its share of the cores."""
     share = max(1, (os.cpu_count() or 1) // workers)
-    cmd = [sys.executable, "-m", "colorgan", "study", str(Path(spec.path).resolve()), "--worker", "--storage", url,
+    cmd = [sys.executable, "-m", "colorgan.studies.worker", str(Path(spec.path).resolve()), "--storage", url,
            "--trials", str(budget), "--threads", str(share)]
     if epochs:
         cmd += ["--epochs", str(epochs)]
     if deadline:
         cmd += ["--deadline", str(deadline)]
-    env = {**os.environ, "COLORGAN_HOME": str(root)}
-    procs = [subprocess.Popen([*cmd, "--worker-index", str(i)], cwd=root, env=env) for i in range(workers)]
+    env = {**os.environ, paths.HOME_ENV: str(root)}
+    procs = [subprocess.Popen([*cmd, "--index", str(i)], cwd=root, env=env) for i in range(workers)]
     try:
         codes = [p.wait() for p in procs]
     except KeyboardInterrupt:
@@ -471,7 +338,7 @@ def best_run_id(name: str, storage: str | None = None, root: Path | None = None)
 
     For a multi-objective study, the Pareto-optimal trial with the best first objective.
     """
-    url = storage_url(storage, root or train.repo_root())
+    url = storage_url(storage, root or paths.repo_root())
     try:
         study = optuna.load_study(study_name=name, storage=url)
     except KeyError as exc:

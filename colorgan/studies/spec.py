@@ -1,0 +1,158 @@
+"""Study files (``studies/NAME.toml``): reading and checking them, before any trial starts.
+
+Pure: no Optuna here (a test holds it so), so a study file is checked, and the CLI's errors are known, without
+loading Optuna or TensorFlow. ``runner`` turns a checked ``StudySpec`` into an Optuna study.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from colorgan import config as config_mod
+from colorgan import paths
+
+SPEC_KEYS = {"base", "fixed", "search", "objective", "budget", "sampler", "pruner", "runner"}
+SAMPLERS = ("tpe", "random", "grid", "nsga2")
+PRUNERS = ("median", "hyperband", "successive_halving", "threshold", "none")
+
+
+def resolve_path(name_or_path: str) -> Path:
+    """``lr_sweep`` -> studies/lr_sweep.toml; a path is taken as it is."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        return path
+    return paths.studies_dir() / f"{name_or_path}.toml"
+
+
+class StudyError(ValueError):
+    """A study file that cannot run: the message names the problem."""
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str  # float | int | categorical
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple = ()
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    name: str
+    path: Path | None
+    base: str
+    fixed: dict = field(default_factory=dict)
+    params: tuple[Param, ...] = ()
+    metrics: tuple[str, ...] = ("eval/psnr",)
+    directions: tuple[str, ...] = ("maximize",)
+    trials: int = 8
+    timeout_minutes: float = 0.0  # 0 = no time budget
+    sampler: dict = field(default_factory=lambda: {"name": "tpe", "seed": 0})
+    pruner: dict = field(default_factory=lambda: {"name": "median"})
+    runner: dict = field(default_factory=dict)  # heartbeat_interval, grace_period, max_retry (seconds / count)
+
+    def base_config(self, overrides: dict | None = None) -> config_mod.Config:
+        base = config_mod.load(paths.experiments_dir() / f"{self.base}.toml")
+        return config_mod.build({**self.fixed, **(overrides or {}), "experiment": f"study-{self.name}"}, base)
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.metrics) > 1
+
+
+def _param(name: str, table: dict) -> Param:
+    kind = config_mod.field_type(name) if name in config_mod.KEYS else None
+    if kind is None:
+        raise StudyError(f"search.{name}: unknown config key; known keys: {', '.join(config_mod.KEYS)}")
+    ptype = table.get("type")
+    if ptype not in ("float", "int", "categorical"):
+        raise StudyError(f"search.{name}: type must be float, int or categorical, got {ptype!r}")
+    unknown = set(table) - {"type", "low", "high", "log", "step", "choices"}
+    if unknown:
+        raise StudyError(f"search.{name}: unknown setting(s) {', '.join(sorted(unknown))}")
+    if ptype == "categorical":
+        choices = table.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise StudyError(f"search.{name}: categorical needs a non-empty list of choices")
+        for choice in choices:
+            try:
+                config_mod.build({name: choice})
+            except config_mod.ConfigError as exc:
+                raise StudyError(f"search.{name}: bad choice {choice!r}: {exc}") from None
+        return Param(name, ptype, choices=tuple(choices))
+    if kind not in ("int", "float") or (ptype == "float" and kind == "int"):
+        raise StudyError(f"search.{name}: {ptype} range for a {kind} key; use type = \"{kind}\" or categorical")
+    low, high = table.get("low"), table.get("high")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high)):
+        raise StudyError(f"search.{name}: low and high must be numbers")
+    if not low < high:
+        raise StudyError(f"search.{name}: low ({low}) must be below high ({high})")
+    log = bool(table.get("log", False))
+    if log and low <= 0:
+        raise StudyError(f"search.{name}: a log range needs low > 0, got {low}")
+    if log and table.get("step"):
+        raise StudyError(f"search.{name}: log and step cannot be combined")
+    for bound in (low, high):
+        try:
+            config_mod.build({name: int(bound) if kind == "int" else float(bound)})
+        except config_mod.ConfigError as exc:
+            raise StudyError(f"search.{name}: bound {bound} is not a valid value: {exc}") from None
+    return Param(name, ptype, float(low), float(high), log, table.get("step"))
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    """Read and check a study file; every problem is a StudyError naming it, before any trial starts."""
+    path = Path(path)
+    if not path.is_file():
+        raise StudyError(f"study file {path} does not exist")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise StudyError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return _spec(path, raw)
+    except (StudyError, config_mod.ConfigError) as exc:
+        raise StudyError(f"{path}: {exc}") from None
+
+
+def _spec(path: Path, raw: dict) -> StudySpec:
+    unknown = set(raw) - SPEC_KEYS
+    if unknown:
+        raise StudyError(f"unknown section(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(SPEC_KEYS))}")
+    base = raw.get("base", "lab_advanced")
+    if not (paths.experiments_dir() / f"{base}.toml").is_file():
+        raise StudyError(f"base experiment {base!r} not found in experiments/")
+    search = raw.get("search", {})
+    if not search:
+        raise StudyError("the [search] section declares no hyper-parameter")
+    params = tuple(_param(name, table) for name, table in search.items())
+    overlap = set(raw.get("fixed", {})) & set(search)
+    if overlap:
+        raise StudyError(f"{', '.join(sorted(overlap))}: both fixed and searched")
+    objective = raw.get("objective", {})
+    metrics = tuple(objective.get("metrics", ["eval/psnr"]))
+    directions = tuple(objective.get("directions", ["maximize"] * len(metrics)))
+    if len(metrics) != len(directions) or not metrics or any(d not in ("maximize", "minimize") for d in directions):
+        raise StudyError("objective: give one direction (maximize/minimize) per metric")
+    budget = raw.get("budget", {})
+    sampler = {"name": "tpe", "seed": 0, **raw.get("sampler", {})}
+    pruner = {"name": "median", **raw.get("pruner", {})}
+    if sampler["name"] not in SAMPLERS:
+        raise StudyError(f"sampler: {sampler['name']!r} is not one of {', '.join(SAMPLERS)}")
+    if pruner["name"] not in PRUNERS:
+        raise StudyError(f"pruner: {pruner['name']!r} is not one of {', '.join(PRUNERS)}")
+    if sampler["name"] == "grid" and any(p.kind != "categorical" for p in params):
+        raise StudyError("sampler: grid needs categorical search parameters")
+    spec = StudySpec(name=path.stem, path=path, base=base, fixed=raw.get("fixed", {}), params=params,
+                     metrics=metrics, directions=directions, trials=int(budget.get("trials", 8)),
+                     timeout_minutes=float(budget.get("timeout_minutes", 0)), sampler=sampler, pruner=pruner,
+                     runner=raw.get("runner", {}))
+    if spec.trials < 1:
+        raise StudyError("budget.trials must be at least 1")
+    spec.base_config()  # fixed overrides: unknown keys and bad values fail here
+    return spec

@@ -1,0 +1,35 @@
+"""Where the report generator finds colorgan's stores, without importing colorgan (reports reads, never trains).
+
+The contract: the same rule as ``colorgan.paths``, held by ``tests/test_paths.py`` in several environments.
+The project root is $COLORGAN_HOME if set, else the checkout (the folder holding pyproject.toml above this
+package), else the working directory; under it ``mlruns/mlflow.db`` is the MLflow store (unless
+$MLFLOW_TRACKING_URI names another), ``mlruns/optuna.db`` the Optuna storage and ``.cache/`` the scratch space.
+So `python -m reports` reads the store `colorgan` writes, from whichever folder it is run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def project_root() -> Path:
+    if os.environ.get("COLORGAN_HOME"):
+        return Path(os.environ["COLORGAN_HOME"])
+    return CHECKOUT if (CHECKOUT / "pyproject.toml").is_file() else Path.cwd()
+
+
+def tracking_uri(root: Path) -> str:
+    """The MLflow store: $MLFLOW_TRACKING_URI, else ``<root>/mlruns/mlflow.db``."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(Path(root) / 'mlruns' / 'mlflow.db').resolve()}"
+
+
+def optuna_url(root: Path) -> str:
+    """The embedded Optuna storage: ``<root>/mlruns/optuna.db``."""
+    return f"sqlite:///{(Path(root) / 'mlruns' / 'optuna.db').resolve()}"
+
+
+def cache_dir(root: Path) -> Path:
+    return Path(root) / ".cache"
