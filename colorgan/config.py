@@ -25,6 +25,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "recon_loss": ("l1", "l2"),
     "precision": ("fp32", "bf16"),
     "spectral_norm_on": ("discriminator", "both"),
+    "generator": ("unet",),  # each value names a builder in networks.GENERATORS
 }
 
 
@@ -41,6 +42,7 @@ class Config:
     grey_threshold: float = 3.0  # mean Lab chroma below this is "near-grey": dropped from train/eval/test; 0 = off
     resize_margin: float = 1.125  # train images are resized to size*margin, then randomly cropped (jitter)
     # --- networks ---
+    generator: str = "unet"  # the generator architecture: the report's U-Net
     dropout: float = 0.5  # on the deepest up-sampling blocks of the U-Net
     power_iterations: int = 10  # spectral normalization power iterations; 0 = no spectral normalization
     spectral_norm_on: str = "discriminator"  # which network's convolutions get spectral normalization

@@ -26,7 +26,6 @@ SAMPLE_ROWS = 8  # fixed test images (the first of the sorted file list) in the 
 BATCH = 32
 WELSH_POOL = 256  # Welsh's candidate references: the first training photos in (deterministic) split order
 DEFAULT_SIZE = 128
-SCORES = ("psnr", "ssim", "colorfulness", "colorfulness_orig", "colorfulness_gap")
 
 
 class EvaluateError(ValueError):
@@ -117,16 +116,18 @@ def score(predict: Callable[[np.ndarray], np.ndarray], rgb: np.ndarray) -> dict[
 
 
 def summary_row(group: str, per_image: dict[str, np.ndarray]) -> dict:
-    """Pooled / mean / median PSNR and every score's mean with its 95% interval, for one group of images."""
+    """One column per metrics.QUALITY figure, for one group of images: the pooled and median ones as they are,
+    each mean over images with its 95% interval (column ``<per-image score>_ci95``)."""
     pooled = metrics.summarise(per_image)
-    row = {"group": group, "n": int(pooled["images"]), "psnr": pooled["psnr"], "psnr_median": pooled["psnr_median"]}
-    for key in SCORES:
-        row[key + "_mean" if key == "psnr" else key], row[f"{key}_ci95"] = metrics.mean_ci(per_image[key])
+    row = {"group": group, "n": int(pooled["images"])}
+    row.update({m.name: pooled[m.name] for m in metrics.QUALITY.values() if not m.mean_of})
+    for m in metrics.MEANS:
+        row[m.name], row[f"{m.mean_of}_ci95"] = metrics.mean_ci(per_image[m.mean_of])
     return row
 
 
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
-    columns = ["mse", *SCORES]
+    columns = ["mse", *(m.mean_of for m in metrics.MEANS)]
     groups = [("all", table)] + [(c, t) for c, t in table.groupby("class", sort=True) if c]
     return pd.DataFrame([summary_row(g, {k: t[k].to_numpy() for k in columns}) for g, t in groups])
 

@@ -13,17 +13,18 @@ REGRESSION_LOSSES = ("g_total", "g_recon")
 
 
 class ColorGAN(keras.Model):
-    """U-Net generator + PatchGAN critic; with ``adversarial=False`` it is the lambda*L1 regression baseline."""
+    """Trains the networks it is given (keras-io's ConditionalGAN way): a generator L -> colour channels and a
+    conditional critic of (L, colour); with ``discriminator=None`` it is the lambda*L1 regression baseline."""
 
-    def __init__(self, cfg: Config, **kwargs):
+    def __init__(self, generator: keras.Model, discriminator: keras.Model | None, *, color_space: str,
+                 recon_loss: str, lambda_recon: float, label_smoothing: float, smoothing_mode: str, **kwargs):
         super().__init__(**kwargs)
-        self.cfg = cfg
-        out = color.channels(cfg.color_space)
-        g_power = cfg.power_iterations if cfg.spectral_norm_on == "both" else 0
-        self.generator = networks.build_generator(cfg.image_size, out, cfg.dropout, g_power)
-        self.discriminator = (networks.build_discriminator(cfg.image_size, out, cfg.power_iterations)
-                              if cfg.adversarial else None)
-        self.loss_names = ADVERSARIAL_LOSSES if cfg.adversarial else REGRESSION_LOSSES
+        self.generator = generator
+        self.discriminator = discriminator
+        self.color_space = color_space
+        self.recon_loss, self.lambda_recon = recon_loss, lambda_recon
+        self.label_smoothing, self.smoothing_mode = label_smoothing, smoothing_mode
+        self.loss_names = ADVERSARIAL_LOSSES if discriminator is not None else REGRESSION_LOSSES
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.loss_names}
 
     def compile(self, g_optimizer, d_optimizer=None, **kwargs):
@@ -40,18 +41,17 @@ class ColorGAN(keras.Model):
 
     def compute_losses(self, l_in, target, training: bool) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         """Every loss of one batch, and the generator's output; the single source for train and test."""
-        cfg = self.cfg
         fake = self.generator(l_in, training=training)
-        recon = losses.reconstruction_loss(target, fake, cfg.recon_loss)
+        recon = losses.reconstruction_loss(target, fake, self.recon_loss)
         out = {"g_recon": recon}
-        if not cfg.adversarial:
-            out["g_total"] = cfg.lambda_recon * recon
+        if self.discriminator is None:
+            out["g_total"] = self.lambda_recon * recon
             return out, fake
         real_logits = self.discriminator([l_in, target], training=training)
         fake_logits = self.discriminator([l_in, fake], training=training)
         out["g_gan"] = losses.adversarial_loss(fake_logits)
-        out["g_total"] = out["g_gan"] + cfg.lambda_recon * recon
-        out["d_loss"] = losses.discriminator_loss(real_logits, fake_logits, cfg.label_smoothing, cfg.smoothing_mode)
+        out["g_total"] = out["g_gan"] + self.lambda_recon * recon
+        out["d_loss"] = losses.discriminator_loss(real_logits, fake_logits, self.label_smoothing, self.smoothing_mode)
         # Mean D(real) and D(fake) probabilities: the first thing to look at when a GAN misbehaves.
         out["d_real"] = tf.reduce_mean(tf.sigmoid(tf.cast(real_logits, tf.float32)))
         out["d_fake"] = tf.reduce_mean(tf.sigmoid(tf.cast(fake_logits, tf.float32)))
@@ -68,24 +68,23 @@ class ColorGAN(keras.Model):
             values, _ = self.compute_losses(l_in, target, training=True)
         g_vars = self.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(values["g_total"], g_vars), g_vars, strict=True))
-        if self.cfg.adversarial:
+        if self.discriminator is not None:
             # D's loss sees G's output, but only D's variables move here, so one forward pass serves both.
             d_vars = self.discriminator.trainable_variables
             self.d_optimizer.apply_gradients(zip(tape.gradient(values["d_loss"], d_vars), d_vars, strict=True))
         del tape
         return self._track(values)
 
-    def test_step(self, data):
-        l_in, target = data
-        values, _ = self.compute_losses(l_in, target, training=False)
-        return self._track(values)
+    def test_step(self, data) -> dict[str, dict[str, tf.Tensor]]:
+        """One inference-mode batch: ``{"losses": batch means, "scores": per-image quality vs the original}``.
 
-    def evaluate_batch(self, l_in, target) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
-        """Inference-mode losses and per-image quality scores (RGB vs the original) of one batch."""
+        It returns the batch's own figures instead of running means, so that evaluation (train.evaluate_split)
+        can weight the losses by batch size and pool the per-image scores over a whole split."""
+        l_in, target = data
         values, fake = self.compute_losses(l_in, target, training=False)
-        pred_rgb = color.decode(l_in, fake, self.cfg.color_space)
-        true_rgb = color.decode(l_in, target, self.cfg.color_space)
-        return values, metrics.image_scores(pred_rgb, true_rgb)
+        pred_rgb = color.decode(l_in, fake, self.color_space)
+        true_rgb = color.decode(l_in, target, self.color_space)
+        return {"losses": values, "scores": metrics.image_scores(pred_rgb, true_rgb)}
 
 
 def make_optimizer(learning_rate: float, beta1: float) -> keras.optimizers.Optimizer:
@@ -93,11 +92,14 @@ def make_optimizer(learning_rate: float, beta1: float) -> keras.optimizers.Optim
 
 
 def build(cfg: Config) -> ColorGAN:
-    """A compiled model ready for fit(): each network gets its own Adam, sharing beta1."""
-    model = ColorGAN(cfg)
+    """A compiled model ready for fit(): the networks from networks.build, each with its own Adam (shared beta1)."""
+    generator, discriminator = networks.build(cfg)
+    model = ColorGAN(generator, discriminator, color_space=cfg.color_space, recon_loss=cfg.recon_loss,
+                     lambda_recon=cfg.lambda_recon, label_smoothing=cfg.label_smoothing,
+                     smoothing_mode=cfg.smoothing_mode)
     model.compile(
         g_optimizer=make_optimizer(cfg.lr_g, cfg.beta1),
-        d_optimizer=make_optimizer(cfg.lr_d, cfg.beta1) if cfg.adversarial else None,
+        d_optimizer=make_optimizer(cfg.lr_d, cfg.beta1) if discriminator is not None else None,
         jit_compile=cfg.jit_compile,
     )
     return model

@@ -1,4 +1,5 @@
-"""Image-quality metrics shared by per-epoch evaluation, `evaluate` and the baselines.
+"""Image-quality metrics shared by per-epoch evaluation, `evaluate` and the baselines, and QUALITY: the one
+declaration of each split figure's name, label, unit and direction that every reader shows them by.
 
 All images are RGB in [0, 1]. PSNR per image is capped at PSNR_CAP_DB, because an exactly grey original
 predicted exactly (the gray baseline on a grey photo) has zero error and an infinite PSNR; the pooled PSNR
@@ -16,6 +17,40 @@ from colorgan import color
 
 PSNR_CAP_DB = 100.0  # per-image cap: 10*log10(1/1e-10); stated wherever mean/median PSNR is reported
 _MSE_FLOOR = 10.0 ** (-PSNR_CAP_DB / 10.0)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A split figure: logged as ``eval/NAME`` (``baseline/gray_NAME``, ``best/...``), a column of `evaluate`'s
+    summary, a row of the model card and of the study summary."""
+
+    name: str
+    label: str
+    unit: str  # "dB", or "" for a unitless figure
+    better: str  # "higher", "lower", or "" for neither (colourfulness: read it against the originals')
+    digits: int  # decimals shown
+    mean_of: str = ""  # the per-image score this is the mean of ("" = a pooled or median figure)
+
+    @property
+    def heading(self) -> str:
+        """The label with its unit, for a table heading: "PSNR pooled (dB)"."""
+        return f"{self.label} ({self.unit})" if self.unit else self.label
+
+    def show(self, value: float) -> str:
+        """A value as text, with its unit: "21.81 dB"."""
+        return f"{value:.{self.digits}f}" + (f" {self.unit}" if self.unit else "")
+
+
+QUALITY: dict[str, Metric] = {m.name: m for m in (
+    Metric("psnr", "PSNR pooled", "dB", "higher", 2),
+    Metric("psnr_mean", "PSNR mean", "dB", "higher", 2, mean_of="psnr"),
+    Metric("psnr_median", "PSNR median", "dB", "higher", 2),
+    Metric("ssim", "SSIM", "", "higher", 3, mean_of="ssim"),
+    Metric("colorfulness", "colourfulness", "", "", 1, mean_of="colorfulness"),
+    Metric("colorfulness_orig", "colourfulness of the originals", "", "", 1, mean_of="colorfulness_orig"),
+    Metric("colorfulness_gap", "colourfulness gap to original", "", "lower", 1, mean_of="colorfulness_gap"),
+)}
+MEANS = tuple(m for m in QUALITY.values() if m.mean_of)  # the figures that are means over images
 
 
 def mse_per_image(pred: tf.Tensor, true: tf.Tensor) -> tf.Tensor:
@@ -86,18 +121,17 @@ class QualityAccumulator:
 
 
 def summarise(per_image: dict[str, np.ndarray]) -> dict[str, float]:
-    """Split figures: PSNR three ways (pooled, mean and median of capped per-image values) and the means."""
+    """Split figures (QUALITY): PSNR pooled and median (of capped per-image values), and the means over images."""
     if not per_image or len(per_image["mse"]) == 0:
         raise ValueError("no images to summarise")
     out = {
         "psnr": float(psnr_from_mse(np.mean(per_image["mse"]))),  # pooled: the headline figure
-        "psnr_mean": float(np.mean(per_image["psnr"])),
         "psnr_median": float(np.median(per_image["psnr"])),
         "images": float(len(per_image["mse"])),
     }
-    for key in ("ssim", "colorfulness", "colorfulness_orig", "colorfulness_gap"):
-        if key in per_image:
-            out[key] = float(np.mean(per_image[key]))
+    for m in MEANS:
+        if m.mean_of in per_image:
+            out[m.name] = float(np.mean(per_image[m.mean_of]))
     return out
 
 

@@ -1,4 +1,7 @@
-"""The U-Net generator and the conditional PatchGAN discriminator of the original report.
+"""The U-Net generator and the conditional PatchGAN discriminator of the original report, and ``build(cfg)``.
+
+A generator architecture is a function ``cfg -> keras.Model`` registered in GENERATORS under the name the
+``generator`` config key takes (pix2pix's ``define_G``); adding one touches this file and config.CHOICES only.
 
 Widths follow the report's 128x128 model (down 32,64,128,128,256,256,512 to 1x1; up 512,256,256,128,128,64);
 the depth is derived from the image size, so 32..256 (any power of two) work with the same recipe.
@@ -7,9 +10,13 @@ the depth is derived from the image size, so 32..256 (any power of two) work wit
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import keras
 from keras import layers
+
+from colorgan import color
+from colorgan.config import Config
 
 # The report's down-sampling widths, extended (capped at 512) for images larger than 128.
 _DOWN_WIDTHS = (32, 64, 128, 128, 256, 256, 512)
@@ -95,3 +102,20 @@ def build_discriminator(image_size: int, target_channels: int, power_iterations:
     x = _conv(last, power_iterations)(x)
     logits = layers.Activation("linear", dtype="float32", name="logits")(x)
     return keras.Model([l_in, target], logits, name=name)
+
+
+def unet(cfg: Config) -> keras.Model:
+    """The report's U-Net, with spectral normalization too when ``spectral_norm_on = "both"``."""
+    power = cfg.power_iterations if cfg.spectral_norm_on == "both" else 0
+    return build_generator(cfg.image_size, color.channels(cfg.color_space), cfg.dropout, power)
+
+
+GENERATORS: dict[str, Callable[[Config], keras.Model]] = {"unet": unet}
+
+
+def build(cfg: Config) -> tuple[keras.Model, keras.Model | None]:
+    """(generator, discriminator) for a config; no discriminator for the lambda*L1 regression baseline."""
+    generator = GENERATORS[cfg.generator](cfg)
+    if not cfg.adversarial:
+        return generator, None
+    return generator, build_discriminator(cfg.image_size, color.channels(cfg.color_space), cfg.power_iterations)

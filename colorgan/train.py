@@ -16,6 +16,8 @@ from colorgan import color, data, gan, grids, metrics, paths, tracking
 from colorgan import config as config_mod
 from colorgan.config import Config
 
+EPOCH_LINE = ("psnr", "ssim", "colorfulness", "colorfulness_gap")  # metrics.QUALITY names on the epoch line
+
 
 class NonFiniteLoss(RuntimeError):
     """A loss became NaN or infinite: the run is marked FAILED rather than training on garbage."""
@@ -36,23 +38,34 @@ def configure_threads(threads: int) -> None:
 
 
 def evaluate_split(model: gan.ColorGAN, dataset: tf.data.Dataset, step_fn=None) -> dict[str, float]:
-    """Inference-mode losses and image quality over a whole split (losses weighted by batch size)."""
-    step_fn = step_fn or tf.function(model.evaluate_batch, reduce_retracing=True)
+    """Inference-mode losses and image quality over a whole split, batch by batch through ``model.test_step``
+    (the losses weighted by batch size); ``step_fn`` is that step as a tf.function, reused epoch after epoch."""
+    step_fn = step_fn or tf.function(model.test_step, reduce_retracing=True)
     acc = metrics.QualityAccumulator()
     sums: dict[str, float] = {}
     count = 0
     for l_in, target in dataset:
-        values, scores = step_fn(l_in, target)
+        batch = step_fn((l_in, target))
         n = int(l_in.shape[0])
-        for key, value in values.items():
+        for key, value in batch["losses"].items():
             sums[key] = sums.get(key, 0.0) + float(value) * n
-        acc.update(scores)
+        acc.update(batch["scores"])
         count += n
     if count == 0:
         raise data.DataError("the evaluation split is empty: lower grey_threshold or raise eval_fraction")
     out = {key: total / count for key, total in sums.items()}
     out.update(acc.result())
     return out
+
+
+def epoch_line(step: int, epochs: int, values: dict[str, float], gray: dict[str, float], seconds: float) -> str:
+    """The line printed after each epoch: train losses, then EPOCH_LINE's eval figures next to the gray image's."""
+    train_part = f"train g_total {values['train/g_total']:.3f}" + (
+        f"  d_loss {values['train/d_loss']:.3f}" if "train/d_loss" in values else "")
+    quality = "  ".join(f"{m.label} {m.show(values['eval/' + m.name])} (gray {gray[m.name]:.{m.digits}f})"
+                        for m in (metrics.QUALITY[name] for name in EPOCH_LINE))
+    return (f"epoch {step}/{epochs}  {train_part}  | eval {quality}"
+            f"  | {values['images_per_sec']:.1f} img/s  {seconds:.0f}s")
 
 
 def gray_baseline(dataset: tf.data.Dataset, color_space: str) -> dict[str, float]:
@@ -89,7 +102,7 @@ class EpochEnd(keras.callbacks.Callback):
         step = epoch + 1
         model = self.model
         if self._eval_step is None:
-            self._eval_step = tf.function(model.evaluate_batch, reduce_retracing=True)
+            self._eval_step = tf.function(model.test_step, reduce_retracing=True)
         evaluated = evaluate_split(model, self.bundle.eval, self._eval_step)
         values = {f"train/{name}": float(logs[name]) for name in model.loss_names}
         values.update({f"eval/{k}": v for k, v in evaluated.items() if k != "images"})
@@ -102,12 +115,7 @@ class EpochEnd(keras.callbacks.Callback):
         self.tracker.log_image(self._grid(), f"samples/epoch_{step:03d}.png")
         logs.update(values)
         self.last = values
-        print(f"epoch {step}/{self.cfg.epochs}  train g_total {values['train/g_total']:.3f}"
-              + (f"  d_loss {values['train/d_loss']:.3f}" if "train/d_loss" in values else "")
-              + f"  | eval PSNR {values['eval/psnr']:.2f} dB (gray {self.gray['psnr']:.2f})"
-              + f"  SSIM {values['eval/ssim']:.3f}  colourfulness {values['eval/colorfulness']:.1f}"
-              + f" (orig {values['eval/colorfulness_orig']:.1f})  | {values['images_per_sec']:.1f} img/s"
-              + f"  {seconds:.0f}s", flush=True)
+        print(epoch_line(step, self.cfg.epochs, values, self.gray, seconds), flush=True)
 
     def _grid(self) -> np.ndarray:
         pred = self.model.generator(self.sample_l, training=False)

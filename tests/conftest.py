@@ -42,6 +42,15 @@ def store(tmp_path, monkeypatch) -> Path:
     return root
 
 
+@pytest.fixture
+def env(colour_folder, store, monkeypatch):
+    """The tiny image folder as the data (COLORGAN_DATA) and the fresh store as the project root (COLORGAN_HOME),
+    for code that finds both itself, as the CLI, studies and baselines do."""
+    monkeypatch.setenv("COLORGAN_DATA", str(colour_folder))
+    monkeypatch.setenv("COLORGAN_HOME", str(store))
+    return store
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     """One real tiny training run (smoke config, 1 epoch) in its own MLflow store, shared by the tests of

@@ -16,13 +16,6 @@ from colorgan import baselines, evaluate, tracking
 from colorgan.tracking import evaluations
 
 
-@pytest.fixture
-def env(colour_folder, store, monkeypatch):
-    monkeypatch.setenv("COLORGAN_DATA", str(colour_folder))
-    monkeypatch.setenv("COLORGAN_HOME", str(store))
-    return store
-
-
 @pytest.mark.slow  # a real MLflow store and the evaluate pipeline
 def test_gray_reproduces_the_psnr_skimage_computes(env, tmp_path):
     folder = tmp_path / "small"

@@ -22,6 +22,7 @@ def test_overrides_are_typed():
     ("epocs=2", "unknown config key 'epocs'"),
     ("epochs=two", "epochs: 'two' is not a valid int"),
     ("color_space=hsv", "not one of lab, rgb"),
+    ("generator=resnet", "generator: 'resnet' is not one of unet"),
     ("image_size=100", "power of two"),
     ("label_smoothing=0.9", "outside"),
     ("batch_size=0", "at least 1"),

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from skimage import metrics as skm
 
-from colorgan import metrics
+from colorgan import evaluate, metrics
 
 
 @pytest.fixture
@@ -67,3 +67,23 @@ def test_colorfulness_known_value():
     img[0, 0, :, 0] = 1.0
     img[0, 1, :, 1] = 1.0
     assert float(metrics.colorfulness(img)[0]) == pytest.approx(255.0 + 0.3 * 127.5, rel=1e-4)
+
+
+def test_every_split_figure_is_declared_once():
+    rng = np.random.default_rng(3)
+    acc = metrics.QualityAccumulator()
+    acc.update(metrics.image_scores(rng.random((2, 16, 16, 3)).astype(np.float32),
+                                    rng.random((2, 16, 16, 3)).astype(np.float32)))
+    assert set(acc.result()) - {"images"} == set(metrics.QUALITY)
+    assert all(m.better in ("higher", "lower", "") and m.name == key for key, m in metrics.QUALITY.items())
+    assert metrics.QUALITY["psnr"].heading == "PSNR pooled (dB)" and metrics.QUALITY["ssim"].heading == "SSIM"
+    assert metrics.QUALITY["psnr"].show(21.814) == "21.81 dB"
+
+
+def test_evaluate_summary_has_a_column_per_figure_and_an_interval_per_mean():
+    per_image = {"mse": np.array([1e-2, 1e-3])} | {m.mean_of: np.array([1.0, 3.0]) for m in metrics.MEANS}
+    row = evaluate.summary_row("all", per_image)
+    assert list(row) == ["group", "n", "psnr", "psnr_median", "psnr_mean", "psnr_ci95", "ssim", "ssim_ci95",
+                         "colorfulness", "colorfulness_ci95", "colorfulness_orig", "colorfulness_orig_ci95",
+                         "colorfulness_gap", "colorfulness_gap_ci95"]
+    assert row["ssim"] == 2.0 and row["psnr"] == pytest.approx(-10 * np.log10(5.5e-3))

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorgan import losses, networks
+from colorgan import config, losses, networks
 
 
 @pytest.mark.parametrize("size", [32, 64, 128, 256])
@@ -40,6 +40,21 @@ def test_spectral_normalization_wraps_convolutions_with_power_iterations():
 
 def test_rgb_variant_has_three_channels():
     assert networks.build_generator(32, 3).output.shape[-1] == 3
+
+
+def test_every_generator_choice_has_a_builder():
+    assert set(networks.GENERATORS) == set(config.CHOICES["generator"])
+
+
+def test_build_makes_the_configured_networks():
+    cfg = config.build({"image_size": 32, "power_iterations": 1})
+    g, d = networks.build(cfg)
+    assert g.name == "unet_generator" and g.output.shape[1:] == (32, 32, 2)
+    assert d.output.shape[1:] == (8, 8, 1)
+    assert not any(isinstance(layer, keras.layers.SpectralNormalization) for layer in g.layers)
+    g, d = networks.build(cfg.replace(adversarial=False, color_space="rgb", spectral_norm_on="both"))
+    assert d is None and g.output.shape[-1] == 3
+    assert any(isinstance(layer, keras.layers.SpectralNormalization) for layer in g.layers)
 
 
 def _bce(logit, target):

@@ -21,14 +21,6 @@ SMOKE = ROOT / "studies" / "smoke.toml"
 State = optuna.trial.TrialState
 
 
-@pytest.fixture
-def env(colour_folder, store, monkeypatch):
-    """Study runs see the tiny image folder and keep their stores under the temporary project root."""
-    monkeypatch.setenv("COLORGAN_DATA", str(colour_folder))
-    monkeypatch.setenv("COLORGAN_HOME", str(store))
-    return store
-
-
 def _spec_file(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "study.toml"
     path.write_text(text)
