@@ -18,6 +18,7 @@ import pandas as pd
 import tensorflow as tf
 
 from colorgan import baselines, color, config, data, grids, metrics
+from colorgan.images import BadImage, read_rgb
 from colorgan.tracking import evaluations, models
 
 log = logging.getLogger(__name__)
@@ -98,8 +99,8 @@ def load_images(folder: Path, rels: list[str], size: int) -> tuple[list[str], np
     names, images, skipped = [], [], []
     for rel in rels:
         try:
-            rgb, _ = data.read_rgb(Path(folder) / rel)
-        except data.BadImage as exc:
+            rgb, _ = read_rgb(Path(folder) / rel)
+        except BadImage as exc:
             skipped.append((rel, str(exc)))
             continue
         names.append(rel)
