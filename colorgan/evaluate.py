@@ -183,7 +183,7 @@ def run(ref: str, folder: str | None = None, size: int | None = None, out: Path 
             "color_space": subject.cfg.color_space}
     headline = {k: v for k, v in table.iloc[0].items() if k != "group"}
     tables = {"per_image.csv": per_image.to_csv(index=False), "summary.csv": table.to_csv(index=False)}
-    evaluations.log_evaluation(run_id, key, headline, tables, sample_grid(subject, names, rgb), info)
+    evaluations.log_evaluation(root, run_id, key, headline, tables, sample_grid(subject, names, rgb), info)
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         per_image.to_csv(out, index=False)
