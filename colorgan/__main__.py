@@ -81,10 +81,10 @@ def _colorize(args: argparse.Namespace) -> int:
 
 def _publish(args: argparse.Namespace) -> int:
     from colorgan import paths
-    from colorgan.tracking import registry
+    from colorgan.publish import publish
 
     run_id = _model_ref(f"study:{args.study}", args.storage) if args.study else args.run
-    published = registry.publish(run_id, paths.repo_root(), study=args.study)
+    published = publish(run_id, paths.repo_root(), study=args.study)
     print(f"registered {published.name} version {published.version} (alias {published.alias}) from run "
           f"{published.source_run_id}; model card in publish run {published.run_id}")
     return 0

@@ -18,13 +18,14 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from colorgan import color, data
+from colorgan import color, images
+from colorgan.images import BadImage, read_image
 
 log = logging.getLogger(__name__)
 
 # What `colorize` picks up inside folders (compared lower-case); files named explicitly are tried whatever
 # their extension, and an unreadable one is reported like any bad file.
-EXTENSIONS = (*data.EXTENSIONS, ".tif", ".tiff")
+EXTENSIONS = (*images.EXTENSIONS, ".tif", ".tiff")
 _SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}}
 
 
@@ -75,16 +76,6 @@ class Colorizer:
                 raise ValueError("integer pixel values must lie in 0..255")
             image = image.astype(np.uint8)
         return self._fn(tf.constant(image)).numpy()
-
-
-def read_image(source) -> np.ndarray:
-    """A path, bytes or binary file object -> uint8 RGB [H, W, 3], EXIF orientation applied (data.read_rgb).
-
-    Raises data.BadImage (NotAnImage, TooLarge, UnsupportedMode, or plain BadImage) with the reason.
-    """
-    if isinstance(source, bytes | bytearray):
-        source = io.BytesIO(source)
-    return data.read_rgb(source)[0]
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:
@@ -158,7 +149,7 @@ def colorize_files(inputs: list[str | Path], out_dir: str | Path, colorizer: Col
         else:
             try:
                 rgb = read_image(src)
-            except data.BadImage as exc:
+            except BadImage as exc:
                 reason = str(exc)
         if reason:
             report.skipped.append((str(src), reason))

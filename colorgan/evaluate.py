@@ -18,6 +18,7 @@ import pandas as pd
 import tensorflow as tf
 
 from colorgan import baselines, color, config, data, grids, metrics
+from colorgan.images import BadImage, read_rgb
 from colorgan.tracking import evaluations, models
 
 log = logging.getLogger(__name__)
@@ -97,8 +98,8 @@ def load_images(folder: Path, rels: list[str], size: int) -> tuple[list[str], np
     names, images, skipped = [], [], []
     for rel in rels:
         try:
-            rgb, _ = data.read_rgb(Path(folder) / rel)
-        except data.BadImage as exc:
+            rgb, _ = read_rgb(Path(folder) / rel)
+        except BadImage as exc:
             skipped.append((rel, str(exc)))
             continue
         names.append(rel)
@@ -183,7 +184,7 @@ def run(ref: str, folder: str | None = None, size: int | None = None, out: Path 
             "color_space": subject.cfg.color_space}
     headline = {k: v for k, v in table.iloc[0].items() if k != "group"}
     tables = {"per_image.csv": per_image.to_csv(index=False), "summary.csv": table.to_csv(index=False)}
-    evaluations.log_evaluation(run_id, key, headline, tables, sample_grid(subject, names, rgb), info)
+    evaluations.log_evaluation(root, run_id, key, headline, tables, sample_grid(subject, names, rgb), info)
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         per_image.to_csv(out, index=False)

@@ -13,7 +13,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from reports.build import Report
-from reports.source import Source
+from reports.source import Source, find_runs
 
 REPORT_EXPERIMENT = "reports"  # experiment-based reports are logged to one run per report name here
 UI = "http://127.0.0.1:5000/"  # `make ui`
@@ -121,8 +121,7 @@ def publish(report: Report, source: Source, out: Path) -> str:
             exp_id = client.create_experiment(REPORT_EXPERIMENT, artifact_location=location)
         else:
             exp_id = exp.experiment_id
-        query = f"tags.`colorgan.report` = '{report.spec.name}'"
-        found = client.search_runs([exp_id], query, max_results=1)
+        found = find_runs(client, [exp_id], {"colorgan.report": report.spec.name})
         if found:
             run_id = found[0].info.run_id
         else:

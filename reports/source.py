@@ -67,6 +67,30 @@ def evaluate_command(*args: str) -> str:
     return shlex.join([sys.executable, "-m", "colorgan", "evaluate", *args])
 
 
+def tag_filter(tags: dict, status: str | None = None) -> str:
+    """An MLflow filter for runs with these tag values. MLflow reads a quoted value verbatim (it has no escape),
+    so a value holding a quote or a backslash becomes a LIKE pattern with "_" in their place, which find_runs
+    then checks exactly. ``colorgan.tracking.find_runs`` does the same on the writing side."""
+    clauses = []
+    for key, value in tags.items():
+        pattern = str(value).translate({ord(c): "_" for c in "'\"\\"})
+        clauses.append(f"tags.`{key}` {'=' if pattern == str(value) else 'LIKE'} '{pattern}'")
+    return " and ".join(clauses + [f"attributes.status = '{status}'"] * bool(status))
+
+
+def find_runs(client: MlflowClient, experiment_ids: list[str], tags: dict, status: str | None = None,
+              order_by: tuple[str, ...] = (), max_results: int = 1) -> list:
+    """The runs (at most ``max_results``, in ``order_by``) whose tags equal ``tags``: how the reports find runs."""
+    want, found, token = {k: str(v) for k, v in tags.items()}, [], None
+    while True:
+        page = client.search_runs(experiment_ids, tag_filter(tags, status), order_by=list(order_by),
+                                  max_results=max_results, page_token=token)
+        found += [r for r in page if want.items() <= r.data.tags.items()]
+        token = page.token
+        if len(found) >= max_results or not token:
+            return found[:max_results]
+
+
 class Source:
     def __init__(self, root: Path, storage: str | None = None):
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per small file is noise
@@ -81,9 +105,8 @@ class Source:
         exp = self.client.get_experiment_by_name(spec.experiment)
         found, missing = [], []
         for name in spec.runs:
-            runs = [] if exp is None else self.client.search_runs(
-                [exp.experiment_id], f"tags.`mlflow.runName` = '{name}' and attributes.status = 'FINISHED'",
-                order_by=["attributes.start_time DESC"], max_results=1)
+            runs = [] if exp is None else find_runs(self.client, [exp.experiment_id], {"mlflow.runName": name},
+                                                    "FINISHED", order_by=("attributes.start_time DESC",))
             if runs:
                 found.append(Entry(name, runs[0].info.run_id, "model", dict(runs[0].data.params)))
             else:
@@ -146,10 +169,8 @@ class Source:
         exp = self.client.get_experiment_by_name(BASELINE_EXPERIMENT)
         if exp is None:
             return None
-        query = (f"tags.`colorgan.baseline` = '{name}' and tags.`colorgan.data_dir` = '{data_dir}' "
-                 f"and tags.`colorgan.image_size` = '{size}'")
-        found = self.client.search_runs([exp.experiment_id], query, order_by=["attributes.start_time ASC"],
-                                        max_results=1)
+        tags = {"colorgan.baseline": name, "colorgan.data_dir": data_dir, "colorgan.image_size": size}
+        found = find_runs(self.client, [exp.experiment_id], tags, order_by=("attributes.start_time ASC",))
         return Entry(name, found[0].info.run_id, "baseline") if found else None
 
     def _text(self, run_id: str, path: str) -> str | None:

@@ -11,7 +11,7 @@ import pytest
 from conftest import huge_png_header
 from PIL import Image
 
-from colorgan import data, samples
+from colorgan import data, images, samples
 from colorgan.config import Config
 
 SKIPPED = {"bad/truncated.jpg", "bad/text.jpg", "bad/tiny.png", "bad/huge.png"}
@@ -84,16 +84,16 @@ def snapshot(root: Path) -> dict:
 
 def test_read_rgb_converts_every_mode(messy):
     bad = messy / "bad"
-    grey16, converted = data.read_rgb(bad / "grey16.png")
+    grey16, converted = images.read_rgb(bad / "grey16.png")
     assert converted and grey16.dtype == np.uint8 and grey16.shape == (48, 48, 3)
     expected = np.rint((np.arange(48 * 48).reshape(48, 48) * 28) * 255 / 65535).astype(np.uint8)
     np.testing.assert_array_equal(grey16[..., 0], expected)  # scaled to 8 bit, not clipped at 255
-    rgba, _ = data.read_rgb(bad / "rgba.png")
+    rgba, _ = images.read_rgb(bad / "rgba.png")
     assert (rgba[:4, :4] == 255).all()  # transparent pixels composited on white
-    rotated, converted = data.read_rgb(bad / "rotated.jpg")
+    rotated, converted = images.read_rgb(bad / "rotated.jpg")
     assert rotated.shape == (64, 40, 3) and not converted  # EXIF orientation honoured
     for name in ("cmyk.jpg", "grey.png", "palette.png"):
-        rgb, converted = data.read_rgb(bad / name)
+        rgb, converted = images.read_rgb(bad / name)
         assert converted and rgb.shape[-1] == 3 and rgb.dtype == np.uint8
     for name, reason in (
         ("truncated.jpg", "corrupt"),
@@ -101,8 +101,8 @@ def test_read_rgb_converts_every_mode(messy):
         ("tiny.png", "too small"),
         ("huge.png", "too large"),
     ):
-        with pytest.raises(data.BadImage, match=reason):
-            data.read_rgb(bad / name)
+        with pytest.raises(images.BadImage, match=reason):
+            images.read_rgb(bad / name)
 
 
 def test_scan_reports_bad_files_in_one_warning(messy):

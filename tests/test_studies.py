@@ -180,7 +180,7 @@ def test_killed_worker_trial_is_failed_retried_and_its_run_closed(env):
     (dead,) = study.get_trials()
     assert dead.state == State.RUNNING
     dead_run = dead.user_attrs["mlflow_run_id"]
-    assert tracking.run_status(dead_run) == "RUNNING"
+    assert tracking.run_status(env, dead_run) == "RUNNING"
     time.sleep(spec.runner["grace_period"] + 1)
 
     study = studies.run_study(spec, trials=1, epochs=1, root=env)
@@ -188,7 +188,7 @@ def test_killed_worker_trial_is_failed_retried_and_its_run_closed(env):
     assert first.state == State.FAIL and retry.state == State.COMPLETE
     assert retry.params == first.params
     assert retry.system_attrs["failed_trial"] == first.number
-    assert tracking.run_status(dead_run) == "FAILED"
+    assert tracking.run_status(env, dead_run) == "FAILED"
     assert tracking.connect(env).get_run(dead_run).data.tags["colorgan.trial_state"] == "FAIL"
 
 

@@ -22,15 +22,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from colorgan import data
-from colorgan.colorize import Colorizer, png_bytes, read_image
+from colorgan import images
+from colorgan.colorize import Colorizer, png_bytes
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BYTES = 20 * 1024 * 1024  # default upload limit
 MULTIPART_SLACK = 64 * 1024  # form boundaries and headers around the file in a multipart body
 
-_STATUS = ((data.NotAnImage, 415), (data.UnsupportedMode, 415), (data.TooLarge, 413), (data.BadImage, 422))
+_STATUS = ((images.NotAnImage, 415), (images.UnsupportedMode, 415), (images.TooLarge, 413),
+           (images.BadImage, 422))
 
 
 def create_app(colorizer: Colorizer, model_ref: str = "", max_bytes: int = MAX_BYTES) -> FastAPI:
@@ -52,7 +53,7 @@ def create_app(colorizer: Colorizer, model_ref: str = "", max_bytes: int = MAX_B
     def health() -> dict:
         return {"status": "ok", "model": model_ref, "image_size": colorizer.image_size,
                 "color_space": colorizer.color_space, "max_upload_mb": limit_mb,
-                "max_megapixels": data.MAX_PIXELS / 1e6}
+                "max_megapixels": images.MAX_PIXELS / 1e6}
 
     @app.post("/api/colorize", response_class=Response,
               responses={200: {"content": {"image/png": {}}, "description": "the colour photo, same size"},
@@ -70,8 +71,8 @@ def create_app(colorizer: Colorizer, model_ref: str = "", max_bytes: int = MAX_B
         if len(body) > max_bytes:
             raise HTTPException(413, f"the file is over the {limit_mb:g} MB limit")
         try:
-            rgb = await run_in_threadpool(read_image, body)
-        except data.BadImage as exc:
+            rgb = await run_in_threadpool(images.read_image, body)
+        except images.BadImage as exc:
             status = next(code for kind, code in _STATUS if isinstance(exc, kind))
             raise HTTPException(status, str(exc)) from None
         out = await run_in_threadpool(colorizer, rgb)

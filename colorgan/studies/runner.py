@@ -148,29 +148,29 @@ def _objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int | No
             result = train.run(cfg, spec.path, parent_run_id=parent_run_id, tags=tags, root=root, verbose=0,
                                callbacks=(reporter,), on_start=started)
         except Pruned as exc:
-            _close(state["run_id"], "PRUNED", reporter.epochs)
+            _close(root, state["run_id"], "PRUNED", reporter.epochs)
             raise optuna.TrialPruned(str(exc)) from None
         except KeyboardInterrupt:
-            _close(state["run_id"], "FAIL", reporter.epochs)
+            _close(root, state["run_id"], "FAIL", reporter.epochs)
             raise
         except Exception as exc:
             trial.set_user_attr(COUNTED_FAIL, f"{type(exc).__name__}: {exc}"[:1000])
-            _close(state["run_id"], "FAIL", reporter.epochs)
+            _close(root, state["run_id"], "FAIL", reporter.epochs)
             raise
         objective_values = [result.final[m] for m in spec.metrics]
         if not all(math.isfinite(v) for v in objective_values):
             trial.set_user_attr(COUNTED_FAIL, f"non-finite objective {objective_values}")
-            _close(state["run_id"], "FAIL", reporter.epochs)
+            _close(root, state["run_id"], "FAIL", reporter.epochs)
             raise train.NonFiniteLoss(f"objective is not finite: {objective_values}")
-        _close(state["run_id"], "COMPLETE", reporter.epochs)
+        _close(root, state["run_id"], "COMPLETE", reporter.epochs)
         return objective_values[0] if len(objective_values) == 1 else objective_values
 
     return objective
 
 
-def _close(run_id: str | None, state: str, epochs: int) -> None:
+def _close(root: Path, run_id: str | None, state: str, epochs: int) -> None:
     if run_id:
-        tracking.set_run_tags(run_id, {"colorgan.trial_state": state, "colorgan.epochs_run": epochs})
+        tracking.set_run_tags(root, run_id, {"colorgan.trial_state": state, "colorgan.epochs_run": epochs})
 
 
 def _counted(trials: list[optuna.trial.FrozenTrial]) -> int:
@@ -179,13 +179,13 @@ def _counted(trials: list[optuna.trial.FrozenTrial]) -> int:
                for t in trials)
 
 
-def close_dead_runs(study: optuna.Study) -> int:
+def close_dead_runs(study: optuna.Study, root: Path) -> int:
     """Failed trials whose MLflow run is still RUNNING belonged to a dead worker: mark those runs FAILED."""
     closed = 0
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)):
         run_id = t.user_attrs.get("mlflow_run_id")
-        if run_id and tracking.run_status(run_id) == "RUNNING":
-            tracking.mark_run(run_id, "FAILED", "worker died mid-trial (no heartbeat); the trial is retried",
+        if run_id and tracking.run_status(root, run_id) == "RUNNING":
+            tracking.mark_run(root, run_id, "FAILED", "worker died mid-trial (no heartbeat); the trial is retried",
                               {"colorgan.trial_state": "FAIL"})
             closed += 1
     return closed
@@ -194,18 +194,17 @@ def close_dead_runs(study: optuna.Study) -> int:
 def work(spec: StudySpec, url: str, parent_run_id: str, root: Path, budget: int, epochs: int | None,
          deadline: float | None, worker: int = 0) -> None:
     """One worker: run trials until the study holds ``budget`` finished ones (or time is up)."""
-    tracking.connect(root)
     study = open_study(spec, url, worker)
     objective = _objective(spec, parent_run_id, root, epochs)
     while deadline is None or time.time() + _longest_trial_s(study) < deadline:
         optuna.storages.fail_stale_trials(study)
-        close_dead_runs(study)
+        close_dead_runs(study, root)
         trials = study.get_trials(deepcopy=False)
         running = sum(t.state == optuna.trial.TrialState.RUNNING for t in trials)
         if _counted(trials) + running >= budget:
             break
         study.optimize(objective, n_trials=1, catch=(Exception,))
-        _update_parent(study, spec, parent_run_id)
+        _update_parent(study, spec, parent_run_id, root)
 
 
 def _longest_trial_s(study: optuna.Study) -> float:
@@ -214,14 +213,14 @@ def _longest_trial_s(study: optuna.Study) -> float:
     return max(((t.datetime_complete - t.datetime_start).total_seconds() for t in done), default=0.0)
 
 
-def _update_parent(study: optuna.Study, spec: StudySpec, parent_run_id: str) -> None:
+def _update_parent(study: optuna.Study, spec: StudySpec, parent_run_id: str, root: Path) -> None:
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         return
     best = study.best_trials[0] if spec.multi_objective else study.best_trial
     tracking.log_parent_progress(
-        parent_run_id, {"number": best.number, "params": best.params,
-                        "values": dict(zip(spec.metrics, best.values, strict=True))},
+        root, parent_run_id, {"number": best.number, "params": best.params,
+                              "values": dict(zip(spec.metrics, best.values, strict=True))},
         max(t.number for t in complete), best.user_attrs.get("mlflow_run_id"))
 
 
@@ -266,13 +265,12 @@ def parent_run_id(study: optuna.Study) -> str | None:
 def prepare(spec: StudySpec, storage: str | None, root: Path) -> tuple[str, str]:
     """(storage URL, parent run id): the study and its one MLflow parent run, created or found again."""
     url = storage_url(storage, root)
-    tracking.connect(root)  # a resumed study finds its parent id in Optuna, so nothing below would connect first
     study = open_study(spec, url)
     parent = parent_run_id(study)
     if parent is None:
         parent = tracking.find_or_create_parent(root, f"study-{spec.name}", spec.name, spec.path)
         study.set_user_attr(PARENT_ATTR, parent)
-    tracking.set_run_tags(parent, {"colorgan.storage": url.split("@")[-1]})
+    tracking.set_run_tags(root, parent, {"colorgan.storage": url.split("@")[-1]})
     return url, parent
 
 
@@ -283,7 +281,7 @@ def run_study(spec: StudySpec, storage: str | None = None, workers: int = 1, tri
     url, parent = prepare(spec, storage, root)
     budget = trials or spec.trials
     deadline = time.time() + spec.timeout_minutes * 60 if spec.timeout_minutes else None
-    tracking.mark_run(parent, "RUNNING")  # the parent shows whether a session is working on the study
+    tracking.mark_run(root, parent, "RUNNING")  # the parent shows whether a session is working on the study
     try:
         if workers <= 1:
             train.configure_threads(threads)
@@ -291,13 +289,13 @@ def run_study(spec: StudySpec, storage: str | None = None, workers: int = 1, tri
         else:
             _spawn(spec, url, workers, budget, epochs, deadline, root)
     except KeyboardInterrupt:
-        tracking.mark_run(parent, "KILLED")
+        tracking.mark_run(root, parent, "KILLED")
         raise
     study = open_study(spec, url)
-    close_dead_runs(study)
-    _update_parent(study, spec, parent)
-    tracking.log_table(parent, summary(study, spec).to_csv(index=False), "trials.csv")
-    tracking.mark_run(parent, "FINISHED")
+    close_dead_runs(study, root)
+    _update_parent(study, spec, parent, root)
+    tracking.log_table(root, parent, summary(study, spec).to_csv(index=False), "trials.csv")
+    tracking.mark_run(root, parent, "FINISHED")
     return study
 
 

@@ -1,6 +1,9 @@
 """Everything MLflow: where the store is, one run's params/metrics/artifacts, checkpoints and the final model.
 
-Only this module (and the read-only report generator) knows MLflow; training hands it plain dicts and arrays.
+Only this package (and the read-only report generator) knows MLflow; training hands it plain dicts and arrays.
+Every call names its store: a function takes the project root and talks through the client ``connect`` returns
+(a ``RunTracker`` keeps the client it was opened with); MLflow's module-level API, which reads a global store,
+is only used right after ``connect`` (to start a run, log or load a model, register a version).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +20,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
-from mlflow.entities import RunStatus
+from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 
 from colorgan import config as config_mod
@@ -45,16 +49,18 @@ def local_artifact_root(repo_root: Path) -> str | None:
 
 
 def connect(repo_root: Path) -> MlflowClient:
-    """Point MLflow at this project's store. mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI, which
-    store_uri reads as the user's choice; it is put back as it was, so connecting to one project's store never
-    pins every later connect (or subprocess) of this process to it."""
+    """A client of this project's store, also made MLflow's current store for its module-level API.
+    mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI, which store_uri reads as the user's choice; it is put
+    back as it was, so connecting to one project's store never pins every later connect (or subprocess) of this
+    process to it."""
+    uri = store_uri(repo_root)
     before = os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(store_uri(repo_root))
+    mlflow.set_tracking_uri(uri)
     if before is None:
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     else:
         os.environ["MLFLOW_TRACKING_URI"] = before
-    return MlflowClient()
+    return MlflowClient(uri)
 
 
 def experiment_id(name: str, repo_root: Path) -> str:
@@ -80,23 +86,50 @@ def git_commit(repo_root: Path) -> str:
         return "unknown"
 
 
-class RunTracker:
-    """One MLflow run: opened (or re-opened on resume) by ``open_run``, written by the training loop."""
+def find_runs(client: MlflowClient, experiment_ids: list[str], tags: dict, *, status: str | None = None,
+              order_by: tuple[str, ...] = (), max_results: int = 1) -> list:
+    """Runs whose tags equal ``tags`` (and whose status is ``status``), in ``order_by``: how this package finds runs.
 
-    def __init__(self, run_id: str):
-        self.run_id = run_id
-        self.client = MlflowClient()
+    An MLflow filter takes a quoted value verbatim, with no escape, so a value holding a quote or a backslash is
+    matched with LIKE (each of those characters a one-character wildcard) and every run found is checked here.
+    """
+    clauses = [_tag_clause(key, str(value)) for key, value in tags.items()]
+    query = " and ".join(clauses + ([f"attributes.status = '{status}'"] if status else []))
+    found, token = [], None
+    while len(found) < max_results:
+        page = client.search_runs(list(experiment_ids), query, order_by=list(order_by), max_results=max_results,
+                                  page_token=token)
+        found += [run for run in page if all(run.data.tags.get(k) == str(v) for k, v in tags.items())]
+        token = page.token
+        if not token:
+            break
+    return found[:max_results]
+
+
+def _tag_clause(key: str, value: str) -> str:
+    if any(c in value for c in "'\"\\"):
+        return f"tags.`{key}` LIKE '" + "".join("_" if c in "'\"\\" else c for c in value) + "'"
+    return f"tags.`{key}` = '{value}'"
+
+
+class RunTracker:
+    """One MLflow run, written through the client it was opened with: by the training loop (``open_run``), or
+    from outside a run (a study's parent, a dead worker's run)."""
+
+    def __init__(self, client: MlflowClient, run_id: str):
+        self.client, self.run_id = client, run_id
 
     def log_params(self, params: dict) -> None:
-        mlflow.log_params({k: ("" if v is None else v) for k, v in params.items()}, run_id=self.run_id)
+        self.client.log_batch(self.run_id, params=[Param(k, "" if v is None else str(v)) for k, v in params.items()])
 
     def set_tags(self, tags: dict) -> None:
         for key, value in tags.items():
             self.client.set_tag(self.run_id, key, str(value))
 
     def log_metrics(self, values: dict[str, float], step: int) -> None:
-        clean = {k: float(v) for k, v in values.items() if v is not None and np.isfinite(v)}
-        mlflow.log_metrics(clean, step=step, run_id=self.run_id, synchronous=True)
+        now = time.time_ns() // 1_000_000
+        clean = [Metric(k, float(v), now, step) for k, v in values.items() if v is not None and np.isfinite(v)]
+        self.client.log_batch(self.run_id, metrics=clean, synchronous=True)
 
     def metric_steps(self, key: str) -> list[int]:
         return [m.step for m in self.client.get_metric_history(self.run_id, key)]
@@ -125,12 +158,12 @@ class RunTracker:
         names = [f.path for f in self.client.list_artifacts(self.run_id, CHECKPOINT_DIR)]
         if f"{CHECKPOINT_DIR}/{STATE_FILE}" not in names:
             return None
-        local = Path(mlflow.artifacts.download_artifacts(run_id=self.run_id, artifact_path=CHECKPOINT_DIR,
-                                                         dst_path=str(dest)))
+        local = Path(self.client.download_artifacts(self.run_id, CHECKPOINT_DIR, str(dest)))
         return str(local / "ckpt"), json.loads((local / STATE_FILE).read_text())
 
     def log_generator(self, generator, example: np.ndarray, requirements: list[str]) -> str:
-        """The final generator as an MLflow Keras model with a signature, so it reloads and predicts anywhere."""
+        """The final generator as an MLflow Keras model with a signature, so it reloads and predicts anywhere.
+        MLflow logs a model into the active run: ``open_run`` started this one after ``connect``."""
         signature = mlflow.models.infer_signature(example, np.asarray(generator(example, training=False)))
         info = mlflow.keras.log_model(generator, name=MODEL_NAME, signature=signature,
                                       pip_requirements=requirements)
@@ -145,14 +178,14 @@ def open_run(repo_root: Path, experiment: str, run_name: str, resume_run_id: str
 
     An exception type may carry ``mlflow_status`` (e.g. "KILLED" for a pruned trial) to choose the end state.
     """
-    connect(repo_root)
+    client = connect(repo_root)
     if resume_run_id:
         run = mlflow.start_run(run_id=resume_run_id)
     else:
         run = mlflow.start_run(experiment_id=experiment_id(experiment, repo_root), run_name=run_name or None,
                                parent_run_id=parent_run_id, nested=parent_run_id is not None,
                                tags={k: str(v) for k, v in (tags or {}).items()})  # a tracking server wants str
-    tracker = RunTracker(run.info.run_id)
+    tracker = RunTracker(client, run.info.run_id)
     try:
         yield tracker
     except KeyboardInterrupt:
@@ -172,39 +205,42 @@ def run_config(run_id: str, repo_root: Path) -> tuple[str, dict]:
     """(experiment name, resolved config dict) of an existing run, for ``--resume``."""
     client = connect(repo_root)
     run = client.get_run(run_id)
-    return client.get_experiment(run.info.experiment_id).name, resolved_config(run_id)
+    return client.get_experiment(run.info.experiment_id).name, resolved_config(client, run_id)
 
 
-def resolved_config(run_id: str) -> dict:
-    """The resolved config dict a run was started with (from the current store)."""
-    return tomllib.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/{RESOLVED_CONFIG}"))
+def resolved_config(client: MlflowClient, run_id: str) -> dict:
+    """The resolved config dict a run was started with."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return tomllib.loads(Path(client.download_artifacts(run_id, RESOLVED_CONFIG, tmp)).read_text())
 
 
-def run_status(run_id: str) -> str:
-    return MlflowClient().get_run(run_id).info.status
+def run_data(repo_root: Path, run_id: str):
+    """A run's logged values: ``.params``, ``.metrics`` (the last of each) and ``.tags``, as plain dicts."""
+    return connect(repo_root).get_run(run_id).data
 
 
-def mark_run(run_id: str, status: str, error: str | None = None, tags: dict | None = None) -> None:
+def run_status(repo_root: Path, run_id: str) -> str:
+    return connect(repo_root).get_run(run_id).info.status
+
+
+def mark_run(repo_root: Path, run_id: str, status: str, error: str | None = None, tags: dict | None = None) -> None:
     """Close a run from outside (e.g. a dead worker's run left RUNNING) and tag why."""
-    client = MlflowClient()
-    for key, value in {**(tags or {}), **({"colorgan.error": error} if error else {})}.items():
-        client.set_tag(run_id, key, str(value))
+    client = connect(repo_root)
+    RunTracker(client, run_id).set_tags({**(tags or {}), **({"colorgan.error": error} if error else {})})
     if status != client.get_run(run_id).info.status:
         client.set_terminated(run_id, status)
 
 
-def set_run_tags(run_id: str, tags: dict) -> None:
-    client = MlflowClient()
-    for key, value in tags.items():
-        client.set_tag(run_id, key, str(value))
+def set_run_tags(repo_root: Path, run_id: str, tags: dict) -> None:
+    RunTracker(connect(repo_root), run_id).set_tags(tags)
 
 
 def find_or_create_parent(repo_root: Path, experiment: str, study: str, study_file: Path | None) -> str:
     """The one parent run of a study, found again by tag on resume; its study file is logged once."""
     client = connect(repo_root)
     exp_id = experiment_id(experiment, repo_root)
-    query = f"tags.`colorgan.study` = '{study}' and tags.`colorgan.role` = 'parent'"
-    found = client.search_runs([exp_id], query, order_by=["attributes.start_time ASC"], max_results=1)
+    found = find_runs(client, [exp_id], {"colorgan.study": study, "colorgan.role": "parent"},
+                      order_by=("attributes.start_time ASC",))
     if found:
         return found[0].info.run_id
     run = client.create_run(exp_id, run_name=f"study-{study}",
@@ -217,18 +253,16 @@ def find_or_create_parent(repo_root: Path, experiment: str, study: str, study_fi
 def child_runs(repo_root: Path, parent_run_id: str) -> list:
     client = connect(repo_root)
     parent = client.get_run(parent_run_id)
-    return client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_run_id}'",
-                              max_results=10000)
+    return find_runs(client, [parent.info.experiment_id], {"mlflow.parentRunId": parent_run_id}, max_results=10000)
 
 
-def log_parent_progress(parent_run_id: str, best: dict, trial_number: int, best_run_id: str | None) -> None:
+def log_parent_progress(repo_root: Path, parent_run_id: str, best: dict, trial_number: int,
+                        best_run_id: str | None) -> None:
     """Best-so-far objective(s) as metrics (step = trial number) and params as tags; the best child is tagged."""
-    client = MlflowClient()
-    mlflow.log_metrics({f"best/{k}": float(v) for k, v in best["values"].items()}, step=trial_number,
-                       run_id=parent_run_id, synchronous=True)
-    for key, value in best["params"].items():
-        client.set_tag(parent_run_id, f"best.{key}", str(value))
-    client.set_tag(parent_run_id, "best.trial", str(best["number"]))
+    client = connect(repo_root)
+    parent = RunTracker(client, parent_run_id)
+    parent.log_metrics({f"best/{k}": float(v) for k, v in best["values"].items()}, step=trial_number)
+    parent.set_tags({**{f"best.{key}": value for key, value in best["params"].items()}, "best.trial": best["number"]})
     if best_run_id:
         previous = client.get_run(parent_run_id).data.tags.get("best.run_id")
         if previous and previous != best_run_id:
@@ -237,5 +271,5 @@ def log_parent_progress(parent_run_id: str, best: dict, trial_number: int, best_
         client.set_tag(parent_run_id, "best.run_id", best_run_id)
 
 
-def log_table(run_id: str, csv_text: str, artifact_file: str) -> None:
-    MlflowClient().log_text(run_id, csv_text, artifact_file)
+def log_table(repo_root: Path, run_id: str, csv_text: str, artifact_file: str) -> None:
+    connect(repo_root).log_text(run_id, csv_text, artifact_file)

@@ -11,16 +11,11 @@ import json
 from pathlib import Path
 
 import numpy as np
-from mlflow.tracking import MlflowClient
 
-from colorgan.tracking import connect, experiment_id
+from colorgan.tracking import RunTracker, connect, experiment_id, find_runs
 
 BASELINE_EXPERIMENT = "baselines"
 ARTIFACT_DIR = "evaluation"
-
-
-def _quote(value: str) -> str:
-    return str(value).replace("\\", "\\\\").replace("'", "\\'")
 
 
 def baseline_run(root: Path, name: str, data_dir: str, size: int) -> str:
@@ -29,8 +24,7 @@ def baseline_run(root: Path, name: str, data_dir: str, size: int) -> str:
     exp = experiment_id(BASELINE_EXPERIMENT, root)
     tags = {"colorgan.role": "baseline", "colorgan.baseline": name, "colorgan.data_dir": str(data_dir),
             "colorgan.image_size": str(size)}
-    query = " and ".join(f"tags.`{k}` = '{_quote(v)}'" for k, v in tags.items())
-    found = client.search_runs([exp], query, order_by=["attributes.start_time ASC"], max_results=1)
+    found = find_runs(client, [exp], tags, order_by=("attributes.start_time ASC",))
     if found:
         return found[0].info.run_id
     run = client.create_run(exp, run_name=f"{name}-{size}px", tags=tags)
@@ -44,23 +38,21 @@ def latest_run(root: Path, experiment: str, run_name: str) -> str | None:
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         return None
-    query = f"tags.`mlflow.runName` = '{_quote(run_name)}' and attributes.status = 'FINISHED'"
-    found = client.search_runs([exp.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1)
+    found = find_runs(client, [exp.experiment_id], {"mlflow.runName": run_name}, status="FINISHED",
+                      order_by=("attributes.start_time DESC",))
     return found[0].info.run_id if found else None
 
 
-def log_evaluation(run_id: str, key: str, headline: dict[str, float], tables: dict[str, str], samples: np.ndarray,
-                   info: dict) -> str:
+def log_evaluation(root: Path, run_id: str, key: str, headline: dict[str, float], tables: dict[str, str],
+                   samples: np.ndarray, info: dict) -> str:
     """Headline figures as metrics ``<key>/<name>`` (step 0), CSV tables, the sample grid and what was evaluated
     (``info.json``) under ``evaluation/<key>/``. Returns that artifact folder."""
-    client = MlflowClient()
+    run = RunTracker(connect(root), run_id)
     folder = f"{ARTIFACT_DIR}/{key}"
-    for name, value in headline.items():
-        if value is not None and np.isfinite(value):
-            client.log_metric(run_id, f"{key}/{name}", float(value), step=0, synchronous=True)
+    run.log_metrics({f"{key}/{name}": value for name, value in headline.items()}, step=0)
     for name, text in tables.items():
-        client.log_text(run_id, text, f"{folder}/{name}")
-    client.log_image(run_id, samples, artifact_file=f"{folder}/samples.png")
-    client.log_text(run_id, json.dumps(info, indent=1, sort_keys=True), f"{folder}/info.json")
-    client.set_tag(run_id, f"colorgan.evaluated.{key}", f"{info.get('data_dir')} @ {info.get('image_size')}px")
+        run.log_text(text, f"{folder}/{name}")
+    run.log_image(samples, f"{folder}/samples.png")
+    run.log_text(json.dumps(info, indent=1, sort_keys=True), f"{folder}/info.json")
+    run.set_tags({f"colorgan.evaluated.{key}": f"{info.get('data_dir')} @ {info.get('image_size')}px"})
     return folder

@@ -58,20 +58,17 @@ def source_run(ref: str, repo_root: Path) -> tuple[str, str]:
     return run_id, uri
 
 
-def run_config(run_id: str) -> config_mod.Config:
+def run_config(client: MlflowClient, run_id: str) -> config_mod.Config:
     """The resolved config a run trained with (its RESOLVED_CONFIG artifact)."""
-    return config_mod.build(resolved_config(run_id))
+    return config_mod.build(resolved_config(client, run_id))
 
 
 def load_generator(ref: str, repo_root: Path) -> LoadedGenerator:
     """Any reference form (``study:NAME`` is turned into a run id by the CLI, via colorgan.studies, first)."""
     run_id, uri = source_run(ref, repo_root)
+    client = connect(repo_root)  # also the store mlflow.keras.load_model resolves the model URI in
     generator = mlflow.keras.load_model(uri)
-    return LoadedGenerator(generator, run_config(run_id), run_id, uri)
-
-
-def run_tags(run_id: str) -> dict[str, str]:
-    return dict(MlflowClient().get_run(run_id).data.tags)
+    return LoadedGenerator(generator, run_config(client, run_id), run_id, uri)
 
 
 def load_colorizer(ref: str, repo_root: Path):

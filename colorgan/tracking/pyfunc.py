@@ -35,7 +35,8 @@ class ColorizerModel(mlflow.pyfunc.PythonModel):
         self.colorizer = Colorizer(generator, int(cfg["image_size"]), str(cfg["color_space"]))
 
     def predict(self, context, model_input, params=None):
-        from colorgan.colorize import png_bytes, read_image
+        from colorgan.colorize import png_bytes
+        from colorgan.images import read_image
 
         if isinstance(model_input, pd.DataFrame):
             if IMAGE_COLUMN not in model_input.columns:

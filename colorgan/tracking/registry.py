@@ -1,15 +1,11 @@
-"""`colorgan publish`: a trained generator -> the registered model ``colorgan`` (alias ``champion``) + a model card.
+"""The MLflow model registry: the pyfunc logged into a run, a registered version, its description and its alias.
 
-One publish = one run in the MLflow experiment ``colorgan-registry`` (tag ``colorgan.source_run`` = the training
-run) holding the test-split figures next to the gray baseline, a sample grid, the model card, and the pyfunc
-(colorgan.tracking.pyfunc) that is registered. The card is also the registered version's description.
+What gets published and the model card are `colorgan.publish`'s; this module only talks to MLflow.
 """
 
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import keras
@@ -18,166 +14,44 @@ import numpy as np
 import PIL
 import tensorflow as tf
 
-from colorgan import color, data, grids, metrics
-from colorgan import config as config_mod
-from colorgan.tracking import connect, experiment_id
-from colorgan.tracking.models import SOURCE_RUN_TAG, load_generator
+from colorgan.tracking import RunTracker, connect
 from colorgan.tracking.pyfunc import ColorizerModel
 
-MODEL_NAME = "colorgan"
-ALIAS = "champion"
-EXPERIMENT = "colorgan-registry"
-TEST_CAP = 256  # test images scored per publish (at the model's size): keeps `publish` to seconds on a CPU
-GRID_ROWS = 8
-CARD_FILE = "model_card.md"
-_SCORES = (("psnr", "PSNR pooled (dB)"), ("psnr_mean", "PSNR mean (dB)"), ("psnr_median", "PSNR median (dB)"),
-           ("ssim", "SSIM"), ("colorfulness", "colourfulness"), ("colorfulness_gap", "colourfulness gap to original"))
+PYFUNC_NAME = "colorizer"  # the pyfunc's name inside its run
 
 
-@dataclass(frozen=True)
-class Published:
-    name: str
-    version: str
-    alias: str
-    run_id: str  # the publish run
-    source_run_id: str  # the training run
-    card: str
-
-
-def _test_batches(cfg: config_mod.Config, params: dict, root: Path) -> tuple[list, dict]:
-    """The first TEST_CAP images of the run's test split (same data folder, split and grey filter)."""
-    data_dir = params.get("data_dir", "")
-    if data_dir and Path(data_dir).is_dir():
-        cfg = cfg.replace(data_dir=data_dir)
-    bundle = data.load(cfg, root)
-    return list(bundle.test.unbatch().take(TEST_CAP).batch(32)), bundle.info
-
-
-def _scores_and_grid(generator, batches: list, color_space: str) -> tuple[dict, dict, np.ndarray | None]:
-    if not batches:
-        return {}, {}, None
-
-    def predict(l_in):
-        return generator(l_in, training=False)
-
-    model = metrics.split_scores(batches, color_space, predict)
-    gray = metrics.split_scores(batches, color_space)
-    l_in = tf.concat([b[0] for b in batches], 0)[:GRID_ROWS]
-    target = tf.concat([b[1] for b in batches], 0)[:GRID_ROWS]
-    grid = grids.sample_grid([np.asarray(color.gray_rgb(l_in)),
-                              np.asarray(color.decode(l_in, predict(l_in), color_space)),
-                              np.asarray(color.decode(l_in, target, color_space))])
-    return model, gray, grid
-
-
-def model_card(*, name: str, version: str, source_run_id: str, study: str | None, cfg: config_mod.Config,
-               info: dict, params: dict, model: dict, gray: dict, last_eval: dict) -> str:
-    size = cfg.image_size
-    lines = [
-        f"# {name} version {version}: colorization cGAN generator",
-        "",
-        f"Published {datetime.now(UTC):%Y-%m-%d %H:%M UTC} from training run `{source_run_id}`"
-        + (f", the best trial of the Optuna study `{study}`." if study else "."),
-        "",
-        "## What it does",
-        "",
-        f"A pix2pix-style U-Net generator trained at {size}x{size}. Given a photo of any size (uint8 gray HxW or "
-        "colour HxWx3; colour is reduced to its L*), it predicts the chroma from the photo resized to "
-        f"{size}x{size}, resizes that chroma (bilinear) to the full resolution and joins it with the photo's own "
-        "full-resolution L*. The output has the input's size and lightness.",
-        "",
-        "## Training data",
-        "",
-        f"- folder: `{info.get('data_dir', params.get('data_dir', '?'))}` ({info.get('data_source', '?')})",
-        f"- fingerprint: `{info.get('fingerprint', '?')}`",
-        f"- usable files: {info.get('n_usable', '?')} of {info.get('n_files', '?')} "
-        f"(skipped: {info.get('n_skipped', '?')})",
-        f"- split: {params.get('n_train', '?')} train (the run's cap), {info.get('n_eval', '?')} eval, "
-        f"{info.get('n_test', '?')} test; near-grey photos (mean chroma < {cfg.grey_threshold}) left out of each",
-        "",
-        "## Config",
-        "",
-        "```toml",
-        config_mod.to_toml(cfg).rstrip(),
-        "```",
-        "",
-        "## Test-split figures",
-        "",
-    ]
-    if model:
-        lines += [
-            f"Scored on the first {int(model['images'])} images of the test split (capped at {TEST_CAP}), at "
-            f"{size}x{size}, with `colorgan.metrics`; the gray baseline is the L* image itself (a*b* = 0).",
-            "",
-            "| figure | this model | gray baseline |",
-            "|---|---|---|",
-            *(f"| {label} | {model[key]:.3f} | {gray[key]:.3f} |" for key, label in _SCORES if key in model),
-            f"| colourfulness of the originals | {model['colorfulness_orig']:.3f} | |",
-            "",
-        ]
-    else:
-        lines += ["The test split is empty for this data set: no test figures.", ""]
-    if last_eval:
-        lines += ["Last epoch's eval split (from the training run): "
-                  + ", ".join(f"{k.removeprefix('eval/')} {v:.3f}" for k, v in sorted(last_eval.items())), ""]
-    lines += [
-        "## Sample grid",
-        "",
-        "`model_card/test_samples.png` in this publish run: one test image per row, gray | predicted | original.",
-        "",
-        "## How to use it",
-        "",
-        f"- `colorgan colorize PHOTO... --model models:/{name}@{ALIAS} --out DIR`",
-        f"- `mlflow models serve -m models:/{name}@{ALIAS} --env-manager local`, then POST /invocations "
-        '`{"dataframe_records": [{"image": "<base64 image file>"}]}` -> `{"predictions": [{"image": "<base64 PNG>"}]}`',
-        "- in Python: `mlflow.pyfunc.load_model(...).predict(uint8 HxW or HxWx3 array)` -> uint8 RGB HxWx3",
-        "",
-        "## Limitations",
-        "",
-        f"- Colours come from a {size}x{size} view of the whole photo (squashed, not cropped): chroma has at most "
-        f"{size}x{size} detail, and small objects get the colour of their surroundings.",
-        "- It knows only the photos it was trained on (above). Trained on the landscape set, it gives portraits, "
-        "indoor scenes and objects landscape colours (sky blue, vegetation green, earth brown).",
-        "- Colours are plausible, not true: the model cannot know the real colour of a car or a dress.",
-        "- Trained briefly on a CPU (see the config: epochs and images). PSNR rewards dull, greyish output: read it "
-        "next to the gray baseline and the colourfulness figures.",
-        "- Needs colorgan installed where the pyfunc is loaded (`pip install -e .` of the repository).",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def publish(run_id: str, root: Path, study: str | None = None, name: str = MODEL_NAME,
-            alias: str = ALIAS) -> Published:
-    """Register the generator of a FINISHED training run as the pyfunc ``name``, point ``alias`` at it, and attach
-    the model card (registry descriptions + artifact)."""
-    loaded = load_generator(run_id, root)
-    client = connect(root)
-    source = client.get_run(loaded.run_id)
-    batches, info = _test_batches(loaded.cfg, source.data.params, root)
-    model, gray, grid = _scores_and_grid(loaded.generator, batches, loaded.cfg.color_space)
-    last_eval = {k: v for k, v in source.data.metrics.items() if k in ("eval/psnr", "eval/ssim", "eval/colorfulness")}
+def log_pyfunc(tracker: RunTracker, generator_uri: str, image_size: int, color_space: str) -> str:
+    """Log the pyfunc (colorgan.tracking.pyfunc) around a training run's generator into the tracker's run, which
+    must be the active one (``open_run``'s: MLflow logs a model into the active run). Returns its model URI."""
+    active = mlflow.active_run()
+    if active is None or active.info.run_id != tracker.run_id:
+        raise RuntimeError(f"log_pyfunc: run {tracker.run_id} is not the active run; open it with open_run")
     with tempfile.TemporaryDirectory() as tmp:
-        generator_dir = mlflow.artifacts.download_artifacts(artifact_uri=loaded.model_uri, dst_path=tmp)
-        tags = {SOURCE_RUN_TAG: loaded.run_id, **({"colorgan.study": study} if study else {})}
-        with mlflow.start_run(experiment_id=experiment_id(EXPERIMENT, root), run_name=f"publish-{loaded.run_id[:8]}",
-                              tags=tags) as run:
-            mlflow.log_params({"source_run": loaded.run_id, "study": study or "", "test_cap": TEST_CAP})
-            mlflow.log_metrics({**{f"test/{k}": v for k, v in model.items()},
-                                **{f"baseline/gray_{k}": v for k, v in gray.items()}})
-            if grid is not None:
-                mlflow.log_image(grid, "model_card/test_samples.png")
-            info_model = mlflow.pyfunc.log_model(
-                name="colorizer", python_model=ColorizerModel(), artifacts={"generator": generator_dir},
-                model_config={"image_size": loaded.cfg.image_size, "color_space": loaded.cfg.color_space},
-                pip_requirements=[f"tensorflow-cpu=={tf.__version__}", f"keras=={keras.__version__}",
-                                  f"mlflow=={mlflow.__version__}", f"numpy=={np.__version__}",
-                                  f"pillow=={PIL.__version__}", "colorgan"],
-            )
-    version = mlflow.register_model(info_model.model_uri, name, tags=tags)
-    card = model_card(name=name, version=version.version, source_run_id=loaded.run_id, study=study, cfg=loaded.cfg,
-                      info=info, params=source.data.params, model=model, gray=gray, last_eval=last_eval)
-    client.log_text(run.info.run_id, card, f"model_card/{CARD_FILE}")
-    client.update_model_version(name, version.version, description=card)
-    client.update_registered_model(name, description=card)
-    client.set_registered_model_alias(name, alias, version.version)
-    return Published(name, str(version.version), alias, run.info.run_id, loaded.run_id, card)
+        generator_dir = mlflow.artifacts.download_artifacts(artifact_uri=generator_uri, dst_path=tmp,
+                                                            tracking_uri=tracker.client.tracking_uri)
+        info = mlflow.pyfunc.log_model(
+            name=PYFUNC_NAME, python_model=ColorizerModel(), artifacts={"generator": generator_dir},
+            model_config={"image_size": image_size, "color_space": color_space},
+            pip_requirements=[f"tensorflow-cpu=={tf.__version__}", f"keras=={keras.__version__}",
+                              f"mlflow=={mlflow.__version__}", f"numpy=={np.__version__}",
+                              f"pillow=={PIL.__version__}", "colorgan"],
+        )
+    return info.model_uri
+
+
+def register(root: Path, model_uri: str, name: str, tags: dict) -> str:
+    """A new version of the registered model ``name`` (created when missing) from a logged model; its number."""
+    connect(root)  # mlflow.register_model writes to the current store
+    return str(mlflow.register_model(model_uri, name, tags=tags).version)
+
+
+def describe(root: Path, name: str, version: str, text: str, run_id: str, artifact_file: str) -> None:
+    """``text`` (markdown) as the description of the version and of the registered model, and as an artifact."""
+    client = connect(root)
+    client.log_text(run_id, text, artifact_file)
+    client.update_model_version(name, version, description=text)
+    client.update_registered_model(name, description=text)
+
+
+def set_alias(root: Path, name: str, alias: str, version: str) -> None:
+    connect(root).set_registered_model_alias(name, alias, version)

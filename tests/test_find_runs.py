@@ -1,0 +1,52 @@
+"""Finding runs by tags: the two helpers (colorgan.tracking for the writing side, reports.source for the report)
+against a real temporary MLflow store, and an evaluation of a folder whose name holds quotes, written by
+`colorgan evaluate` and found again by the report."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import write_colour_images
+
+from colorgan import evaluate, tracking
+from reports import source
+
+AWKWARD = ["plain", "it's", 'say "hi"', "back\\slash", "ends in \\", "both ' and \"", "it_s", "IT'S", "50%_off"]
+
+
+@pytest.fixture
+def tagged(store):
+    """A store with one run per awkward value (tag ``k``), plus a FINISHED twin of ``it's`` started later."""
+    client = tracking.connect(store)
+    exp = tracking.experiment_id("find", store)
+    runs = {value: client.create_run(exp, tags={"k": value, "role": "x"}).info.run_id for value in AWKWARD}
+    twin = client.create_run(exp, tags={"k": "it's", "role": "x"}, start_time=2**41).info.run_id
+    client.set_terminated(twin, "FINISHED")
+    return client, exp, runs, twin
+
+
+@pytest.mark.parametrize("find_runs", [tracking.find_runs, source.find_runs], ids=["tracking", "reports"])
+def test_each_value_finds_exactly_its_runs(tagged, find_runs):
+    client, exp, runs, twin = tagged
+    for value, run_id in runs.items():
+        found = [r.info.run_id for r in find_runs(client, [exp], {"k": value, "role": "x"}, max_results=10)]
+        assert found == ([twin, run_id] if value == "it's" else [run_id]), value
+    oldest = find_runs(client, [exp], {"k": "it's"}, order_by=("attributes.start_time ASC",))
+    assert [r.info.run_id for r in oldest] == [runs["it's"]]
+    finished = find_runs(client, [exp], {"k": "it's"}, status="FINISHED", max_results=10)
+    assert [r.info.run_id for r in finished] == [twin]
+    assert find_runs(client, [exp], {"k": "it's", "role": "y"}, max_results=10) == []
+
+
+@pytest.mark.slow  # a real MLflow store and the evaluate pipeline
+def test_an_evaluation_of_a_folder_with_quotes_is_found_by_the_report(store, tmp_path):
+    folder = tmp_path / "Bob's \"best\" \\ photos"
+    write_colour_images(folder, 4, size=32)
+    first = evaluate.run("baseline:gray", str(folder), 32, root=store)
+    again = evaluate.run("baseline:gray", str(folder), 32, root=store)
+    assert again.run_id == first.run_id  # found again by its tags, not duplicated
+    reader = source.Source(store)
+    entry = reader.baseline("gray", str(folder.resolve()), 32)
+    assert entry is not None and entry.run_id == first.run_id
+    evaluated = reader.evaluation(entry, source.data_key(str(folder)))
+    assert evaluated is not None and evaluated.info["data_dir"] == str(folder.resolve())
+    assert int(evaluated.summary.iloc[0]["n"]) == 4
