@@ -73,7 +73,7 @@ def test_the_epoch_line_shows_the_registrys_figures_next_to_gray():
     values = {"train/g_total": 1.5, "train/d_loss": 0.7, "images_per_sec": 3.25,
               **{f"eval/{name}": 1.0 for name in metrics.QUALITY}}
     gray = {name: 2.0 for name in metrics.QUALITY}
-    line = train.epoch_line(1, 2, values, gray, 12.0)
-    assert line.startswith("epoch 1/2  train g_total 1.500  d_loss 0.700  | eval PSNR pooled 1.00 dB (gray 2.00)")
+    line = train.epoch_line(1, 2, "gan", values, gray, 12.0)
+    assert line.startswith("epoch 1/2 (gan)  train g_total 1.500  d_loss 0.700  | eval PSNR pooled 1.00 dB (gray 2.00)")
     for name in train.EPOCH_LINE:
         assert metrics.QUALITY[name].label in line
