@@ -26,6 +26,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "precision": ("fp32", "bf16"),
     "spectral_norm_on": ("discriminator", "both"),
     "generator": ("unet",),  # each value names a builder in networks.GENERATORS
+    "lr_schedule": ("constant", "linear_decay"),
 }
 
 
@@ -58,6 +59,10 @@ class Config:
     lr_d: float = 1e-3
     beta1: float = 0.5
     epochs: int = 10
+    pretrain_epochs: int = 0  # epochs of the generator alone on lambda*recon before the `epochs` of the GAN
+    lr_schedule: str = "constant"  # or "linear_decay": pix2pix's policy, per phase and network
+    decay_epochs: int = 0  # linear_decay: the last epochs of each phase, over which the rates fall towards 0
+    ema_decay: float = 0.0  # exponential moving average of G's weights used for inference; 0 = off
     precision: str = "fp32"  # "bf16" = keras mixed_bfloat16, about 1.5x faster on this CPU
     jit_compile: bool = False  # XLA measured 1.6-2x slower on a 2-core CPU
     seed: int = 42
@@ -87,12 +92,14 @@ class Config:
         for key in ("batch_size", "epochs", "sample_images"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: must be at least 1, got {getattr(self, key)}")
-        for key in ("max_train_images", "max_eval_images", "power_iterations", "grey_threshold", "lambda_recon"):
+        for key in ("max_train_images", "max_eval_images", "power_iterations", "grey_threshold", "lambda_recon",
+                    "pretrain_epochs", "decay_epochs"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key}: must not be negative, got {getattr(self, key)}")
         for key in ("lr_g", "lr_d"):
             if not (0 < getattr(self, key) < 1):
                 raise ConfigError(f"{key}: must be in (0, 1), got {getattr(self, key)}")
+        _check_schedule(self)
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
@@ -105,6 +112,20 @@ def _check_range(cfg: Config, key: str, low: float, high: float) -> None:
     value = getattr(cfg, key)
     if not (low <= value <= high) or math.isnan(value):
         raise ConfigError(f"{key}: {value} is outside [{low}, {high}]")
+
+
+def _check_schedule(cfg: Config) -> None:
+    """The training-schedule keys: a decay must fit in every phase it applies to, and must apply at all."""
+    if cfg.lr_schedule == "constant" and cfg.decay_epochs:
+        raise ConfigError(f"decay_epochs: {cfg.decay_epochs} has no effect with lr_schedule = constant "
+                          "(set lr_schedule = linear_decay, or decay_epochs = 0)")
+    phases = [("epochs", cfg.epochs)] + ([("pretrain_epochs", cfg.pretrain_epochs)] if cfg.pretrain_epochs else [])
+    for key, length in phases:
+        if cfg.decay_epochs > length:
+            raise ConfigError(f"decay_epochs: {cfg.decay_epochs} is longer than the phase it applies to "
+                              f"({key} = {length})")
+    if not (0.0 <= cfg.ema_decay < 1.0):  # also refuses NaN
+        raise ConfigError(f"ema_decay: must be 0 (off) or in (0, 1), got {cfg.ema_decay}")
 
 
 _PY_TYPES = {"int": int, "float": (int, float), "bool": bool, "str": str}
