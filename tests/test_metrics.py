@@ -87,3 +87,13 @@ def test_evaluate_summary_has_a_column_per_figure_and_an_interval_per_mean():
                          "colorfulness", "colorfulness_ci95", "colorfulness_orig", "colorfulness_orig_ci95",
                          "colorfulness_gap", "colorfulness_gap_ci95"]
     assert row["ssim"] == 2.0 and row["psnr"] == pytest.approx(-10 * np.log10(5.5e-3))
+
+
+def test_sample_grid_images_are_spread_over_every_class():
+    from colorgan.evaluate import spread_pick
+
+    names = [f"{c}/{i:03d}.jpg" for c in ("street", "forest", "glacier") for i in range(5)] + ["top.jpg"]
+    pick = spread_pick(names, 7)
+    assert [names[i] for i in pick] == ["top.jpg", "forest/000.jpg", "glacier/000.jpg", "street/000.jpg",
+                                        "forest/001.jpg", "glacier/001.jpg", "street/001.jpg"]
+    assert len(spread_pick(names[:2], 10)) == 2  # fewer images than rows: all of them, once
