@@ -27,6 +27,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "spectral_norm_on": ("discriminator", "both"),
     "generator": ("unet",),  # each value names a builder in networks.GENERATORS
     "lr_schedule": ("constant", "linear_decay"),
+    "padding": ("zero", "reflect"),
+    "recon_weighting": ("none", "rebalance"),
 }
 
 
@@ -47,12 +49,16 @@ class Config:
     dropout: float = 0.5  # on the deepest up-sampling blocks of the U-Net
     power_iterations: int = 10  # spectral normalization power iterations; 0 = no spectral normalization
     spectral_norm_on: str = "discriminator"  # which network's convolutions get spectral normalization
+    padding: str = "zero"  # the generator's strided convolutions: "reflect" pads with the image, not zeros (no frame)
     # --- losses ---
     adversarial: bool = True  # False = lambda*L1 alone: the regression baseline
     recon_loss: str = "l1"  # "l2" is the pix2pix paper's ablation
     lambda_recon: float = 100.0
     label_smoothing: float = 0.1
     smoothing_mode: str = "one_sided"  # real target 1-s; "two_sided" also lifts fake targets to s
+    recon_weighting: str = "none"  # "rebalance": weight each pixel by the rarity of its true a*b* (Zhang 2016)
+    rebalance_mix: float = 0.5  # Zhang's lambda: 1 = uniform weights (plain loss), 0 = 1/prior
+    rebalance_bins: int = 16  # the a*b* plane in bins x bins cells for the prior
     # --- optimisation ---
     batch_size: int = 128
     lr_g: float = 4e-4
@@ -100,6 +106,10 @@ class Config:
             if not (0 < getattr(self, key) < 1):
                 raise ConfigError(f"{key}: must be in (0, 1), got {getattr(self, key)}")
         _check_schedule(self)
+        _check_range(self, "rebalance_mix", 0.0, 1.0)
+        _check_range(self, "rebalance_bins", 2, 128)
+        if self.recon_weighting == "rebalance" and self.color_space != "lab":
+            raise ConfigError("recon_weighting: 'rebalance' weights a*b* bins and needs color_space = 'lab'")
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 CHROMA_SIZE = 32  # images are downscaled to this square before measuring mean chroma (speed)
 SHUFFLE_MAX = 10_000  # cap on the shuffle buffer (memory); the real split is smaller, so it is a full shuffle
 _CACHE_VERSION = 1  # bump when what the scan measures changes
+# Not a hyper-parameter: the sample size of an estimate. The a*b* prior of recon_weighting = "rebalance" is
+# counted over the first PRIOR_IMAGES training images (16M pixels at 128x128), far more than a 16x16 grid needs.
+PRIOR_IMAGES = 1000
 
 
 class DataError(ValueError):
@@ -302,6 +305,25 @@ def split_dataset(cfg: Config, repo_root: Path) -> tuple[Path, ScanResult, dict[
         info[f"n_grey_{name}"] = len(rels) - len(kept)
         splits[name] = kept
     return root, result, splits, info
+
+
+def ab_histogram(cfg: Config, repo_root: Path, max_images: int = PRIOR_IMAGES) -> tuple[np.ndarray, int]:
+    """(pixel counts per a*b* cell [rebalance_bins, rebalance_bins] (color.ab_bin), images used): the training
+    split's colours for the rebalanced loss, from its first images (capped as training is) at the training size,
+    centre-cropped as for evaluation (no jitter)."""
+    root, _, splits, _ = split_dataset(cfg, repo_root)
+    rels = splits["train"][: cfg.max_train_images or None][:max_images]
+    bins = cfg.rebalance_bins
+    counts = np.zeros(bins * bins, np.int64)
+    used = 0
+    for rgb in _rgb_dataset([str(root / rel) for rel in rels], cfg.image_size).batch(64):
+        _, ab = color.encode(rgb, "lab")
+        counts += tf.math.bincount(tf.reshape(color.ab_bin(ab, bins), [-1]), minlength=bins * bins,
+                                   maxlength=bins * bins, dtype=tf.int64).numpy()
+        used += int(rgb.shape[0])
+    if used == 0:
+        raise DataError(f"data directory {root}: no training image to estimate the a*b* prior from")
+    return counts.reshape(bins, bins), used
 
 
 def load(cfg: Config, repo_root: Path) -> DataBundle:

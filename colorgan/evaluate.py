@@ -128,7 +128,7 @@ def summary_row(group: str, per_image: dict[str, np.ndarray]) -> dict:
 
 
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
-    columns = ["mse", *(m.mean_of for m in metrics.MEANS)]
+    columns = [*metrics.POOLED_SCORES, *(m.mean_of for m in metrics.MEANS)]
     groups = [("all", table)] + [(c, t) for c, t in table.groupby("class", sort=True) if c]
     return pd.DataFrame([summary_row(g, {k: t[k].to_numpy() for k in columns}) for g, t in groups])
 

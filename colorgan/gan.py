@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from colorgan import color, losses, metrics, networks
@@ -22,8 +23,11 @@ class ColorGAN(keras.Model):
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model | None, *, color_space: str,
                  recon_loss: str, lambda_recon: float, label_smoothing: float, smoothing_mode: str,
-                 ema_decay: float = 0.0, **kwargs):
+                 ema_decay: float = 0.0, recon_weights=None, **kwargs):
         super().__init__(**kwargs)
+        # The rebalancing table (losses.rebalance_weights), a non-trainable variable so checkpoints carry it.
+        self.recon_weights = None if recon_weights is None else keras.Variable(
+            np.asarray(recon_weights, np.float32), trainable=False, name="recon_weights")
         self.generator = generator
         self.discriminator = discriminator
         self.color_space = color_space
@@ -71,7 +75,7 @@ class ColorGAN(keras.Model):
     def compute_losses(self, l_in, target, training: bool) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         """Every loss of one batch, and the generator's output; the single source for train and test."""
         fake = (self.generator if training else self.inference_generator)(l_in, training=training)
-        recon = losses.reconstruction_loss(target, fake, self.recon_loss)
+        recon = losses.reconstruction_loss(target, fake, self.recon_loss, self.recon_weights)
         out = {"g_recon": recon}
         if not self.adversarial_now:
             out["g_total"] = self.lambda_recon * recon
@@ -151,12 +155,16 @@ def make_optimizer(learning_rate: float, beta1: float) -> keras.optimizers.Optim
     return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta1)
 
 
-def build(cfg: Config) -> ColorGAN:
-    """A compiled model ready for fit(): the networks from networks.build, each with its own Adam (shared beta1)."""
+def build(cfg: Config, recon_weights=None) -> ColorGAN:
+    """A compiled model ready for fit(): the networks from networks.build, each with its own Adam (shared beta1).
+    ``recon_weights``: the a*b* weight table that ``recon_weighting = "rebalance"`` needs (train.run makes it)."""
+    if (cfg.recon_weighting == "rebalance") != (recon_weights is not None):
+        raise ValueError(f"recon_weighting = {cfg.recon_weighting!r} and a weight table "
+                         f"{'missing' if recon_weights is None else 'given'}: pass one exactly for 'rebalance'")
     generator, discriminator = networks.build(cfg)
     model = ColorGAN(generator, discriminator, color_space=cfg.color_space, recon_loss=cfg.recon_loss,
                      lambda_recon=cfg.lambda_recon, label_smoothing=cfg.label_smoothing,
-                     smoothing_mode=cfg.smoothing_mode, ema_decay=cfg.ema_decay)
+                     smoothing_mode=cfg.smoothing_mode, ema_decay=cfg.ema_decay, recon_weights=recon_weights)
     model.compile(
         g_optimizer=make_optimizer(cfg.lr_g, cfg.beta1),
         d_optimizer=make_optimizer(cfg.lr_d, cfg.beta1) if discriminator is not None else None,

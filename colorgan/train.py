@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorgan import color, data, gan, grids, metrics, paths, schedule, tracking
+from colorgan import color, data, gan, grids, losses, metrics, paths, schedule, tracking
 from colorgan import config as config_mod
 from colorgan.config import Config
 
@@ -166,7 +166,23 @@ def _checkpoint(model: gan.ColorGAN) -> tf.train.Checkpoint:
     if model.discriminator is not None:
         model.d_optimizer.build(model.discriminator.trainable_variables)
         parts.update(discriminator=model.discriminator, d_optimizer=model.d_optimizer)
+    if model.recon_weights is not None:
+        parts["recon_weights"] = model.recon_weights
     return tf.train.Checkpoint(**parts)
+
+
+def rebalance_prior(cfg: Config, root: Path) -> tuple[str, np.ndarray, int] | None:
+    """(the prior as CSV, the weight table, images counted) for recon_weighting = "rebalance", else None."""
+    if cfg.recon_weighting != "rebalance":
+        return None
+    counts, images = data.ab_histogram(cfg, root)
+    prior, weights = losses.rebalance_weights(counts, cfg.rebalance_mix)
+    bins = cfg.rebalance_bins
+    centre = (np.arange(bins) + 0.5) * (2.0 / bins) - 1.0  # cell centres in network units (x color.AB_SCALE)
+    rows = ["a_bin,b_bin,a_centre,b_centre,count,prior,weight"] + [
+        f"{i},{j},{centre[i] * color.AB_SCALE:.2f},{centre[j] * color.AB_SCALE:.2f},{counts[i, j]},"
+        f"{prior[i, j]:.6g},{weights[i, j]:.6g}" for i in range(bins) for j in range(bins)]
+    return "\n".join(rows) + "\n", weights, images
 
 
 def _requirements() -> list[str]:
@@ -184,7 +200,8 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if cfg.precision == "bf16" else "float32")
     keras.utils.set_random_seed(cfg.seed)
     bundle = data.load(cfg, root)
-    model = gan.build(cfg)
+    prior = rebalance_prior(cfg, root)
+    model = gan.build(cfg, recon_weights=prior[1] if prior else None)
     checkpoint = _checkpoint(model)
     gray = gray_baseline(bundle.eval, cfg.color_space)
     with tracking.open_run(root, cfg.experiment, cfg.run_name, resume_run_id, parent_run_id, tags) as tracker:
@@ -201,6 +218,9 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
             tracker.log_metrics({f"baseline/gray_{k}": v for k, v in gray.items() if k != "images"}, step=0)
             if bundle.skipped:
                 tracker.log_text("\n".join(f"{p}\t{why}" for p, why in bundle.skipped), "data/skipped_files.tsv")
+            if prior:
+                tracker.log_params({"ab_prior_images": prior[2]})
+                tracker.log_text(prior[0], "data/ab_prior.csv")
         end_epoch = EpochEnd(cfg, bundle, tracker, checkpoint, gray)
         fit_phases(model, cfg, bundle.train, initial_epoch, [LearningRates(cfg), end_epoch, *callbacks], verbose)
         example = np.asarray(end_epoch.sample_l[:1], np.float32)

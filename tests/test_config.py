@@ -79,3 +79,19 @@ def test_the_decay_must_fit_in_every_phase_and_must_apply():
         config.load(None, ["lr_schedule=linear_decay", "decay_epochs=3", "epochs=5", "pretrain_epochs=2"])
     with pytest.raises(config.ConfigError, match="decay_epochs: 2 has no effect with lr_schedule = constant"):
         config.load(None, ["decay_epochs=2"])
+
+
+def test_padding_and_rebalance_keys_default_to_the_reports_behaviour_and_are_checked():
+    cfg = config.Config()
+    assert (cfg.padding, cfg.recon_weighting, cfg.rebalance_mix, cfg.rebalance_bins) == ("zero", "none", 0.5, 16)
+    cfg = config.load(None, ["padding=reflect", "recon_weighting=rebalance", "rebalance_mix=1", "rebalance_bins=8"])
+    assert (cfg.padding, cfg.recon_weighting, cfg.rebalance_mix, cfg.rebalance_bins) == ("reflect", "rebalance",
+                                                                                         1.0, 8)
+    for pair, message in (("padding=same", "padding: 'same' is not one of zero, reflect"),
+                          ("recon_weighting=focal", "not one of none, rebalance"),
+                          ("rebalance_mix=1.5", "rebalance_mix: 1.5 is outside"),
+                          ("rebalance_bins=1", "rebalance_bins: 1 is outside")):
+        with pytest.raises(config.ConfigError, match=message):
+            config.load(None, [pair])
+    with pytest.raises(config.ConfigError, match="needs color_space = 'lab'"):
+        config.load(None, ["recon_weighting=rebalance", "color_space=rgb"])
