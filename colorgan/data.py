@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from colorgan import color
+from colorgan import color, paths
 from colorgan.config import Config
 from colorgan.images import EXTENSIONS, BadImage, read_rgb
 
@@ -228,7 +228,7 @@ def resolve_data_dir(data_dir: str, repo_root: Path) -> tuple[Path, str]:
             return path.resolve(), source
     from colorgan.samples import sample_dir
 
-    path = sample_dir(repo_root / ".cache" / "colorgan")
+    path = sample_dir(paths.cache_dir(repo_root) / "colorgan")
     log.warning(
         "No data set found: using the small built-in sample set in %s. For real results put the landscape "
         "photographs in %s, set data_dir in the config, or set COLORGAN_DATA.",
@@ -296,7 +296,7 @@ def split_dataset(cfg: Config, repo_root: Path) -> tuple[Path, ScanResult, dict[
     """(data root, scan, {"train"|"eval"|"test": relative paths, near-grey ones left out}, info): the splits every
     command agrees on, before any cap. `evaluate` reads its default test split and Welsh's references here."""
     root, source = resolve_data_dir(cfg.data_dir, repo_root)
-    result = scan(root, cache_dir=Path(repo_root) / ".cache" / "colorgan")
+    result = scan(root, cache_dir=paths.cache_dir(Path(repo_root)) / "colorgan")
     chroma = dict(zip(result.files, result.chroma.tolist(), strict=True))
     splits = split_files(result.files, cfg.eval_fraction, cfg.test_fraction)
     info: dict = {"data_dir": str(root), "data_source": source, "fingerprint": result.fingerprint}

@@ -58,6 +58,20 @@ QUALITY: dict[str, Metric] = {m.name: m for m in (
     Metric("border_ratio_orig", "border chroma ratio of the originals", "", "", 2),
 )}
 MEANS = tuple(m for m in QUALITY.values() if m.mean_of)  # the figures that are means over images
+
+
+def declared(key: str) -> Metric | None:
+    """The declared figure behind a logged key (``eval/psnr``, ``test/psnr``, ``psnr``), or None."""
+    return QUALITY.get(key.rsplit("/", 1)[-1])
+
+
+def heading_of(key: str) -> str:
+    """A table heading for a logged key: the declared label and unit ("eval PSNR pooled (dB)"), else the key."""
+    metric = declared(key)
+    if metric is None:
+        return key
+    where = key.rsplit("/", 1)[0] + " " if "/" in key else ""
+    return where + metric.heading
 # The per-image scores the pooled border figures are computed from: (figure, ring score, interior score).
 BORDER = (("border_ratio", "chroma_ring", "chroma_inner"),
           ("border_ratio_orig", "chroma_ring_orig", "chroma_inner_orig"))

@@ -148,3 +148,26 @@ def test_the_originals_ratio_is_computed_the_same_way_and_pooled():
     per = acc.per_image()  # pooled: a ratio of means, not a mean of per-image ratios
     assert acc.result()["border_ratio"] == pytest.approx(per["chroma_ring"].mean() / per["chroma_inner"].mean(),
                                                          rel=1e-5)
+
+
+def test_logged_keys_read_with_their_declared_label_and_unit():
+    assert metrics.heading_of("eval/psnr") == "eval PSNR pooled (dB)"
+    assert metrics.heading_of("test/colorfulness_gap") == "test colourfulness gap to original"
+    assert metrics.heading_of("ssim") == "SSIM"
+    assert metrics.heading_of("eval/g_total") == "eval/g_total"  # a loss, not a declared figure: kept as logged
+    assert metrics.declared("eval/psnr").better == "higher" and metrics.declared("images_per_sec") is None
+
+
+def test_study_summary_names_its_objective_with_label_and_unit():
+    import optuna
+
+    from colorgan.studies import runner, spec
+
+    study = optuna.create_study(direction="maximize")
+    dist = {"lr_g": optuna.distributions.FloatDistribution(1e-5, 1e-2, log=True)}
+    for lr, value in ((1e-4, 22.5), (1e-3, 23.25)):
+        study.add_trial(optuna.trial.create_trial(params={"lr_g": lr}, distributions=dist, value=value))
+    study_spec = spec.load_spec(spec.resolve_path("lr_sweep"))
+    table = runner.summary(study, study_spec)
+    assert list(table["eval PSNR pooled (dB)"]) == [22.5, 23.25]
+    assert runner.best_text(study, study_spec).startswith("best trial 1: eval PSNR pooled (dB) = 23.25 dB")
