@@ -47,9 +47,13 @@ class Shipped:
 
     @property
     def name(self) -> str:
-        """The folder as people see it: relative to the checkout when it lies in it."""
-        folder = self.folder.resolve()
-        return str(folder.relative_to(paths.CHECKOUT)) if folder.is_relative_to(paths.CHECKOUT) else str(folder)
+        return display(self.folder)
+
+
+def display(folder: str | Path) -> str:
+    """A folder as people see it: relative to the checkout when it lies in it."""
+    folder = Path(folder).resolve()
+    return str(folder.relative_to(paths.CHECKOUT)) if folder.is_relative_to(paths.CHECKOUT) else str(folder)
 
 
 def _set_dtype(conf: dict, dtype: str) -> dict:

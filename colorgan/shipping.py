@@ -67,7 +67,7 @@ def ship(ref: str, out: Path, root: Path, command: str = "", replace: bool = Fal
                "data": {"data_dir": str(data_dir), "data_source": split_info["data_source"],
                         "fingerprint": split_info["fingerprint"]},
                **score(subjects, data_dir, rels)}
-    card = model_card(Path(out).name, cfg, figures, {**params, **split_info, "n_test": figures["n_test"]}, params)
+    card = model_card(shipped.display(out), cfg, figures, {**params, **split_info, "n_test": figures["n_test"]}, params)
     shipped.write(out, generator, cfg, card, figures, replace=replace)
     return ShipResult(Path(out), model.description, figures, card)
 
@@ -86,8 +86,9 @@ def figures_table(model: dict, gray: dict) -> list[str]:
               if m.name in model)]
 
 
-def model_card(name: str, cfg, figures: dict, info: dict, params: dict) -> str:
-    size = cfg.image_size
+def model_card(folder: str, cfg, figures: dict, info: dict, params: dict) -> str:
+    """The card of a shipped model in ``folder`` (as shipped.display shows it), from ship's figures."""
+    size, name = cfg.image_size, Path(folder).name
     model, gray = figures["test"]["model"], figures["test"]["gray"]
     psnr, gap = metrics.QUALITY["psnr"], metrics.QUALITY["colorfulness_gap"]
     lines = [
@@ -127,10 +128,11 @@ def model_card(name: str, cfg, figures: dict, info: dict, params: dict) -> str:
         "",
         "## How to use it",
         "",
-        f"- `colorgan colorize PHOTO... --out DIR` (this model unless `{references.CHAMPION}` is registered; "
-        "`--model shipped` to insist), `make serve`, `colorgan export --model shipped ...`",
-        '- warm start: `init_from = "shipped"` in an experiment file, or `--set init_from=shipped`',
-        f"- in Python: `colorgan.shipped.load(\"models/{name}\")` -> (generator, config)",
+        f"- `colorgan colorize PHOTO... --model {folder} --out DIR`; shipped as `models/landscapes-128` (the "
+        f"reference `shipped`) it is what `colorize`, `export` and `make serve` use when no `{references.CHAMPION}` "
+        "is registered",
+        f'- warm start: `init_from = "{folder}"` in an experiment file (`"shipped"` for models/landscapes-128)',
+        f"- in Python: `colorgan.shipped.load(\"{folder}\")` -> (generator, config)",
         "",
         *publish.card_limitations(size),
     ]
