@@ -101,6 +101,14 @@ def gray_rgb(l_in: tf.Tensor) -> tf.Tensor:
     return lab_to_rgb(lab)
 
 
+def ab_bin(ab: tf.Tensor, bins: int) -> tf.Tensor:
+    """a*b* in network units (a*/AB_SCALE, b*/AB_SCALE in [-1, 1]) [..., 2] -> the flat index a_bin * bins + b_bin
+    [...] (int32) of its cell in a bins x bins grid over [-1, 1]^2; values outside are put in the edge cells."""
+    cell = tf.cast(tf.floor((tf.cast(ab, tf.float32) + 1.0) * (bins / 2.0)), tf.int32)
+    cell = tf.clip_by_value(cell, 0, bins - 1)
+    return cell[..., 0] * bins + cell[..., 1]
+
+
 def channels(color_space: str) -> int:
     """Output channels of the generator for a colour space."""
     return {"lab": 2, "rgb": 3}[color_space]

@@ -26,6 +26,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "precision": ("fp32", "bf16"),
     "spectral_norm_on": ("discriminator", "both"),
     "generator": ("unet",),  # each value names a builder in networks.GENERATORS
+    "lr_schedule": ("constant", "linear_decay"),
+    "padding": ("zero", "reflect"),
+    "recon_weighting": ("none", "rebalance"),
 }
 
 
@@ -46,18 +49,26 @@ class Config:
     dropout: float = 0.5  # on the deepest up-sampling blocks of the U-Net
     power_iterations: int = 10  # spectral normalization power iterations; 0 = no spectral normalization
     spectral_norm_on: str = "discriminator"  # which network's convolutions get spectral normalization
+    padding: str = "zero"  # the generator's strided convolutions: "reflect" pads with the image, not zeros (no frame)
     # --- losses ---
     adversarial: bool = True  # False = lambda*L1 alone: the regression baseline
     recon_loss: str = "l1"  # "l2" is the pix2pix paper's ablation
     lambda_recon: float = 100.0
     label_smoothing: float = 0.1
     smoothing_mode: str = "one_sided"  # real target 1-s; "two_sided" also lifts fake targets to s
+    recon_weighting: str = "none"  # "rebalance": weight each pixel by the rarity of its true a*b* (Zhang 2016)
+    rebalance_mix: float = 0.5  # Zhang's lambda: 1 = uniform weights (plain loss), 0 = 1/prior
+    rebalance_bins: int = 16  # the a*b* plane in bins x bins cells for the prior
     # --- optimisation ---
     batch_size: int = 128
     lr_g: float = 4e-4
     lr_d: float = 1e-3
     beta1: float = 0.5
     epochs: int = 10
+    pretrain_epochs: int = 0  # epochs of the generator alone on lambda*recon before the `epochs` of the GAN
+    lr_schedule: str = "constant"  # or "linear_decay": pix2pix's policy, per phase and network
+    decay_epochs: int = 0  # linear_decay: the last epochs of each phase, over which the rates fall towards 0
+    ema_decay: float = 0.0  # exponential moving average of G's weights used for inference; 0 = off
     precision: str = "fp32"  # "bf16" = keras mixed_bfloat16, about 1.5x faster on this CPU
     jit_compile: bool = False  # XLA measured 1.6-2x slower on a 2-core CPU
     seed: int = 42
@@ -89,12 +100,18 @@ class Config:
         for key in ("batch_size", "epochs", "sample_images"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: must be at least 1, got {getattr(self, key)}")
-        for key in ("max_train_images", "max_eval_images", "power_iterations", "grey_threshold", "lambda_recon"):
+        for key in ("max_train_images", "max_eval_images", "power_iterations", "grey_threshold", "lambda_recon",
+                    "pretrain_epochs", "decay_epochs"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key}: must not be negative, got {getattr(self, key)}")
         for key in ("lr_g", "lr_d"):
             if not (0 < getattr(self, key) < 1):
                 raise ConfigError(f"{key}: must be in (0, 1), got {getattr(self, key)}")
+        _check_schedule(self)
+        _check_range(self, "rebalance_mix", 0.0, 1.0)
+        _check_range(self, "rebalance_bins", 2, 128)
+        if self.recon_weighting == "rebalance" and self.color_space != "lab":
+            raise ConfigError("recon_weighting: 'rebalance' weights a*b* bins and needs color_space = 'lab'")
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
@@ -107,6 +124,20 @@ def _check_range(cfg: Config, key: str, low: float, high: float) -> None:
     value = getattr(cfg, key)
     if not (low <= value <= high) or math.isnan(value):
         raise ConfigError(f"{key}: {value} is outside [{low}, {high}]")
+
+
+def _check_schedule(cfg: Config) -> None:
+    """The training-schedule keys: a decay must fit in every phase it applies to, and must apply at all."""
+    if cfg.lr_schedule == "constant" and cfg.decay_epochs:
+        raise ConfigError(f"decay_epochs: {cfg.decay_epochs} has no effect with lr_schedule = constant "
+                          "(set lr_schedule = linear_decay, or decay_epochs = 0)")
+    phases = [("epochs", cfg.epochs)] + ([("pretrain_epochs", cfg.pretrain_epochs)] if cfg.pretrain_epochs else [])
+    for key, length in phases:
+        if cfg.decay_epochs > length:
+            raise ConfigError(f"decay_epochs: {cfg.decay_epochs} is longer than the phase it applies to "
+                              f"({key} = {length})")
+    if not (0.0 <= cfg.ema_decay < 1.0):  # also refuses NaN
+        raise ConfigError(f"ema_decay: must be 0 (off) or in (0, 1), got {cfg.ema_decay}")
 
 
 _PY_TYPES = {"int": int, "float": (int, float), "bool": bool, "str": str}

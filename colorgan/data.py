@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from colorgan import color
+from colorgan import color, paths
 from colorgan.config import Config
 from colorgan.images import EXTENSIONS, BadImage, read_rgb
 
@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 CHROMA_SIZE = 32  # images are downscaled to this square before measuring mean chroma (speed)
 SHUFFLE_MAX = 10_000  # cap on the shuffle buffer (memory); the real split is smaller, so it is a full shuffle
 _CACHE_VERSION = 1  # bump when what the scan measures changes
+# Not a hyper-parameter: the sample size of an estimate. The a*b* prior of recon_weighting = "rebalance" is
+# counted over the first PRIOR_IMAGES training images (16M pixels at 128x128), far more than a 16x16 grid needs.
+PRIOR_IMAGES = 1000
 
 
 class DataError(ValueError):
@@ -225,7 +228,7 @@ def resolve_data_dir(data_dir: str, repo_root: Path) -> tuple[Path, str]:
             return path.resolve(), source
     from colorgan.samples import sample_dir
 
-    path = sample_dir(repo_root / ".cache" / "colorgan")
+    path = sample_dir(paths.cache_dir(repo_root) / "colorgan")
     log.warning(
         "No data set found: using the small built-in sample set in %s. For real results put the landscape "
         "photographs in %s, set data_dir in the config, or set COLORGAN_DATA.",
@@ -293,7 +296,7 @@ def split_dataset(cfg: Config, repo_root: Path) -> tuple[Path, ScanResult, dict[
     """(data root, scan, {"train"|"eval"|"test": relative paths, near-grey ones left out}, info): the splits every
     command agrees on, before any cap. `evaluate` reads its default test split and Welsh's references here."""
     root, source = resolve_data_dir(cfg.data_dir, repo_root)
-    result = scan(root, cache_dir=Path(repo_root) / ".cache" / "colorgan")
+    result = scan(root, cache_dir=paths.cache_dir(Path(repo_root)) / "colorgan")
     chroma = dict(zip(result.files, result.chroma.tolist(), strict=True))
     splits = split_files(result.files, cfg.eval_fraction, cfg.test_fraction)
     info: dict = {"data_dir": str(root), "data_source": source, "fingerprint": result.fingerprint}
@@ -302,6 +305,25 @@ def split_dataset(cfg: Config, repo_root: Path) -> tuple[Path, ScanResult, dict[
         info[f"n_grey_{name}"] = len(rels) - len(kept)
         splits[name] = kept
     return root, result, splits, info
+
+
+def ab_histogram(cfg: Config, repo_root: Path, max_images: int = PRIOR_IMAGES) -> tuple[np.ndarray, int]:
+    """(pixel counts per a*b* cell [rebalance_bins, rebalance_bins] (color.ab_bin), images used): the training
+    split's colours for the rebalanced loss, from its first images (capped as training is) at the training size,
+    centre-cropped as for evaluation (no jitter)."""
+    root, _, splits, _ = split_dataset(cfg, repo_root)
+    rels = splits["train"][: cfg.max_train_images or None][:max_images]
+    bins = cfg.rebalance_bins
+    counts = np.zeros(bins * bins, np.int64)
+    used = 0
+    for rgb in _rgb_dataset([str(root / rel) for rel in rels], cfg.image_size).batch(64):
+        _, ab = color.encode(rgb, "lab")
+        counts += tf.math.bincount(tf.reshape(color.ab_bin(ab, bins), [-1]), minlength=bins * bins,
+                                   maxlength=bins * bins, dtype=tf.int64).numpy()
+        used += int(rgb.shape[0])
+    if used == 0:
+        raise DataError(f"data directory {root}: no training image to estimate the a*b* prior from")
+    return counts.reshape(bins, bins), used
 
 
 def load(cfg: Config, repo_root: Path) -> DataBundle:

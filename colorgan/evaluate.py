@@ -23,7 +23,7 @@ from colorgan.tracking import evaluations, models
 
 log = logging.getLogger(__name__)
 
-SAMPLE_ROWS = 8  # fixed test images (the first of the sorted file list) in the sample grid
+SAMPLE_ROWS = 10  # fixed test images in the sample grid, taken in turn from each class (see spread_pick)
 BATCH = 32
 WELSH_POOL = 256  # Welsh's candidate references: the first training photos in (deterministic) split order
 DEFAULT_SIZE = 128
@@ -144,7 +144,7 @@ def summary_row(group: str, per_image: dict[str, np.ndarray]) -> dict:
 
 
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
-    columns = ["mse", *(m.mean_of for m in metrics.MEANS)]
+    columns = [*metrics.POOLED_SCORES, *(m.mean_of for m in metrics.MEANS)]
     groups = [("all", table)] + [(c, t) for c, t in table.groupby("class", sort=True) if c]
     return pd.DataFrame([summary_row(g, {k: t[k].to_numpy() for k in columns}) for g, t in groups])
 
@@ -154,10 +154,24 @@ def class_of(rel: str) -> str:
     return rel.split("/", 1)[0] if "/" in rel else ""
 
 
+def spread_pick(names: list[str], rows: int) -> list[int]:
+    """Indices of ``rows`` images taken in turn from each class (sorted classes, sorted files within each), so a
+    grid shows every kind of scene rather than the first files of one folder; deterministic."""
+    by_class: dict[str, list[int]] = {}
+    for i in sorted(range(len(names)), key=lambda i: names[i]):
+        by_class.setdefault(class_of(names[i]), []).append(i)
+    queues = [by_class[c] for c in sorted(by_class)]
+    pick: list[int] = []
+    while len(pick) < min(rows, len(names)):
+        for queue in queues:
+            if queue and len(pick) < rows:
+                pick.append(queue.pop(0))
+    return pick
+
+
 def sample_grid(subject: Subject, names: list[str], rgb: np.ndarray, rows: int = SAMPLE_ROWS) -> np.ndarray:
-    """gray | prediction | original on the first ``rows`` images of the sorted file list."""
-    pick = np.argsort(np.array(names))[:rows]
-    originals = rgb[pick]
+    """gray | prediction | original on ``rows`` fixed images spread over the classes."""
+    originals = rgb[spread_pick(names, rows)]
     return grids.sample_grid([baselines.gray(originals), subject.predict(originals), originals])
 
 

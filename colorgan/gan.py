@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from colorgan import color, losses, metrics, networks
@@ -14,18 +15,29 @@ REGRESSION_LOSSES = ("g_total", "g_recon")
 
 class ColorGAN(keras.Model):
     """Trains the networks it is given (keras-io's ConditionalGAN way): a generator L -> colour channels and a
-    conditional critic of (L, colour); with ``discriminator=None`` it is the lambda*L1 regression baseline."""
+    conditional critic of (L, colour); with ``discriminator=None`` it is the lambda*L1 regression baseline.
+
+    ``pretraining`` (set through ``start_phase``) leaves the critic out of every step: the generator alone on
+    lambda*recon. With ``ema_decay`` > 0 a shadow copy of the generator holds the exponential moving average of
+    its weights, and everything that infers (test_step, ``inference_generator``) uses the shadow."""
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model | None, *, color_space: str,
-                 recon_loss: str, lambda_recon: float, label_smoothing: float, smoothing_mode: str, **kwargs):
+                 recon_loss: str, lambda_recon: float, label_smoothing: float, smoothing_mode: str,
+                 ema_decay: float = 0.0, recon_weights=None, **kwargs):
         super().__init__(**kwargs)
+        # The rebalancing table (losses.rebalance_weights), a non-trainable variable so checkpoints carry it.
+        self.recon_weights = None if recon_weights is None else keras.Variable(
+            np.asarray(recon_weights, np.float32), trainable=False, name="recon_weights")
         self.generator = generator
         self.discriminator = discriminator
         self.color_space = color_space
         self.recon_loss, self.lambda_recon = recon_loss, lambda_recon
         self.label_smoothing, self.smoothing_mode = label_smoothing, smoothing_mode
-        self.loss_names = ADVERSARIAL_LOSSES if discriminator is not None else REGRESSION_LOSSES
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.loss_names}
+        self.pretraining = False
+        self.ema_decay = ema_decay
+        self.ema_generator = _shadow(generator) if ema_decay > 0 else None
+        names = ADVERSARIAL_LOSSES if discriminator is not None else REGRESSION_LOSSES
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
 
     def compile(self, g_optimizer, d_optimizer=None, **kwargs):
         super().compile(**kwargs)
@@ -33,18 +45,39 @@ class ColorGAN(keras.Model):
         self.d_optimizer = d_optimizer
 
     @property
+    def adversarial_now(self) -> bool:
+        """Whether the critic takes part in this phase's steps and losses."""
+        return self.discriminator is not None and not self.pretraining
+
+    @property
+    def loss_names(self) -> tuple[str, ...]:
+        """The losses this phase has: a pre-training epoch has no critic, so no d_loss (nor g_gan) to log."""
+        return ADVERSARIAL_LOSSES if self.adversarial_now else REGRESSION_LOSSES
+
+    @property
     def metrics(self):
-        return list(self.trackers.values())
+        return [self.trackers[name] for name in self.loss_names]
+
+    @property
+    def inference_generator(self) -> keras.Model:
+        """The generator to evaluate, draw samples with and log: the EMA shadow when there is one."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
+    def start_phase(self, pretraining: bool) -> None:
+        """Enter pre-training or the GAN. The steps read the flag when traced, so the step functions are rebuilt."""
+        self.pretraining = pretraining
+        self.make_train_function(force=True)
+        self.make_test_function(force=True)
 
     def call(self, l_in, training=False):
-        return self.generator(l_in, training=training)
+        return (self.generator if training else self.inference_generator)(l_in, training=training)
 
     def compute_losses(self, l_in, target, training: bool) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         """Every loss of one batch, and the generator's output; the single source for train and test."""
-        fake = self.generator(l_in, training=training)
-        recon = losses.reconstruction_loss(target, fake, self.recon_loss)
+        fake = (self.generator if training else self.inference_generator)(l_in, training=training)
+        recon = losses.reconstruction_loss(target, fake, self.recon_loss, self.recon_weights)
         out = {"g_recon": recon}
-        if self.discriminator is None:
+        if not self.adversarial_now:
             out["g_total"] = self.lambda_recon * recon
             return out, fake
         real_logits = self.discriminator([l_in, target], training=training)
@@ -60,7 +93,7 @@ class ColorGAN(keras.Model):
     def _track(self, values: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         for name in self.loss_names:
             self.trackers[name].update_state(values[name])
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        return {name: self.trackers[name].result() for name in self.loss_names}
 
     def train_step(self, data):
         l_in, target = data
@@ -68,12 +101,27 @@ class ColorGAN(keras.Model):
             values, _ = self.compute_losses(l_in, target, training=True)
         g_vars = self.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(values["g_total"], g_vars), g_vars, strict=True))
-        if self.discriminator is not None:
+        if self.adversarial_now:
             # D's loss sees G's output, but only D's variables move here, so one forward pass serves both.
             d_vars = self.discriminator.trainable_variables
             self.d_optimizer.apply_gradients(zip(tape.gradient(values["d_loss"], d_vars), d_vars, strict=True))
         del tape
+        if self.ema_generator is not None:
+            self._update_ema()
         return self._track(values)
+
+    def _update_ema(self) -> None:
+        """shadow <- d*shadow + (1-d)*weights after each generator step, for every float weight: the trainable
+        ones and BatchNorm's moving statistics (and spectral norm's u), so the statistics that normalise the
+        averaged weights come from the same stretch of training as those weights. The decay ramps up as
+        min(ema_decay, (t-1)/(t+9)) over the generator's steps t (TF's ExponentialMovingAverage num_updates):
+        the first step copies the generator (so a warm start is taken over, never averaged with the random
+        initialisation) and a short run is not dominated by its early weights. t is the optimizer's step
+        count, which the checkpoint restores, so a resumed run continues the same average."""
+        step = tf.cast(self.g_optimizer.iterations, tf.float32)
+        decay = tf.minimum(tf.constant(self.ema_decay, tf.float32), (step - 1.0) / (step + 9.0))
+        for shadow, weight in _ema_pairs(self.ema_generator, self.generator):
+            shadow.assign(decay * shadow.value + (1.0 - decay) * weight.value)
 
     def test_step(self, data) -> dict[str, dict[str, tf.Tensor]]:
         """One inference-mode batch: ``{"losses": batch means, "scores": per-image quality vs the original}``.
@@ -87,16 +135,36 @@ class ColorGAN(keras.Model):
         return {"losses": values, "scores": metrics.image_scores(pred_rgb, true_rgb)}
 
 
+def _shadow(generator: keras.Model) -> keras.Model:
+    """A copy of the generator (same architecture from its config, same weights) to hold the moving average."""
+    shadow = keras.models.clone_model(generator)
+    shadow.set_weights(generator.get_weights())
+    return shadow
+
+
+def _ema_pairs(shadow: keras.Model, generator: keras.Model) -> list[tuple]:
+    """(shadow variable, generator variable) for every float weight, trainable or not; seeds are left out."""
+    pairs = [(s, w) for s, w in zip(shadow.weights, generator.weights, strict=True)
+             if tf.as_dtype(w.dtype).is_floating]
+    if any(s.shape != w.shape for s, w in pairs):
+        raise ValueError("the EMA shadow's weights do not line up with the generator's")
+    return pairs
+
+
 def make_optimizer(learning_rate: float, beta1: float) -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta1)
 
 
-def build(cfg: Config) -> ColorGAN:
-    """A compiled model ready for fit(): the networks from networks.build, each with its own Adam (shared beta1)."""
+def build(cfg: Config, recon_weights=None) -> ColorGAN:
+    """A compiled model ready for fit(): the networks from networks.build, each with its own Adam (shared beta1).
+    ``recon_weights``: the a*b* weight table that ``recon_weighting = "rebalance"`` needs (train.run makes it)."""
+    if (cfg.recon_weighting == "rebalance") != (recon_weights is not None):
+        raise ValueError(f"recon_weighting = {cfg.recon_weighting!r} and a weight table "
+                         f"{'missing' if recon_weights is None else 'given'}: pass one exactly for 'rebalance'")
     generator, discriminator = networks.build(cfg)
     model = ColorGAN(generator, discriminator, color_space=cfg.color_space, recon_loss=cfg.recon_loss,
                      lambda_recon=cfg.lambda_recon, label_smoothing=cfg.label_smoothing,
-                     smoothing_mode=cfg.smoothing_mode)
+                     smoothing_mode=cfg.smoothing_mode, ema_decay=cfg.ema_decay, recon_weights=recon_weights)
     model.compile(
         g_optimizer=make_optimizer(cfg.lr_g, cfg.beta1),
         d_optimizer=make_optimizer(cfg.lr_d, cfg.beta1) if discriminator is not None else None,

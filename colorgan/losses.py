@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
+
+from colorgan import color
+
+_SMOOTHING_SIGMA = 1.0  # bins: Zhang et al.'s smoothing of the prior, in the unit of the grid itself
 
 
 def _bce(logits: tf.Tensor, target: float) -> tf.Tensor:
@@ -29,11 +34,47 @@ def adversarial_loss(fake_logits: tf.Tensor) -> tf.Tensor:
     return _bce(fake_logits, 1.0)
 
 
-def reconstruction_loss(target: tf.Tensor, prediction: tf.Tensor, kind: str = "l1") -> tf.Tensor:
-    """Mean absolute (L1) or squared (L2) error between the true and predicted colour channels."""
+def reconstruction_loss(target: tf.Tensor, prediction: tf.Tensor, kind: str = "l1",
+                        weights: tf.Tensor | None = None) -> tf.Tensor:
+    """Mean absolute (L1) or squared (L2) error between the true and predicted colour channels.
+
+    ``weights`` (a [bins, bins] table over the a*b* plane, see rebalance_weights) weights each pixel's error by
+    the entry of its TRUE a*b* cell, so rare colours count more (Zhang et al. 2016's class rebalancing)."""
     diff = tf.cast(prediction, tf.float32) - tf.cast(target, tf.float32)
     if kind == "l1":
-        return tf.reduce_mean(tf.abs(diff))
-    if kind == "l2":
-        return tf.reduce_mean(tf.square(diff))
-    raise ValueError(f"unknown reconstruction loss {kind!r}")
+        err = tf.abs(diff)
+    elif kind == "l2":
+        err = tf.square(diff)
+    else:
+        raise ValueError(f"unknown reconstruction loss {kind!r}")
+    if weights is not None:
+        table = tf.convert_to_tensor(weights, tf.float32)
+        cells = color.ab_bin(target, int(table.shape[0]))
+        err = err * tf.gather(tf.reshape(table, [-1]), cells)[..., tf.newaxis]
+    return tf.reduce_mean(err)
+
+
+def _smooth(p: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur of a 2-D histogram (zeros outside the plane), truncated at 4 sigma."""
+    radius = int(np.ceil(4 * sigma))
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    kernel /= kernel.sum()
+    rows = np.apply_along_axis(lambda v: np.convolve(v, kernel)[radius:radius + len(v)], 0, p)
+    return np.apply_along_axis(lambda v: np.convolve(v, kernel)[radius:radius + len(v)], 1, rows)
+
+
+def rebalance_weights(counts: np.ndarray, mix: float) -> tuple[np.ndarray, np.ndarray]:
+    """(smoothed prior p, weights w), both [bins, bins], from pixel counts per a*b* cell (Zhang et al. 2016, eq. 4):
+    w = 1 / ((1 - mix) * p + mix / Q) with Q the cells the data occupies, normalised so that E_p[w] = 1.
+    mix = 1 gives w = 1 everywhere (the plain loss); at mix = 0 a cell of prior 0 gets the largest weight."""
+    counts = np.asarray(counts, np.float64)
+    if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.sum() <= 0:
+        raise ValueError(f"rebalance needs a square histogram with some pixels, got shape {counts.shape}")
+    p = _smooth(counts / counts.sum(), _SMOOTHING_SIGMA)
+    p /= p.sum()
+    q_used = np.count_nonzero(counts)
+    denom = (1.0 - mix) * p + mix / q_used
+    w = np.divide(1.0, denom, out=np.zeros_like(p), where=denom > 0)
+    w[denom <= 0] = w.max()
+    w /= np.sum(p * w)
+    return p, w.astype(np.float32)

@@ -4,6 +4,11 @@ declaration of each split figure's name, label, unit and direction that every re
 All images are RGB in [0, 1]. PSNR per image is capped at PSNR_CAP_DB, because an exactly grey original
 predicted exactly (the gray baseline on a grey photo) has zero error and an infinite PSNR; the pooled PSNR
 (from the mean squared error over the whole split) needs no cap and is the headline figure.
+
+The border check (issue 14): zero padding in a U-Net's strided convolutions dulls a frame along the edges of
+its outputs. ``border_ratio`` = mean Lab chroma of a thin border ring / mean chroma of the interior, pooled
+over the split (a ratio of means, so near-neutral images cannot blow it up), read against the same ratio of
+the originals (``border_ratio_orig``), which is about 1 for photographs.
 """
 
 from __future__ import annotations
@@ -49,8 +54,29 @@ QUALITY: dict[str, Metric] = {m.name: m for m in (
     Metric("colorfulness", "colourfulness", "", "", 1, mean_of="colorfulness"),
     Metric("colorfulness_orig", "colourfulness of the originals", "", "", 1, mean_of="colorfulness_orig"),
     Metric("colorfulness_gap", "colourfulness gap to original", "", "lower", 1, mean_of="colorfulness_gap"),
+    Metric("border_ratio", "border chroma ratio", "", "", 2),  # read against the originals' ratio
+    Metric("border_ratio_orig", "border chroma ratio of the originals", "", "", 2),
 )}
 MEANS = tuple(m for m in QUALITY.values() if m.mean_of)  # the figures that are means over images
+
+
+def declared(key: str) -> Metric | None:
+    """The declared figure behind a logged key (``eval/psnr``, ``test/psnr``, ``psnr``), or None."""
+    return QUALITY.get(key.rsplit("/", 1)[-1])
+
+
+def heading_of(key: str) -> str:
+    """A table heading for a logged key: the declared label and unit ("eval PSNR pooled (dB)"), else the key."""
+    metric = declared(key)
+    if metric is None:
+        return key
+    where = key.rsplit("/", 1)[0] + " " if "/" in key else ""
+    return where + metric.heading
+# The per-image scores the pooled border figures are computed from: (figure, ring score, interior score).
+BORDER = (("border_ratio", "chroma_ring", "chroma_inner"),
+          ("border_ratio_orig", "chroma_ring_orig", "chroma_inner_orig"))
+POOLED_SCORES = ("mse", *(score for _, ring, inner in BORDER for score in (ring, inner)))
+_CHROMA_FLOOR = 1e-6  # keeps 0/0 (an all-black or exactly neutral split) at a ratio of 1, as for any uniform image
 
 
 def mse_per_image(pred: tf.Tensor, true: tf.Tensor) -> tf.Tensor:
@@ -86,15 +112,45 @@ def colorfulness(rgb: tf.Tensor) -> tf.Tensor:
     return std + 0.3 * mean
 
 
+def border_width(size: int) -> int:
+    """The border ring's width in pixels: 2 at 128x128, 1 at 64 and below."""
+    return max(1, int(size) // 64)
+
+
+def border_chroma(rgb: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(mean Lab chroma of the border ring, of the interior) per image of a [B, H, W, 3] batch; the ring is
+    border_width(min(H, W)) pixels wide on all four sides (H and W must be known when traced)."""
+    chroma = tf.norm(color.rgb_to_lab(rgb)[..., 1:], axis=-1)
+    h, w = int(rgb.shape[-3]), int(rgb.shape[-2])
+    width = border_width(min(h, w))
+
+    def edge(n):
+        index = np.arange(n)
+        return (index < width) | (index >= n - width)
+
+    ring = tf.constant(edge(h)[:, np.newaxis] | edge(w)[np.newaxis, :], tf.float32)
+
+    def masked_mean(mask):
+        return tf.reduce_sum(chroma * mask, axis=[-2, -1]) / tf.reduce_sum(mask)
+
+    return masked_mean(ring), masked_mean(1.0 - ring)
+
+
 def image_scores(pred: tf.Tensor, true: tf.Tensor) -> dict[str, tf.Tensor]:
     """Every per-image score for a batch; the accumulator below turns them into split figures."""
     pred_c = colorfulness(pred)
     true_c = colorfulness(true)
+    pred_ring, pred_inner = border_chroma(pred)
+    true_ring, true_inner = border_chroma(true)
     return {
         "mse": mse_per_image(pred, true),
         "ssim": ssim(pred, true),
         "colorfulness": pred_c,
         "colorfulness_orig": true_c,
+        "chroma_ring": pred_ring,
+        "chroma_inner": pred_inner,
+        "chroma_ring_orig": true_ring,
+        "chroma_inner_orig": true_inner,
     }
 
 
@@ -132,7 +188,15 @@ def summarise(per_image: dict[str, np.ndarray]) -> dict[str, float]:
     for m in MEANS:
         if m.mean_of in per_image:
             out[m.name] = float(np.mean(per_image[m.mean_of]))
+    for name, ring, inner in BORDER:
+        if ring in per_image and inner in per_image:
+            out[name] = border_ratio(per_image[ring], per_image[inner])
     return out
+
+
+def border_ratio(ring, inner) -> float:
+    """Pooled border figure: mean ring chroma / mean interior chroma over the images (1 = no frame)."""
+    return float((np.mean(ring) + _CHROMA_FLOOR) / (np.mean(inner) + _CHROMA_FLOOR))
 
 
 def mean_ci(values) -> tuple[float, float]:

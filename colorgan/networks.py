@@ -5,6 +5,11 @@ A generator architecture is a function ``cfg -> keras.Model`` registered in GENE
 
 Widths follow the report's 128x128 model (down 32,64,128,128,256,256,512 to 1x1; up 512,256,256,128,128,64);
 the depth is derived from the image size, so 32..256 (any power of two) work with the same recipe.
+
+``padding = "reflect"`` (issue 14): with 'same' padding every strided convolution sees zeros outside the image,
+and the outputs get a dull frame. Reflect padding pads each 4x4 stride-2 convolution by one mirrored pixel
+and runs it 'valid' (the transposed ones then crop 3): the same output shapes, the same weights, and no zeros.
+It is built from Keras' own Cropping2D and Concatenate layers, so a saved model loads without custom objects.
 """
 
 from __future__ import annotations
@@ -50,36 +55,65 @@ def _init() -> keras.initializers.Initializer:
     return keras.initializers.RandomNormal(0.0, _INIT_STDDEV)
 
 
-def _down(x, filters: int, batchnorm: bool, power_iterations: int, name: str):
-    conv = layers.Conv2D(filters, 4, strides=2, padding="same", use_bias=False, kernel_initializer=_init(),
-                         name=f"{name}_conv")
+def _mirror(x, axis: int, name: str):
+    """One mirrored row (axis 1) or column (axis 2) on each side; a 1-pixel map (the bottleneck), which has
+    nothing to mirror, repeats its pixel."""
+    n = int(x.shape[axis])
+    inner = 1 if n > 1 else 0
+
+    def crop(before: int, after: int, side: str):
+        cropping = ((before, after), (0, 0)) if axis == 1 else ((0, 0), (before, after))
+        return layers.Cropping2D(cropping, name=f"{name}_{side}")(x)
+
+    first, last = crop(inner, n - 1 - inner, "first"), crop(n - 1 - inner, inner, "last")
+    return layers.Concatenate(axis=axis, name=f"{name}_cat")([first, x, last])
+
+
+def reflect_pad(x, name: str):
+    """Reflect padding of 1 on each side of a [B, H, W, C] map."""
+    return _mirror(_mirror(x, 1, f"{name}_rows"), 2, f"{name}_cols")
+
+
+def _strided(x, layer_type, filters: int, padding: str, power_iterations: int, name: str, **kwargs):
+    """A 4x4 stride-2 Conv2D or Conv2DTranspose with 'same' geometry: zero padding ('same'), or a reflect pad
+    of 1 + 'valid' (+ a crop of 3 for the transposed one, whose 'valid' output is 6 pixels larger)."""
+    reflect = padding == "reflect"
+    if reflect:
+        x = reflect_pad(x, f"{name}_pad")
+    conv = layer_type(filters, 4, strides=2, padding="valid" if reflect else "same", kernel_initializer=_init(),
+                      name=name, **kwargs)
     x = _conv(conv, power_iterations)(x)
+    if reflect and layer_type is layers.Conv2DTranspose:
+        x = layers.Cropping2D(3, name=f"{name}_crop")(x)
+    return x
+
+
+def _down(x, filters: int, batchnorm: bool, power_iterations: int, name: str, padding: str = "zero"):
+    x = _strided(x, layers.Conv2D, filters, padding, power_iterations, f"{name}_conv", use_bias=False)
     if batchnorm:
         x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name=f"{name}_bn")(x)
     return layers.LeakyReLU(0.2, name=f"{name}_lrelu")(x)
 
 
 def build_generator(image_size: int, out_channels: int, dropout: float = 0.5, power_iterations: int = 0,
-                    name: str = "unet_generator") -> keras.Model:
+                    name: str = "unet_generator", padding: str = "zero") -> keras.Model:
     """U-Net: L in [-1, 1] [H, W, 1] -> colour channels in [-1, 1] (tanh), with skip connections."""
     inputs = keras.Input((image_size, image_size, 1), name="l_input")
     x = inputs
     skips = []
     for i, filters in enumerate(down_widths(image_size)):
-        x = _down(x, filters, batchnorm=i > 0, power_iterations=power_iterations, name=f"down{i + 1}")
+        x = _down(x, filters, batchnorm=i > 0, power_iterations=power_iterations, name=f"down{i + 1}",
+                  padding=padding)
         skips.append(x)
     for i, (filters, skip) in enumerate(zip(up_widths(image_size), reversed(skips[:-1]), strict=True)):
-        conv = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False,
-                                      kernel_initializer=_init(), name=f"up{i + 1}_convT")
-        x = _conv(conv, power_iterations)(x)
+        x = _strided(x, layers.Conv2DTranspose, filters, padding, power_iterations, f"up{i + 1}_convT",
+                     use_bias=False)
         x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name=f"up{i + 1}_bn")(x)
         if i < _DROPOUT_BLOCKS and dropout > 0:
             x = layers.Dropout(dropout, name=f"up{i + 1}_dropout")(x)
         x = layers.ReLU(name=f"up{i + 1}_relu")(x)
         x = layers.Concatenate(name=f"up{i + 1}_skip")([x, skip])
-    last = layers.Conv2DTranspose(out_channels, 4, strides=2, padding="same", kernel_initializer=_init(),
-                                  name="out_convT")
-    x = _conv(last, power_iterations)(x)
+    x = _strided(x, layers.Conv2DTranspose, out_channels, padding, power_iterations, "out_convT")
     outputs = layers.Activation("tanh", dtype="float32", name="out_tanh")(x)
     return keras.Model(inputs, outputs, name=name)
 
@@ -107,7 +141,8 @@ def build_discriminator(image_size: int, target_channels: int, power_iterations:
 def unet(cfg: Config) -> keras.Model:
     """The report's U-Net, with spectral normalization too when ``spectral_norm_on = "both"``."""
     power = cfg.power_iterations if cfg.spectral_norm_on == "both" else 0
-    return build_generator(cfg.image_size, color.channels(cfg.color_space), cfg.dropout, power)
+    return build_generator(cfg.image_size, color.channels(cfg.color_space), cfg.dropout, power,
+                           padding=cfg.padding)
 
 
 GENERATORS: dict[str, Callable[[Config], keras.Model]] = {"unet": unet}

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorgan import color, data, gan, grids, metrics, paths, tracking, warmstart
+from colorgan import color, data, gan, grids, losses, metrics, paths, schedule, tracking, warmstart
 from colorgan import config as config_mod
 from colorgan.config import Config
 
@@ -58,19 +58,36 @@ def evaluate_split(model: gan.ColorGAN, dataset: tf.data.Dataset, step_fn=None) 
     return out
 
 
-def epoch_line(step: int, epochs: int, values: dict[str, float], gray: dict[str, float], seconds: float) -> str:
-    """The line printed after each epoch: train losses, then EPOCH_LINE's eval figures next to the gray image's."""
+def epoch_line(step: int, epochs: int, phase: str, values: dict[str, float], gray: dict[str, float],
+               seconds: float) -> str:
+    """The line printed after each epoch: its phase, train losses, then EPOCH_LINE's eval figures next to the
+    gray image's."""
     train_part = f"train g_total {values['train/g_total']:.3f}" + (
         f"  d_loss {values['train/d_loss']:.3f}" if "train/d_loss" in values else "")
     quality = "  ".join(f"{m.label} {m.show(values['eval/' + m.name])} (gray {gray[m.name]:.{m.digits}f})"
                         for m in (metrics.QUALITY[name] for name in EPOCH_LINE))
-    return (f"epoch {step}/{epochs}  {train_part}  | eval {quality}"
+    return (f"epoch {step}/{epochs} ({phase})  {train_part}  | eval {quality}"
             f"  | {values['images_per_sec']:.1f} img/s  {seconds:.0f}s")
 
 
 def gray_baseline(dataset: tf.data.Dataset, color_space: str) -> dict[str, float]:
     """The gray image itself (a*b* = 0) scored on a split: what every PSNR must be read against."""
     return metrics.split_scores(dataset, color_space)
+
+
+class LearningRates(keras.callbacks.Callback):
+    """Sets both networks' learning rates at each epoch's start (schedule.learning_rates), so a resumed run
+    recomputes them from its epoch and never keeps a stale rate restored with the optimizer's state."""
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.cfg = cfg
+
+    def on_epoch_begin(self, epoch, logs=None):
+        lr_g, lr_d = schedule.learning_rates(self.cfg, epoch)
+        self.model.g_optimizer.learning_rate = lr_g
+        if self.model.d_optimizer is not None:
+            self.model.d_optimizer.learning_rate = lr_d
 
 
 class EpochEnd(keras.callbacks.Callback):
@@ -87,6 +104,9 @@ class EpochEnd(keras.callbacks.Callback):
         self._started = 0.0
         self._eval_step = None
         self.sample_l, _ = color.encode(tf.constant(bundle.eval_rgb_sample), cfg.color_space)
+
+    def on_train_begin(self, logs=None):
+        self._eval_step = None  # each fit() is one phase (fit_phases): trace test_step again for it
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
@@ -109,16 +129,27 @@ class EpochEnd(keras.callbacks.Callback):
         values["images_per_sec"] = self.bundle.info["n_train"] / seconds
         values["epoch_seconds"] = seconds
         values["eval_seconds"] = time.perf_counter() - self._started - seconds
+        values.update(self._schedule_values(epoch))
         if self.cfg.checkpoint:
             self.tracker.save_checkpoint(self.checkpoint.write, step, values)
         self.tracker.log_metrics(values, step=step)
         self.tracker.log_image(self._grid(), f"samples/epoch_{step:03d}.png")
         logs.update(values)
         self.last = values
-        print(epoch_line(step, self.cfg.epochs, values, self.gray, seconds), flush=True)
+        print(epoch_line(step, schedule.total_epochs(self.cfg), schedule.phase_at(self.cfg, epoch).name, values,
+                         self.gray, seconds), flush=True)
+
+    def _schedule_values(self, epoch: int) -> dict[str, float]:
+        """The epoch's phase and the learning rates it trained with (``lr/d`` only when D was trained)."""
+        model = self.model
+        out = {"phase": float(schedule.phase_at(self.cfg, epoch).index),
+               "lr/g": float(keras.ops.convert_to_numpy(model.g_optimizer.learning_rate))}
+        if model.adversarial_now:
+            out["lr/d"] = float(keras.ops.convert_to_numpy(model.d_optimizer.learning_rate))
+        return out
 
     def _grid(self) -> np.ndarray:
-        pred = self.model.generator(self.sample_l, training=False)
+        pred = self.model.inference_generator(self.sample_l, training=False)
         return grids.sample_grid([
             np.asarray(color.gray_rgb(self.sample_l)),
             np.asarray(color.decode(self.sample_l, pred, self.cfg.color_space)),
@@ -130,10 +161,28 @@ def _checkpoint(model: gan.ColorGAN) -> tf.train.Checkpoint:
     # Build the optimizers' slots first so a restore fills them instead of being deferred and lost.
     model.g_optimizer.build(model.generator.trainable_variables)
     parts = {"generator": model.generator, "g_optimizer": model.g_optimizer}
+    if model.ema_generator is not None:
+        parts["ema_generator"] = model.ema_generator
     if model.discriminator is not None:
         model.d_optimizer.build(model.discriminator.trainable_variables)
         parts.update(discriminator=model.discriminator, d_optimizer=model.d_optimizer)
+    if model.recon_weights is not None:
+        parts["recon_weights"] = model.recon_weights
     return tf.train.Checkpoint(**parts)
+
+
+def rebalance_prior(cfg: Config, root: Path) -> tuple[str, np.ndarray, int] | None:
+    """(the prior as CSV, the weight table, images counted) for recon_weighting = "rebalance", else None."""
+    if cfg.recon_weighting != "rebalance":
+        return None
+    counts, images = data.ab_histogram(cfg, root)
+    prior, weights = losses.rebalance_weights(counts, cfg.rebalance_mix)
+    bins = cfg.rebalance_bins
+    centre = (np.arange(bins) + 0.5) * (2.0 / bins) - 1.0  # cell centres in network units (x color.AB_SCALE)
+    rows = ["a_bin,b_bin,a_centre,b_centre,count,prior,weight"] + [
+        f"{i},{j},{centre[i] * color.AB_SCALE:.2f},{centre[j] * color.AB_SCALE:.2f},{counts[i, j]},"
+        f"{prior[i, j]:.6g},{weights[i, j]:.6g}" for i in range(bins) for j in range(bins)]
+    return "\n".join(rows) + "\n", weights, images
 
 
 def _requirements() -> list[str]:
@@ -144,14 +193,16 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
         resolve_model: warmstart.Resolver | None = None,
         callbacks: tuple = (), parent_run_id: str | None = None, tags: dict | None = None,
         root: Path | None = None, verbose: int = 1, on_start=None) -> RunResult:
-    """Train one model; every epoch is tracked. With ``resume_run_id`` the same run continues from its last
-    completed epoch (``cfg`` then comes from that run, with only ``epochs`` taken from the caller).
+    """Train one model; every epoch is tracked: ``pretrain_epochs`` of the generator alone, then ``epochs`` of the
+    GAN, in one run. With ``resume_run_id`` the same run continues from its last completed epoch, in whichever
+    phase that is (``cfg`` then comes from that run, with only ``epochs`` taken from the caller).
     ``on_start(run_id)`` is called as soon as the MLflow run exists (a study records it on its trial)."""
     root = root or paths.repo_root()
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if cfg.precision == "bf16" else "float32")
     keras.utils.set_random_seed(cfg.seed)
     bundle = data.load(cfg, root)
-    model = gan.build(cfg)
+    prior = rebalance_prior(cfg, root)
+    model = gan.build(cfg, recon_weights=prior[1] if prior else None)
     checkpoint = _checkpoint(model)
     gray = gray_baseline(bundle.eval, cfg.color_space)
     # init_from, before the run exists (a bad source fails first); resolve_model also takes study:NAME (the CLI's)
@@ -171,13 +222,26 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
             tracker.log_metrics({f"baseline/gray_{k}": v for k, v in gray.items() if k != "images"}, step=0)
             if bundle.skipped:
                 tracker.log_text("\n".join(f"{p}\t{why}" for p, why in bundle.skipped), "data/skipped_files.tsv")
+            if prior:
+                tracker.log_params({"ab_prior_images": prior[2]})
+                tracker.log_text(prior[0], "data/ab_prior.csv")
         end_epoch = EpochEnd(cfg, bundle, tracker, checkpoint, gray)
-        if initial_epoch < cfg.epochs:
-            model.fit(bundle.train, epochs=cfg.epochs, shuffle=False, initial_epoch=initial_epoch, verbose=verbose,
-                      callbacks=[end_epoch, *callbacks])
+        fit_phases(model, cfg, bundle.train, initial_epoch, [LearningRates(cfg), end_epoch, *callbacks], verbose)
         example = np.asarray(end_epoch.sample_l[:1], np.float32)
-        tracker.log_generator(model.generator, example, _requirements())
-        return RunResult(tracker.run_id, cfg.epochs, end_epoch.last)
+        tracker.log_generator(model.inference_generator, example, _requirements())
+        return RunResult(tracker.run_id, schedule.total_epochs(cfg), end_epoch.last)
+
+
+def fit_phases(model: gan.ColorGAN, cfg: Config, dataset: tf.data.Dataset, initial_epoch: int, callbacks: list,
+               verbose: int) -> None:
+    """One fit() per phase still to run (schedule.phases), from ``initial_epoch`` (0-based, counted over the whole
+    run, so callbacks see one epoch numbering): the step functions are traced for their phase."""
+    for phase in schedule.phases(cfg):
+        if initial_epoch >= phase.stop:
+            continue
+        model.start_phase(pretraining=phase.index == schedule.PRETRAIN)
+        model.fit(dataset, epochs=phase.stop, shuffle=False, initial_epoch=max(initial_epoch, phase.start),
+                  verbose=verbose, callbacks=callbacks)
 
 
 def _restore(tracker: tracking.RunTracker, checkpoint: tf.train.Checkpoint) -> int:

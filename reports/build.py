@@ -19,6 +19,7 @@ from reports.spec import STUDY_FIGURES, ReportSpec
 
 LOSS_KEYS = ("train/g_total", "eval/g_total", "train/d_loss", "eval/d_loss")
 QUALITY_KEYS = ("eval/psnr", "eval/colorfulness")
+PHASE_KEY = "phase"  # colorgan logs 0 for a generator pre-training epoch, 1 for a GAN epoch
 SPLIT_KEYS = ("eval_fraction", "test_fraction", "grey_threshold")  # what decides a model's test split
 GRID_BORDER = 2  # colorgan's sample grids put 2 white pixels between tiles
 
@@ -159,7 +160,7 @@ def build(spec: ReportSpec, source: Source, out: Path) -> Report:
     figures.use_style()
     report = Report(spec, models, curves, evaluations, table(evaluations), study=study)
     if "losses" in spec.figures or "quality" in spec.figures:
-        hist = source.histories(curves, LOSS_KEYS + QUALITY_KEYS)
+        hist = source.histories(curves, LOSS_KEYS + QUALITY_KEYS + (PHASE_KEY,))
         if "losses" in spec.figures:
             report.plotted["losses"] = figures.losses(hist, figs)
         if "quality" in spec.figures:

@@ -91,10 +91,26 @@ def curves(hist: pd.DataFrame, panels: list[tuple[str, str]], ylabel_by_row: lis
         ax.set_visible(False)
     if len(plotted):
         axes.flat[0].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    for run, step in phase_boundaries(hist).items():
+        for ax in axes.flat[:len(panels)]:
+            ax.axvline(step, color=colours.get(run, "grey"), linestyle="--", linewidth=1,
+                       label="GAN phase starts" if ax is axes.flat[0] and run == runs[0] else None)
     _legend_outside(axes.flat[0], "run")
     fig.tight_layout()
     save(fig, folder, name)
     return plotted
+
+
+def phase_boundaries(hist: pd.DataFrame) -> dict[str, float]:
+    """Run -> x of the line between its last generator pre-training epoch (phase 0) and its first GAN epoch
+    (phase 1); runs without both phases have none."""
+    out = {}
+    phases = hist[hist["metric"] == "phase"]
+    for run, sub in phases.groupby("run", sort=False):
+        pre, gan = sub.loc[sub["value"] == 0, "step"], sub.loc[sub["value"] == 1, "step"]
+        if len(pre) and len(gan):
+            out[run] = (pre.max() + gan.min()) / 2.0
+    return out
 
 
 def losses(hist: pd.DataFrame, folder: Path) -> pd.DataFrame:

@@ -27,6 +27,11 @@ def test_overrides_are_typed():
     ("label_smoothing=0.9", "outside"),
     ("batch_size=0", "at least 1"),
     ("epochs", "key=value"),
+    ("pretrain_epochs=-1", "pretrain_epochs: must not be negative"),
+    ("lr_schedule=cosine", "lr_schedule: 'cosine' is not one of constant, linear_decay"),
+    ("ema_decay=1", "ema_decay: must be 0 \\(off\\) or in \\(0, 1\\)"),
+    ("ema_decay=-0.1", "ema_decay"),
+    ("ema_decay=nan", "ema_decay"),
 ])
 def test_bad_overrides_are_clear_errors(pair, message):
     with pytest.raises(config.ConfigError, match=message):
@@ -57,3 +62,36 @@ def test_experiments_hold_only_changes():
     for path in (ROOT / "experiments").glob("*.toml"):
         for key, value in config.read_toml(path).items():
             assert defaults[key] != value, f"{path.name}: {key} = {value!r} is already the default"
+
+
+def test_new_schedule_keys_default_to_the_reports_single_phase_constant_rate_training():
+    cfg = config.Config()
+    assert (cfg.pretrain_epochs, cfg.lr_schedule, cfg.decay_epochs, cfg.ema_decay) == (0, "constant", 0, 0.0)
+
+
+def test_the_decay_must_fit_in_every_phase_and_must_apply():
+    ok = config.load(None, ["lr_schedule=linear_decay", "decay_epochs=3", "epochs=3", "pretrain_epochs=3"])
+    assert ok.decay_epochs == 3
+    with pytest.raises(config.ConfigError, match=r"decay_epochs: 4 is longer than the phase it applies to "
+                                                 r"\(epochs = 3\)"):
+        config.load(None, ["lr_schedule=linear_decay", "decay_epochs=4", "epochs=3"])
+    with pytest.raises(config.ConfigError, match=r"\(pretrain_epochs = 2\)"):
+        config.load(None, ["lr_schedule=linear_decay", "decay_epochs=3", "epochs=5", "pretrain_epochs=2"])
+    with pytest.raises(config.ConfigError, match="decay_epochs: 2 has no effect with lr_schedule = constant"):
+        config.load(None, ["decay_epochs=2"])
+
+
+def test_padding_and_rebalance_keys_default_to_the_reports_behaviour_and_are_checked():
+    cfg = config.Config()
+    assert (cfg.padding, cfg.recon_weighting, cfg.rebalance_mix, cfg.rebalance_bins) == ("zero", "none", 0.5, 16)
+    cfg = config.load(None, ["padding=reflect", "recon_weighting=rebalance", "rebalance_mix=1", "rebalance_bins=8"])
+    assert (cfg.padding, cfg.recon_weighting, cfg.rebalance_mix, cfg.rebalance_bins) == ("reflect", "rebalance",
+                                                                                         1.0, 8)
+    for pair, message in (("padding=same", "padding: 'same' is not one of zero, reflect"),
+                          ("recon_weighting=focal", "not one of none, rebalance"),
+                          ("rebalance_mix=1.5", "rebalance_mix: 1.5 is outside"),
+                          ("rebalance_bins=1", "rebalance_bins: 1 is outside")):
+        with pytest.raises(config.ConfigError, match=message):
+            config.load(None, [pair])
+    with pytest.raises(config.ConfigError, match="needs color_space = 'lab'"):
+        config.load(None, ["recon_weighting=rebalance", "color_space=rgb"])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorgan import config, gan, metrics, train
+from colorgan import config, gan, losses, metrics, train
 
 
 def _batch(n: int = 4, seed: int = 0) -> tuple[tf.Tensor, tf.Tensor]:
@@ -73,7 +73,53 @@ def test_the_epoch_line_shows_the_registrys_figures_next_to_gray():
     values = {"train/g_total": 1.5, "train/d_loss": 0.7, "images_per_sec": 3.25,
               **{f"eval/{name}": 1.0 for name in metrics.QUALITY}}
     gray = {name: 2.0 for name in metrics.QUALITY}
-    line = train.epoch_line(1, 2, values, gray, 12.0)
-    assert line.startswith("epoch 1/2  train g_total 1.500  d_loss 0.700  | eval PSNR pooled 1.00 dB (gray 2.00)")
+    line = train.epoch_line(1, 2, "gan", values, gray, 12.0)
+    assert line.startswith("epoch 1/2 (gan)  train g_total 1.500  d_loss 0.700  | eval PSNR pooled 1.00 dB (gray 2.00)")
     for name in train.EPOCH_LINE:
         assert metrics.QUALITY[name].label in line
+
+
+def _all_weights(network) -> list[np.ndarray]:
+    return [v.numpy().copy() for v in network.weights]
+
+
+def test_pretraining_steps_the_generator_alone_and_never_runs_the_discriminator():
+    """D keeps every weight bit-identical, spectral norm's u included (it moves in any training forward pass)."""
+    model = gan.build(config.build({"image_size": 32, "power_iterations": 1, "pretrain_epochs": 1}))
+    model.start_phase(pretraining=True)
+    g_before, d_before = _weights(model.generator), _all_weights(model.discriminator)
+    logs = model.train_step(_batch())
+    assert set(logs) == set(gan.REGRESSION_LOSSES) == {m.name for m in model.metrics}
+    assert all(_moved(g_before, model.generator))
+    assert all(np.array_equal(b, v.numpy()) for b, v in zip(d_before, model.discriminator.weights, strict=True))
+    assert set(model.test_step(_batch())["losses"]) == set(gan.REGRESSION_LOSSES)
+    model.start_phase(pretraining=False)
+    assert set(model.train_step(_batch())) == set(gan.ADVERSARIAL_LOSSES)
+    assert not all(np.array_equal(b, v.numpy()) for b, v in zip(d_before, model.discriminator.weights, strict=True))
+
+
+def test_the_ema_shadow_averages_every_float_weight_and_is_what_infers():
+    model = gan.build(config.build({"image_size": 32, "power_iterations": 1, "ema_decay": 0.5}))
+    assert model.ema_generator is not None and model.inference_generator is model.ema_generator
+    model.train_step(_batch())  # the first step copies the generator (the decay ramps from 0)
+    assert all(np.array_equal(s, g) for s, g in zip(_all_weights(model.ema_generator),
+                                                     _all_weights(model.generator), strict=True))
+    model.g_optimizer.iterations.assign(100)  # past the ramp: the configured decay applies
+    shadow_before = _all_weights(model.ema_generator)
+    model.train_step(_batch(seed=1))
+    moving = [v.path for v in model.generator.non_trainable_weights]
+    assert any("moving_mean" in p for p in moving) and any("moving_variance" in p for p in moving)
+    for before, shadow, weight in zip(shadow_before, model.ema_generator.weights, model.generator.weights,
+                                      strict=True):
+        np.testing.assert_allclose(shadow.numpy(), 0.5 * before + 0.5 * weight.numpy(), rtol=1e-5, atol=1e-7)
+    l_in, target = _batch(seed=2)
+    assert not np.allclose(model.generator(l_in), model.ema_generator(l_in))
+    np.testing.assert_allclose(model(l_in), model.ema_generator(l_in, training=False))
+    recon = model.test_step((l_in, target))["losses"]["g_recon"]
+    expected = losses.reconstruction_loss(target, model.ema_generator(l_in, training=False))
+    assert float(recon) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_without_ema_the_generator_itself_infers():
+    model = gan.build(config.build({"image_size": 32, "adversarial": False}))
+    assert model.ema_generator is None and model.inference_generator is model.generator

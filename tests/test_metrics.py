@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import tensorflow as tf
 from skimage import metrics as skm
 
 from colorgan import evaluate, metrics
@@ -81,9 +82,92 @@ def test_every_split_figure_is_declared_once():
 
 
 def test_evaluate_summary_has_a_column_per_figure_and_an_interval_per_mean():
-    per_image = {"mse": np.array([1e-2, 1e-3])} | {m.mean_of: np.array([1.0, 3.0]) for m in metrics.MEANS}
+    per_image = ({"mse": np.array([1e-2, 1e-3])} | {m.mean_of: np.array([1.0, 3.0]) for m in metrics.MEANS}
+                 | {name: np.array([2.0, 4.0]) for name in metrics.POOLED_SCORES[1:]})
+    per_image["chroma_ring"] = np.array([1.0, 2.0])
     row = evaluate.summary_row("all", per_image)
-    assert list(row) == ["group", "n", "psnr", "psnr_median", "psnr_mean", "psnr_ci95", "ssim", "ssim_ci95",
+    assert list(row) == ["group", "n", "psnr", "psnr_median", "border_ratio", "border_ratio_orig",
+                         "psnr_mean", "psnr_ci95", "ssim", "ssim_ci95",
                          "colorfulness", "colorfulness_ci95", "colorfulness_orig", "colorfulness_orig_ci95",
                          "colorfulness_gap", "colorfulness_gap_ci95"]
     assert row["ssim"] == 2.0 and row["psnr"] == pytest.approx(-10 * np.log10(5.5e-3))
+    assert row["border_ratio"] == pytest.approx(0.5) and row["border_ratio_orig"] == pytest.approx(1.0)
+
+
+def test_sample_grid_images_are_spread_over_every_class():
+    from colorgan.evaluate import spread_pick
+
+    names = [f"{c}/{i:03d}.jpg" for c in ("street", "forest", "glacier") for i in range(5)] + ["top.jpg"]
+    pick = spread_pick(names, 7)
+    assert [names[i] for i in pick] == ["top.jpg", "forest/000.jpg", "glacier/000.jpg", "street/000.jpg",
+                                        "forest/001.jpg", "glacier/001.jpg", "street/001.jpg"]
+    assert len(spread_pick(names[:2], 10)) == 2  # fewer images than rows: all of them, once
+
+
+def _colour_field(n: int, size: int, seed: int) -> np.ndarray:
+    """Smooth, saturated random colour images [n, size, size, 3]."""
+    rng = np.random.default_rng(seed)
+    small = tf.constant(rng.random((n, 4, 4, 3)), tf.float32)
+    return np.asarray(tf.image.resize(small, [size, size], method="bilinear"), np.float32)
+
+
+@pytest.mark.parametrize("size, width", [(32, 1), (64, 1), (128, 2), (256, 4)])
+def test_border_ring_width_follows_the_image_size(size, width):
+    assert metrics.border_width(size) == width
+    img = np.zeros((1, size, size, 3), np.float32) + 0.5
+    img[:, :width, :, 0] = 1.0  # a red top strip exactly one ring wide: all its colour is in the ring
+    ring, inner = (float(v[0]) for v in metrics.border_chroma(img))
+    assert ring > 10.0 and inner == pytest.approx(0.0, abs=0.05)
+
+
+def test_a_grey_frame_gives_a_ratio_well_below_one_and_a_uniform_colour_exactly_one():
+    orig = _colour_field(4, 64, seed=5)
+    framed = orig.copy()
+    grey = orig.mean(-1, keepdims=True)
+    framed[:, :1], framed[:, -1:], framed[:, :, :1], framed[:, :, -1:] = (
+        grey[:, :1], grey[:, -1:], grey[:, :, :1], grey[:, :, -1:])  # a 1-px grey frame (the ring at 64 px)
+    acc = metrics.QualityAccumulator()
+    acc.update(metrics.image_scores(framed, orig))
+    out = acc.result()
+    assert out["border_ratio"] < 0.3  # the frame holds almost no colour
+    assert 0.7 < out["border_ratio_orig"] < 1.3  # the originals have none
+    uniform = np.zeros((2, 32, 32, 3), np.float32) + np.array([0.8, 0.3, 0.1], np.float32)
+    acc = metrics.QualityAccumulator()
+    acc.update(metrics.image_scores(uniform, uniform))
+    assert acc.result()["border_ratio"] == pytest.approx(1.0, abs=1e-6)
+    assert acc.result()["border_ratio_orig"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_the_originals_ratio_is_computed_the_same_way_and_pooled():
+    a, b = _colour_field(3, 32, seed=6), _colour_field(3, 32, seed=7)
+    acc = metrics.QualityAccumulator()
+    acc.update(metrics.image_scores(a, b))
+    swapped = metrics.QualityAccumulator()
+    swapped.update(metrics.image_scores(b, a))
+    assert acc.result()["border_ratio"] == pytest.approx(swapped.result()["border_ratio_orig"], rel=1e-6)
+    per = acc.per_image()  # pooled: a ratio of means, not a mean of per-image ratios
+    assert acc.result()["border_ratio"] == pytest.approx(per["chroma_ring"].mean() / per["chroma_inner"].mean(),
+                                                         rel=1e-5)
+
+
+def test_logged_keys_read_with_their_declared_label_and_unit():
+    assert metrics.heading_of("eval/psnr") == "eval PSNR pooled (dB)"
+    assert metrics.heading_of("test/colorfulness_gap") == "test colourfulness gap to original"
+    assert metrics.heading_of("ssim") == "SSIM"
+    assert metrics.heading_of("eval/g_total") == "eval/g_total"  # a loss, not a declared figure: kept as logged
+    assert metrics.declared("eval/psnr").better == "higher" and metrics.declared("images_per_sec") is None
+
+
+def test_study_summary_names_its_objective_with_label_and_unit():
+    import optuna
+
+    from colorgan.studies import runner, spec
+
+    study = optuna.create_study(direction="maximize")
+    dist = {"lr_g": optuna.distributions.FloatDistribution(1e-5, 1e-2, log=True)}
+    for lr, value in ((1e-4, 22.5), (1e-3, 23.25)):
+        study.add_trial(optuna.trial.create_trial(params={"lr_g": lr}, distributions=dist, value=value))
+    study_spec = spec.load_spec(spec.resolve_path("lr_sweep"))
+    table = runner.summary(study, study_spec)
+    assert list(table["eval PSNR pooled (dB)"]) == [22.5, 23.25]
+    assert runner.best_text(study, study_spec).startswith("best trial 1: eval PSNR pooled (dB) = 23.25 dB")

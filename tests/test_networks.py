@@ -76,3 +76,64 @@ def test_generator_losses_on_known_values():
     a, b = np.array([0.0, 1.0], np.float32), np.array([0.5, -1.0], np.float32)
     assert float(losses.reconstruction_loss(a, b, "l1")) == pytest.approx(1.25)
     assert float(losses.reconstruction_loss(a, b, "l2")) == pytest.approx(2.125)
+
+
+def _generators(size: int, **kwargs) -> tuple[keras.Model, keras.Model]:
+    """A zero- and a reflect-padded generator with the same weights."""
+    zero = networks.build_generator(size, 2, dropout=0.0, **kwargs)
+    reflect = networks.build_generator(size, 2, dropout=0.0, padding="reflect", **kwargs)
+    reflect.set_weights(zero.get_weights())
+    return zero, reflect
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_reflect_padding_keeps_shapes_and_weights(size):
+    zero, reflect = _generators(size)
+    assert reflect.output.shape == zero.output.shape == (None, size, size, 2)
+    assert [w.shape for w in reflect.weights] == [w.shape for w in zero.weights]
+    assert reflect.count_params() == zero.count_params()
+    for layer in zero.layers:  # every block keeps its output shape ('valid' transposed ones after their crop)
+        name = layer.name + "_crop" if layer.name.endswith("_convT") else layer.name
+        assert reflect.get_layer(name).output.shape == layer.output.shape, name
+    g, _ = networks.build(config.build({"image_size": size, "padding": "reflect"}))
+    assert any(layer.name == "down1_conv_pad_rows_cat" for layer in g.layers)
+
+
+def test_reflect_pad_mirrors_and_the_bottleneck_repeats():
+    for n in (1, 2, 5):
+        x = np.arange(n * (n + 1), dtype=np.float32).reshape(1, n, n + 1, 1)
+        inp = keras.Input((n, n + 1, 1))
+        padded = keras.Model(inp, networks.reflect_pad(inp, "pad"))(x).numpy()[0, ..., 0]
+        np.testing.assert_array_equal(padded, _reference_pad(x[0, ..., 0]))
+
+
+def _reference_pad(a: np.ndarray) -> np.ndarray:
+    """Reflect where an axis has more than one pixel, repeat where it has one (np.pad has no such mode)."""
+    a = np.pad(a, ((1, 1), (0, 0)), mode="reflect" if a.shape[0] > 1 else "edge")
+    return np.pad(a, ((0, 0), (1, 1)), mode="reflect" if a.shape[1] > 1 else "edge")
+
+
+def test_with_zeros_in_its_pad_the_reflect_network_is_the_zero_padding_network(monkeypatch):
+    """The geometry check: put zeros where the mirrored pixels go and the 'valid' convolutions, the crops and the
+    weights must give exactly the 'same'-padded network's output (so the pad/crop offsets are right)."""
+    monkeypatch.setattr(networks, "reflect_pad", lambda x, name: keras.layers.ZeroPadding2D(1, name=name)(x))
+    zero, reflect = _generators(32)
+    x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)), tf.float32)
+    np.testing.assert_allclose(reflect(x, training=False), zero(x, training=False), atol=1e-5)
+
+
+def test_reflect_padding_removes_the_frame_on_a_constant_input():
+    """On a constant input the only thing that tells the border from the interior is the padding. (The output is
+    not constant: stride-2 transposed convolutions leave a fine pattern everywhere, borders included.)"""
+    keras.utils.set_random_seed(0)
+    zero, reflect = _generators(64)
+    x = tf.fill((1, 64, 64, 1), 0.3)
+    ring = np.zeros((64, 64), bool)
+    ring[:2], ring[-2:], ring[:, :2], ring[:, -2:] = True, True, True, True
+
+    def frame(model):
+        """How far the mean output on a 2-px border ring is from the interior's (0 = no frame)."""
+        out = model(x, training=False).numpy()[0]
+        return float(np.abs(out[ring].mean(0) - out[~ring].mean(0)).max())
+
+    assert frame(reflect) < frame(zero) / 10

@@ -45,3 +45,17 @@ def test_log_ticks_label_decades_or_the_ends():
     figures.log_ticks(ax.xaxis, 1.3e-3, 2.7e-3)
     assert list(ax.xaxis.get_major_locator().locs) == [1.3e-3, 2.7e-3]  # only 2e-3 inside: label the ends
     plt.close(fig)
+
+
+def test_phase_boundary_drawn_between_pretraining_and_gan(tmp_path):
+    figures.use_style()
+    rows = [("two-phase", "phase", s, float(s > 3)) for s in range(1, 7)]
+    rows += [("two-phase", "eval/psnr", s, 22 + 0.1 * s) for s in range(1, 7)]
+    rows += [("gan only", "phase", s, 1.0) for s in range(1, 7)]
+    rows += [("gan only", "eval/psnr", s, 22.0) for s in range(1, 7)]
+    hist = pd.DataFrame(rows, columns=["run", "metric", "step", "value"])
+    assert figures.phase_boundaries(hist) == {"two-phase": 3.5}
+    figures.quality(hist, tmp_path / "with")
+    figures.quality(hist[hist["metric"] != "phase"], tmp_path / "without")
+    dashed = [(tmp_path / d / "quality.svg").read_text().count("stroke-dasharray") for d in ("with", "without")]
+    assert dashed[0] >= dashed[1] + 2  # one dashed boundary per panel (PSNR, colourfulness)

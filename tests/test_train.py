@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from colorgan import config, tracking, train
+from colorgan import config, gan, tracking, train
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -103,3 +103,82 @@ def test_non_finite_loss_stops_the_epoch():
     callback.on_train_batch_end(0, {"g_total": 1.0})
     with pytest.raises(train.NonFiniteLoss, match="g_total"):
         callback.on_train_batch_end(3, {"g_total": float("nan"), "d_loss": 0.5})
+
+
+class KeepModel(keras.callbacks.Callback):
+    """Keeps the trained ColorGAN, to compare its networks with what the run logged."""
+
+    def on_train_end(self, logs=None):
+        self.trained = self.model
+
+
+def _values(client: MlflowClient, run_id: str, key: str) -> list[float]:
+    return [m.value for m in sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)]
+
+
+def _logged_weights(client: MlflowClient, run_id: str) -> list[np.ndarray]:
+    return mlflow.keras.load_model(client.get_run(run_id).data.tags["colorgan.model_uri"]).get_weights()
+
+
+def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_pretraining_then_the_gan_resumes_across_the_phase_boundary(colour_folder, store, capsys):
+    cfg = smoke_config(colour_folder, "pretrain_epochs=1", "epochs=1")
+    with pytest.raises(KeyboardInterrupt):  # stopped after the pre-training epoch
+        train.run(cfg, root=store, verbose=0, callbacks=(InterruptAfter(1, KeyboardInterrupt()),))
+    assert "epoch 1/2 (pretrain)  train g_total" in capsys.readouterr().out
+    client = tracking.connect(store)
+    run_id = client.search_runs([tracking.experiment_id(cfg.experiment, store)])[0].info.run_id
+    assert _history(client, run_id, "eval/psnr") == [1]
+
+    keep = KeepModel()
+    train.run(train.resume_config(run_id, {}, root=store), resume_run_id=run_id, root=store, verbose=0,
+              callbacks=(keep,))
+    assert "epoch 2/2 (gan)  train g_total" in capsys.readouterr().out
+    assert client.get_run(run_id).info.status == "FINISHED"
+    assert _history(client, run_id, "eval/psnr") == [1, 2]
+    assert _values(client, run_id, "phase") == [0, 1]
+    for key in ("train/d_loss", "eval/d_loss", "train/g_gan", "lr/d"):
+        assert _history(client, run_id, key) == [2], key  # pre-training has no critic
+    assert _history(client, run_id, "train/g_recon") == [1, 2]
+    assert _values(client, run_id, "lr/g") == pytest.approx([cfg.lr_g] * 2)  # the constant schedule
+    assert _values(client, run_id, "lr/d") == pytest.approx([cfg.lr_d])
+    # without EMA, the logged model is the generator itself
+    assert _same(_logged_weights(client, run_id), keep.trained.generator.get_weights())
+
+    extended = train.resume_config(run_id, {"epochs": 2}, root=store)  # --resume RUN --set epochs=2
+    train.run(extended, resume_run_id=run_id, root=store, verbose=0)
+    assert _history(client, run_id, "eval/psnr") == [1, 2, 3]
+    assert _values(client, run_id, "phase") == [0, 1, 1]
+
+
+def test_the_logged_learning_rates_follow_linear_decay_through_a_resume(colour_folder, store):
+    cfg = smoke_config(colour_folder, "pretrain_epochs=2", "epochs=3", "lr_schedule=linear_decay",
+                       "decay_epochs=2", "max_train_images=16", "max_eval_images=8")
+    with pytest.raises(KeyboardInterrupt):  # the optimizers' state (rates included) comes back from the checkpoint
+        train.run(cfg, root=store, verbose=0, callbacks=(InterruptAfter(3, KeyboardInterrupt()),))
+    client = tracking.connect(store)
+    run_id = client.search_runs([tracking.experiment_id(cfg.experiment, store)])[0].info.run_id
+    train.run(cfg, resume_run_id=run_id, root=store, verbose=0)
+    # per phase of n epochs, epoch e: 1 - max(0, e + 1 - (n - 2)) / 3; pre-training n = 2, then the GAN n = 3
+    factors = [2 / 3, 1 / 3, 1.0, 2 / 3, 1 / 3]
+    assert _values(client, run_id, "lr/g") == pytest.approx([cfg.lr_g * f for f in factors], rel=1e-6)
+    assert _history(client, run_id, "lr/d") == [3, 4, 5]
+    assert _values(client, run_id, "lr/d") == pytest.approx([cfg.lr_d * f for f in factors[2:]], rel=1e-6)
+
+
+def test_with_ema_the_logged_model_and_the_checkpoint_hold_the_average(colour_folder, store):
+    cfg = smoke_config(colour_folder, "epochs=1", "ema_decay=0.5")
+    keep = KeepModel()
+    result = train.run(cfg, root=store, verbose=0, callbacks=(keep,))
+    model = keep.trained
+    client = tracking.connect(store)
+    logged = _logged_weights(client, result.run_id)
+    assert _same(logged, model.ema_generator.get_weights())
+    assert not _same(logged, model.generator.get_weights())
+    fresh = gan.build(cfg)  # what --resume restores: the shadow too
+    train._restore(tracking.RunTracker(result.run_id), train._checkpoint(fresh))
+    assert _same(fresh.ema_generator.get_weights(), model.ema_generator.get_weights())
+    assert _same(fresh.generator.get_weights(), model.generator.get_weights())

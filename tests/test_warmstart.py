@@ -30,7 +30,7 @@ class Capture(keras.callbacks.Callback):
         self.after: dict = {}
 
     def _weights(self) -> dict:
-        nets = {"g": self.model.generator, "d": self.model.discriminator}
+        nets = {"g": self.model.generator, "d": self.model.discriminator, "ema": self.model.ema_generator}
         return {k: [w.copy() for w in net.get_weights()] for k, net in nets.items() if net is not None}
 
     def on_train_begin(self, logs=None):
@@ -141,9 +141,10 @@ def test_warm_start_from_a_shipped_folder(at_source, tmp_path):
     cfg = smoke(at_source.data_dir)
     folder = shipped.write(tmp_path / "tiny", generator, cfg, "card", {})
     capture = Capture()
-    result = train.run(smoke(at_source.data_dir, f"init_from={folder}"), root=at_source.root, verbose=0,
-                       callbacks=(capture,))
+    result = train.run(smoke(at_source.data_dir, f"init_from={folder}", "ema_decay=0.9"), root=at_source.root,
+                       verbose=0, callbacks=(capture,))
     assert equal(capture.begin["g"], shipped.load(folder).generator.get_weights())
+    assert equal(capture.begin["ema"], capture.begin["g"])  # the EMA shadow starts from the source too
     tags = tracking.connect(at_source.root).get_run(result.run_id).data.tags
     assert tags[warmstart.LINEAGE_TAG] == f"shipped:{folder}@{shipped.weights_sha(folder)}"
     assert tags[warmstart.DISCRIMINATOR_TAG] == "fresh (a shipped model has none)"

@@ -26,7 +26,7 @@ import keras
 import optuna
 import pandas as pd
 
-from colorgan import paths, tracking, train
+from colorgan import metrics, paths, tracking, train
 from colorgan.studies.spec import Param, StudyError, StudySpec
 
 # Heartbeats and stale-trial retry are the features this runner is built on; their 'experimental' label is noise.
@@ -230,7 +230,7 @@ def summary(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
         row = {"number": t.number, "state": t.state.name}
         row.update({f"params_{k}": v for k, v in t.params.items()})
         for metric, value in zip(spec.metrics, t.values or [None] * len(spec.metrics), strict=True):
-            row[metric] = value
+            row[metrics.heading_of(metric)] = value
         row["epochs_run"] = t.user_attrs.get("epochs", 0)
         end = t.datetime_complete
         row["duration_s"] = round((end - t.datetime_start).total_seconds(), 1) if end and t.datetime_start else None
@@ -246,8 +246,9 @@ def best_text(study: optuna.Study, spec: StudySpec) -> str:
         front = sorted(study.best_trials, key=lambda t: t.number)
         return "Pareto set:\n" + "\n".join(f"  trial {t.number}: {dict(zip(spec.metrics, t.values, strict=True))}"
                                            f" {t.params}" for t in front)
-    best = study.best_trial
-    return f"best trial {best.number}: {spec.metrics[0]} = {best.value:.4f} with {best.params}"
+    best, declared = study.best_trial, metrics.declared(spec.metrics[0])
+    value = declared.show(best.value) if declared else f"{best.value:.4f}"
+    return f"best trial {best.number}: {metrics.heading_of(spec.metrics[0])} = {value} with {best.params}"
 
 
 def print_summary(study: optuna.Study, spec: StudySpec) -> None:
