@@ -8,7 +8,6 @@ EXP ?= lab_advanced
 SET ?=
 NAME ?= lr_sweep
 PORT ?= 5000
-MODEL ?= models:/colorgan@champion
 HOST ?= 127.0.0.1
 
 .DEFAULT_GOAL := help
@@ -18,6 +17,7 @@ TRIALS ?=
 EPOCHS ?=
 # `$(WHERE) NAME` prints a location of the project (root, mlruns, mlflow-uri, optuna-db...): colorgan/paths.py
 WHERE := $(PY) -m colorgan.paths
+# MODEL empty: serve uses the default model (models:/colorgan@champion if registered, else the shipped one)
 MODEL ?=
 DATA ?=
 SIZE ?=
@@ -55,7 +55,7 @@ dashboard: $(STAMP) ## optuna-dashboard on http://127.0.0.1:8080 over the study 
 	$(VENV)/bin/optuna-dashboard $(if $(STORAGE),$(STORAGE),"$$($(WHERE) optuna-db)") --host 127.0.0.1 --port 8080
 
 evaluate: $(STAMP) ## score a model or baseline on the test split: make evaluate MODEL=RUN_ID|baseline:welsh [DATA=dir] [SIZE=64]
-	$(PY) -m colorgan evaluate --model $(MODEL) $(if $(DATA),--data $(DATA)) $(if $(SIZE),--size $(SIZE))
+	$(PY) -m colorgan evaluate --model '$(or $(MODEL),models:/colorgan@champion)' $(if $(DATA),--data $(DATA)) $(if $(SIZE),--size $(SIZE))
 
 report: $(STAMP) ## reports/NAME/ from MLflow, evaluating what is missing first: make report NAME=seed_graphs|<study> [STORAGE=url]
 	mkdir -p .cache
@@ -82,13 +82,13 @@ ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over the local store (mlru
 	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port $(PORT) \
 		--backend-store-uri "$$($(WHERE) mlflow-db)" --default-artifact-root "$$($(WHERE) mlflow-artifacts)"
 
-serve: $(STAMP) ## the upload page + API: make serve [MODEL=models:/colorgan@champion|runs:/ID|study:NAME] [PORT=8000]
-	$(PY) -m colorgan serve --model '$(MODEL)' --host $(HOST) \
+serve: $(STAMP) ## the upload page + API: make serve [MODEL=models:/colorgan@champion|runs:/ID|study:NAME|shipped] [PORT=8000]
+	$(PY) -m colorgan serve $(if $(MODEL),--model '$(MODEL)') --host $(HOST) \
 		--port $(if $(filter command line environment,$(origin PORT)),$(PORT),8000)
 
 model-serve: $(STAMP) ## `mlflow models serve` of the registered pyfunc: make model-serve [MODEL=models:/colorgan@champion] [PORT=5001]
 	PATH="$(abspath $(VENV))/bin:$$PATH" MLFLOW_TRACKING_URI="$$($(WHERE) mlflow-uri)" \
-		$(VENV)/bin/mlflow models serve -m '$(MODEL)' --env-manager local -h $(HOST) \
+		$(VENV)/bin/mlflow models serve -m '$(or $(MODEL),models:/colorgan@champion)' --env-manager local -h $(HOST) \
 		-p $(if $(filter command line environment,$(origin PORT)),$(PORT),5001)
 
 bench-serve: $(STAMP) ## p50/p95 latency + req/s of a running `make serve`: make bench-serve IMAGE=photo.jpg [PORT=8000]

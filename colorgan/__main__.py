@@ -20,7 +20,8 @@ def _train(args: argparse.Namespace) -> int:
         print(config.to_toml(cfg), end="")
         return 0
     train.configure_threads(args.threads)
-    result = train.run(cfg, Path(args.experiment) if args.experiment else None, resume_run_id=args.resume)
+    result = train.run(cfg, Path(args.experiment) if args.experiment else None, resume_run_id=args.resume,
+                       resolve_model=_resolver(None))
     print(f"run {result.run_id} finished: eval PSNR {result.final.get('eval/psnr', float('nan')):.2f} dB")
     return 0
 
@@ -60,19 +61,33 @@ def _model_ref(ref: str, storage: str | None) -> str:
     return ref
 
 
-def _load_colorizer(args: argparse.Namespace):
-    from colorgan import paths
-    from colorgan.tracking.models import load_colorizer
+def _resolver(storage: str | None):
+    """references.resolve that also takes study:NAME: what train.run warm-starts with and ship loads with."""
 
-    return load_colorizer(_model_ref(args.model, args.storage), paths.repo_root())
+    def resolve(ref: str, root: Path):
+        from colorgan import references
+
+        return references.resolve(_model_ref(ref, storage), root)
+
+    return resolve
+
+
+def _load_colorizer(args: argparse.Namespace):
+    """(Colorizer, references.Model, which model in words): --model, or the default model when none is named."""
+    from colorgan import paths, references
+
+    root = paths.repo_root()
+    ref = args.model or references.default_ref(root)
+    colorizer, model = references.load_colorizer(_model_ref(ref, args.storage), root)
+    return colorizer, model, model.description + ("" if args.model else " (the default model)")
 
 
 def _colorize(args: argparse.Namespace) -> int:
     from colorgan.colorize import colorize_files
 
-    colorizer, loaded = _load_colorizer(args)
+    colorizer, _, which = _load_colorizer(args)
     report = colorize_files(args.paths, args.out, colorizer, progress=not args.quiet)
-    print(f"colorized {len(report.written)} file(s) into {args.out} with run {loaded.run_id}"
+    print(f"colorized {len(report.written)} file(s) into {args.out} with {which}"
           + (f"; skipped {len(report.skipped)}:" if report.skipped else ""))
     for path, reason in report.skipped:
         print(f"  {path}: {reason}")
@@ -93,9 +108,9 @@ def _publish(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from colorgan.colorize import export_savedmodel
 
-    colorizer, loaded = _load_colorizer(args)
+    colorizer, _, which = _load_colorizer(args)
     out = export_savedmodel(colorizer, args.out)
-    print(f"SavedModel of run {loaded.run_id} written to {out} (signature serving_default: uint8 image "
+    print(f"SavedModel of {which} written to {out} (signature serving_default: uint8 image "
           "[H, W, 1] -> uint8 image [H, W, 3])")
     return 0
 
@@ -105,10 +120,23 @@ def _serve(args: argparse.Namespace) -> int:
 
     from colorgan.serve.app import create_app
 
-    colorizer, _ = _load_colorizer(args)
-    app = create_app(colorizer, args.model, max_bytes=int(args.max_mb * 1024 * 1024))
-    print(f"serving {args.model} on http://{args.host}:{args.port}/ (API docs: /docs)", flush=True)
+    colorizer, _, which = _load_colorizer(args)
+    app = create_app(colorizer, which, max_bytes=int(args.max_mb * 1024 * 1024))
+    print(f"serving {which} on http://{args.host}:{args.port}/ (API docs: /docs)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _ship(args: argparse.Namespace) -> int:
+    from colorgan import metrics, paths
+    from colorgan.shipping import ship
+
+    out = Path(args.out) if args.out else paths.shipped_model_dir()
+    result = ship(args.model, out, paths.repo_root(), args.command or "", args.replace, _resolver(args.storage))
+    model, gray = result.figures["test"]["model"][0], result.figures["test"]["gray"][0]
+    figures = "  ".join(f"{m.label} {m.show(model[m.name])} (gray {m.show(gray[m.name])})"
+                        for m in (metrics.QUALITY[k] for k in ("psnr", "colorfulness", "colorfulness_gap")))
+    print(f"shipped {result.source} to {result.folder} ({result.figures['n_test']} test images: {figures})")
     return 0
 
 
@@ -146,10 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_evaluate)
 
 
-    model_help = "runs:/RUN_ID, RUN_ID, models:/colorgan/N, models:/colorgan@champion or study:NAME"
+    model_help = ("runs:/RUN_ID, RUN_ID, models:/colorgan/N, models:/colorgan@champion, study:NAME, shipped or a "
+                  "shipped-model folder; default: models:/colorgan@champion if registered, else shipped")
     p = sub.add_parser("colorize", help="colorize photos (files or folders) at full resolution")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (recursive)")
-    p.add_argument("--model", required=True, metavar="REF", help=model_help)
+    p.add_argument("--model", metavar="REF", help=model_help)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (same names, formats and sizes)")
     p.add_argument("--storage", help="Optuna storage URL for study:NAME (default: sqlite under mlruns/)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -162,15 +191,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--storage", help="Optuna storage URL (default: sqlite under mlruns/)")
     p.set_defaults(func=_publish)
 
+    p = sub.add_parser("ship", help="write a trained generator into the repository as a shipped model (models/)")
+    p.add_argument("--model", required=True, metavar="REF", help="RUN_ID, runs:/, models:/..., study:NAME or a "
+                   "shipped-model folder")
+    p.add_argument("--out", metavar="DIR", help="the folder to write (default: the checkout's models/landscapes-128)")
+    p.add_argument("--command", help="how it was trained, for the model card (default: from its resolved config)")
+    p.add_argument("--replace", action="store_true", help="overwrite a shipped model already in --out")
+    p.add_argument("--storage", help="Optuna storage URL for study:NAME")
+    p.set_defaults(func=_ship)
+
     p = sub.add_parser("export", help="export a generator as a TensorFlow SavedModel for TF Serving")
-    p.add_argument("--model", required=True, metavar="REF", help=model_help)
+    p.add_argument("--model", metavar="REF", help=model_help)
     p.add_argument("--format", choices=["savedmodel"], default="savedmodel")
     p.add_argument("--out", required=True, metavar="DIR", help="a new (or empty) folder")
     p.add_argument("--storage", help="Optuna storage URL for study:NAME")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("serve", help="the upload page and its API (FastAPI)")
-    p.add_argument("--model", required=True, metavar="REF", help=model_help)
+    p.add_argument("--model", metavar="REF", help=model_help)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--max-mb", type=float, default=20.0, help="upload size limit in MB")
@@ -182,12 +220,14 @@ def main(argv: list[str] | None = None) -> int:
     from colorgan.config import ConfigError
     from colorgan.data import DataError
     from colorgan.evaluate import EvaluateError
+    from colorgan.shipped import ShippedModelError
     from colorgan.studies import StudyError
     from colorgan.tracking.models import ModelRefError
 
     try:
         return args.func(args)
-    except (ConfigError, DataError, StudyError, EvaluateError, ModelRefError, ColorizeError) as exc:
+    except (ConfigError, DataError, StudyError, EvaluateError, ModelRefError, ColorizeError,
+            ShippedModelError) as exc:
         print(f"colorgan: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

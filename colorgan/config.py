@@ -77,6 +77,8 @@ class Config:
     run_name: str = ""  # "" = the experiment file's name
     sample_images: int = 8  # eval images in the per-epoch sample grid
     checkpoint: bool = True  # save the training state every epoch (needed by --resume); studies turn it off
+    # --- warm start ---
+    init_from: str = ""  # warm start from a model reference (run id, runs:/, models:/, study:, shipped, a folder)
 
     def __post_init__(self) -> None:
         for f in fields(self):

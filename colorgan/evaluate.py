@@ -65,13 +65,29 @@ def data_key(folder: str | None) -> str:
 
 def model_subject(ref: str, root: Path) -> Subject:
     loaded = models.load_generator(ref, root)
-    space = loaded.cfg.color_space
+    return generator_subject(ref, loaded.generator, loaded.cfg, loaded.run_id)
+
+
+def generator_subject(label: str, generator, cfg: config.Config, run_id: str | None) -> Subject:
+    """A generator (trained at ``cfg``'s size and colour space) as a Subject."""
+    space = cfg.color_space
 
     def predict(rgb: np.ndarray) -> np.ndarray:
         l_in, _ = color.encode(tf.constant(rgb, tf.float32), space)
-        return np.asarray(color.decode(l_in, loaded.generator(l_in, training=False), space))
+        return np.asarray(color.decode(l_in, generator(l_in, training=False), space))
 
-    return Subject(ref, loaded.cfg.image_size, predict, loaded.cfg, loaded.run_id)
+    return Subject(label, cfg.image_size, predict, cfg, run_id)
+
+
+def sorted_test_split(cfg: config.Config, root: Path) -> tuple[Path, list[str], dict]:
+    """(data folder, its test split sorted by name, the data info): the default evaluation data of a config."""
+    data_dir, _, splits, info = data.split_dataset(cfg, root)
+    return data_dir, sorted(splits["test"]), info
+
+
+def per_image_table(subject: Subject, names: list[str], rgb: np.ndarray) -> pd.DataFrame:
+    """One row per image: file, class and every per-image score of ``subject`` on ``rgb``."""
+    return pd.DataFrame({"file": names, "class": [class_of(n) for n in names], **score(subject.predict, rgb)})
 
 
 def baseline_subject(name: str, size: int, cfg: config.Config, root: Path) -> Subject:
@@ -175,8 +191,7 @@ def run(ref: str, folder: str | None = None, size: int | None = None, out: Path 
     if size and subject.run_id and size != subject.size:
         raise EvaluateError(f"{ref} was trained at {subject.size}px and is evaluated at that size, not {size}px")
     if folder is None:
-        data_dir, _, splits, _ = data.split_dataset(subject.cfg, root)
-        rels = sorted(splits["test"])
+        data_dir, rels, _ = sorted_test_split(subject.cfg, root)
     else:
         data_dir = Path(folder).resolve()
         if not data_dir.is_dir():
@@ -188,7 +203,7 @@ def run(ref: str, folder: str | None = None, size: int | None = None, out: Path 
                     "; ".join(f"{n}: {why}" for n, why in skipped[:20]))
     if not names:
         raise data.DataError(f"{data_dir}: no usable image to evaluate ({len(skipped)} skipped)")
-    per_image = pd.DataFrame({"file": names, "class": [class_of(n) for n in names], **score(subject.predict, rgb)})
+    per_image = per_image_table(subject, names, rgb)
     table = summarise(per_image)
     key = data_key(folder)
     run_id = subject.run_id or evaluations.baseline_run(root, subject.baseline, str(data_dir), subject.size)

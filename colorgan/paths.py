@@ -33,6 +33,18 @@ def studies_dir() -> Path:
     return CHECKOUT / "studies"
 
 
+SHIPPED_MODEL = "landscapes-128"  # the reference model that ships with the checkout (model reference `shipped`)
+
+
+def models_dir() -> Path:
+    """Shipped models (colorgan.shipped folders), part of the checkout, not of a project's stores."""
+    return CHECKOUT / "models"
+
+
+def shipped_model_dir() -> Path:
+    return models_dir() / SHIPPED_MODEL
+
+
 def mlruns_dir(root: Path) -> Path:
     return Path(root) / "mlruns"
 

@@ -18,11 +18,10 @@ import tensorflow as tf
 
 from colorgan import color, data, grids, metrics, tracking
 from colorgan import config as config_mod
+from colorgan.references import ALIAS, MODEL_NAME
 from colorgan.tracking import registry
 from colorgan.tracking.models import SOURCE_RUN_TAG, load_generator
 
-MODEL_NAME = "colorgan"
-ALIAS = "champion"
 EXPERIMENT = "colorgan-registry"
 TEST_CAP = 256  # test images scored per publish (at the model's size): keeps `publish` to seconds on a CPU
 GRID_ROWS = 8
@@ -76,28 +75,7 @@ def model_card(*, name: str, version: str, source_run_id: str, study: str | None
         f"Published {datetime.now(UTC):%Y-%m-%d %H:%M UTC} from training run `{source_run_id}`"
         + (f", the best trial of the Optuna study `{study}`." if study else "."),
         "",
-        "## What it does",
-        "",
-        f"A pix2pix-style U-Net generator trained at {size}x{size}. Given a photo of any size (uint8 gray HxW or "
-        "colour HxWx3; colour is reduced to its L*), it predicts the chroma from the photo resized to "
-        f"{size}x{size}, resizes that chroma (bilinear) to the full resolution and joins it with the photo's own "
-        "full-resolution L*. The output has the input's size and lightness.",
-        "",
-        "## Training data",
-        "",
-        f"- folder: `{info.get('data_dir', params.get('data_dir', '?'))}` ({info.get('data_source', '?')})",
-        f"- fingerprint: `{info.get('fingerprint', '?')}`",
-        f"- usable files: {info.get('n_usable', '?')} of {info.get('n_files', '?')} "
-        f"(skipped: {info.get('n_skipped', '?')})",
-        f"- split: {params.get('n_train', '?')} train (the run's cap), {info.get('n_eval', '?')} eval, "
-        f"{info.get('n_test', '?')} test; near-grey photos (mean chroma < {cfg.grey_threshold}) left out of each",
-        "",
-        "## Config",
-        "",
-        "```toml",
-        config_mod.to_toml(cfg).rstrip(),
-        "```",
-        "",
+        *card_intro(cfg, info, params),
         "## Test-split figures",
         "",
     ]
@@ -129,6 +107,44 @@ def model_card(*, name: str, version: str, source_run_id: str, study: str | None
         '`{"dataframe_records": [{"image": "<base64 image file>"}]}` -> `{"predictions": [{"image": "<base64 PNG>"}]}`',
         "- in Python: `mlflow.pyfunc.load_model(...).predict(uint8 HxW or HxWx3 array)` -> uint8 RGB HxWx3",
         "",
+        *card_limitations(size),
+        "- Needs colorgan installed where the pyfunc is loaded (`pip install -e .` of the repository).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def card_intro(cfg: config_mod.Config, info: dict, params: dict) -> list[str]:
+    """The sections every model card opens with: what the model does, its training data and its config."""
+    size = cfg.image_size
+    return [
+        "## What it does",
+        "",
+        f"A pix2pix-style U-Net generator trained at {size}x{size}. Given a photo of any size (uint8 gray HxW or "
+        "colour HxWx3; colour is reduced to its L*), it predicts the chroma from the photo resized to "
+        f"{size}x{size}, resizes that chroma (bilinear) to the full resolution and joins it with the photo's own "
+        "full-resolution L*. The output has the input's size and lightness.",
+        "",
+        "## Training data",
+        "",
+        f"- folder: `{info.get('data_dir', params.get('data_dir', '?'))}` ({info.get('data_source', '?')})",
+        f"- fingerprint: `{info.get('fingerprint', '?')}`",
+        f"- usable files: {info.get('n_usable', '?')} of {info.get('n_files', '?')} "
+        f"(skipped: {info.get('n_skipped', '?')})",
+        f"- split: {params.get('n_train', '?')} train (the run's cap), {info.get('n_eval', '?')} eval, "
+        f"{info.get('n_test', '?')} test; near-grey photos (mean chroma < {cfg.grey_threshold}) left out of each",
+        "",
+        "## Config",
+        "",
+        "```toml",
+        config_mod.to_toml(cfg).rstrip(),
+        "```",
+        "",
+    ]
+
+
+def card_limitations(size: int) -> list[str]:
+    """The limitations section every model card holds (a card may add its own lines after it)."""
+    return [
         "## Limitations",
         "",
         f"- Colours come from a {size}x{size} view of the whole photo (squashed, not cropped): chroma has at most "
@@ -138,9 +154,7 @@ def model_card(*, name: str, version: str, source_run_id: str, study: str | None
         "- Colours are plausible, not true: the model cannot know the real colour of a car or a dress.",
         "- Trained briefly on a CPU (see the config: epochs and images). PSNR rewards dull, greyish output: read it "
         "next to the gray baseline and the colourfulness figures.",
-        "- Needs colorgan installed where the pyfunc is loaded (`pip install -e .` of the repository).",
     ]
-    return "\n".join(lines) + "\n"
 
 
 def publish(run_id: str, root: Path, study: str | None = None, name: str = MODEL_NAME,

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorgan import color, data, gan, grids, losses, metrics, paths, schedule, tracking
+from colorgan import color, data, gan, grids, losses, metrics, paths, schedule, tracking, warmstart
 from colorgan import config as config_mod
 from colorgan.config import Config
 
@@ -190,6 +190,7 @@ def _requirements() -> list[str]:
 
 
 def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None = None,
+        resolve_model: warmstart.Resolver | None = None,
         callbacks: tuple = (), parent_run_id: str | None = None, tags: dict | None = None,
         root: Path | None = None, verbose: int = 1, on_start=None) -> RunResult:
     """Train one model; every epoch is tracked: ``pretrain_epochs`` of the generator alone, then ``epochs`` of the
@@ -204,7 +205,10 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
     model = gan.build(cfg, recon_weights=prior[1] if prior else None)
     checkpoint = _checkpoint(model)
     gray = gray_baseline(bundle.eval, cfg.color_space)
-    with tracking.open_run(root, cfg.experiment, cfg.run_name, resume_run_id, parent_run_id, tags) as tracker:
+    # init_from, before the run exists (a bad source fails first); resolve_model also takes study:NAME (the CLI's)
+    lineage = warmstart.apply(model, cfg, root, resolve_model, resume_run_id)
+    with tracking.open_run(root, cfg.experiment, cfg.run_name, resume_run_id, parent_run_id,
+                           {**(tags or {}), **lineage}) as tracker:
         if on_start is not None:
             on_start(tracker.run_id)
         initial_epoch = 0

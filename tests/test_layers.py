@@ -24,10 +24,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("color", "images", "paths", "grids", "losses", "samples",  # pixels, files, locations: no model, no store
      "schedule"),  # the epoch plan (phases, learning rates): arithmetic on the config
     ("data", "metrics", "baselines"),  # datasets and scores (metrics/color are shared by evaluate/baselines/publish)
-    ("networks", "colorize"),  # the architectures; a trained generator applied to photos
+    ("networks", "colorize", "shipped"),  # the architectures; a trained generator applied to photos; models/ folders
     ("gan",),  # the model that trains the networks
     ("tracking",),  # the MLflow adapter
-    ("train", "evaluate", "publish", "serve"),  # one run, one evaluation, publishing, the web app
+    ("references",),  # any model reference (MLflow or shipped) -> generator + config; the default model
+    ("train", "warmstart", "evaluate", "publish", "shipping", "serve"),  # one run, its warm start, one evaluation,
+    # publishing to the registry, shipping into the repository, the web app
     ("studies",),  # Optuna on top of train
     ("__main__", "bench", "bench_serve"),  # entry points
 )

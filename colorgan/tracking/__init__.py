@@ -214,6 +214,12 @@ def resolved_config(client: MlflowClient, run_id: str) -> dict:
         return tomllib.loads(Path(client.download_artifacts(run_id, RESOLVED_CONFIG, tmp)).read_text())
 
 
+def has_checkpoint(repo_root: Path, run_id: str) -> bool:
+    """Whether a run saved a checkpoint (an epoch it can resume after)."""
+    names = [f.path for f in connect(repo_root).list_artifacts(run_id, CHECKPOINT_DIR)]
+    return f"{CHECKPOINT_DIR}/{STATE_FILE}" in names
+
+
 def run_data(repo_root: Path, run_id: str):
     """A run's logged values: ``.params``, ``.metrics`` (the last of each) and ``.tags``, as plain dicts."""
     return connect(repo_root).get_run(run_id).data

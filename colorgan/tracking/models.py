@@ -6,6 +6,7 @@ turns a reference into (generator, config), so every command accepts the same fo
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from colorgan import config as config_mod
+from colorgan import paths
 from colorgan.tracking import connect, resolved_config
 
 
@@ -69,6 +71,20 @@ def load_generator(ref: str, repo_root: Path) -> LoadedGenerator:
     client = connect(repo_root)  # also the store mlflow.keras.load_model resolves the model URI in
     generator = mlflow.keras.load_model(uri)
     return LoadedGenerator(generator, run_config(client, run_id), run_id, uri)
+
+
+def alias_exists(repo_root: Path, name: str, alias: str) -> bool:
+    """Whether ``models:/name@alias`` names a version. A local store that does not exist yet (a fresh clone) has
+    none, and asking never creates it."""
+    if not os.environ.get(paths.TRACKING_ENV) and not paths.mlflow_db(repo_root).is_file():
+        return False
+    try:
+        connect(repo_root).get_model_version_by_alias(name, alias)
+    except mlflow.exceptions.MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):  # no such model / alias
+            return False
+        raise
+    return True
 
 
 def load_colorizer(ref: str, repo_root: Path):

@@ -1,0 +1,139 @@
+"""`colorgan ship`: a trained generator -> a shipped-model folder in the repository (colorgan.shipped's format).
+
+The generator is rounded to the float16 weights the folder stores, then scored on the whole test split of its
+config and on a fixed subset (the first SUBSET files of the sorted test split), next to the gray image, with
+`evaluate`'s code. The card and ``figures.json`` hold those figures; ``tests/test_shipped_model.py`` recomputes
+the subset's, so a change that breaks loading or the colour pipeline fails CI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from colorgan import data, evaluate, metrics, publish, references, shipped, tracking
+
+SUBSET = 64  # the fixed subset: the first files of the sorted test split, at the model's size
+FORMAT = 1  # figures.json's layout
+
+
+@dataclass(frozen=True)
+class ShipResult:
+    folder: Path
+    source: str  # the description of the shipped model's source
+    figures: dict
+    card: str
+
+
+def _records(summary: pd.DataFrame) -> list[dict]:
+    return [{k: (v if isinstance(v, str) else int(v) if k == "n" else float(v)) for k, v in row.items()}
+            for row in summary.to_dict("records")]
+
+
+def score(subjects: dict[str, evaluate.Subject], data_dir: Path, rels: list[str]) -> dict:
+    """Each subject's figures on the files: ``test`` (summary rows: "all", then one per class) and ``subset`` (the
+    "all" row of the first SUBSET files), with the files of the subset."""
+    size = next(iter(subjects.values())).size
+    names, rgb, skipped = evaluate.load_images(data_dir, rels, size)
+    if not names:
+        raise data.DataError(f"{data_dir}: no usable test image to score ({len(skipped)} skipped)")
+    tables = {label: evaluate.per_image_table(subject, names, rgb) for label, subject in subjects.items()}
+    return {
+        "n_test": len(names),
+        "skipped": [f"{n}\t{why}" for n, why in skipped],
+        "test": {label: _records(evaluate.summarise(t)) for label, t in tables.items()},
+        "subset": {"files": names[:SUBSET],
+                   **{label: _records(evaluate.summarise(t.iloc[:SUBSET]))[0] for label, t in tables.items()}},
+    }
+
+
+def ship(ref: str, out: Path, root: Path, command: str = "", replace: bool = False,
+         resolve_model=references.resolve) -> ShipResult:
+    """Score the generator ``ref`` names (as it will be stored) and write it, its config, card and figures to
+    ``out``. ``command``: how it was trained (default: train again from the folder's resolved config)."""
+    model = resolve_model(ref, root)
+    generator = shipped.stored(model.generator)
+    cfg = model.cfg
+    data_dir, rels, split_info = evaluate.sorted_test_split(cfg, root)
+    subjects = {"model": evaluate.generator_subject(ref, generator, cfg, model.run_id),
+                "gray": evaluate.baseline_subject("gray", cfg.image_size, cfg, root)}
+    command = command or f"colorgan train {out}/{shipped.CONFIG_FILE}  # the resolved config; command not recorded"
+    params = dict(tracking.run_data(root, model.run_id).params) if model.run_id else {}
+    figures = {"format": FORMAT, "source": model.description, "lineage": model.lineage, "command": command,
+               "image_size": cfg.image_size, "color_space": cfg.color_space,
+               "data": {"data_dir": str(data_dir), "data_source": split_info["data_source"],
+                        "fingerprint": split_info["fingerprint"]},
+               **score(subjects, data_dir, rels)}
+    card = model_card(shipped.display(out), cfg, figures, {**params, **split_info, "n_test": figures["n_test"]}, params)
+    shipped.write(out, generator, cfg, card, figures, replace=replace)
+    return ShipResult(Path(out), model.description, figures, card)
+
+
+def _cell(row: dict, m: metrics.Metric) -> str:
+    if m.name not in row:
+        return ""
+    ci = row.get(f"{m.mean_of}_ci95") if m.mean_of else None
+    return f"{row[m.name]:.{m.digits}f}" + (f" ± {ci:.{m.digits}f}" if ci is not None else "")
+
+
+def figures_table(model: dict, gray: dict) -> list[str]:
+    """metrics.QUALITY's figures, this model next to the gray image; means over images with their 95% interval."""
+    return ["| figure | this model | gray image |", "|---|---|---|",
+            *(f"| {m.heading} | {_cell(model, m)} | {_cell(gray, m)} |" for m in metrics.QUALITY.values()
+              if m.name in model)]
+
+
+def model_card(folder: str, cfg, figures: dict, info: dict, params: dict) -> str:
+    """The card of a shipped model in ``folder`` (as shipped.display shows it), from ship's figures."""
+    size, name = cfg.image_size, Path(folder).name
+    model, gray = figures["test"]["model"], figures["test"]["gray"]
+    psnr, gap = metrics.QUALITY["psnr"], metrics.QUALITY["colorfulness_gap"]
+    lines = [
+        f"# {name}: the reference colorization generator",
+        "",
+        f"Shipped {datetime.now(UTC):%Y-%m-%d %H:%M UTC} from {figures['source']}. "
+        f"`{shipped.GENERATOR_FILE}` stores its weights as {shipped.STORED_DTYPE} (cast back to float32 on load); "
+        "every figure below was computed on those weights.",
+        "",
+        *publish.card_intro(cfg, info, params),
+        "## How it was trained",
+        "",
+        "```bash",
+        figures["command"],
+        "```",
+        "",
+        "## Test-split figures",
+        "",
+        f"The whole test split ({figures['n_test']} images, near-grey ones left out), at {size}x{size}, scored "
+        "with `colorgan.metrics` as `colorgan evaluate` does; the gray image is the L* image itself (a*b* = 0). "
+        "Means over images are given with their 95% interval.",
+        "",
+        *figures_table(model[0], gray[0]),
+        "",
+        f"Pooled PSNR {model[0]['psnr'] - gray[0]['psnr']:+.2f} dB over the gray image; colourfulness "
+        f"{model[0]['colorfulness']:.1f} against {model[0]['colorfulness_orig']:.1f} for the originals "
+        f"(mean gap {model[0]['colorfulness_gap']:.1f}).",
+        "",
+        f"| class | images | {psnr.heading}: model | gray | {gap.heading}: model | gray |",
+        "|---|---|---|---|---|---|",
+        *(f"| {m['group']} | {m['n']} | {m['psnr']:.2f} | {g['psnr']:.2f} | {m['colorfulness_gap']:.1f} | "
+          f"{g['colorfulness_gap']:.1f} |" for m, g in zip(model, gray, strict=True)),
+        "",
+        f"`{shipped.FIGURES_FILE}` holds these figures, and under `subset` those of the first "
+        f"{len(figures['subset']['files'])} files of the sorted test split, which `tests/test_shipped_model.py` "
+        "recomputes.",
+        "",
+        "## How to use it",
+        "",
+        f"- `colorgan colorize PHOTO... --model {folder} --out DIR`; shipped as `models/landscapes-128` (the "
+        f"reference `shipped`) it is what `colorize`, `export` and `make serve` use when no `{references.CHAMPION}` "
+        "is registered",
+        f'- warm start: `init_from = "{folder}"` in an experiment file (`"shipped"` for models/landscapes-128)',
+        f"- in Python: `colorgan.shipped.load(\"{folder}\")` -> (generator, config)",
+        "",
+        *publish.card_limitations(size),
+    ]
+    return "\n".join(lines) + "\n"

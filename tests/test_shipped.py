@@ -1,0 +1,114 @@
+"""The shipped-model folder format, model references to it, the default model, and warm-start checks (no training)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from colorgan import config, networks, references, shipped, warmstart
+from colorgan.tracking.models import ModelRefError
+
+FLOAT16_RTOL = 2.0**-11  # float16 keeps 11 significant bits
+FLOAT16_ATOL = 1e-7  # weights below float16's normal range (6e-5) are stored as subnormals
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    cfg = config.Config(image_size=32, power_iterations=1, experiment="colorgan-smoke")
+    generator, _ = networks.build(cfg)
+    return cfg, generator
+
+
+@pytest.fixture
+def folder(tiny, tmp_path):
+    cfg, generator = tiny
+    return shipped.write(tmp_path / "models" / "tiny-32", generator, cfg, "# card\n", {"subset": {"files": []}})
+
+
+def test_a_shipped_folder_loads_back_as_float32_within_float16_rounding(tiny, folder):
+    cfg, generator = tiny
+    assert sorted(p.name for p in folder.iterdir()) == ["config.toml", "figures.json", "generator.keras",
+                                                        "model_card.md"]
+    loaded = shipped.load(folder)
+    assert loaded.cfg == cfg and loaded.folder == folder
+    assert len(loaded.sha) == 12 and loaded.sha == shipped.weights_sha(folder)
+    assert shipped.read_figures(folder) == {"subset": {"files": []}}
+    assert (folder / "model_card.md").read_text() == "# card\n"
+    assert (folder / "config.toml").read_text() == config.to_toml(cfg)
+    original, back = generator.get_weights(), loaded.generator.get_weights()
+    assert all(w.dtype == np.float32 for w in back)
+    assert any(not np.array_equal(a, b) for a, b in zip(original, back, strict=True))  # really rounded
+    for a, b in zip(original, back, strict=True):
+        np.testing.assert_allclose(b, a, rtol=FLOAT16_RTOL, atol=FLOAT16_ATOL)
+    # `stored` is exactly what loading gives: the figures of a shipped model are computed on these weights
+    for a, b in zip(shipped.stored(generator).get_weights(), back, strict=True):
+        np.testing.assert_array_equal(a, b)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)).astype(np.float32)
+    assert np.abs(np.asarray(loaded.generator(x)) - np.asarray(generator(x))).max() < 1e-3
+
+
+def test_writing_over_a_shipped_model_needs_replace(tiny, folder):
+    cfg, generator = tiny
+    with pytest.raises(shipped.ShippedModelError, match="already holds a shipped model: pass --replace"):
+        shipped.write(folder, generator, cfg, "again", {})
+    shipped.write(folder, generator, cfg, "again", {}, replace=True)
+    assert (folder / "model_card.md").read_text() == "again"
+
+
+def test_a_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(shipped.ShippedModelError, match=f"no shipped model at {tmp_path / 'nothing'}"):
+        shipped.load(tmp_path / "nothing")
+
+
+def test_references_to_a_shipped_folder(folder, store):
+    for ref, kwargs in (("shipped", {"shipped_dir": folder}), (str(folder), {})):
+        model = references.resolve(ref, store, **kwargs)
+        sha = shipped.weights_sha(folder)
+        assert model.run_id is None and model.cfg.image_size == 32
+        assert model.lineage == f"shipped:{folder}@{sha}"
+        assert model.description == f"the shipped model {folder} (weights sha256 {sha})"
+    with pytest.raises(shipped.ShippedModelError, match="no shipped model at"):
+        references.resolve(str(folder.parent / "other"), store)
+    with pytest.raises(ModelRefError, match="study:x: a study's best trial is found by the command line"):
+        references.resolve("study:x", store)
+
+
+def test_default_model_is_the_shipped_one_without_a_champion(folder, store, tmp_path):
+    assert references.default_ref(store, shipped_dir=folder) == str(folder)
+    with pytest.raises(ModelRefError, match=f"no models:/colorgan@champion in the store and no shipped model at "
+                                            f"{tmp_path / 'empty'}; name one with --model"):
+        references.default_ref(store, shipped_dir=tmp_path / "empty")
+    assert not (store / "mlruns").exists()  # asking a fresh clone for its champion creates no store
+
+
+def test_init_from_is_a_config_key():
+    assert config.Config().init_from == ""
+    assert config.load(None, ["init_from=shipped"]).init_from == "shipped"
+    assert "init_from" in config.to_toml(config.Config())
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("image_size", 64, "init_from shipped: image_size 64 != this run's 32"),
+    ("color_space", "rgb", "init_from shipped: color_space rgb != this run's lab"),
+])
+def test_a_source_of_another_size_or_colour_space_is_refused(tiny, key, value, message):
+    cfg, generator = tiny
+    source = references.Model(generator, cfg.replace(**{key: value}), "shipped", "the shipped model", "shipped:x@y")
+    with pytest.raises(config.ConfigError, match=message):
+        warmstart.check(cfg.replace(init_from="shipped"), source)
+
+
+def test_weights_of_other_shapes_are_refused_naming_the_weight(tiny):
+    cfg, generator = tiny
+    other, _ = networks.build(cfg.replace(color_space="rgb"))  # 3 output channels instead of 2
+    with pytest.raises(config.ConfigError, match=r"init_from x: the generator: out_convT/kernel has shape "
+                                                 r"\(4, 4, 3, 96\) != this run's \(4, 4, 2, 96\)"):
+        warmstart.copy_weights(generator, other, "init_from x: the generator")
+
+
+def test_study_references_need_a_resolver(tiny, store):
+    cfg, _ = tiny
+    with pytest.raises(config.ConfigError, match="init_from study:lr_sweep: a study is resolved by `colorgan train`"):
+        warmstart.resolve("study:lr_sweep", store)
+    with pytest.raises(config.ConfigError, match="init_from 0123abcd: no model found for '0123abcd'"):
+        warmstart.resolve("0123abcd", store)

@@ -1,0 +1,48 @@
+"""The reference model that ships in the repository (models/landscapes-128) still gives the figures it states.
+
+Its ``figures.json`` holds, under ``subset``, the figures of the model and of the gray image on a fixed subset of
+the landscape test split: the first 64 files of the sorted test split, at the model's size. This test loads the
+shipped folder, takes that subset again (the data found the usual way: $COLORGAN_DATA, data/landscapes, then
+../shared/data/landscapes), scores both again and compares within TOLERANCE, so a change that breaks loading the
+model or the colour pipeline fails CI. (`tests/test_shipping.py` runs the same check on a folder it ships.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from colorgan import data, evaluate, paths, shipped, shipping
+
+# Largest allowed difference, per figure, between figures.json and the recomputed figure. Both are computed the
+# same way from the same float16 weights; the margin is for float round-off across TensorFlow builds and CPUs.
+TOLERANCE = {"psnr": 0.05, "psnr_mean": 0.05, "psnr_median": 0.05, "ssim": 0.002, "colorfulness": 0.3,
+             "colorfulness_orig": 0.3, "colorfulness_gap": 0.3}
+
+
+def check_shipped_figures(folder: Path, root: Path) -> None:
+    """Recompute a shipped model's subset figures and compare them with its figures.json."""
+    assert shipped.exists(folder), (f"no shipped model at {folder}: train the landscapes experiment and run "
+                                    f"`colorgan ship --model RUN_ID --out {folder}`")
+    model = shipped.load(folder)
+    expected = shipped.read_figures(folder)["subset"]
+    cfg = model.cfg.replace(data_dir="")  # the data found the usual way, wherever it trained
+    data_dir, rels, _ = evaluate.sorted_test_split(cfg, root)
+    files = expected["files"]
+    assert rels[:len(files)] == files, f"the test split of {data_dir} no longer starts with the shipped subset"
+    subjects = {"model": evaluate.generator_subject("shipped", model.generator, model.cfg, None),
+                "gray": evaluate.baseline_subject("gray", cfg.image_size, cfg, root)}
+    got = shipping.score(subjects, data_dir, files)["subset"]
+    wrong = [f"{label} {key}: {got[label][key]:.4f}, figures.json {expected[label][key]:.4f}"
+             for label in ("model", "gray") for key, tol in TOLERANCE.items()
+             if not abs(got[label][key] - expected[label][key]) <= tol]
+    assert not wrong, "the shipped model's figures changed:\n" + "\n".join(wrong)
+
+
+def test_the_shipped_model_keeps_its_figures():
+    root = paths.repo_root()
+    _, source = data.resolve_data_dir("", root)
+    if source == "built-in samples":
+        pytest.skip("the landscape photos are not here ($COLORGAN_DATA, data/landscapes, ../shared/data/landscapes)")
+    check_shipped_figures(paths.shipped_model_dir(), root)

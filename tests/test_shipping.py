@@ -1,0 +1,66 @@
+"""`colorgan ship`: a trained run -> a shipped-model folder with its figures and card, loaded back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_shipped import FLOAT16_ATOL, FLOAT16_RTOL
+from test_shipped_model import check_shipped_figures
+
+from colorgan import evaluate, references, shipped
+from colorgan.__main__ import main
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def shipped_folder(trained, tmp_path_factory):
+    """The trained run shipped once for this module, through the CLI."""
+    out = tmp_path_factory.mktemp("ship") / "tiny-32"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.setenv("COLORGAN_HOME", str(trained.root))
+        assert main(["ship", "--model", trained.run_id, "--out", str(out), "--command", "make train EXP=smoke"]) == 0
+    return out
+
+
+def test_ship_writes_the_folder_with_its_figures_and_card(shipped_folder, home, capsys):
+    source = references.resolve(home.run_id, home.root)
+    loaded = shipped.load(shipped_folder)
+    assert loaded.cfg == source.cfg
+    for a, b in zip(source.generator.get_weights(), loaded.generator.get_weights(), strict=True):
+        np.testing.assert_allclose(b, a, rtol=FLOAT16_RTOL, atol=FLOAT16_ATOL)
+    figures = shipped.read_figures(shipped_folder)
+    _, rels, _ = evaluate.sorted_test_split(source.cfg, home.root)
+    assert figures["n_test"] == len(rels) > 0 and figures["subset"]["files"] == rels[:64]
+    assert figures["lineage"] == home.run_id and figures["command"] == "make train EXP=smoke"
+    for label in ("model", "gray"):
+        rows = figures["test"][label]
+        assert rows[0]["group"] == "all" and rows[0]["n"] == len(rels)
+        assert {r["group"] for r in rows[1:]} == {"a", "b"}  # the classes of the tiny set
+        assert figures["subset"][label]["n"] == len(rels)  # fewer than 64 test images: the subset is all of them
+        assert figures["subset"][label]["psnr"] == pytest.approx(rows[0]["psnr"], abs=1e-3)
+    assert figures["test"]["gray"][0]["colorfulness"] == pytest.approx(0.0, abs=0.05)
+    card = (shipped_folder / "model_card.md").read_text()
+    for text in ("# tiny-32: the reference colorization generator", f"from run {home.run_id}", "float16",
+                 "## Training data", "## Config", "image_size = 32", "make train EXP=smoke", "| PSNR pooled (dB) |",
+                 "| PSNR mean (dB) |", " ± ", "| colourfulness gap to original |", "gray image", "| a |",
+                 "## Limitations", f'init_from = "{shipped_folder}"'):
+        assert text in card, text
+
+
+def test_ship_refuses_to_overwrite_without_replace(shipped_folder, home, capsys):
+    assert main(["ship", "--model", home.run_id, "--out", str(shipped_folder)]) == 2
+    assert "already holds a shipped model: pass --replace" in capsys.readouterr().err
+
+
+def test_the_ci_check_passes_on_a_shipped_folder_and_catches_a_change(shipped_folder, home, monkeypatch, tmp_path):
+    """tests/test_shipped_model.py's check, on this folder (its data found through $COLORGAN_DATA)."""
+    monkeypatch.setenv("COLORGAN_DATA", str(home.data_dir))
+    check_shipped_figures(shipped_folder, home.root)
+    figures = shipped.read_figures(shipped_folder)
+    figures["subset"]["model"]["psnr"] += 0.5
+    changed = shipped.write(tmp_path / "changed", shipped.load(shipped_folder).generator, shipped.load(
+        shipped_folder).cfg, "card", figures)
+    with pytest.raises(AssertionError, match=r"the shipped model's figures changed:\s+model psnr: "):
+        check_shipped_figures(changed, home.root)
