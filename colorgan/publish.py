@@ -26,8 +26,8 @@ EXPERIMENT = "colorgan-registry"
 TEST_CAP = 256  # test images scored per publish (at the model's size): keeps `publish` to seconds on a CPU
 GRID_ROWS = 8
 CARD_FILE = "model_card.md"
-_SCORES = (("psnr", "PSNR pooled (dB)"), ("psnr_mean", "PSNR mean (dB)"), ("psnr_median", "PSNR median (dB)"),
-           ("ssim", "SSIM"), ("colorfulness", "colourfulness"), ("colorfulness_gap", "colourfulness gap to original"))
+# The card's rows: every declared split figure but the originals' own (shown once, below the table).
+_SCORES = tuple((m.name, m.heading) for m in metrics.QUALITY.values() if not m.name.endswith("_orig"))
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,8 @@ def model_card(*, name: str, version: str, source_run_id: str, study: str | None
             "| figure | this model | gray baseline |",
             "|---|---|---|",
             *(f"| {label} | {model[key]:.3f} | {gray[key]:.3f} |" for key, label in _SCORES if key in model),
-            f"| colourfulness of the originals | {model['colorfulness_orig']:.3f} | |",
+            *(f"| {m.heading} | {model[m.name]:.3f} | |" for m in metrics.QUALITY.values()
+              if m.name.endswith("_orig") and m.name in model),
             "",
         ]
     else:
