@@ -7,6 +7,7 @@ skipped), centre-crop and resize as the eval pipeline does, keep only L*, predic
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable
@@ -210,7 +211,9 @@ def run(ref: str, folder: str | None = None, size: int | None = None, out: Path 
     info = {"model": ref, "baseline": subject.baseline, "data_dir": str(data_dir), "data_key": key,
             "image_size": subject.size, "n_images": len(names), "n_skipped": len(skipped),
             "skipped": [f"{n}\t{why}" for n, why in skipped], "sample_rows": min(SAMPLE_ROWS, len(names)),
-            "color_space": subject.cfg.color_space}
+            "color_space": subject.cfg.color_space,
+            # the figures' declarations, so the report labels its columns from what is logged, not a copy
+            "metrics": [dataclasses.asdict(m) for m in metrics.QUALITY.values()]}
     headline = {k: v for k, v in table.iloc[0].items() if k != "group"}
     tables = {"per_image.csv": per_image.to_csv(index=False), "summary.csv": table.to_csv(index=False)}
     evaluations.log_evaluation(root, run_id, key, headline, tables, sample_grid(subject, names, rgb), info)

@@ -24,16 +24,20 @@ def _pm(mean: float, ci: float, digits: int) -> str:
 
 
 def summary_table(report: Report) -> pd.DataFrame:
-    """One row per run and baseline on the same test images (the "all" group), formatted for reading."""
+    """One row per run and baseline on the same test images (the "all" group), formatted for reading. The columns
+    are the figures colorgan declared and logged with the evaluation (info.json "metrics": name, label, unit,
+    digits, mean_of): a mean over images gets its 95% interval."""
+    declared = next((ev.info["metrics"] for ev in report.evaluations if ev.info.get("metrics")), [])
     rows = []
     for _, r in report.table[report.table["group"] == "all"].iterrows():
-        rows.append({"run / baseline": r["label"], "kind": r["kind"], "n": int(r["n"]), "size": r["image_size"],
-                     "PSNR pooled (dB)": f"{r['psnr']:.2f}",
-                     "PSNR mean ± 95% CI": _pm(r["psnr_mean"], r["psnr_ci95"], 2),
-                     "PSNR median": f"{r['psnr_median']:.2f}", "SSIM ± CI": _pm(r["ssim"], r["ssim_ci95"], 3),
-                     "colourfulness ± CI": _pm(r["colorfulness"], r["colorfulness_ci95"], 1),
-                     "originals": f"{r['colorfulness_orig']:.1f}",
-                     "gap ± CI": _pm(r["colorfulness_gap"], r["colorfulness_gap_ci95"], 1)})
+        row = {"run / baseline": r["label"], "kind": r["kind"], "n": int(r["n"]), "size": r["image_size"]}
+        for m in declared:
+            if m["mean_of"]:
+                value, title = _pm(r[m["name"]], r[f"{m['mean_of']}_ci95"], m["digits"]), f"{m['label']} ± 95% CI"
+            else:
+                value, title = f"{r[m['name']]:.{m['digits']}f}", m["label"]
+            row[title + (f" ({m['unit']})" if m["unit"] else "")] = value
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

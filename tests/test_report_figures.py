@@ -59,3 +59,19 @@ def test_phase_boundary_drawn_between_pretraining_and_gan(tmp_path):
     figures.quality(hist[hist["metric"] != "phase"], tmp_path / "without")
     dashed = [(tmp_path / d / "quality.svg").read_text().count("stroke-dasharray") for d in ("with", "without")]
     assert dashed[0] >= dashed[1] + 2  # one dashed boundary per panel (PSNR, colourfulness)
+
+
+def test_summary_table_columns_come_from_the_logged_declarations():
+    from types import SimpleNamespace
+
+    from reports import render
+
+    declared = [{"name": "psnr", "label": "PSNR pooled", "unit": "dB", "digits": 2, "mean_of": ""},
+                {"name": "psnr_mean", "label": "PSNR mean", "unit": "dB", "digits": 2, "mean_of": "psnr"},
+                {"name": "border_ratio", "label": "border chroma ratio", "unit": "", "digits": 2, "mean_of": ""}]
+    table = pd.DataFrame([{"label": "m", "kind": "model", "group": "all", "n": 5, "image_size": 32, "psnr": 23.456,
+                           "psnr_mean": 25.0, "psnr_ci95": 0.5, "border_ratio": 0.9}])
+    report = SimpleNamespace(table=table, evaluations=[SimpleNamespace(info={"metrics": declared})])
+    row = render.summary_table(report).iloc[0].to_dict()
+    assert row == {"run / baseline": "m", "kind": "model", "n": 5, "size": 32, "PSNR pooled (dB)": "23.46",
+                   "PSNR mean ± 95% CI (dB)": "25.00 ± 0.50", "border chroma ratio": "0.90"}
