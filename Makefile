@@ -58,9 +58,9 @@ evaluate: $(STAMP) ## score a model or baseline on the test split: make evaluate
 	$(PY) -m colorgan evaluate --model '$(or $(MODEL),models:/colorgan@champion)' $(if $(DATA),--data $(DATA)) $(if $(SIZE),--size $(SIZE))
 
 report: $(STAMP) ## reports/NAME/ from MLflow, evaluating what is missing first: make report NAME=seed_graphs|<study> [STORAGE=url]
-	mkdir -p .cache
-	$(PY) -m reports $(NAME) --plan $(if $(STORAGE),--storage $(STORAGE)) > .cache/report-plan-$(NAME).sh
-	bash -ex .cache/report-plan-$(NAME).sh
+	cache="$$($(WHERE) cache)" && mkdir -p "$$cache" && \
+	$(PY) -m reports $(NAME) --plan $(if $(STORAGE),--storage $(STORAGE)) > "$$cache/report-plan-$(NAME).sh" && \
+	bash -ex "$$cache/report-plan-$(NAME).sh"
 	$(PY) -m reports $(NAME) $(if $(STORAGE),--storage $(STORAGE))
 
 reproduce: $(STAMP) ## train the six seed_graphs runs at REPRO_SET's budget, then make report NAME=seed_graphs
@@ -99,4 +99,4 @@ bench: $(STAMP) ## training speed (images/s) at 64 and 128, float32 and bf16: pr
 	$(PY) -m colorgan.bench
 
 clean: ## remove caches (keeps mlruns/ and .venv)
-	rm -rf .cache .pytest_cache .ruff_cache
+	rm -rf "$$($(WHERE) cache)" .pytest_cache .ruff_cache

@@ -85,6 +85,7 @@ LOCATIONS = {
     "mlflow-db": lambda root: sqlite_url(mlflow_db(root)),
     "mlflow-artifacts": lambda root: str(artifacts_beside(mlflow_db(root)).resolve()),
     "optuna-db": lambda root: sqlite_url(optuna_db(root)),
+    "cache": lambda root: str(cache_dir(root).resolve()),
 }
 
 

@@ -33,3 +33,11 @@ def optuna_url(root: Path) -> str:
 
 def cache_dir(root: Path) -> Path:
     return Path(root) / ".cache"
+
+
+def artifact_root(uri: str) -> str | None:
+    """Where a SQLite store keeps its artifacts (an ``artifacts`` folder beside the database, as colorgan creates
+    it); None for a tracking server, which decides for itself."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()

@@ -13,6 +13,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from reports.build import Report
+from reports.locations import artifact_root
 from reports.source import Source, find_runs
 
 REPORT_EXPERIMENT = "reports"  # experiment-based reports are logged to one run per report name here
@@ -119,10 +120,7 @@ def publish(report: Report, source: Source, out: Path) -> str:
     else:
         exp = client.get_experiment_by_name(REPORT_EXPERIMENT)
         if exp is None:
-            uri = client.tracking_uri
-            location = ((Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
-                        if uri.startswith("sqlite:///") else None)
-            exp_id = client.create_experiment(REPORT_EXPERIMENT, artifact_location=location)
+            exp_id = client.create_experiment(REPORT_EXPERIMENT, artifact_location=artifact_root(client.tracking_uri))
         else:
             exp_id = exp.experiment_id
         found = find_runs(client, [exp_id], {"colorgan.report": report.spec.name})

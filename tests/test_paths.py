@@ -23,6 +23,9 @@ def _agree(root: Path) -> None:
     assert locations.tracking_uri(root) == paths.mlflow_uri(root)
     assert locations.optuna_url(root) == paths.sqlite_url(paths.optuna_db(root))
     assert locations.cache_dir(root) == paths.cache_dir(root)
+    uri = paths.mlflow_uri(root)
+    expected = paths.artifacts_beside(paths.mlflow_db(root)).resolve().as_uri() if uri.startswith("sqlite") else None
+    assert locations.artifact_root(uri) == expected
 
 
 @pytest.mark.parametrize("home", ["unset", "absolute", "relative"])
