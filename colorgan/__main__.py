@@ -216,18 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_serve)
 
     args = parser.parse_args(argv)
-    from colorgan.colorize import ColorizeError
-    from colorgan.config import ConfigError
-    from colorgan.data import DataError
-    from colorgan.evaluate import EvaluateError
-    from colorgan.shipped import ShippedModelError
-    from colorgan.studies import StudyError
-    from colorgan.tracking.models import ModelRefError
+    from colorgan.config import UsageError
 
     try:
         return args.func(args)
-    except (ConfigError, DataError, StudyError, EvaluateError, ModelRefError, ColorizeError,
-            ShippedModelError) as exc:
+    except UsageError as exc:
         print(f"colorgan: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -19,6 +19,7 @@ import tensorflow as tf
 from PIL import Image
 
 from colorgan import color, images
+from colorgan.config import UsageError
 from colorgan.images import BadImage, read_image
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ EXTENSIONS = (*images.EXTENSIONS, ".tif", ".tiff")
 _SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}}
 
 
-class ColorizeError(ValueError):
+class ColorizeError(UsageError):
     """A bad command: an input path that does not exist, an output folder that is an input."""
 
 

@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 
-class ConfigError(ValueError):
+class UsageError(ValueError):
+    """An expected failure the user can fix (a bad file, key, reference or folder): the CLI prints its message in
+    one line and exits 2, never a traceback. Every module's own error derives from it, so the CLI catches them
+    all without importing (and so loading) the modules that raise them."""
+
+
+class ConfigError(UsageError):
     """A config file or override names an unknown key or holds a bad value."""
 
 

@@ -21,7 +21,7 @@ import tensorflow as tf
 from PIL import Image
 
 from colorgan import color, paths
-from colorgan.config import Config
+from colorgan.config import Config, UsageError
 from colorgan.images import EXTENSIONS, BadImage, read_rgb
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ _CACHE_VERSION = 1  # bump when what the scan measures changes
 PRIOR_IMAGES = 1000
 
 
-class DataError(ValueError):
+class DataError(UsageError):
     """The data directory is missing, empty, or holds no usable image."""
 
 

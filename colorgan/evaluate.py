@@ -30,7 +30,7 @@ WELSH_POOL = 256  # Welsh's candidate references: the first training photos in (
 DEFAULT_SIZE = 128
 
 
-class EvaluateError(ValueError):
+class EvaluateError(config.UsageError):
     """Nothing to evaluate, or a reference that names no model or baseline; the message says what to run."""
 
 

@@ -34,7 +34,7 @@ MAX_BYTES = 40_000_000  # the most a shipped generator may add to the repository
 SHA_CHARS = 12  # the weights file's sha256 prefix that names a shipped model in lineage tags
 
 
-class ShippedModelError(ValueError):
+class ShippedModelError(config_mod.UsageError):
     """No shipped model where one was named, or one that cannot be written; the message says what to do."""
 
 

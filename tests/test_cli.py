@@ -48,3 +48,15 @@ def test_study_workers_are_a_module_of_their_own(tmp_path):
     out = subprocess.run([sys.executable, "-m", "colorgan.studies.worker", str(bad), "--storage", "sqlite://",
                           "--trials", "1"], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 2 and "low (1) must be below high (0.5)" in out.stderr
+
+
+def test_serving_never_loads_the_training_data_module(tmp_path):
+    """`colorgan serve` with a bad model reference: a one-line error, and neither colorgan.data nor
+    colorgan.evaluate was imported on the way (the CLI catches config.UsageError, not each module's error)."""
+    code = ("import sys\nfrom colorgan.__main__ import main\n"
+            f"code = main(['serve', '--model', {str(tmp_path / 'no-such-model')!r}])\n"
+            "print('exit', code, 'data' if 'colorgan.data' in sys.modules else '-',"
+            " 'evaluate' if 'colorgan.evaluate' in sys.modules else '-')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.stdout.split() == ["exit", "2", "-", "-"], out.stdout + out.stderr
+    assert "Traceback" not in out.stderr and "colorgan: error:" in out.stderr

@@ -13,7 +13,7 @@ from PIL import Image
 from colorgan import color
 from colorgan.__main__ import main
 from colorgan.colorize import Colorizer
-from colorgan.tracking.models import load_colorizer
+from colorgan.references import load_colorizer
 
 pytestmark = pytest.mark.slow
 

@@ -18,12 +18,12 @@ import pytest
 import requests
 import tensorflow as tf
 from conftest import photo
-from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from colorgan import tracking
 from colorgan.__main__ import main
-from colorgan.tracking.models import load_colorizer, load_generator
+from colorgan.references import load_colorizer
+from colorgan.tracking.models import load_generator
 
 pytestmark = pytest.mark.slow
 CHAMPION = "models:/colorgan@champion"
@@ -40,7 +40,7 @@ def published(trained):
 
 
 def test_publish_registers_the_champion_with_a_model_card(published, home):
-    client = MlflowClient()
+    client = tracking.connect(home.root)
     version = client.get_model_version_by_alias("colorgan", "champion")
     assert str(version.version) == "1"
     card = version.description

@@ -18,8 +18,8 @@ from conftest import huge_png_header, photo
 from PIL import Image
 
 from colorgan import color
+from colorgan.references import load_colorizer
 from colorgan.serve.app import create_app
-from colorgan.tracking.models import load_colorizer
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

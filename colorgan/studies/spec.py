@@ -26,7 +26,7 @@ def resolve_path(name_or_path: str) -> Path:
     return paths.studies_dir() / f"{name_or_path}.toml"
 
 
-class StudyError(ValueError):
+class StudyError(config_mod.UsageError):
     """A study file that cannot run: the message names the problem."""
 
 

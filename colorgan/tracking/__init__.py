@@ -164,6 +164,9 @@ class RunTracker:
     def log_generator(self, generator, example: np.ndarray, requirements: list[str]) -> str:
         """The final generator as an MLflow Keras model with a signature, so it reloads and predicts anywhere.
         MLflow logs a model into the active run: ``open_run`` started this one after ``connect``."""
+        active = mlflow.active_run()
+        if active is None or active.info.run_id != self.run_id:
+            raise RuntimeError(f"log_generator: run {self.run_id} is not the active run; open it with open_run")
         signature = mlflow.models.infer_signature(example, np.asarray(generator(example, training=False)))
         info = mlflow.keras.log_model(generator, name=MODEL_NAME, signature=signature,
                                       pip_requirements=requirements)

@@ -7,6 +7,7 @@ turns a reference into (generator, config), so every command accepts the same fo
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from colorgan import paths
 from colorgan.tracking import connect, resolved_config
 
 
-class ModelRefError(ValueError):
+class ModelRefError(config_mod.UsageError):
     """A model reference that names nothing usable; the message says which forms are accepted."""
 
 
@@ -68,8 +69,10 @@ def run_config(client: MlflowClient, run_id: str) -> config_mod.Config:
 def load_generator(ref: str, repo_root: Path) -> LoadedGenerator:
     """Any reference form (``study:NAME`` is turned into a run id by the CLI, via colorgan.studies, first)."""
     run_id, uri = source_run(ref, repo_root)
-    client = connect(repo_root)  # also the store mlflow.keras.load_model resolves the model URI in
-    generator = mlflow.keras.load_model(uri)
+    client = connect(repo_root)
+    with tempfile.TemporaryDirectory() as tmp:  # fetched through this store's client, then loaded from disk
+        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp, tracking_uri=client.tracking_uri)
+        generator = mlflow.keras.load_model(local)
     return LoadedGenerator(generator, run_config(client, run_id), run_id, uri)
 
 
@@ -85,11 +88,3 @@ def alias_exists(repo_root: Path, name: str, alias: str) -> bool:
             return False
         raise
     return True
-
-
-def load_colorizer(ref: str, repo_root: Path):
-    """(Colorizer for full-resolution photos, LoadedGenerator) for any reference form."""
-    from colorgan.colorize import Colorizer
-
-    loaded = load_generator(ref, repo_root)
-    return Colorizer(loaded.generator, loaded.cfg.image_size, loaded.cfg.color_space), loaded
