@@ -216,16 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_serve)
 
     args = parser.parse_args(argv)
-    from colorgan.config import UsageError
+    from colorgan.config import exit_code
 
-    try:
-        return args.func(args)
-    except UsageError as exc:
-        print(f"colorgan: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("colorgan: interrupted", file=sys.stderr)
-        return 130
+    return exit_code("colorgan", lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -18,6 +19,18 @@ class UsageError(ValueError):
     """An expected failure the user can fix (a bad file, key, reference or folder): the CLI prints its message in
     one line and exits 2, never a traceback. Every module's own error derives from it, so the CLI catches them
     all without importing (and so loading) the modules that raise them."""
+
+
+def exit_code(prog: str, action) -> int:
+    """Run a command's ``action()``: an expected failure is one line on stderr and exit 2, Ctrl-C exit 130."""
+    try:
+        return action()
+    except UsageError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
 
 
 class ConfigError(UsageError):

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from colorgan.studies.spec import StudyError, load_spec
+from colorgan.config import exit_code
+from colorgan.studies.spec import load_spec
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,18 +24,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", type=int, default=0, help="this worker's number (its sampler seed is seed + index)")
     parser.add_argument("--threads", type=int, default=0, help="TF intra-op threads (0 = all cores)")
     args = parser.parse_args(argv)
-    try:
+
+    def work() -> int:
         spec = load_spec(args.study)
         from colorgan.studies import runner  # Optuna and TensorFlow: only once the arguments are good
 
         runner.run_worker(spec, args.storage, args.trials, args.epochs, args.deadline, args.index, args.threads)
-    except StudyError as exc:
-        print(f"colorgan worker: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("colorgan worker: interrupted", file=sys.stderr)
-        return 130
-    return 0
+        return 0
+
+    return exit_code("colorgan worker", work)
 
 
 if __name__ == "__main__":
