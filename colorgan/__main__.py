@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def _train(args: argparse.Namespace) -> int:
-    from colorgan import config, train
+    from colorgan import config, metrics, train
 
     if args.resume:
         cfg = train.resume_config(args.resume, config.parse_overrides(args.set))
@@ -22,7 +22,9 @@ def _train(args: argparse.Namespace) -> int:
     train.configure_threads(args.threads)
     result = train.run(cfg, Path(args.experiment) if args.experiment else None, resume_run_id=args.resume,
                        resolve_model=_resolver(None))
-    print(f"run {result.run_id} finished: eval PSNR {result.final.get('eval/psnr', float('nan')):.2f} dB")
+    psnr = metrics.QUALITY["psnr"]
+    print(f"run {result.run_id} finished: {metrics.heading_of('eval/psnr')} "
+          f"{psnr.show(result.final.get('eval/psnr', float('nan')))}")
     return 0
 
 
