@@ -26,8 +26,6 @@ EXPERIMENT = "colorgan-registry"
 TEST_CAP = 256  # test images scored per publish (at the model's size): keeps `publish` to seconds on a CPU
 GRID_ROWS = 8
 CARD_FILE = "model_card.md"
-# The card's rows: every declared split figure but the originals' own (shown once, below the table).
-_SCORES = tuple((m.name, m.heading) for m in metrics.QUALITY.values() if not m.name.endswith("_orig"))
 
 
 @dataclass(frozen=True)
@@ -84,11 +82,7 @@ def model_card(*, name: str, version: str, source_run_id: str, study: str | None
             f"Scored on the first {int(model['images'])} images of the test split (capped at {TEST_CAP}), at "
             f"{size}x{size}, with `colorgan.metrics`; the gray baseline is the L* image itself (a*b* = 0).",
             "",
-            "| figure | this model | gray baseline |",
-            "|---|---|---|",
-            *(f"| {label} | {model[key]:.3f} | {gray[key]:.3f} |" for key, label in _SCORES if key in model),
-            *(f"| {m.heading} | {model[m.name]:.3f} | |" for m in metrics.QUALITY.values()
-              if m.name.endswith("_orig") and m.name in model),
+            *figures_table(model, gray),
             "",
         ]
     else:
@@ -112,6 +106,21 @@ def model_card(*, name: str, version: str, source_run_id: str, study: str | None
         "- Needs colorgan installed where the pyfunc is loaded (`pip install -e .` of the repository).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _cell(row: dict, m: metrics.Metric) -> str:
+    if m.name not in row:
+        return ""
+    ci = row.get(f"{m.mean_of}_ci95") if m.mean_of else None
+    return f"{row[m.name]:.{m.digits}f}" + (f" ± {ci:.{m.digits}f}" if ci is not None else "")
+
+
+def figures_table(model: dict, gray: dict) -> list[str]:
+    """Every model card's table: metrics.QUALITY's figures, this model next to the gray image on the same images;
+    a mean over images with its 95% interval when the row has one."""
+    return ["| figure | this model | gray image |", "|---|---|---|",
+            *(f"| {m.heading} | {_cell(model, m)} | {_cell(gray, m)} |" for m in metrics.QUALITY.values()
+              if m.name in model)]
 
 
 def card_intro(cfg: config_mod.Config, info: dict, params: dict) -> list[str]:

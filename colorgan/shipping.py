@@ -72,20 +72,6 @@ def ship(ref: str, out: Path, root: Path, command: str = "", replace: bool = Fal
     return ShipResult(Path(out), model.description, figures, card)
 
 
-def _cell(row: dict, m: metrics.Metric) -> str:
-    if m.name not in row:
-        return ""
-    ci = row.get(f"{m.mean_of}_ci95") if m.mean_of else None
-    return f"{row[m.name]:.{m.digits}f}" + (f" ± {ci:.{m.digits}f}" if ci is not None else "")
-
-
-def figures_table(model: dict, gray: dict) -> list[str]:
-    """metrics.QUALITY's figures, this model next to the gray image; means over images with their 95% interval."""
-    return ["| figure | this model | gray image |", "|---|---|---|",
-            *(f"| {m.heading} | {_cell(model, m)} | {_cell(gray, m)} |" for m in metrics.QUALITY.values()
-              if m.name in model)]
-
-
 def model_card(folder: str, cfg, figures: dict, info: dict, params: dict) -> str:
     """The card of a shipped model in ``folder`` (as shipped.display shows it), from ship's figures."""
     size, name = cfg.image_size, Path(folder).name
@@ -111,7 +97,7 @@ def model_card(folder: str, cfg, figures: dict, info: dict, params: dict) -> str
         "with `colorgan.metrics` as `colorgan evaluate` does; the gray image is the L* image itself (a*b* = 0). "
         "Means over images are given with their 95% interval.",
         "",
-        *figures_table(model[0], gray[0]),
+        *publish.figures_table(model[0], gray[0]),
         "",
         f"Pooled PSNR {model[0]['psnr'] - gray[0]['psnr']:+.2f} dB over the gray image; colourfulness "
         f"{model[0]['colorfulness']:.1f} against {model[0]['colorfulness_orig']:.1f} for the originals "
