@@ -87,6 +87,7 @@ class Config:
     pretrain_epochs: int = 0  # epochs of the generator alone on lambda*recon before the `epochs` of the GAN
     lr_schedule: str = "constant"  # or "linear_decay": pix2pix's policy, per phase and network
     decay_epochs: int = 0  # linear_decay: the last epochs of each phase, over which the rates fall towards 0
+    max_cpu_minutes: float = 0.0  # stop at the first batch past this much CPU time of the run; 0 = off
     ema_decay: float = 0.0  # exponential moving average of G's weights used for inference; 0 = off
     precision: str = "fp32"  # "bf16" = keras mixed_bfloat16, about 1.5x faster on this CPU
     jit_compile: bool = False  # XLA measured 1.6-2x slower on a 2-core CPU
@@ -120,7 +121,7 @@ class Config:
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: must be at least 1, got {getattr(self, key)}")
         for key in ("max_train_images", "max_eval_images", "power_iterations", "grey_threshold", "lambda_recon",
-                    "pretrain_epochs", "decay_epochs"):
+                    "pretrain_epochs", "decay_epochs", "max_cpu_minutes"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key}: must not be negative, got {getattr(self, key)}")
         for key in ("lr_g", "lr_d"):

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorgan import color, data, gan, grids, losses, metrics, paths, schedule, tracking, warmstart
+from colorgan import budget, color, data, gan, grids, losses, metrics, paths, schedule, tracking, warmstart
 from colorgan import config as config_mod
 from colorgan.config import Config
 
@@ -97,9 +97,11 @@ class EpochEnd(keras.callbacks.Callback):
     """
 
     def __init__(self, cfg: Config, bundle: data.DataBundle, tracker: tracking.RunTracker, checkpoint,
-                 gray: dict[str, float]):
+                 gray: dict[str, float], spend: budget.Spend):
         super().__init__()
         self.cfg, self.bundle, self.tracker, self.checkpoint, self.gray = cfg, bundle, tracker, checkpoint, gray
+        self.spend = spend
+        self.step = 0  # the last logged epoch (1-based)
         self.last: dict[str, float] = {}
         self._started = 0.0
         self._eval_step = None
@@ -126,16 +128,17 @@ class EpochEnd(keras.callbacks.Callback):
         evaluated = evaluate_split(model, self.bundle.eval, self._eval_step)
         values = {f"train/{name}": float(logs[name]) for name in model.loss_names}
         values.update({f"eval/{k}": v for k, v in evaluated.items() if k != "images"})
-        values["images_per_sec"] = self.bundle.info["n_train"] / seconds
+        values["images_per_sec"] = self.spend.epoch_images() / seconds
         values["epoch_seconds"] = seconds
         values["eval_seconds"] = time.perf_counter() - self._started - seconds
         values.update(self._schedule_values(epoch))
+        values.update(self.spend.close_epoch())
         if self.cfg.checkpoint:
             self.tracker.save_checkpoint(self.checkpoint.write, step, values)
         self.tracker.log_metrics(values, step=step)
         self.tracker.log_image(self._grid(), f"samples/epoch_{step:03d}.png")
         logs.update(values)
-        self.last = values
+        self.last, self.step = values, step
         print(epoch_line(step, schedule.total_epochs(self.cfg), schedule.phase_at(self.cfg, epoch).name, values,
                          self.gray, seconds), flush=True)
 
@@ -211,9 +214,9 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
                            {**(tags or {}), **lineage}) as tracker:
         if on_start is not None:
             on_start(tracker.run_id)
-        initial_epoch = 0
+        initial_epoch, spent = 0, {}
         if resume_run_id:
-            initial_epoch = _restore(tracker, checkpoint)
+            initial_epoch, spent = _restore(tracker, checkpoint)
         else:
             tracker.log_params({**cfg.to_dict(), **bundle.info, "tf_version": tf.__version__,
                                 "keras_version": keras.__version__, "git_commit": tracking.git_commit(root)})
@@ -225,38 +228,51 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
             if prior:
                 tracker.log_params({"ab_prior_images": prior[2]})
                 tracker.log_text(prior[0], "data/ab_prior.csv")
-        end_epoch = EpochEnd(cfg, bundle, tracker, checkpoint, gray)
-        fit_phases(model, cfg, bundle.train, initial_epoch, [LearningRates(cfg), end_epoch, *callbacks], verbose)
+        n_train = bundle.info["n_train"]
+        spend = budget.Spend(cfg, n_train, spent.get("images_seen", initial_epoch * n_train),
+                             spent.get("cpu_seconds", 0.0))
+        end_epoch = EpochEnd(cfg, bundle, tracker, checkpoint, gray, spend)
+        fit_phases(model, cfg, bundle.train, initial_epoch, [spend, LearningRates(cfg), end_epoch, *callbacks],
+                   verbose, spend)
+        if spend.exhausted:
+            why = (f"max_cpu_minutes = {cfg.max_cpu_minutes:g} spent after {int(spend.images_before)} images, "
+                   f"in epoch {end_epoch.step} of {schedule.total_epochs(cfg)}")
+            tracker.set_tags({"colorgan.stopped": why})
+            print(f"stopped: {why}", flush=True)
         example = np.asarray(end_epoch.sample_l[:1], np.float32)
         tracker.log_generator(model.inference_generator, example, _requirements())
-        return RunResult(tracker.run_id, schedule.total_epochs(cfg), end_epoch.last)
+        return RunResult(tracker.run_id, end_epoch.step or initial_epoch, end_epoch.last)
 
 
 def fit_phases(model: gan.ColorGAN, cfg: Config, dataset: tf.data.Dataset, initial_epoch: int, callbacks: list,
-               verbose: int) -> None:
+               verbose: int, spend: budget.Spend | None = None) -> None:
     """One fit() per phase still to run (schedule.phases), from ``initial_epoch`` (0-based, counted over the whole
-    run, so callbacks see one epoch numbering): the step functions are traced for their phase."""
+    run, so callbacks see one epoch numbering): the step functions are traced for their phase. A spent CPU budget
+    ends the run, not only the phase."""
     for phase in schedule.phases(cfg):
         if initial_epoch >= phase.stop:
             continue
+        if spend is not None and spend.exhausted:
+            return
         model.start_phase(pretraining=phase.index == schedule.PRETRAIN)
         model.fit(dataset, epochs=phase.stop, shuffle=False, initial_epoch=max(initial_epoch, phase.start),
                   verbose=verbose, callbacks=callbacks)
 
 
-def _restore(tracker: tracking.RunTracker, checkpoint: tf.train.Checkpoint) -> int:
-    """Load the last completed epoch's state; log that epoch's metrics if the interruption lost them."""
+def _restore(tracker: tracking.RunTracker, checkpoint: tf.train.Checkpoint) -> tuple[int, dict[str, float]]:
+    """Load the last completed epoch's state; log that epoch's metrics if the interruption lost them.
+    Returns that epoch and its metrics (what the run had spent: images_seen, cpu_seconds)."""
     with tempfile.TemporaryDirectory() as tmp:
         found = tracker.load_checkpoint(Path(tmp))
         if found is None:
-            return 0
+            return 0, {}
         prefix, state = found
         checkpoint.read(prefix).assert_existing_objects_matched()
     epoch = int(state["epoch"])
     if epoch not in tracker.metric_steps("eval/psnr"):
         tracker.log_metrics(state["metrics"], step=epoch)
     print(f"resuming run {tracker.run_id} after epoch {epoch}", flush=True)
-    return epoch
+    return epoch, dict(state["metrics"])
 
 
 def resume_config(run_id: str, overrides: dict, root: Path | None = None) -> Config:

@@ -84,8 +84,26 @@ def test_interrupted_run_resumes_at_the_right_epoch(colour_folder, store):
     assert result.run_id == run_id
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
-    for key in ("eval/psnr", "train/g_total", "images_per_sec"):
+    for key in ("eval/psnr", "train/g_total", "images_per_sec", "images_seen", "cpu_seconds"):
         assert _history(client, run_id, key) == [1, 2, 3], key
+    n_train = int(run.data.params["n_train"])
+    assert _values(client, run_id, "images_seen") == [n_train, 2 * n_train, 3 * n_train]  # carried over the resume
+    cpu = _values(client, run_id, "cpu_seconds")
+    assert 0 < cpu[0] < cpu[1] < cpu[2]
+
+
+def test_a_cpu_budget_stops_the_run_early_and_says_so(colour_folder, store, capsys):
+    cfg = smoke_config(colour_folder, "epochs=3", "max_cpu_minutes=0.0001")  # spent within the first batch
+    result = train.run(cfg, root=store, verbose=0)
+    client = tracking.connect(store)
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert result.epochs == 1
+    assert _history(client, result.run_id, "eval/psnr") == [1]  # the stopped epoch is still evaluated and logged
+    assert _values(client, result.run_id, "images_seen") == [cfg.batch_size]  # one batch, not the epoch's images
+    assert "max_cpu_minutes = 0.0001 spent after 8 images, in epoch 1 of 3" in run.data.tags["colorgan.stopped"]
+    assert "stopped: max_cpu_minutes" in capsys.readouterr().out
+    assert run.data.tags["colorgan.model_uri"]  # the model trained so far is still logged
 
 
 def test_failure_marks_the_run_failed_with_the_error(colour_folder, store):
