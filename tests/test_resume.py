@@ -131,10 +131,10 @@ def training_elsewhere(finished):
 def test_resume_of_a_run_another_process_is_training_is_refused(training_elsewhere, cli_home, capsys):
     proc, run_id = training_elsewhere
     owner = f"{heartbeat.owner().rpartition(':')[0]}:{proc.pid}"
-    assert main(["train", "--resume", run_id]) == 2
+    assert main(["train", "--resume", run_id, "--set", "epochs=1"]) == 2
     line = _one_line_error(capsys.readouterr().err)
     assert f"run {run_id} is being trained by {owner} (last heartbeat " in line
-    cfg = train.resume_config(run_id, {}, root=cli_home)
+    cfg = train.resume_config(run_id, {"epochs": 1}, root=cli_home)
     with pytest.raises(liveness.RunBusy, match=owner):
         train.run(cfg, resume_run_id=run_id, root=cli_home, verbose=0)
     run = tracking.connect(cli_home).get_run(run_id)

@@ -236,7 +236,7 @@ def fail_dead_trials(study: optuna.Study, spec: StudySpec) -> int:
             study.tell(t.number, state=optuna.trial.TrialState.FAIL)
         except (ValueError, RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
             continue  # it finished, or another process failed it first (and retries it)
-        _retry(spec)(study, study.get_trials(deepcopy=True)[t.number])
+        _retry(spec)(study, next(f for f in study.get_trials(deepcopy=True) if f.number == t.number))
         failed += 1
     return failed
 
