@@ -77,8 +77,9 @@ test-fast: $(STAMP) ## the tests without the slow end-to-end runs
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check colorgan tests reports
 
-ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over the local store (mlruns/)
+ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over the local store (mlruns/), dead runs marked FAILED first
 	mkdir -p "$$($(WHERE) mlflow-artifacts)"
+	env -u MLFLOW_TRACKING_URI $(PY) -m colorgan close-stale
 	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port $(PORT) \
 		--backend-store-uri "$$($(WHERE) mlflow-db)" --default-artifact-root "$$($(WHERE) mlflow-artifacts)"
 

@@ -19,6 +19,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(config.to_toml(cfg), end="")
         return 0
+    _close_stale()
     train.configure_threads(args.threads)
     result = train.run(cfg, Path(args.experiment) if args.experiment else None, resume_run_id=args.resume,
                        resolve_model=_resolver(None))
@@ -36,8 +37,22 @@ def _study(args: argparse.Namespace) -> int:
     if args.summary:
         studies.print_summary(studies.open_study(spec, studies.storage_url(args.storage, root)), spec)
         return 0
+    _close_stale()
     study = studies.run_study(spec, args.storage, args.workers, args.trials, args.epochs, root, args.threads)
     studies.print_summary(study, spec)
+    return 0
+
+
+def _close_stale(args: argparse.Namespace | None = None) -> int:
+    """Mark runs whose process died (stale heartbeat) FAILED: before train and study, and as `make ui` starts."""
+    from colorgan import paths
+    from colorgan.tracking import liveness
+
+    closed = liveness.close_stale_runs(paths.repo_root())
+    for run_id, name, reason in closed:
+        print(f"marked run {run_id} ({name}) FAILED: {reason}")
+    if args is not None and not closed:
+        print("no stale runs")
     return 0
 
 
@@ -143,10 +158,18 @@ def _ship(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="colorgan", description="Colorization cGAN research harness.")
+    verbose = argparse.ArgumentParser(add_help=False)  # -v before or after the command
+    verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="show the traceback of an expected failure too, not only its one line")
+    parser = argparse.ArgumentParser(prog="colorgan", description="Colorization cGAN research harness.",
+                                     parents=[verbose])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("train", help="train one model; the run is tracked in MLflow")
+    def command(name: str, **kwargs) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[verbose], **kwargs)
+
+
+    p = command("train", help="train one model; the run is tracked in MLflow")
     p.add_argument("experiment", nargs="?", help="experiments/NAME.toml (only the changes from the defaults)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config keys (typed)")
     p.add_argument("--resume", metavar="RUN_ID", help="continue an MLflow run from its last completed epoch")
@@ -154,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("study", help="run (or resume) an Optuna study; every trial is a nested MLflow run")
+    p = command("study", help="run (or resume) an Optuna study; every trial is a nested MLflow run")
     p.add_argument("study", help="studies/NAME.toml or just NAME")
     p.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
     p.add_argument("--storage", help="Optuna storage URL (default: sqlite under mlruns/)")
@@ -164,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--summary", action="store_true", help="print the trials table and the best trial, then exit")
     p.set_defaults(func=_study)
 
-    p = sub.add_parser("evaluate", help="score a model or baseline per image on a folder (default: the test split)")
+    p = command("evaluate", help="score a model or baseline per image on a folder (default: the test split)")
     p.add_argument("--model", required=True,
                    help="RUN_ID, runs:/RUN_ID, models:/NAME/VERSION, models:/NAME@ALIAS, study:NAME or "
                         "baseline:gray|welsh|l1_only")
@@ -178,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
 
     model_help = ("runs:/RUN_ID, RUN_ID, models:/colorgan/N, models:/colorgan@champion, study:NAME, shipped or a "
                   "shipped-model folder; default: models:/colorgan@champion if registered, else shipped")
-    p = sub.add_parser("colorize", help="colorize photos (files or folders) at full resolution")
+    p = command("colorize", help="colorize photos (files or folders) at full resolution")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (recursive)")
     p.add_argument("--model", metavar="REF", help=model_help)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (same names, formats and sizes)")
@@ -186,14 +209,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_colorize)
 
-    p = sub.add_parser("publish", help="register a generator as models:/colorgan@champion, with a model card")
+    p = command("publish", help="register a generator as models:/colorgan@champion, with a model card")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--study", metavar="NAME", help="the best trial of this Optuna study")
     which.add_argument("--run", metavar="RUN_ID", help="this training run")
     p.add_argument("--storage", help="Optuna storage URL (default: sqlite under mlruns/)")
     p.set_defaults(func=_publish)
 
-    p = sub.add_parser("ship", help="write a trained generator into the repository as a shipped model (models/)")
+    p = command("ship", help="write a trained generator into the repository as a shipped model (models/)")
     p.add_argument("--model", required=True, metavar="REF", help="RUN_ID, runs:/, models:/..., study:NAME or a "
                    "shipped-model folder")
     p.add_argument("--out", metavar="DIR", help="the folder to write (default: the checkout's models/landscapes-128)")
@@ -202,14 +225,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--storage", help="Optuna storage URL for study:NAME")
     p.set_defaults(func=_ship)
 
-    p = sub.add_parser("export", help="export a generator as a TensorFlow SavedModel for TF Serving")
+    p = command("export", help="export a generator as a TensorFlow SavedModel for TF Serving")
     p.add_argument("--model", metavar="REF", help=model_help)
     p.add_argument("--format", choices=["savedmodel"], default="savedmodel")
     p.add_argument("--out", required=True, metavar="DIR", help="a new (or empty) folder")
     p.add_argument("--storage", help="Optuna storage URL for study:NAME")
     p.set_defaults(func=_export)
 
-    p = sub.add_parser("serve", help="the upload page and its API (FastAPI)")
+    p = command("serve", help="the upload page and its API (FastAPI)")
     p.add_argument("--model", metavar="REF", help=model_help)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
@@ -217,10 +240,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--storage", help="Optuna storage URL for study:NAME")
     p.set_defaults(func=_serve)
 
+    p = command("close-stale", help="mark runs whose process died (stale heartbeat) FAILED; `make ui` runs it")
+    p.set_defaults(func=_close_stale)
+
     args = parser.parse_args(argv)
     from colorgan.config import exit_code
 
-    return exit_code("colorgan", lambda: args.func(args))
+    return exit_code("colorgan", lambda: args.func(args), getattr(args, "verbose", False))
 
 
 if __name__ == "__main__":

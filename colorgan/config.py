@@ -10,6 +10,7 @@ import dataclasses
 import math
 import sys
 import tomllib
+import traceback
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,14 @@ class UsageError(ValueError):
     all without importing (and so loading) the modules that raise them."""
 
 
-def exit_code(prog: str, action) -> int:
-    """Run a command's ``action()``: an expected failure is one line on stderr and exit 2, Ctrl-C exit 130."""
+def exit_code(prog: str, action, verbose: bool = False) -> int:
+    """Run a command's ``action()``: an expected failure is one line on stderr and exit 2 (``verbose``: after its
+    traceback), Ctrl-C exit 130."""
     try:
         return action()
     except UsageError as exc:
+        if verbose:
+            traceback.print_exc()
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -105,6 +109,10 @@ class Config:
             value = getattr(self, f.name)
             if not isinstance(value, _TYPES[f.name]) or (f.type != "bool" and isinstance(value, bool)):
                 raise ConfigError(f"{f.name}: expected {f.type}, got {value!r}")
+            if f.type == "float" and not math.isfinite(value):  # every bound below would let NaN through
+                raise ConfigError(f"{f.name}: must be a finite number, got {value}")
+        if not self.experiment.strip():
+            raise ConfigError("experiment: must name the MLflow experiment, got an empty string")
         for key, allowed in CHOICES.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"{key}: {getattr(self, key)!r} is not one of {', '.join(allowed)}")
@@ -112,6 +120,8 @@ class Config:
         if size < 32 or size > 1024 or size & (size - 1):
             raise ConfigError(f"image_size: {size} must be a power of two between 32 and 1024")
         _check_range(self, "eval_fraction", 0.0, 0.5)
+        if self.eval_fraction == 0:
+            raise ConfigError("eval_fraction: must be above 0: every epoch is scored on the eval split")
         _check_range(self, "test_fraction", 0.0, 0.5)
         _check_range(self, "label_smoothing", 0.0, 0.5)
         _check_range(self, "dropout", 0.0, 0.95)
@@ -225,6 +235,9 @@ def read_toml(path: str | Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a TOML text file (not UTF-8: byte {exc.object[exc.start]:#04x} at "
+                          f"offset {exc.start})") from None
 
 
 def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:

@@ -12,15 +12,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorgan import budget, color, data, gan, grids, losses, metrics, paths, schedule, tracking, warmstart
+from colorgan import budget, color, data, gan, grids, heartbeat, losses, metrics, paths, schedule, tracking, warmstart
 from colorgan import config as config_mod
 from colorgan.config import Config
+from colorgan.tracking import liveness
 
 EPOCH_LINE = ("psnr", "ssim", "colorfulness", "colorfulness_gap")  # metrics.QUALITY names on the epoch line
 
 
-class NonFiniteLoss(RuntimeError):
-    """A loss became NaN or infinite: the run is marked FAILED rather than training on garbage."""
+class NonFiniteLoss(config_mod.UsageError):
+    """A loss became NaN or infinite: the run is marked FAILED rather than training on garbage. An expected
+    failure (the CLI prints one line): the fix is in the config (lower rates or lambda_recon)."""
 
 
 @dataclass(frozen=True)
@@ -195,12 +197,16 @@ def _requirements() -> list[str]:
 def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None = None,
         resolve_model: warmstart.Resolver | None = None,
         callbacks: tuple = (), parent_run_id: str | None = None, tags: dict | None = None,
-        root: Path | None = None, verbose: int = 1, on_start=None) -> RunResult:
+        root: Path | None = None, verbose: int = 1, on_start=None,
+        heartbeat: heartbeat.Settings | None = None) -> RunResult:
     """Train one model; every epoch is tracked: ``pretrain_epochs`` of the generator alone, then ``epochs`` of the
     GAN, in one run. With ``resume_run_id`` the same run continues from its last completed epoch, in whichever
     phase that is (``cfg`` then comes from that run, with only ``epochs`` taken from the caller).
-    ``on_start(run_id)`` is called as soon as the MLflow run exists (a study records it on its trial)."""
+    ``on_start(run_id)`` is called as soon as the MLflow run exists (a study records it on its trial).
+    ``heartbeat``: how often the run beats and its grace period (colorgan.heartbeat; a study passes its own)."""
     root = root or paths.repo_root()
+    if resume_run_id:
+        check_resume(resume_run_id, root)
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if cfg.precision == "bf16" else "float32")
     keras.utils.set_random_seed(cfg.seed)
     bundle = data.load(cfg, root)
@@ -211,7 +217,7 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
     # init_from, before the run exists (a bad source fails first); resolve_model also takes study:NAME (the CLI's)
     lineage = warmstart.apply(model, cfg, root, resolve_model, resume_run_id)
     with tracking.open_run(root, cfg.experiment, cfg.run_name, resume_run_id, parent_run_id,
-                           {**(tags or {}), **lineage}) as tracker:
+                           {**(tags or {}), **lineage}, heartbeat) as tracker:
         if on_start is not None:
             on_start(tracker.run_id)
         initial_epoch, spent = 0, {}
@@ -232,8 +238,11 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
         spend = budget.Spend(cfg, n_train, spent.get("images_seen", initial_epoch * n_train),
                              spent.get("cpu_seconds", 0.0))
         end_epoch = EpochEnd(cfg, bundle, tracker, checkpoint, gray, spend)
-        fit_phases(model, cfg, bundle.train, initial_epoch, [spend, LearningRates(cfg), end_epoch, *callbacks],
-                   verbose, spend)
+        try:
+            fit_phases(model, cfg, bundle.train, initial_epoch, [spend, LearningRates(cfg), end_epoch, *callbacks],
+                       verbose, spend)
+        except NonFiniteLoss as exc:
+            raise NonFiniteLoss(f"run {tracker.run_id} FAILED: {exc} (lower lr_g, lr_d or lambda_recon)") from exc
         if spend.exhausted:
             why = (f"max_cpu_minutes = {cfg.max_cpu_minutes:g} spent after {int(spend.images_before)} images, "
                    f"in epoch {end_epoch.step} of {schedule.total_epochs(cfg)}")
@@ -257,6 +266,22 @@ def fit_phases(model: gan.ColorGAN, cfg: Config, dataset: tf.data.Dataset, initi
         model.start_phase(pretraining=phase.index == schedule.PRETRAIN)
         model.fit(dataset, epochs=phase.stop, shuffle=False, initial_epoch=max(initial_epoch, phase.start),
                   verbose=verbose, callbacks=callbacks)
+
+
+def check_resume(run_id: str, root: Path) -> None:
+    """Refuse, before any work, to resume a run that another process is training (liveness.RunBusy), or one with
+    no checkpoint that already logged epochs: it would train them again from epoch 0 and log each step twice.
+    A run stopped before its first epoch ended (nothing logged) starts over in the same run."""
+    client = tracking.connect(root)
+    liveness.check_resumable(client, run_id)
+    if tracking.has_checkpoint(root, run_id):
+        return
+    steps = tracking.RunTracker(client, run_id).metric_steps("eval/psnr")
+    if steps:
+        why = " (it trained with checkpoint = false, as study trials do)" if tracking.run_data(
+            root, run_id).params.get("checkpoint") == "False" else ""
+        raise tracking.RunError(f"run {run_id} has no checkpoint to resume from{why} and logged epochs "
+                                f"{min(steps)}..{max(steps)}: start a new run instead")
 
 
 def _restore(tracker: tracking.RunTracker, checkpoint: tf.train.Checkpoint) -> tuple[int, dict[str, float]]:

@@ -60,3 +60,38 @@ def test_serving_never_loads_the_training_data_module(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.stdout.split() == ["exit", "2", "-", "-"], out.stdout + out.stderr
     assert "Traceback" not in out.stderr and "colorgan: error:" in out.stderr
+
+
+def test_bad_values_are_one_line_before_any_run_or_store_exists(tmp_path, monkeypatch, capsys):
+    """Config and study-file values that used to start a run (or reach MLflow or Optuna) and fail there."""
+    from colorgan.__main__ import main
+
+    monkeypatch.setenv("COLORGAN_HOME", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    binary = tmp_path / "photo.toml"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    study = tmp_path / "study.toml"
+    search = '[search.lr_g]\ntype = "float"\nlow = 1e-4\nhigh = 1e-2\n'
+    smoke = str(ROOT / "experiments" / "smoke.toml")
+    cases = [
+        (["train", smoke, "--set", "experiment="], "experiment: must name the MLflow experiment"),
+        (["train", smoke, "--set", "lambda_recon=inf"], "lambda_recon: must be a finite number, got inf"),
+        (["train", smoke, "--set", "grey_threshold=nan"], "grey_threshold: must be a finite number, got nan"),
+        (["train", smoke, "--set", "eval_fraction=0"], "eval_fraction: must be above 0"),
+        (["train", str(binary)], "photo.toml: not a TOML text file"),
+        (["study", str(binary)], "photo.toml: not a TOML text file"),
+        (["study", str(study)], 'sampler: must be a table ([sampler] with key = value lines), got \'tpe\''),
+    ]
+    for argv, message in cases:
+        study.write_text('base = "smoke"\nsampler = "tpe"\n' + search)
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("colorgan: error: ") and message in err, (argv, err)
+    for text, message in [("[budget]\ntrials = \"3\"\n", "budget.trials: must be a whole number, got '3'"),
+                          ("[budget]\ntimeout_minutes = \"1h\"\n", "budget.timeout_minutes: must be a finite"),
+                          ("[runner]\nheartbeat_interval = 0\n", "runner.heartbeat_interval: must be at least 1")]:
+        study.write_text('base = "smoke"\n' + text + search)
+        assert main(["study", str(study)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "mlruns").exists()  # no store, so no run and no study, was created

@@ -1,3 +1,4 @@
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -32,10 +33,34 @@ def test_overrides_are_typed():
     ("ema_decay=1", "ema_decay: must be 0 \\(off\\) or in \\(0, 1\\)"),
     ("ema_decay=-0.1", "ema_decay"),
     ("ema_decay=nan", "ema_decay"),
+    ("lambda_recon=inf", "lambda_recon: must be a finite number, got inf"),
+    ("lambda_recon=nan", "lambda_recon: must be a finite number, got nan"),
+    ("grey_threshold=nan", "grey_threshold: must be a finite number, got nan"),
+    ("eval_fraction=0", "eval_fraction: must be above 0"),
+    ("experiment=", "experiment: must name the MLflow experiment, got an empty string"),
+    ("experiment=   ", "experiment: must name the MLflow experiment"),
 ])
 def test_bad_overrides_are_clear_errors(pair, message):
     with pytest.raises(config.ConfigError, match=message):
         config.load(None, [pair])
+
+
+FLOAT_KEYS = [f.name for f in dataclasses.fields(config.Config) if f.type == "float"]
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf"])
+@pytest.mark.parametrize("key", FLOAT_KEYS)
+def test_every_float_key_refuses_non_finite_values(key, text):
+    with pytest.raises(config.ConfigError, match=f"^{key}: must be a finite number, got {text}$"):
+        config.load(None, [f"{key}={text}"])
+
+
+def test_a_binary_file_given_as_toml_is_one_clear_error(tmp_path):
+    bad = tmp_path / "photo.toml"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    with pytest.raises(config.ConfigError, match=r"photo.toml: not a TOML text file \(not UTF-8: byte 0x89 at "
+                                                 r"offset 0\)"):
+        config.load(bad)
 
 
 def test_toml_unknown_key_and_wrong_type(tmp_path):

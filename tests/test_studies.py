@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import itertools
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -14,7 +17,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from colorgan import config, studies, tracking
+from colorgan import config, heartbeat, paths, studies, tracking
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "studies" / "smoke.toml"
@@ -41,10 +44,36 @@ GOOD = '[search.lr_g]\ntype = "float"\nlow = 1e-4\nhigh = 1e-2\nlog = true\n'
     ('[sampler]\nname = "cmaes"\n' + GOOD, "sampler: 'cmaes'"),
     ('[budget]\ntrials = 0\n' + GOOD, "budget.trials"),
     ('[search]\n', "declares no hyper-parameter"),
+    ('[budget]\ntrials = "three"\n' + GOOD, "budget.trials: must be a whole number, got 'three'"),
+    ('[budget]\ntrials = 2.5\n' + GOOD, "budget.trials: must be a whole number, got 2.5"),
+    ('[budget]\ntimeout_minutes = "1h"\n' + GOOD, "budget.timeout_minutes: must be a finite number, got '1h'"),
+    ('[budget]\ntimeout_minutes = nan\n' + GOOD, "budget.timeout_minutes: must be a finite number, got nan"),
+    ('[budget]\nminutes = 5\n' + GOOD, r"budget: unknown setting\(s\) minutes"),
+    ('[runner]\nheartbeat_interval = "2"\n' + GOOD, "runner.heartbeat_interval: must be a whole number, got '2'"),
+    ('[runner]\ngrace_period = 6.5\n' + GOOD, "runner.grace_period: must be a whole number, got 6.5"),
+    ('[runner]\nmax_retry = -1\n' + GOOD, "runner.max_retry: must be at least 0, got -1"),
+    ('[runner]\nmax_retry = true\n' + GOOD, "runner.max_retry: must be a whole number, got True"),
+    ('[runner]\nheartbeat_interval = 10\ngrace_period = 5\n' + GOOD, r"runner.grace_period \(5 s\) must be longer"),
+    ('[runner]\nheartbeats = 2\n' + GOOD, r"runner: unknown setting\(s\) heartbeats"),
+    ('runner = 3\n' + GOOD, "runner: must be a table"),
+    ('sampler = "tpe"\n' + GOOD, "sampler: must be a table"),
+    ('[sampler]\nname = "tpe"\nseed = "zero"\n' + GOOD, r"sampler \(tpe\).seed: must be a whole number"),
+    ('[sampler]\nname = 3\n' + GOOD, "sampler: 3 is not one of"),
+    ('[pruner]\nname = "median"\nn_warmup_steps = "1"\n' + GOOD, r"pruner \(median\).n_warmup_steps: must be a whole"),
+    ('[pruner]\nname = "median"\nlower = 1.0\n' + GOOD, r"pruner \(median\): unknown setting\(s\) lower"),
+    ('[objective]\nmetrics = "eval/psnr"\n' + GOOD, "objective.metrics: must be a list"),
+    ('[search]\nlr_g = 0.001\n', "search.lr_g: must be a table"),
 ])
 def test_bad_study_file_names_the_problem(tmp_path, text, message):
     with pytest.raises(studies.StudyError, match=message):
         studies.load_spec(_spec_file(tmp_path, text))
+
+
+def test_a_binary_study_file_is_one_clear_error(tmp_path):
+    bad = tmp_path / "study.toml"
+    bad.write_bytes(b"\xff\xfe" + bytes(range(256)))
+    with pytest.raises(studies.StudyError, match=r"study.toml: not a TOML text file \(not UTF-8: byte 0xff"):
+        studies.load_spec(bad)
 
 
 def test_reading_a_study_file_loads_neither_optuna_nor_tensorflow():
@@ -341,3 +370,77 @@ def test_time_budget_starts_no_trial_that_would_end_past_it(env):
     assert time.time() - started < 0.5 * length + 15  # only the closing bookkeeping (summary, trials.csv)
     study = studies.run_study(spec, trials=2, epochs=1, root=env)  # without a time budget the next one runs
     assert len(study.trials) == 2
+
+
+def _tiny_smoke(tmp_path: Path, grace: int = 6) -> Path:
+    """The smoke study on 8 training and 8 eval images (one step a trial), with its heartbeat grace set."""
+    text = SMOKE.read_text().replace("[fixed]\n", "[fixed]\nmax_train_images = 8\nmax_eval_images = 8\n")
+    return _spec_file(tmp_path, text.replace("grace_period = 6", f"grace_period = {grace}"))
+
+
+@pytest.mark.slow
+def test_a_rerun_never_reports_a_study_done_while_a_trial_is_unfinished(env, tmp_path, capsys):
+    from colorgan.__main__ import main
+
+    path = _tiny_smoke(tmp_path)
+    spec = studies.load_spec(path)
+    url, _ = studies.prepare(spec, None, env)
+    worker = subprocess.Popen([sys.executable, "-m", "colorgan.studies.worker", str(path), "--storage", url,
+                               "--trials", "1", "--epochs", "10000"], env={**os.environ}, start_new_session=True)
+    study = optuna.load_study(study_name=spec.name, storage=url)
+    deadline = time.time() + 300
+    while time.time() < deadline and not any("mlflow_run_id" in t.user_attrs for t in study.get_trials()):
+        time.sleep(0.5)
+    owner = f"{heartbeat.owner().rpartition(':')[0]}:{worker.pid}"
+    try:
+        # Alive in another process: the rerun waits one grace period plus a beat, then says so and exits 2.
+        started = time.time()
+        assert main(["study", str(path), "--trials", "1", "--epochs", "1"]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and len([x for x in err.splitlines() if x.startswith("colorgan: error")]) == 1
+        assert f"0 of 1 trials finished; trial 0 ({owner}) may still be running elsewhere" in err
+        assert spec.heartbeat.grace_s <= time.time() - started < 120
+        assert [t.state for t in study.get_trials()] == [State.RUNNING]
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)  # the whole process group, as `make study` is killed
+        worker.wait()
+    (dead,) = study.get_trials()
+    dead_run = dead.user_attrs["mlflow_run_id"]
+    # Dead: a rerun right away, well within a long grace period, fails and retries the trial and ends the budget.
+    spec = studies.load_spec(_tiny_smoke(tmp_path, grace=600))
+    study = studies.run_study(spec, trials=1, epochs=1, root=env)
+    first, retry = study.trials
+    assert first.state == State.FAIL and retry.state == State.COMPLETE and retry.params == first.params
+    assert tracking.run_status(env, dead_run) == "FAILED"
+    assert tracking.connect(env).get_run(dead_run).data.tags["colorgan.trial_state"] == "FAIL"
+
+
+@pytest.mark.slow
+def test_an_emptied_or_corrupt_study_database_is_one_clear_error(env, tmp_path):
+    path = _tiny_smoke(tmp_path)
+    spec = studies.load_spec(path)
+    study = studies.run_study(spec, trials=1, epochs=1, root=env)
+    parent = studies.parent_run_id(study)
+    del study
+    gc.collect()
+    db = paths.optuna_db(env)
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    good = db.read_bytes()
+    cli = [sys.executable, "-m", "colorgan", "study", str(path), "--trials", "2", "--epochs", "1"]
+
+    db.write_bytes(b"")  # emptied
+    out = subprocess.run(cli, env={**os.environ}, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-3000:]
+    assert (f"its MLflow parent run {parent} has runs of 1 trials (up to trial 0) but the study storage "
+            f"sqlite:///{db} holds 0: it was emptied or replaced") in out.stderr
+    assert len(tracking.child_runs(env, parent)) == 1  # no second trial-0 under the old parent
+
+    for extra in (Path(f"{db}-wal"), Path(f"{db}-shm")):
+        extra.unlink(missing_ok=True)
+    db.write_bytes(good[: len(good) // 2])  # truncated to half
+    out = subprocess.run(cli, env={**os.environ}, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-3000:]
+    assert f"the study database {db} is corrupt (" in out.stderr
+    assert f"move it away (mv {db} {db}.corrupt" in out.stderr
+    assert len(tracking.child_runs(env, parent)) == 1

@@ -76,6 +76,7 @@ def test_interrupted_run_resumes_at_the_right_epoch(colour_folder, store):
     client = tracking.connect(store)
     run_id = client.search_runs([tracking.experiment_id(cfg.experiment, store)])[0].info.run_id
     assert client.get_run(run_id).info.status == "KILLED"
+    assert client.get_run(run_id).data.tags["colorgan.error"] == "interrupted (Ctrl-C)"
     assert _history(client, run_id, "eval/psnr") == [1]
 
     resumed = train.resume_config(run_id, {}, root=store)
@@ -84,6 +85,7 @@ def test_interrupted_run_resumes_at_the_right_epoch(colour_folder, store):
     assert result.run_id == run_id
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
+    assert "colorgan.error" not in run.data.tags  # the interruption is over: a FINISHED run shows no error
     for key in ("eval/psnr", "train/g_total", "images_per_sec", "images_seen", "cpu_seconds"):
         assert _history(client, run_id, key) == [1, 2, 3], key
     n_train = int(run.data.params["n_train"])

@@ -25,15 +25,18 @@ from typing import Any
 import keras
 import optuna
 import pandas as pd
+import sqlalchemy
 
-from colorgan import metrics, paths, tracking, train
+from colorgan import heartbeat, metrics, paths, tracking, train
 from colorgan.studies.spec import Param, StudyError, StudySpec
+from colorgan.tracking import liveness
 
 # Heartbeats and stale-trial retry are the features this runner is built on; their 'experimental' label is noise.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 COUNTED_FAIL = "colorgan.fail_reason"  # a trial failed by its own training (NaN, error): it used its budget
 PARENT_ATTR = "mlflow_parent_run_id"  # the study's user attribute naming its MLflow parent run
+OWNER_ATTR = "colorgan.owner"  # a trial's user attribute: the process running it (colorgan.heartbeat)
 
 
 def storage_url(storage: str | None, root: Path) -> str:
@@ -47,17 +50,35 @@ def storage_url(storage: str | None, root: Path) -> str:
 def open_storage(url: str, spec: StudySpec) -> optuna.storages.RDBStorage:
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite:///"):
-        db = url.removeprefix("sqlite:///")
-        with sqlite3.connect(db, timeout=60) as conn:  # WAL lets readers and one writer work at once; persistent
-            conn.execute("PRAGMA journal_mode=WAL")
+        _check_sqlite(Path(url.removeprefix("sqlite:///")))
         kwargs = {"connect_args": {"timeout": 60}}
-    return optuna.storages.RDBStorage(
-        url, engine_kwargs=kwargs,
-        heartbeat_interval=int(spec.runner.get("heartbeat_interval", 30)),
-        grace_period=int(spec.runner.get("grace_period", 120)),
-        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-            max_retry=int(spec.runner.get("max_retry", 2))),
-    )
+    beat = spec.heartbeat
+    try:
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs=kwargs, heartbeat_interval=int(beat.interval_s), grace_period=int(beat.grace_s),
+            heartbeat_stale_trial_callback=_retry(spec),
+        )
+    except sqlalchemy.exc.DatabaseError as exc:
+        raise StudyError(f"the study storage {url.split('@')[-1]} cannot be read ({exc.orig}); restore it from a "
+                         "backup, or give another --storage") from None
+
+
+def _retry(spec: StudySpec) -> optuna.storages.RetryHeartbeatStaleTrialCallback:
+    return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=int(spec.runner.get("max_retry", 2)))
+
+
+def _check_sqlite(db: Path) -> None:
+    """WAL mode (readers and one writer work at once; persistent), on a database that SQLite can read whole: a
+    corrupt or truncated file is a one-line StudyError saying how to recover, never a traceback mid-study."""
+    try:
+        with sqlite3.connect(db, timeout=60) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+            problem = conn.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        problem = str(exc)
+    if problem != "ok":
+        raise StudyError(f"the study database {db} is corrupt ({problem}): move it away (mv {db} {db}.corrupt, and "
+                         f"its -wal and -shm files) and restore a backup, or start the study under a new name")
 
 
 def suggest(trial: optuna.Trial, param: Param) -> Any:
@@ -130,6 +151,7 @@ class ReportToTrial(keras.callbacks.Callback):
 
 def _objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int | None):
     def objective(trial: optuna.Trial):
+        _record_owner(trial)
         values = {p.name: suggest(trial, p) for p in spec.params}
         overrides = {**values, "run_name": f"trial-{trial.number}"}
         if epochs:
@@ -146,7 +168,7 @@ def _objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int | No
 
         try:
             result = train.run(cfg, spec.path, parent_run_id=parent_run_id, tags=tags, root=root, verbose=0,
-                               callbacks=(reporter,), on_start=started)
+                               callbacks=(reporter,), on_start=started, heartbeat=spec.heartbeat)
         except Pruned as exc:
             _close(root, state["run_id"], "PRUNED", reporter.epochs)
             raise optuna.TrialPruned(str(exc)) from None
@@ -191,6 +213,34 @@ def close_dead_runs(study: optuna.Study, root: Path) -> int:
     return closed
 
 
+def _record_owner(trial: optuna.Trial) -> None:
+    """The process running this trial; the trial number too, since a retried trial inherits its user attributes."""
+    trial.set_user_attr(OWNER_ATTR, {"trial": trial.number, "owner": heartbeat.owner(), "space": heartbeat.pid_space()})
+
+
+def _owner(trial: optuna.trial.FrozenTrial) -> dict | None:
+    mine = trial.user_attrs.get(OWNER_ATTR)
+    return mine if isinstance(mine, dict) and mine.get("trial") == trial.number else None
+
+
+def fail_dead_trials(study: optuna.Study, spec: StudySpec) -> int:
+    """RUNNING trials whose process is gone (heartbeat.stale_reason on the owner each recorded): FAIL, and retried
+    as Optuna retries a trial whose heartbeat lapsed, but at once rather than after the grace period, so a study
+    run again right after a crash on this machine finds them."""
+    failed = 0
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        mine = _owner(t)
+        if mine is None or heartbeat.stale_reason(mine["owner"], mine["space"], None, spec.heartbeat.grace_s) is None:
+            continue
+        try:
+            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+        except (ValueError, RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+            continue  # it finished, or another process failed it first (and retries it)
+        _retry(spec)(study, next(f for f in study.get_trials(deepcopy=True) if f.number == t.number))
+        failed += 1
+    return failed
+
+
 def work(spec: StudySpec, url: str, parent_run_id: str, root: Path, budget: int, epochs: int | None,
          deadline: float | None, worker: int = 0) -> None:
     """One worker: run trials until the study holds ``budget`` finished ones (or time is up)."""
@@ -198,6 +248,7 @@ def work(spec: StudySpec, url: str, parent_run_id: str, root: Path, budget: int,
     objective = _objective(spec, parent_run_id, root, epochs)
     while deadline is None or time.time() + _longest_trial_s(study) < deadline:
         optuna.storages.fail_stale_trials(study)
+        fail_dead_trials(study, spec)
         close_dead_runs(study, root)
         trials = study.get_trials(deepcopy=False)
         running = sum(t.state == optuna.trial.TrialState.RUNNING for t in trials)
@@ -270,7 +321,10 @@ def prepare(spec: StudySpec, storage: str | None, root: Path) -> tuple[str, str]
     parent = parent_run_id(study)
     if parent is None:
         parent = tracking.find_or_create_parent(root, f"study-{spec.name}", spec.name, spec.path)
+        _check_trial_count(spec, study, parent, root, url)
         study.set_user_attr(PARENT_ATTR, parent)
+    else:
+        _check_trial_count(spec, study, parent, root, url)
     tracking.set_run_tags(root, parent, {"colorgan.storage": url.split("@")[-1]})
     return url, parent
 
@@ -284,11 +338,7 @@ def run_study(spec: StudySpec, storage: str | None = None, workers: int = 1, tri
     deadline = time.time() + spec.timeout_minutes * 60 if spec.timeout_minutes else None
     tracking.mark_run(root, parent, "RUNNING")  # the parent shows whether a session is working on the study
     try:
-        if workers <= 1:
-            train.configure_threads(threads)
-            work(spec, url, parent, root, budget, epochs, deadline)
-        else:
-            _spawn(spec, url, workers, budget, epochs, deadline, root)
+        _run_budget(spec, url, parent, root, budget, epochs, deadline, workers, threads)
     except KeyboardInterrupt:
         tracking.mark_run(root, parent, "KILLED")
         raise
@@ -298,6 +348,62 @@ def run_study(spec: StudySpec, storage: str | None = None, workers: int = 1, tri
     tracking.log_table(root, parent, summary(study, spec).to_csv(index=False), "trials.csv")
     tracking.mark_run(root, parent, "FINISHED")
     return study
+
+
+def _run_budget(spec: StudySpec, url: str, parent: str, root: Path, budget: int, epochs: int | None,
+                deadline: float | None, workers: int, threads: int) -> None:
+    """This session's workers, run again while the budget still wants trials they can run; the parent run beats
+    meanwhile (colorgan.tracking.liveness), so it is not left RUNNING if the session dies."""
+    with liveness.keep_alive(root, parent, spec.heartbeat):
+        if workers <= 1:
+            train.configure_threads(threads)
+        while True:
+            if workers <= 1:
+                work(spec, url, parent, root, budget, epochs, deadline)
+            else:
+                _spawn(spec, url, workers, budget, epochs, deadline, root)
+            if not _wants_more(spec, url, budget, deadline):
+                return
+
+
+def _wants_more(spec: StudySpec, url: str, budget: int, deadline: float | None) -> bool:
+    """After this session's workers stopped: whether the budget still wants trials they can run (a trial that
+    another process was running ended or died meanwhile). A trial of the budget still alive elsewhere is waited for
+    up to one grace period plus a beat; past that, a StudyError says it may still be running, rather than report
+    the study done while it is not."""
+    beat = spec.heartbeat
+    study = open_study(spec, url)
+    give_up = time.time() + beat.grace_s + beat.interval_s
+    while True:
+        optuna.storages.fail_stale_trials(study)
+        fail_dead_trials(study, spec)
+        trials = study.get_trials(deepcopy=False)
+        done = _counted(trials)
+        if done >= budget or (deadline is not None and time.time() + _longest_trial_s(study) >= deadline):
+            return False
+        running = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+        if not running:
+            return True
+        if time.time() >= give_up:
+            who = ", ".join(f"trial {t.number} ({(_owner(t) or {}).get('owner', 'owner unknown')})" for t in running)
+            raise StudyError(f"study {spec.name}: {done} of {budget} trials finished; {who} may still be running "
+                             f"elsewhere (heartbeat within the {beat.grace_s:g} s grace period): run this again once "
+                             "it has ended")
+        time.sleep(beat.interval_s)
+
+
+def _check_trial_count(spec: StudySpec, study: optuna.Study, parent: str, root: Path, url: str) -> None:
+    """The parent run's trial runs against the Optuna study: MLflow holding a trial number Optuna never had means
+    the study's storage was emptied, replaced or rolled back; going on would number trials from 0 again under
+    the same parent, beside the old ones."""
+    tags = [r.data.tags.get("colorgan.trial", "") for r in tracking.child_runs(root, parent)]
+    numbers = {int(n) for n in tags if n.isdigit()}
+    have = len(study.get_trials(deepcopy=False))
+    if numbers and max(numbers) >= have:
+        raise StudyError(f"study {spec.name}: its MLflow parent run {parent} has runs of {len(numbers)} trials (up to "
+                         f"trial {max(numbers)}) but the study storage {url.split('@')[-1]} holds {have}: it was "
+                         "emptied or replaced; restore it from a backup, or start over under a new study name (a copy "
+                         "of the study file)")
 
 
 def run_worker(spec: StudySpec, url: str, budget: int, epochs: int | None = None, deadline: float | None = None,

@@ -6,11 +6,13 @@ loading Optuna or TensorFlow. ``runner`` turns a checked ``StudySpec`` into an O
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from colorgan import config as config_mod
+from colorgan import heartbeat as heartbeat_mod
 from colorgan import paths
 
 SPEC_KEYS = {"base", "fixed", "search", "objective", "budget", "sampler", "pruner", "runner"}
@@ -61,11 +63,20 @@ class StudySpec:
         return config_mod.build({**self.fixed, **(overrides or {}), "experiment": f"study-{self.name}"}, base)
 
     @property
+    def heartbeat(self) -> heartbeat_mod.Settings:
+        """The interval and grace of Optuna's trial heartbeats and of the study's MLflow runs (colorgan.heartbeat)."""
+        default = heartbeat_mod.Settings()
+        return heartbeat_mod.Settings(float(self.runner.get("heartbeat_interval", default.interval_s)),
+                                      float(self.runner.get("grace_period", default.grace_s)))
+
+    @property
     def multi_objective(self) -> bool:
         return len(self.metrics) > 1
 
 
 def _param(name: str, table: dict) -> Param:
+    if not isinstance(table, dict):
+        raise StudyError(f"search.{name}: must be a table ([search.{name}] with type, low, high...), got {table!r}")
     kind = config_mod.field_type(name) if name in config_mod.KEYS else None
     if kind is None:
         raise StudyError(f"search.{name}: unknown config key; known keys: {', '.join(config_mod.KEYS)}")
@@ -111,9 +122,12 @@ def load_spec(path: str | Path) -> StudySpec:
     if not path.is_file():
         raise StudyError(f"study file {path} does not exist")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise StudyError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise StudyError(f"{path}: not a TOML text file (not UTF-8: byte {exc.object[exc.start]:#04x} at offset "
+                         f"{exc.start})") from None
     try:
         return _spec(path, raw)
     except (StudyError, config_mod.ConfigError) as exc:
@@ -124,8 +138,12 @@ def _spec(path: Path, raw: dict) -> StudySpec:
     unknown = set(raw) - SPEC_KEYS
     if unknown:
         raise StudyError(f"unknown section(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(SPEC_KEYS))}")
+    for section in SPEC_KEYS - {"base"}:
+        if not isinstance(raw.get(section, {}), dict):
+            raise StudyError(f"{section}: must be a table ([{section}] with key = value lines), got "
+                             f"{raw[section]!r}")
     base = raw.get("base", "lab_advanced")
-    if not (paths.experiments_dir() / f"{base}.toml").is_file():
+    if not isinstance(base, str) or not (paths.experiments_dir() / f"{base}.toml").is_file():
         raise StudyError(f"base experiment {base!r} not found in experiments/")
     search = raw.get("search", {})
     if not search:
@@ -135,24 +153,74 @@ def _spec(path: Path, raw: dict) -> StudySpec:
     if overlap:
         raise StudyError(f"{', '.join(sorted(overlap))}: both fixed and searched")
     objective = raw.get("objective", {})
+    _options("objective", objective, {"metrics": "list", "directions": "list"})
     metrics = tuple(objective.get("metrics", ["eval/psnr"]))
     directions = tuple(objective.get("directions", ["maximize"] * len(metrics)))
+    if not all(isinstance(m, str) and m for m in metrics):
+        raise StudyError("objective.metrics: must be a list of metric names, e.g. [\"eval/psnr\"]")
     if len(metrics) != len(directions) or not metrics or any(d not in ("maximize", "minimize") for d in directions):
         raise StudyError("objective: give one direction (maximize/minimize) per metric")
     budget = raw.get("budget", {})
+    _options("budget", budget, BUDGET)
     sampler = {"name": "tpe", "seed": 0, **raw.get("sampler", {})}
     pruner = {"name": "median", **raw.get("pruner", {})}
     if sampler["name"] not in SAMPLERS:
         raise StudyError(f"sampler: {sampler['name']!r} is not one of {', '.join(SAMPLERS)}")
     if pruner["name"] not in PRUNERS:
         raise StudyError(f"pruner: {pruner['name']!r} is not one of {', '.join(PRUNERS)}")
+    _options(f"sampler ({sampler['name']})", sampler, {"name": "str", **SAMPLER_OPTIONS[sampler["name"]]})
+    _options(f"pruner ({pruner['name']})", pruner, {"name": "str", **PRUNER_OPTIONS[pruner["name"]]})
     if sampler["name"] == "grid" and any(p.kind != "categorical" for p in params):
         raise StudyError("sampler: grid needs categorical search parameters")
+    runner = raw.get("runner", {})
+    _options("runner", runner, RUNNER)
     spec = StudySpec(name=path.stem, path=path, base=base, fixed=raw.get("fixed", {}), params=params,
-                     metrics=metrics, directions=directions, trials=int(budget.get("trials", 8)),
+                     metrics=metrics, directions=directions, trials=budget.get("trials", 8),
                      timeout_minutes=float(budget.get("timeout_minutes", 0)), sampler=sampler, pruner=pruner,
-                     runner=raw.get("runner", {}))
-    if spec.trials < 1:
-        raise StudyError("budget.trials must be at least 1")
+                     runner=runner)
+    if spec.heartbeat.grace_s <= spec.heartbeat.interval_s:
+        raise StudyError(f"runner.grace_period ({spec.heartbeat.grace_s:g} s) must be longer than "
+                         f"runner.heartbeat_interval ({spec.heartbeat.interval_s:g} s)")
     spec.base_config()  # fixed overrides: unknown keys and bad values fail here
     return spec
+
+
+# The settings of each table, as (kind, least value): checked here so a wrong one is a StudyError naming it, not a
+# TypeError from Optuna after the study's parent run exists.
+BUDGET = {"trials": ("int", 1), "timeout_minutes": ("number", 0)}
+RUNNER = {"heartbeat_interval": ("int", 1), "grace_period": ("int", 2), "max_retry": ("int", 0)}
+SAMPLER_OPTIONS = {"tpe": {"seed": ("int", 0), "n_startup_trials": ("int", 0), "multivariate": "bool"},
+                   **{name: {"seed": ("int", 0)} for name in ("random", "grid", "nsga2")}}
+PRUNER_OPTIONS = {
+    "median": {"n_startup_trials": ("int", 0), "n_warmup_steps": ("int", 0), "interval_steps": ("int", 1),
+               "n_min_trials": ("int", 1)},
+    "hyperband": {"min_resource": ("int|auto", 1), "max_resource": ("int|auto", 1), "reduction_factor": ("int", 2),
+                  "bootstrap_count": ("int", 0)},
+    "successive_halving": {"min_resource": ("int|auto", 1), "reduction_factor": ("int", 2),
+                           "min_early_stopping_rate": ("int", 0), "bootstrap_count": ("int", 0)},
+    "threshold": {"lower": ("number", None), "upper": ("number", None), "n_warmup_steps": ("int", 0),
+                  "interval_steps": ("int", 1)},
+    "none": {},
+}
+
+
+def _options(section: str, table: dict, allowed: dict) -> None:
+    """Every key of ``table`` is one of ``allowed`` and has its kind: "str", "bool", "list", or (kind, least)
+    with kind "int", "number" (finite) or "int|auto"."""
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise StudyError(f"{section}: unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+    for key, value in table.items():
+        kind, least = allowed[key] if isinstance(allowed[key], tuple) else (allowed[key], None)
+        if kind == "int|auto" and value == "auto":
+            continue
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        ok = {"str": isinstance(value, str), "bool": isinstance(value, bool), "list": isinstance(value, list),
+              "int": isinstance(value, int) and not isinstance(value, bool), "int|auto": isinstance(value, int) and
+              not isinstance(value, bool), "number": number and math.isfinite(value)}[kind]
+        if not ok:
+            wanted = {"int": "a whole number", "number": "a finite number", "int|auto": 'a whole number or "auto"',
+                      "str": "a string", "bool": "true or false", "list": "a list"}[kind]
+            raise StudyError(f"{section}.{key}: must be {wanted}, got {value!r}")
+        if least is not None and value < least:
+            raise StudyError(f"{section}.{key}: must be at least {least}, got {value}")

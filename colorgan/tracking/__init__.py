@@ -24,6 +24,7 @@ from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 
 from colorgan import config as config_mod
+from colorgan import heartbeat as heartbeat_mod
 from colorgan import paths
 
 CHECKPOINT_DIR = "checkpoint"  # artifact folder holding the latest epoch's checkpoint and its state.json
@@ -31,6 +32,10 @@ STATE_FILE = "state.json"
 RESOLVED_CONFIG = "config/resolved.toml"  # the run's full config, written once, read by --resume and models
 MODEL_NAME = "generator"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # the MLflow 3 UI opens "Model training" views, not GenAI ones
+
+
+class RunError(config_mod.UsageError):
+    """A run id that names no run, or a run that cannot be resumed; the message says which and why."""
 
 
 def store_uri(repo_root: Path) -> str:
@@ -176,13 +181,20 @@ class RunTracker:
 
 @contextmanager
 def open_run(repo_root: Path, experiment: str, run_name: str, resume_run_id: str | None = None,
-             parent_run_id: str | None = None, tags: dict | None = None) -> Iterator[RunTracker]:
+             parent_run_id: str | None = None, tags: dict | None = None,
+             heartbeat: heartbeat_mod.Settings | None = None) -> Iterator[RunTracker]:
     """Start (or resume) a run; it ends FINISHED, KILLED on Ctrl-C, or FAILED with the error as a tag.
 
     An exception type may carry ``mlflow_status`` (e.g. "KILLED" for a pruned trial) to choose the end state.
+    While open, the run carries this process's heartbeat (``heartbeat``, default ``heartbeat.Settings()``), so
+    other processes can tell it from a dead one; a run alive in another process is refused as ``resume_run_id``.
+    A resumed run that ends FINISHED loses the error tag of the attempt before.
     """
+    from colorgan.tracking import liveness
+
     client = connect(repo_root)
     if resume_run_id:
+        liveness.check_resumable(client, resume_run_id)
         run = mlflow.start_run(run_id=resume_run_id)
     else:
         run = mlflow.start_run(experiment_id=experiment_id(experiment, repo_root), run_name=run_name or None,
@@ -190,7 +202,8 @@ def open_run(repo_root: Path, experiment: str, run_name: str, resume_run_id: str
                                tags={k: str(v) for k, v in (tags or {}).items()})  # a tracking server wants str
     tracker = RunTracker(client, run.info.run_id)
     try:
-        yield tracker
+        with liveness.beating(client, tracker.run_id, heartbeat or heartbeat_mod.Settings()):
+            yield tracker
     except KeyboardInterrupt:
         tracker.set_tags({"colorgan.error": "interrupted (Ctrl-C)"})
         mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
@@ -201,14 +214,23 @@ def open_run(repo_root: Path, experiment: str, run_name: str, resume_run_id: str
         mlflow.end_run(status)
         raise
     else:
+        if resume_run_id and "colorgan.error" in client.get_run(tracker.run_id).data.tags:
+            client.delete_tag(tracker.run_id, "colorgan.error")
         mlflow.end_run("FINISHED")
 
 
 def run_config(run_id: str, repo_root: Path) -> tuple[str, dict]:
-    """(experiment name, resolved config dict) of an existing run, for ``--resume``."""
+    """(experiment name, resolved config dict) of an existing run, for ``--resume``; RunError when there is no
+    such run, or it is not a training run (it has no resolved config)."""
+    from colorgan.tracking import liveness
+
     client = connect(repo_root)
-    run = client.get_run(run_id)
-    return client.get_experiment(run.info.experiment_id).name, resolved_config(client, run_id)
+    run = liveness.get_run(client, run_id)
+    try:
+        values = resolved_config(client, run_id)
+    except (mlflow.exceptions.MlflowException, OSError) as exc:
+        raise RunError(f"run {run_id} ({run.info.run_name}) has no {RESOLVED_CONFIG}: not a training run") from exc
+    return client.get_experiment(run.info.experiment_id).name, values
 
 
 def resolved_config(client: MlflowClient, run_id: str) -> dict:

@@ -71,8 +71,14 @@ def load_generator(ref: str, repo_root: Path) -> LoadedGenerator:
     run_id, uri = source_run(ref, repo_root)
     client = connect(repo_root)
     with tempfile.TemporaryDirectory() as tmp:  # fetched through this store's client, then loaded from disk
-        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp, tracking_uri=client.tracking_uri)
-        generator = mlflow.keras.load_model(local)
+        try:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp,
+                                                        tracking_uri=client.tracking_uri)
+            generator = mlflow.keras.load_model(local)
+        except (mlflow.exceptions.MlflowException, OSError) as exc:
+            why = (exc.message if isinstance(exc, mlflow.exceptions.MlflowException) else str(exc)).splitlines()[0]
+            raise ModelRefError(f"{ref}: the generator of run {run_id} ({uri}) cannot be loaded: its artifacts are "
+                                f"missing or damaged ({why})") from exc
     return LoadedGenerator(generator, run_config(client, run_id), run_id, uri)
 
 
