@@ -91,15 +91,17 @@ class LearningRates(keras.callbacks.Callback):
 
 
 class EpochEnd(keras.callbacks.Callback):
-    """After each epoch: evaluate, draw the sample grid, checkpoint, log to MLflow, print one line.
+    """After each epoch: evaluate, draw the sample grid, checkpoint, log to MLflow, print one line (unless a
+    study's trial, which prints one line per trial).
 
     The eval figures are also written into ``logs`` so callbacks after this one (a study's pruner) see them.
     """
 
     def __init__(self, cfg: Config, bundle: data.DataBundle, tracker: tracking.RunTracker, checkpoint,
-                 gray: dict[str, float]):
+                 gray: dict[str, float], print_lines: bool = True):
         super().__init__()
         self.cfg, self.bundle, self.tracker, self.checkpoint, self.gray = cfg, bundle, tracker, checkpoint, gray
+        self.print_lines = print_lines
         self.last: dict[str, float] = {}
         self._started = 0.0
         self._eval_step = None
@@ -136,8 +138,9 @@ class EpochEnd(keras.callbacks.Callback):
         self.tracker.log_image(self._grid(), f"samples/epoch_{step:03d}.png")
         logs.update(values)
         self.last = values
-        print(epoch_line(step, schedule.total_epochs(self.cfg), schedule.phase_at(self.cfg, epoch).name, values,
-                         self.gray, seconds), flush=True)
+        if self.print_lines:
+            print(epoch_line(step, schedule.total_epochs(self.cfg), schedule.phase_at(self.cfg, epoch).name, values,
+                             self.gray, seconds), flush=True)
 
     def _schedule_values(self, epoch: int) -> dict[str, float]:
         """The epoch's phase and the learning rates it trained with (``lr/d`` only when D was trained)."""
@@ -192,11 +195,12 @@ def _requirements() -> list[str]:
 def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None = None,
         resolve_model: warmstart.Resolver | None = None,
         callbacks: tuple = (), parent_run_id: str | None = None, tags: dict | None = None,
-        root: Path | None = None, verbose: int = 1, on_start=None) -> RunResult:
+        root: Path | None = None, verbose: int = 0, on_start=None, epoch_lines: bool = True) -> RunResult:
     """Train one model; every epoch is tracked: ``pretrain_epochs`` of the generator alone, then ``epochs`` of the
     GAN, in one run. With ``resume_run_id`` the same run continues from its last completed epoch, in whichever
     phase that is (``cfg`` then comes from that run, with only ``epochs`` taken from the caller).
-    ``on_start(run_id)`` is called as soon as the MLflow run exists (a study records it on its trial)."""
+    ``on_start(run_id)`` is called as soon as the MLflow run exists (a study records it on its trial).
+    ``verbose`` is Keras' (1: its progress bar); ``epoch_lines`` prints our one line per epoch."""
     root = root or paths.repo_root()
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if cfg.precision == "bf16" else "float32")
     keras.utils.set_random_seed(cfg.seed)
@@ -219,29 +223,34 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
                                 "keras_version": keras.__version__, "git_commit": tracking.git_commit(root)})
             tracker.set_tags({"colorgan.data_source": bundle.info["data_source"]})
             tracker.log_config(cfg, config_path)
-            tracker.log_metrics({f"baseline/gray_{k}": v for k, v in gray.items() if k != "images"}, step=0)
+            tracker.log_params(tracking.gray_params(gray))
             if bundle.skipped:
                 tracker.log_text("\n".join(f"{p}\t{why}" for p, why in bundle.skipped), "data/skipped_files.tsv")
             if prior:
                 tracker.log_params({"ab_prior_images": prior[2]})
                 tracker.log_text(prior[0], "data/ab_prior.csv")
-        end_epoch = EpochEnd(cfg, bundle, tracker, checkpoint, gray)
-        fit_phases(model, cfg, bundle.train, initial_epoch, [LearningRates(cfg), end_epoch, *callbacks], verbose)
+        end_epoch = EpochEnd(cfg, bundle, tracker, checkpoint, gray, print_lines=epoch_lines)
+        fit_phases(model, cfg, bundle.train, initial_epoch, [LearningRates(cfg), end_epoch, *callbacks], verbose,
+                   math.ceil(bundle.info["n_train"] / cfg.batch_size))
         example = np.asarray(end_epoch.sample_l[:1], np.float32)
         tracker.log_generator(model.inference_generator, example, _requirements())
         return RunResult(tracker.run_id, schedule.total_epochs(cfg), end_epoch.last)
 
 
 def fit_phases(model: gan.ColorGAN, cfg: Config, dataset: tf.data.Dataset, initial_epoch: int, callbacks: list,
-               verbose: int) -> None:
+               verbose: int, steps_per_epoch: int) -> None:
     """One fit() per phase still to run (schedule.phases), from ``initial_epoch`` (0-based, counted over the whole
-    run, so callbacks see one epoch numbering): the step functions are traced for their phase."""
+    run, so callbacks see one epoch numbering): the step functions are traced for their phase.
+
+    An epoch is ``steps_per_epoch`` batches (one pass over the training split) of the dataset repeated: tf.data
+    cannot know the length of a split that drops unreadable files, and without a known length Keras counts
+    "3/Unknown" steps and warns that the input ran out of data at the end of every epoch."""
     for phase in schedule.phases(cfg):
         if initial_epoch >= phase.stop:
             continue
         model.start_phase(pretraining=phase.index == schedule.PRETRAIN)
-        model.fit(dataset, epochs=phase.stop, shuffle=False, initial_epoch=max(initial_epoch, phase.start),
-                  verbose=verbose, callbacks=callbacks)
+        model.fit(dataset.repeat(), epochs=phase.stop, steps_per_epoch=steps_per_epoch, shuffle=False,
+                  initial_epoch=max(initial_epoch, phase.start), verbose=verbose, callbacks=callbacks)
 
 
 def _restore(tracker: tracking.RunTracker, checkpoint: tf.train.Checkpoint) -> int:

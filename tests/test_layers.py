@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("config",),  # the frozen hyper-parameters
     ("color", "images", "paths", "grids", "losses", "samples",  # pixels, files, locations: no model, no store
+     "quiet",  # what the terminal shows (log levels)
      "schedule"),  # the epoch plan (phases, learning rates): arithmetic on the config
     ("data", "metrics", "baselines"),  # datasets and scores (metrics/color are shared by evaluate/baselines/publish)
     ("networks", "colorize", "shipped"),  # the architectures; a trained generator applied to photos; models/ folders
