@@ -17,7 +17,7 @@ import optuna
 import pytest
 
 from colorgan import config, studies, tracking
-from colorgan.studies import summary
+from colorgan.studies import summaries
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "studies" / "smoke.toml"
@@ -134,19 +134,19 @@ def test_summary_puts_each_figure_next_to_the_gray_one_with_its_epoch():
     study.add_trial(_trial(State.COMPLETE, 14.0, {1: 13.0, 2: 14.0}, epochs=2, epochs_planned=2, mlflow_run_id="a"))
     study.add_trial(_trial(State.PRUNED, None, {1: 12.5}, epochs=1, epochs_planned=2, mlflow_run_id="b"))
     gray = {"a": {"psnr": 13.5}, "b": {"psnr": 13.0}}
-    rows = summary.table(study, spec, gray).to_dict("records")
+    rows = summaries.table(study, spec, gray).to_dict("records")
     assert [(r["state"], r["epoch"], r["eval PSNR pooled (dB)"], r["gray (dB)"]) for r in rows] == [
         ("complete", "2/2", 14.0, 13.5), ("pruned", "1/2", 12.5, 13.0)]
     assert [r["gain over gray (dB)"] for r in rows] == pytest.approx([0.5, -0.5])
     assert not any("CI" in column for column in rows[0])  # no repeats: no interval made up
-    text = summary.as_text(summary.table(study, spec, gray), spec)
+    text = summaries.as_text(summaries.table(study, spec, gray), spec)
     assert list(text["gain over gray (dB)"]) == ["+0.50", "-0.50"]
     study.add_trial(_trial(State.COMPLETE, 14.2, {1: 14.2}, repeat_values=[14.0, 14.2, 14.4]))
-    rows = summary.table(study, spec, gray).to_dict("records")
+    rows = summaries.table(study, spec, gray).to_dict("records")
     ci = "±95% CI over repeats (dB)"
     assert rows[2][ci] == pytest.approx(4.303 * 0.2 / 3 ** 0.5, rel=1e-3) and math.isnan(rows[0][ci])
     assert math.isnan(rows[2]["gray (dB)"])  # its run's gray figure is unknown here: left empty, not guessed
-    assert list(summary.as_text(summary.table(study, spec, gray), spec)[ci]) == ["", "", "0.50"]
+    assert list(summaries.as_text(summaries.table(study, spec, gray), spec)[ci]) == ["", "", "0.50"]
 
 
 def _runs(store: Path, parent: str) -> dict[int, object]:

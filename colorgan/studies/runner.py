@@ -27,14 +27,14 @@ import optuna
 import pandas as pd
 
 from colorgan import metrics, paths, quiet, schedule, tracking, train
-from colorgan.studies import summary as summaries
+from colorgan.studies import summaries
 from colorgan.studies.spec import Param, StudyError, StudySpec
 from colorgan.tracking import studyruns
 from colorgan.tracking import ui as tracking_ui
 
 # Heartbeats and stale-trial retry are the features this runner is built on; their 'experimental' label is noise.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-# Quiet, a trial's line (summary.trial_line) says how it ended; -v adds Optuna's own INFO lines.
+# Quiet, a trial's line (summaries.trial_line) says how it ended; -v adds Optuna's own INFO lines.
 optuna.logging.set_verbosity(optuna.logging.INFO if quiet.is_verbose() else optuna.logging.ERROR)
 
 COUNTED_FAIL = "colorgan.fail_reason"  # a trial failed by its own training (NaN, error): it used its budget
@@ -193,7 +193,7 @@ def _close(root: Path, run_id: str | None, state: str, epochs: int) -> None:
 
 def _announce(trial: optuna.Trial, spec: StudySpec, root: Path, run_id: str | None, state: str,
               values: list[float] | None, epochs: int, started_at: float, reason: str) -> None:
-    """The one line a trial prints when it ends (summary.trial_line), its figures next to its run's gray ones."""
+    """The one line a trial prints when it ends (summaries.trial_line), its figures next to its run's gray ones."""
     gray = tracking.gray_figures(tracking.run_data(root, run_id)) if run_id else {}
     print(summaries.trial_line(trial.number, state, values, epochs, trial.user_attrs.get(summaries.PLANNED_ATTR),
                                spec, gray, trial.params, time.time() - started_at, reason), flush=True)
@@ -263,7 +263,7 @@ def _gray_by_run(study: optuna.Study, root: Path | None) -> dict[str, dict[str, 
 
 
 def summary(study: optuna.Study, spec: StudySpec, root: Path | None = None) -> pd.DataFrame:
-    """The trials table (summary.table), with the gray figures of the trials' runs when ``root`` is given."""
+    """The trials table (summaries.table), with the gray figures of the trials' runs when ``root`` is given."""
     return summaries.table(study, spec, _gray_by_run(study, root))
 
 
