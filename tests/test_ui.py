@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,8 @@ def test_make_ui_prints_a_link_that_opens_on_the_ranked_trials(study_store, tmp_
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+    with pytest.raises(OSError):  # the server went with it, not left running on its own
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)
 
 
 def test_the_readme_says_where_the_runs_are():

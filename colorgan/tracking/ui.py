@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -102,10 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     log = paths.cache_dir(root) / "mlflow-ui.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     base = f"http://{args.host}:{args.port}"
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a `kill` stops the server too (the finally below)
     with open(log, "w") as out:
         sink = {} if args.verbose else {"stdout": out, "stderr": subprocess.STDOUT}
+        # Its own process group: `mlflow server` starts uvicorn as a child, and both must end with this command.
         proc = subprocess.Popen(server_command(root, args.host, args.port, args.workers), **sink,
-                                env={**SERVER_ENV, **os.environ})
+                                env={**SERVER_ENV, **os.environ}, start_new_session=True)
         try:
             seconds = wait_until_up(base, proc)
             print(f"MLflow UI on {base} (answered after {seconds:.0f} s; {args.workers} worker; "
@@ -118,9 +121,21 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             return 130
         finally:
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=30)
+            stop(proc)
+
+
+def stop(proc: subprocess.Popen, grace_s: float = 30.0) -> None:
+    """End the server's whole process group: SIGTERM, then SIGKILL after ``grace_s``."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=grace_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def print_runs_views(root: Path, base: str) -> None:
