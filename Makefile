@@ -28,8 +28,11 @@ SEED_RUNS := rgb_baseline lab_baseline lab_tuned lab_spectral lab_advanced l1_on
 .PHONY: help setup train study summary dashboard evaluate report reproduce test test-fast lint ui bench bench-serve serve \
 	model-serve clean
 
+# Each target's `## text` is its line in `make help`; $(PORT) and $(HOST) in it are written with their values.
 help: ## list the targets
-	@grep -E '^[a-z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z_-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/$$(PORT)/$(PORT)/g' -e 's/$$(HOST)/$(HOST)/g' | \
+		awk -F':.*## ' '{name[NR] = $$1; text[NR] = $$2; if (length($$1) > w) w = length($$1)} \
+		END {for (i = 1; i <= NR; i++) printf "  make %-" w "s  %s\n", name[i], text[i]}'
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -77,11 +80,9 @@ test-fast: $(STAMP) ## the tests without the slow end-to-end runs
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check colorgan tests reports
 
-ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over the local store (mlruns/), dead runs marked FAILED first
-	mkdir -p "$$($(WHERE) mlflow-artifacts)"
+ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over mlruns/ (1 worker), dead runs marked FAILED first; prints each experiment's runs URL
 	env -u MLFLOW_TRACKING_URI $(PY) -m colorgan close-stale
-	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port $(PORT) \
-		--backend-store-uri "$$($(WHERE) mlflow-db)" --default-artifact-root "$$($(WHERE) mlflow-artifacts)"
+	$(PY) -m colorgan.tracking.ui --host 127.0.0.1 --port $(PORT)
 
 serve: $(STAMP) ## the upload page + API: make serve [MODEL=models:/colorgan@champion|runs:/ID|study:NAME|shipped] [PORT=8000]
 	$(PY) -m colorgan serve $(if $(MODEL),--model '$(MODEL)') --host $(HOST) \

@@ -22,7 +22,7 @@ def _train(args: argparse.Namespace) -> int:
     _close_stale()
     train.configure_threads(args.threads)
     result = train.run(cfg, Path(args.experiment) if args.experiment else None, resume_run_id=args.resume,
-                       resolve_model=_resolver(None))
+                       resolve_model=_resolver(None), verbose=1 if getattr(args, "verbose", False) else 0)
     psnr = metrics.QUALITY["psnr"]
     print(f"run {result.run_id} finished: {metrics.heading_of('eval/psnr')} "
           f"{psnr.show(result.final.get('eval/psnr', float('nan')))}")
@@ -35,11 +35,11 @@ def _study(args: argparse.Namespace) -> int:
     spec = studies.load_spec(studies.resolve_path(args.study))
     root = paths.repo_root()
     if args.summary:
-        studies.print_summary(studies.open_study(spec, studies.storage_url(args.storage, root)), spec)
+        studies.print_summary(studies.open_study(spec, studies.storage_url(args.storage, root)), spec, root)
         return 0
     _close_stale()
     study = studies.run_study(spec, args.storage, args.workers, args.trials, args.epochs, root, args.threads)
-    studies.print_summary(study, spec)
+    studies.print_summary(study, spec, root)
     return 0
 
 
@@ -160,7 +160,9 @@ def _ship(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     verbose = argparse.ArgumentParser(add_help=False)  # -v before or after the command
     verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                         help="show the traceback of an expected failure too, not only its one line")
+                         help="show the traceback of an expected failure too, not only its one line; and "
+                              "TensorFlow's start-up and log lines, Keras' progress bar, MLflow's and Optuna's "
+                              "info lines and every epoch of a study's trials (see colorgan/quiet.py)")
     parser = argparse.ArgumentParser(prog="colorgan", description="Colorization cGAN research harness.",
                                      parents=[verbose])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -234,8 +236,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p = command("serve", help="the upload page and its API (FastAPI)")
     p.add_argument("--model", metavar="REF", help=model_help)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="the interface to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every one)")
+    p.add_argument("--port", type=int, default=8000, help="the port to listen on (default 8000)")
     p.add_argument("--max-mb", type=float, default=20.0, help="upload size limit in MB")
     p.add_argument("--storage", help="Optuna storage URL for study:NAME")
     p.set_defaults(func=_serve)
@@ -244,9 +247,12 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_close_stale)
 
     args = parser.parse_args(argv)
+    from colorgan import quiet
     from colorgan.config import exit_code
 
-    return exit_code("colorgan", lambda: args.func(args), getattr(args, "verbose", False))
+    verbose = getattr(args, "verbose", False)
+    quiet.setup(verbose)  # before anything imports TensorFlow
+    return exit_code("colorgan", lambda: args.func(args), verbose)
 
 
 if __name__ == "__main__":

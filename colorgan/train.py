@@ -93,16 +93,17 @@ class LearningRates(keras.callbacks.Callback):
 
 
 class EpochEnd(keras.callbacks.Callback):
-    """After each epoch: evaluate, draw the sample grid, checkpoint, log to MLflow, print one line.
+    """After each epoch: evaluate, draw the sample grid, checkpoint, log to MLflow, print one line (unless a
+    study's trial, which prints one line per trial).
 
     The eval figures are also written into ``logs`` so callbacks after this one (a study's pruner) see them.
     """
 
     def __init__(self, cfg: Config, bundle: data.DataBundle, tracker: tracking.RunTracker, checkpoint,
-                 gray: dict[str, float], spend: budget.Spend):
+                 gray: dict[str, float], spend: budget.Spend, print_lines: bool = True):
         super().__init__()
         self.cfg, self.bundle, self.tracker, self.checkpoint, self.gray = cfg, bundle, tracker, checkpoint, gray
-        self.spend = spend
+        self.spend, self.print_lines = spend, print_lines
         self.step = 0  # the last logged epoch (1-based)
         self.last: dict[str, float] = {}
         self._started = 0.0
@@ -141,8 +142,9 @@ class EpochEnd(keras.callbacks.Callback):
         self.tracker.log_image(self._grid(), f"samples/epoch_{step:03d}.png")
         logs.update(values)
         self.last, self.step = values, step
-        print(epoch_line(step, schedule.total_epochs(self.cfg), schedule.phase_at(self.cfg, epoch).name, values,
-                         self.gray, seconds), flush=True)
+        if self.print_lines:
+            print(epoch_line(step, schedule.total_epochs(self.cfg), schedule.phase_at(self.cfg, epoch).name, values,
+                             self.gray, seconds), flush=True)
 
     def _schedule_values(self, epoch: int) -> dict[str, float]:
         """The epoch's phase and the learning rates it trained with (``lr/d`` only when D was trained)."""
@@ -197,12 +199,13 @@ def _requirements() -> list[str]:
 def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None = None,
         resolve_model: warmstart.Resolver | None = None,
         callbacks: tuple = (), parent_run_id: str | None = None, tags: dict | None = None,
-        root: Path | None = None, verbose: int = 1, on_start=None,
+        root: Path | None = None, verbose: int = 0, on_start=None, epoch_lines: bool = True,
         heartbeat: heartbeat.Settings | None = None) -> RunResult:
     """Train one model; every epoch is tracked: ``pretrain_epochs`` of the generator alone, then ``epochs`` of the
     GAN, in one run. With ``resume_run_id`` the same run continues from its last completed epoch, in whichever
     phase that is (``cfg`` then comes from that run, with only ``epochs`` taken from the caller).
     ``on_start(run_id)`` is called as soon as the MLflow run exists (a study records it on its trial).
+    ``verbose`` is Keras' (1: its progress bar); ``epoch_lines`` prints our one line per epoch.
     ``heartbeat``: how often the run beats and its grace period (colorgan.heartbeat; a study passes its own)."""
     root = root or paths.repo_root()
     if resume_run_id:
@@ -228,7 +231,7 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
                                 "keras_version": keras.__version__, "git_commit": tracking.git_commit(root)})
             tracker.set_tags({"colorgan.data_source": bundle.info["data_source"]})
             tracker.log_config(cfg, config_path)
-            tracker.log_metrics({f"baseline/gray_{k}": v for k, v in gray.items() if k != "images"}, step=0)
+            tracker.log_params(tracking.gray_params(gray))
             if bundle.skipped:
                 tracker.log_text("\n".join(f"{p}\t{why}" for p, why in bundle.skipped), "data/skipped_files.tsv")
             if prior:
@@ -237,10 +240,10 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
         n_train = bundle.info["n_train"]
         spend = budget.Spend(cfg, n_train, spent.get("images_seen", initial_epoch * n_train),
                              spent.get("cpu_seconds", 0.0))
-        end_epoch = EpochEnd(cfg, bundle, tracker, checkpoint, gray, spend)
+        end_epoch = EpochEnd(cfg, bundle, tracker, checkpoint, gray, spend, print_lines=epoch_lines)
         try:
             fit_phases(model, cfg, bundle.train, initial_epoch, [spend, LearningRates(cfg), end_epoch, *callbacks],
-                       verbose, spend)
+                       verbose, math.ceil(n_train / cfg.batch_size), spend)
         except NonFiniteLoss as exc:
             raise NonFiniteLoss(f"run {tracker.run_id} FAILED: {exc} (lower lr_g, lr_d or lambda_recon)") from exc
         if spend.exhausted:
@@ -254,18 +257,22 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
 
 
 def fit_phases(model: gan.ColorGAN, cfg: Config, dataset: tf.data.Dataset, initial_epoch: int, callbacks: list,
-               verbose: int, spend: budget.Spend | None = None) -> None:
+               verbose: int, steps_per_epoch: int, spend: budget.Spend | None = None) -> None:
     """One fit() per phase still to run (schedule.phases), from ``initial_epoch`` (0-based, counted over the whole
     run, so callbacks see one epoch numbering): the step functions are traced for their phase. A spent CPU budget
-    ends the run, not only the phase."""
+    ends the run, not only the phase.
+
+    An epoch is ``steps_per_epoch`` batches (one pass over the training split) of the dataset repeated: tf.data
+    cannot know the length of a split that drops unreadable files, and without a known length Keras counts
+    "3/Unknown" steps and warns that the input ran out of data at the end of every epoch."""
     for phase in schedule.phases(cfg):
         if initial_epoch >= phase.stop:
             continue
         if spend is not None and spend.exhausted:
             return
         model.start_phase(pretraining=phase.index == schedule.PRETRAIN)
-        model.fit(dataset, epochs=phase.stop, shuffle=False, initial_epoch=max(initial_epoch, phase.start),
-                  verbose=verbose, callbacks=callbacks)
+        model.fit(dataset.repeat(), epochs=phase.stop, steps_per_epoch=steps_per_epoch, shuffle=False,
+                  initial_epoch=max(initial_epoch, phase.start), verbose=verbose, callbacks=callbacks)
 
 
 def check_resume(run_id: str, root: Path) -> None:

@@ -1,6 +1,10 @@
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,3 +99,61 @@ def test_bad_values_are_one_line_before_any_run_or_store_exists(tmp_path, monkey
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "mlruns").exists()  # no store, so no run and no study, was created
+
+
+def test_make_help_lists_every_target_aligned_with_its_values():
+    out = subprocess.run(["make", "-s", "help", "PORT=5123"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    targets = re.findall(r"^([a-z_-]+):.*## ", (ROOT / "Makefile").read_text(), re.M)
+    assert [line.split()[1] for line in lines] == targets
+    assert "$(" not in out.stdout  # make variables written with their values
+    assert "http://127.0.0.1:5123" in next(line for line in lines if line.split()[1] == "ui")
+    starts = {re.match(r"  make \S+ +", line).end() for line in lines}  # where each description begins
+    assert starts == {len("  make ") + max(map(len, targets)) + 2}, starts
+
+
+def test_serve_options_have_help_texts():
+    out = _cli("serve", "--help")
+    assert out.returncode == 0
+    options = re.sub(r"\s+", " ", out.stdout.split("options:")[1])
+    for option in ("--host HOST the interface to listen on", "--port PORT the port to listen on"):
+        assert option in options, options
+
+
+# Lines TensorFlow, Keras, absl, MLflow and Optuna print unasked; none may reach a quiet command's output.
+NOISE = ("oneDNN", "cpu_feature_guard", "absl", "rebuild TensorFlow", "ran out of data", "Unknown", "Epoch ",
+         "━", "step - ", "Warning", "WARNING", "INFO", "[I ", "[W ", "I0000", "W0000", "E0000")
+
+
+def _noise(text: str) -> list[str]:
+    return [line for line in text.splitlines() if any(pattern in line for pattern in NOISE)]
+
+
+@pytest.mark.slow
+def test_a_training_run_prints_one_line_per_epoch_and_nothing_else(env):
+    out = subprocess.run([sys.executable, "-m", "colorgan", "train", "experiments/smoke.toml", "--set", "epochs=2",
+                          "eval_fraction=0.2", "test_fraction=0.2"], capture_output=True, text=True, cwd=ROOT,
+                         timeout=900, env={**os.environ})
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = (out.stdout + out.stderr).splitlines()
+    assert _noise(out.stdout + out.stderr) == []
+    assert [line.split()[:2] for line in lines[:2]] == [["epoch", "1/2"], ["epoch", "2/2"]]
+    assert len(lines) == 3 and lines[2].startswith("run ") and " finished: " in lines[2], lines
+
+
+@pytest.mark.slow
+def test_a_study_prints_one_line_per_trial_and_v_shows_the_libraries_lines(env):
+    cmd = [sys.executable, "-m", "colorgan", "study", "smoke", "--trials", "2", "--epochs", "1"]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900, env={**os.environ})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert _noise(out.stdout + out.stderr) == []
+    trial_lines = [line for line in out.stdout.splitlines() if line.startswith("trial ") and " s" in line[-6:]]
+    assert [line.split()[:4] for line in trial_lines] == [["trial", "0", "complete", "epoch"],
+                                                         ["trial", "1", "complete", "epoch"]]
+    assert not any(line.startswith("epoch ") for line in out.stdout.splitlines())  # no per-epoch lines in a study
+    assert out.stderr == ""
+    # -v: the same command (its budget met, no trial runs) shows Optuna's and TensorFlow's own lines.
+    loud = subprocess.run([sys.executable, "-m", "colorgan", "-v", "study", "smoke", "--summary"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300, env={**os.environ})
+    assert loud.returncode == 0 and _noise(loud.stdout + loud.stderr), loud.stderr[-2000:]

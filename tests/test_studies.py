@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
+import json
+import math
 import os
 import re
 import signal
@@ -18,6 +20,7 @@ import optuna
 import pytest
 
 from colorgan import config, heartbeat, paths, studies, tracking
+from colorgan.studies import summaries
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "studies" / "smoke.toml"
@@ -145,12 +148,42 @@ def test_role_check_fails_a_wrong_header(header, problem):
     assert any(problem in p for p in role_problems(header + body, spec))  # ... and fails this one
 
 
+def _trial(state, value=None, steps=None, **attrs):
+    space = {"lr_g": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)}
+    return optuna.trial.create_trial(state=state, value=value, params={"lr_g": 1e-3}, distributions=space,
+                                     intermediate_values=steps or {}, user_attrs=attrs)
+
+
+def test_summary_puts_each_figure_next_to_the_gray_one_with_its_epoch():
+    """The trials table on a real (in-memory) Optuna study: a complete trial's final figure, a pruned one's last
+    reported figure and its epoch, the gray figure of each trial's run and the gain over it; the interval column
+    appears only once a trial has repeat values."""
+    spec = studies.load_spec(SMOKE)
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(_trial(State.COMPLETE, 14.0, {1: 13.0, 2: 14.0}, epochs=2, epochs_planned=2, mlflow_run_id="a"))
+    study.add_trial(_trial(State.PRUNED, None, {1: 12.5}, epochs=1, epochs_planned=2, mlflow_run_id="b"))
+    gray = {"a": {"psnr": 13.5}, "b": {"psnr": 13.0}}
+    rows = summaries.table(study, spec, gray).to_dict("records")
+    assert [(r["state"], r["epoch"], r["eval PSNR pooled (dB)"], r["gray (dB)"]) for r in rows] == [
+        ("complete", "2/2", 14.0, 13.5), ("pruned", "1/2", 12.5, 13.0)]
+    assert [r["gain over gray (dB)"] for r in rows] == pytest.approx([0.5, -0.5])
+    assert not any("CI" in column for column in rows[0])  # no repeats: no interval made up
+    text = summaries.as_text(summaries.table(study, spec, gray), spec)
+    assert list(text["gain over gray (dB)"]) == ["+0.50", "-0.50"]
+    study.add_trial(_trial(State.COMPLETE, 14.2, {1: 14.2}, repeat_values=[14.0, 14.2, 14.4]))
+    rows = summaries.table(study, spec, gray).to_dict("records")
+    ci = "±95% CI over repeats (dB)"
+    assert rows[2][ci] == pytest.approx(4.303 * 0.2 / 3 ** 0.5, rel=1e-3) and math.isnan(rows[0][ci])
+    assert math.isnan(rows[2]["gray (dB)"])  # its run's gray figure is unknown here: left empty, not guessed
+    assert list(summaries.as_text(summaries.table(study, spec, gray), spec)[ci]) == ["", "", "0.50"]
+
+
 def _runs(store: Path, parent: str) -> dict[int, object]:
     return {int(r.data.tags["colorgan.trial"]): r for r in tracking.child_runs(store, parent)}
 
 
 @pytest.mark.slow
-def test_smoke_study_nests_trials_and_resumes_without_duplicates(env):
+def test_smoke_study_nests_trials_and_resumes_without_duplicates(env, capsys):
     spec = studies.load_spec(SMOKE)
     study = studies.run_study(spec, trials=2, epochs=1, root=env)
     assert [t.state for t in study.trials] == [State.COMPLETE] * 2
@@ -176,6 +209,27 @@ def test_smoke_study_nests_trials_and_resumes_without_duplicates(env):
     assert best.data.tags["best.trial"] == str(study.best_trial.number)
     assert runs[study.best_trial.number].data.tags["colorgan.best"] == "true"
     assert {a.path for a in client.list_artifacts(parent)} >= {"trials.csv", "study"}
+    # The parent page answers "what did this study find": its settings, the best so far per trial, the table.
+    assert best.data.params["space.lr_g"] == "float 0.0001 to 0.01 log"
+    assert best.data.params["objective"] == "maximize eval/psnr" and best.data.params["sampler"] == "random seed=0"
+    assert sorted({m.step for m in client.get_metric_history(parent, "best/eval/psnr")}) == [0, 1, 2, 3]
+    note = best.data.tags["mlflow.note.content"]
+    assert f"best trial {study.best_trial.number}: eval PSNR pooled" in note and "4 trials: 4 complete" in note
+    assert note.count("| complete |") == 4 and "| gray (dB) | gain over gray (dB) | epoch |" in note
+    view = json.loads(exp.tags["mlflow.sharedViewState.colorgan"])  # what make ui's link opens (test_ui.py)
+    assert view["orderByKey"] == "metrics.`eval/psnr`" and view["orderByAsc"] is False
+
+    capsys.readouterr()
+    studies.print_summary(study, spec, env)  # make summary: each figure next to the gray one, with its epoch
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[0].split()
+    assert header[:3] == ["trial", "state", "lr_g"] and "gray (dB)" in lines[0] and "gain over gray (dB)" in lines[0]
+    for trial, line in zip(study.trials, lines[1:5], strict=True):
+        gray = float(runs[trial.number].data.params["gray_psnr"])
+        cells = line.split()
+        assert cells[:2] == [str(trial.number), "complete"] and cells[-2] == "1/1"
+        assert [float(c) for c in cells[3:6]] == pytest.approx([trial.value, gray, trial.value - gray], abs=0.006)
+    assert lines[5].startswith(f"best trial {study.best_trial.number}: eval PSNR pooled ") and "(gray " in lines[5]
 
     study = studies.run_study(spec, trials=4, epochs=1, root=env)  # budget met: nothing more runs
     assert len(study.trials) == 4
@@ -190,8 +244,15 @@ def test_pruned_trial_is_marked_in_optuna_and_mlflow(env, tmp_path):
     (trial,) = study.trials
     assert trial.state == State.PRUNED and trial.user_attrs["epochs"] == 1
     (run,) = _runs(env, study.user_attrs["mlflow_parent_run_id"]).values()
+    # A normal outcome, not a failure: FINISHED, named and tagged as pruned, found by the README's filter.
     assert run.data.tags["colorgan.trial_state"] == "PRUNED"
-    assert run.info.status == "KILLED"
+    assert run.info.status == "FINISHED" and run.info.run_name == "trial-0 (pruned)"
+    found = tracking.connect(env).search_runs([run.info.experiment_id], "tags.colorgan.trial_state = 'PRUNED'")
+    assert [r.info.run_id for r in found] == [run.info.run_id]
+    (row,) = studies.summary(study, spec, env).to_dict("records")
+    assert row["state"] == "pruned" and row["epoch"] == "1/2"  # its figure is from epoch 1 of 2
+    assert row["eval PSNR pooled (dB)"] == pytest.approx(run.data.metrics["eval/psnr"])
+    assert row["gain over gray (dB)"] == pytest.approx(row["eval PSNR pooled (dB)"] - row["gray (dB)"])
 
 
 @pytest.mark.slow

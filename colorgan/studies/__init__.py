@@ -1,8 +1,9 @@
 """Optuna studies over the core config: study files (``spec``), running them (``runner``: storage, samplers,
-pruners, trials, resume, summary) and worker processes (``worker``, ``python -m colorgan.studies.worker``).
+pruners, trials, resume), a study as text (``summaries``: the trials table, each trial's line) and worker
+processes (``worker``, ``python -m colorgan.studies.worker``).
 
-Only this package imports Optuna, and only ``runner`` of it. The runner's names are loaded on first use, so
-reading a study file (or importing ``StudyError``) loads neither Optuna nor TensorFlow.
+Only this package imports Optuna, and only ``runner`` and ``summaries`` of it. The runner's names are loaded on
+first use, so reading a study file (or importing ``StudyError``) loads neither Optuna nor TensorFlow.
 """
 
 from __future__ import annotations

@@ -27,12 +27,16 @@ import optuna
 import pandas as pd
 import sqlalchemy
 
-from colorgan import heartbeat, metrics, paths, tracking, train
+from colorgan import heartbeat, metrics, paths, quiet, schedule, tracking, train
+from colorgan.studies import summaries
 from colorgan.studies.spec import Param, StudyError, StudySpec
-from colorgan.tracking import liveness
+from colorgan.tracking import liveness, studyruns
+from colorgan.tracking import ui as tracking_ui
 
 # Heartbeats and stale-trial retry are the features this runner is built on; their 'experimental' label is noise.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+# Quiet, a trial's line (summaries.trial_line) says how it ended; -v adds Optuna's own INFO lines.
+optuna.logging.set_verbosity(optuna.logging.INFO if quiet.is_verbose() else optuna.logging.ERROR)
 
 COUNTED_FAIL = "colorgan.fail_reason"  # a trial failed by its own training (NaN, error): it used its budget
 PARENT_ATTR = "mlflow_parent_run_id"  # the study's user attribute naming its MLflow parent run
@@ -125,9 +129,10 @@ def open_study(spec: StudySpec, url: str, worker: int = 0) -> optuna.Study:
 
 
 class Pruned(Exception):
-    """Raised inside fit() when the pruner stops a trial; the MLflow run ends KILLED, tagged PRUNED."""
+    """Raised inside fit() when the pruner stops a trial: a normal outcome, so its MLflow run ends FINISHED (not
+    KILLED, a failure in the UI), tagged PRUNED and named ``trial-N (pruned)``."""
 
-    mlflow_status = "KILLED"
+    mlflow_status = "FINISHED"
 
 
 class ReportToTrial(keras.callbacks.Callback):
@@ -137,10 +142,12 @@ class ReportToTrial(keras.callbacks.Callback):
         super().__init__()
         self.trial, self.metric, self.can_prune = trial, metric, can_prune
         self.epochs = 0
+        self.last: float | None = None  # the objective after the last epoch
 
     def on_epoch_end(self, epoch, logs=None):
         self.epochs = epoch + 1
-        self.trial.set_user_attr("epochs", self.epochs)
+        self.trial.set_user_attr(summaries.EPOCHS_ATTR, self.epochs)
+        self.last = float((logs or {}).get(self.metric, math.nan))
         if not self.can_prune:
             return
         value = float((logs or {})[self.metric])
@@ -152,11 +159,13 @@ class ReportToTrial(keras.callbacks.Callback):
 def _objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int | None):
     def objective(trial: optuna.Trial):
         _record_owner(trial)
+        started_at = time.time()
         values = {p.name: suggest(trial, p) for p in spec.params}
         overrides = {**values, "run_name": f"trial-{trial.number}"}
         if epochs:
             overrides["epochs"] = epochs
         cfg = spec.base_config(overrides)
+        trial.set_user_attr(summaries.PLANNED_ATTR, schedule.total_epochs(cfg))
         tags = {"colorgan.study": spec.name, "colorgan.trial": trial.number, "colorgan.role": "trial",
                 "colorgan.trial_state": "RUNNING", **{f"param.{k}": v for k, v in values.items()}}
         reporter = ReportToTrial(trial, spec.metrics[0], not spec.multi_objective)
@@ -166,25 +175,34 @@ def _objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int | No
             state["run_id"] = run_id
             trial.set_user_attr("mlflow_run_id", run_id)
 
+        loud = quiet.is_verbose()  # -v: Keras' progress bar and every epoch's line; else one line per trial
+
+        def close(outcome: str, figures: list[float] | None = None, reason: str = "") -> None:
+            _close(root, state["run_id"], outcome, reporter.epochs)
+            if state["run_id"]:
+                studyruns.name_trial_run(root, state["run_id"], trial.number, outcome)
+            _announce(trial, spec, root, state["run_id"], outcome, figures, reporter.epochs, started_at, reason)
+
         try:
-            result = train.run(cfg, spec.path, parent_run_id=parent_run_id, tags=tags, root=root, verbose=0,
-                               callbacks=(reporter,), on_start=started, heartbeat=spec.heartbeat)
+            result = train.run(cfg, spec.path, parent_run_id=parent_run_id, tags=tags, root=root,
+                               verbose=1 if loud else 0, epoch_lines=loud, callbacks=(reporter,), on_start=started,
+                               heartbeat=spec.heartbeat)
         except Pruned as exc:
-            _close(root, state["run_id"], "PRUNED", reporter.epochs)
+            close("PRUNED", [reporter.last])
             raise optuna.TrialPruned(str(exc)) from None
         except KeyboardInterrupt:
-            _close(root, state["run_id"], "FAIL", reporter.epochs)
+            close("FAIL", reason="interrupted (Ctrl-C)")
             raise
         except Exception as exc:
             trial.set_user_attr(COUNTED_FAIL, f"{type(exc).__name__}: {exc}"[:1000])
-            _close(root, state["run_id"], "FAIL", reporter.epochs)
+            close("FAIL", reason=f"{type(exc).__name__}: {exc}"[:300])
             raise
         objective_values = [result.final[m] for m in spec.metrics]
         if not all(math.isfinite(v) for v in objective_values):
             trial.set_user_attr(COUNTED_FAIL, f"non-finite objective {objective_values}")
-            _close(root, state["run_id"], "FAIL", reporter.epochs)
+            close("FAIL", reason=f"non-finite objective {objective_values}")
             raise train.NonFiniteLoss(f"objective is not finite: {objective_values}")
-        _close(root, state["run_id"], "COMPLETE", reporter.epochs)
+        close("COMPLETE", objective_values)
         return objective_values[0] if len(objective_values) == 1 else objective_values
 
     return objective
@@ -193,6 +211,14 @@ def _objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int | No
 def _close(root: Path, run_id: str | None, state: str, epochs: int) -> None:
     if run_id:
         tracking.set_run_tags(root, run_id, {"colorgan.trial_state": state, "colorgan.epochs_run": epochs})
+
+
+def _announce(trial: optuna.Trial, spec: StudySpec, root: Path, run_id: str | None, state: str,
+              values: list[float] | None, epochs: int, started_at: float, reason: str) -> None:
+    """The one line a trial prints when it ends (summaries.trial_line), its figures next to its run's gray ones."""
+    gray = tracking.gray_figures(tracking.run_data(root, run_id)) if run_id else {}
+    print(summaries.trial_line(trial.number, state, values, epochs, trial.user_attrs.get(summaries.PLANNED_ATTR),
+                               spec, gray, trial.params, time.time() - started_at, reason), flush=True)
 
 
 def _counted(trials: list[optuna.trial.FrozenTrial]) -> int:
@@ -265,48 +291,45 @@ def _longest_trial_s(study: optuna.Study) -> float:
 
 
 def _update_parent(study: optuna.Study, spec: StudySpec, parent_run_id: str, root: Path) -> None:
+    """The parent's description (what the study found, the trials table) and the best objective so far, one
+    point per finished trial (step = its number)."""
+    studyruns.describe_run(root, parent_run_id,
+                           summaries.markdown(study, spec, studyruns.gray_by_run(root, parent_run_id)))
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         return
+    finished = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                        optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL))
     best = study.best_trials[0] if spec.multi_objective else study.best_trial
     tracking.log_parent_progress(
         root, parent_run_id, {"number": best.number, "params": best.params,
                               "values": dict(zip(spec.metrics, best.values, strict=True))},
-        max(t.number for t in complete), best.user_attrs.get("mlflow_run_id"))
+        max(t.number for t in finished), best.user_attrs.get("mlflow_run_id"))
 
 
-def summary(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
-    rows = []
-    for t in study.get_trials(deepcopy=False):
-        row = {"number": t.number, "state": t.state.name}
-        row.update({f"params_{k}": v for k, v in t.params.items()})
-        for metric, value in zip(spec.metrics, t.values or [None] * len(spec.metrics), strict=True):
-            row[metrics.heading_of(metric)] = value
-        row["epochs_run"] = t.user_attrs.get("epochs", 0)
-        end = t.datetime_complete
-        row["duration_s"] = round((end - t.datetime_start).total_seconds(), 1) if end and t.datetime_start else None
-        row["mlflow_run_id"] = t.user_attrs.get("mlflow_run_id", "")
-        rows.append(row)
-    return pd.DataFrame(rows)
+def _gray_by_run(study: optuna.Study, root: Path | None) -> dict[str, dict[str, float]]:
+    """The gray figures of the study's trial runs (read from MLflow; none without a project root or a parent)."""
+    parent = parent_run_id(study)
+    return studyruns.gray_by_run(root, parent) if root is not None and parent else {}
 
 
-def best_text(study: optuna.Study, spec: StudySpec) -> str:
-    if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        return "no completed trial yet"
-    if spec.multi_objective:
-        front = sorted(study.best_trials, key=lambda t: t.number)
-        return "Pareto set:\n" + "\n".join(f"  trial {t.number}: {dict(zip(spec.metrics, t.values, strict=True))}"
-                                           f" {t.params}" for t in front)
-    best, declared = study.best_trial, metrics.declared(spec.metrics[0])
-    value = declared.show(best.value) if declared else f"{best.value:.4f}"
-    return f"best trial {best.number}: {metrics.heading_of(spec.metrics[0])} = {value} with {best.params}"
+def summary(study: optuna.Study, spec: StudySpec, root: Path | None = None) -> pd.DataFrame:
+    """The trials table (summaries.table), with the gray figures of the trials' runs when ``root`` is given."""
+    return summaries.table(study, spec, _gray_by_run(study, root))
 
 
-def print_summary(study: optuna.Study, spec: StudySpec) -> None:
-    table = summary(study, spec)
-    with pd.option_context("display.width", 200, "display.max_columns", 50, "display.max_rows", 500):
-        print(table.drop(columns=["mlflow_run_id"]).to_string(index=False) if len(table) else "no trials yet")
-    print(best_text(study, spec))
+def best_text(study: optuna.Study, spec: StudySpec, root: Path | None = None) -> str:
+    return summaries.best_text(study, spec, _gray_by_run(study, root))
+
+
+def print_summary(study: optuna.Study, spec: StudySpec, root: Path | None = None) -> None:
+    gray = _gray_by_run(study, root)
+    table = summaries.table(study, spec, gray)
+    with pd.option_context("display.width", 250, "display.max_columns", 50, "display.max_rows", 500):
+        print(summaries.as_text(table, spec).to_string(index=False) if len(table) else "no trials yet")
+    print(summaries.best_text(study, spec, gray))
+    if len(table):
+        print(summaries.NOTE.replace("\\", ""))
 
 
 def parent_run_id(study: optuna.Study) -> str | None:
@@ -326,7 +349,18 @@ def prepare(spec: StudySpec, storage: str | None, root: Path) -> tuple[str, str]
     else:
         _check_trial_count(spec, study, parent, root, url)
     tracking.set_run_tags(root, parent, {"colorgan.storage": url.split("@")[-1]})
+    _show_study(spec, root, parent)
     return url, parent
+
+
+def _show_study(spec: StudySpec, root: Path, parent: str) -> None:
+    """What the MLflow UI shows of the study before any trial: its settings as the parent's params, and the
+    experiment's runs view (trials ranked by the objective, with the searched params and the gray figure)."""
+    studyruns.log_new_params(root, parent, summaries.space_params(spec))
+    gray = [tracking.GRAY_PARAM + m.name for m in map(metrics.declared, spec.metrics[:1]) if m is not None]
+    tracking_ui.save_runs_view(root, studyruns.experiment_of(root, parent), spec.metrics[0],
+                               spec.directions[0] == "minimize", list(spec.metrics),
+                               [p.name for p in spec.params] + gray, ["colorgan.trial_state", "colorgan.epochs_run"])
 
 
 def run_study(spec: StudySpec, storage: str | None = None, workers: int = 1, trials: int | None = None,
@@ -345,7 +379,7 @@ def run_study(spec: StudySpec, storage: str | None = None, workers: int = 1, tri
     study = open_study(spec, url)
     close_dead_runs(study, root)
     _update_parent(study, spec, parent, root)
-    tracking.log_table(root, parent, summary(study, spec).to_csv(index=False), "trials.csv")
+    tracking.log_table(root, parent, summary(study, spec, root).to_csv(index=False), "trials.csv")
     tracking.mark_run(root, parent, "FINISHED")
     return study
 

@@ -31,7 +31,7 @@ CHECKPOINT_DIR = "checkpoint"  # artifact folder holding the latest epoch's chec
 STATE_FILE = "state.json"
 RESOLVED_CONFIG = "config/resolved.toml"  # the run's full config, written once, read by --resume and models
 MODEL_NAME = "generator"
-EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # the MLflow 3 UI opens "Model training" views, not GenAI ones
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # lists the experiment under the UI's "Model training" (see ui.py)
 
 
 class RunError(config_mod.UsageError):
@@ -248,6 +248,22 @@ def has_checkpoint(repo_root: Path, run_id: str) -> bool:
 def run_data(repo_root: Path, run_id: str):
     """A run's logged values: ``.params``, ``.metrics`` (the last of each) and ``.tags``, as plain dicts."""
     return connect(repo_root).get_run(run_id).data
+
+
+GRAY_PARAM = "gray_"  # params gray_NAME: the gray image's figures (metrics.QUALITY names) on the run's eval split
+LEGACY_GRAY_METRIC = "baseline/gray_"  # how runs logged them before (a step-0 metric: a bar chart of its own each)
+
+
+def gray_params(gray: dict[str, float]) -> dict[str, float]:
+    """The gray image's split figures as params: one value per run, so the chart view leads with the eval curves."""
+    return {f"{GRAY_PARAM}{name}": value for name, value in gray.items() if name != "images"}
+
+
+def gray_figures(data) -> dict[str, float]:
+    """The gray figures of a run (its ``run_data``), by QUALITY name; read from the metrics older runs logged."""
+    found = {k.removeprefix(GRAY_PARAM): float(v) for k, v in data.params.items() if k.startswith(GRAY_PARAM)}
+    return found or {k.removeprefix(LEGACY_GRAY_METRIC): float(v) for k, v in data.metrics.items()
+                     if k.startswith(LEGACY_GRAY_METRIC)}
 
 
 def run_status(repo_root: Path, run_id: str) -> str:

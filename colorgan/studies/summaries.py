@@ -1,0 +1,193 @@
+"""A study as text: the trials table (``make summary``, the parent run's ``trials.csv`` and description), the best
+trial, the study's settings as the parent's params, and the one line a trial prints when it ends.
+
+Every objective figure stands next to the gray image's (the input itself, a*b* = 0, on the same eval split,
+logged by the trial's run), the gain over it, its unit and the epoch it comes from: a pruned trial's figure is
+the last one it reported, at the epoch it stopped at, not comparable with a complete trial's final one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pandas as pd
+
+from colorgan import metrics
+from colorgan.studies.spec import StudySpec
+
+State = optuna.trial.TrialState
+STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
+EPOCHS_ATTR = "epochs"  # user attribute: epochs a trial trained (set after each epoch)
+PLANNED_ATTR = "epochs_planned"  # user attribute: epochs a trial was to train
+REPEATS_ATTR = "repeat_values"  # user attribute: the objective of each repeat of a trial (e.g. seeds), if any
+RUN_ATTR = "mlflow_run_id"
+NOTE = ("Gray: the input itself (a\\*b\\* = 0) on the same eval split. A pruned trial's figure is from the epoch "
+        "it stopped at, not comparable with a complete trial's final one.")
+
+
+def reported(trial: optuna.trial.FrozenTrial) -> tuple[list[float] | None, int | None]:
+    """(objective values, the epoch they come from): a complete trial's final values, else (pruned, running)
+    the last value it reported; (None, None) when it has none."""
+    if trial.state == State.COMPLETE:
+        return list(trial.values), trial.user_attrs.get(EPOCHS_ATTR)
+    if trial.state != State.FAIL and trial.intermediate_values:
+        step = max(trial.intermediate_values)
+        return [trial.intermediate_values[step]], step
+    return None, None
+
+
+def _columns(spec: StudySpec) -> list[tuple[str, metrics.Metric | None, str, str]]:
+    """(metric key, its declaration, gray heading, gain heading) per objective; one objective's are short."""
+    out = []
+    for key in spec.metrics:
+        m = metrics.declared(key)
+        unit = f" ({m.unit})" if m and m.unit else ""
+        label = [m.label] if m and len(spec.metrics) > 1 else []
+        difference = "gain over gray" if m and m.better else "minus gray"
+        out.append((key, m, " ".join(["gray", *label]) + unit, " ".join([*label, difference]) + unit))
+    return out
+
+
+def gain(m: metrics.Metric, value: float | None, gray: float | None) -> float | None:
+    """How much better than the gray image (its unit): value - gray, or gray - value where lower is better."""
+    if value is None or gray is None:
+        return None
+    return gray - value if m.better == "lower" else value - gray
+
+
+def table(study: optuna.Study, spec: StudySpec, gray_by_run: dict[str, dict[str, float]] | None = None
+          ) -> pd.DataFrame:
+    """One row per trial: state, params, each objective with its gray figure and gain, the epoch it comes from,
+    a 95% interval over repeats (only when a trial has repeat values) and the duration."""
+    trials = study.get_trials(deepcopy=False)
+    repeats = any(REPEATS_ATTR in t.user_attrs for t in trials)
+    rows = []
+    for t in trials:
+        values, epoch = reported(t)
+        run_id = t.user_attrs.get(RUN_ATTR, "")
+        gray = (gray_by_run or {}).get(run_id, {})
+        row = {"trial": t.number, "state": STATES.get(t.state.name, t.state.name.lower()), **t.params}
+        for i, (key, m, gray_heading, gain_heading) in enumerate(_columns(spec)):
+            value = values[i] if values and i < len(values) else None
+            row[metrics.heading_of(key)] = value
+            if m is not None:
+                row[gray_heading] = gray.get(m.name)
+                row[gain_heading] = gain(m, value, gray.get(m.name))
+            if i == 0 and repeats:
+                found = t.user_attrs.get(REPEATS_ATTR)
+                row[_ci_heading(m)] = metrics.mean_ci(found)[1] if found else None
+        planned = t.user_attrs.get(PLANNED_ATTR)
+        row["epoch"] = (f"{epoch}/{planned}" if planned else str(epoch)) if epoch else ""
+        end = t.datetime_complete
+        row["seconds"] = round((end - t.datetime_start).total_seconds()) if end and t.datetime_start else None
+        row[RUN_ATTR] = run_id
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _ci_heading(m: metrics.Metric | None) -> str:
+    return "±95% CI over repeats" + (f" ({m.unit})" if m and m.unit else "")
+
+
+def as_text(frame: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
+    """The table with each figure written with its declared digits (gains signed) and params with 3 figures."""
+    out = frame.drop(columns=[RUN_ATTR]).astype(object)
+    digits = {}
+    for key, m, gray_heading, gain_heading in _columns(spec):
+        d = m.digits if m else 4
+        digits.update({metrics.heading_of(key): (d, ""), gray_heading: (d, ""), gain_heading: (d, "+"),
+                       _ci_heading(m): (d, "")})
+    for column in out.columns:
+        if column in digits:
+            d, sign = digits[column]
+            out[column] = [f"{v:{sign}.{d}f}" if _number(v) else "" for v in frame[column]]
+        elif column in {p.name for p in spec.params}:
+            out[column] = [f"{v:.3g}" if isinstance(v, float) else ("" if v is None else str(v)) for v in frame[column]]
+        else:
+            out[column] = ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+                           for v in frame[column]]
+    return out
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def best_text(study: optuna.Study, spec: StudySpec, gray_by_run: dict[str, dict[str, float]] | None = None) -> str:
+    if not study.get_trials(deepcopy=False, states=(State.COMPLETE,)):
+        return "no completed trial yet"
+    if spec.multi_objective:
+        front = sorted(study.best_trials, key=lambda t: t.number)
+        return "Pareto set:\n" + "\n".join(f"  trial {t.number}: {dict(zip(spec.metrics, t.values, strict=True))}"
+                                           f" {t.params}" for t in front)
+    best = study.best_trial
+    gray = (gray_by_run or {}).get(best.user_attrs.get(RUN_ATTR, ""), {})
+    epoch, planned = best.user_attrs.get(EPOCHS_ATTR), best.user_attrs.get(PLANNED_ATTR)
+    at = f" at epoch {epoch}/{planned}" if epoch and planned else ""
+    return (f"best trial {best.number}: {figure(spec.metrics[0], best.value, gray)}{at} "
+            f"with {', '.join(f'{k} = {_param(v)}' for k, v in best.params.items())}")
+
+
+def figure(key: str, value: float, gray: dict[str, float]) -> str:
+    """"eval PSNR pooled 22.73 dB (gray 21.14 dB, +1.59 dB)": a figure with its unit, next to the gray image's."""
+    m = metrics.declared(key)
+    if m is None:
+        return f"{key} {value:.4f}"
+    label = metrics.heading_of(key).removesuffix(f" ({m.unit})") if m.unit else metrics.heading_of(key)
+    text = f"{label} {m.show(value)}"
+    if m.name in gray:
+        delta = gain(m, value, gray[m.name])
+        unit = f" {m.unit}" if m.unit else ""
+        text += f" (gray {m.show(gray[m.name])}, {delta:+.{m.digits}f}{unit}" + (
+            " gain)" if m.better else ")")
+    return text
+
+
+def _param(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def trial_line(number: int, state: str, values: list[float] | None, epoch: int, planned: int | None,
+               spec: StudySpec, gray: dict[str, float], params: dict, seconds: float, reason: str = "") -> str:
+    """The one line a trial prints when it ends: its state, the epoch, its figures next to the gray image's (or
+    why it failed), its params and how long it took."""
+    at = f"epoch {epoch}/{planned}" if planned else f"epoch {epoch}"
+    what = ("  ".join(figure(k, v, gray) for k, v in zip(spec.metrics, values, strict=False)) if values
+            else reason)
+    return (f"trial {number} {STATES.get(state, state.lower()):<8}  {at}  {what}  "
+            f"{' '.join(f'{k}={_param(v)}' for k, v in params.items())}  {seconds:.0f} s")
+
+
+def markdown(study: optuna.Study, spec: StudySpec, gray_by_run: dict[str, dict[str, float]] | None = None) -> str:
+    """The parent run's description: what the study searched, what it found, and the trials table."""
+    frame = table(study, spec, gray_by_run)
+    goal = ", ".join(f"{d} {metrics.heading_of(k)}" for k, d in zip(spec.metrics, spec.directions, strict=True))
+    counts = frame["state"].value_counts() if len(frame) else pd.Series(dtype=int)
+    lines = [f"**Study `{spec.name}`**: {goal} over {', '.join(p.name for p in spec.params)} "
+             f"(the space, sampler and pruner are this run's params).", "",
+             f"**{best_text(study, spec, gray_by_run)}**", "",
+             f"{len(frame)} trials: " + ", ".join(f"{n} {state}" for state, n in counts.items()) + ". " + NOTE, ""]
+    if len(frame):
+        text = as_text(frame, spec)
+        lines += ["| " + " | ".join(text.columns) + " |", "|" + "---|" * len(text.columns)]
+        lines += ["| " + " | ".join(row) + " |" for row in text.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def space_params(spec: StudySpec) -> dict[str, str]:
+    """The study's settings as a parent run's params: the searched space, objective, sampler, pruner, base and
+    [fixed] values."""
+    def space(p) -> str:
+        if p.kind == "categorical":
+            return "categorical " + ", ".join(map(str, p.choices))
+        scale = " log" if p.log else (f" step {p.step:g}" if p.step else "")
+        return f"{p.kind} {p.low:g} to {p.high:g}{scale}"
+
+    def options(table: dict) -> str:
+        return " ".join([table["name"], *(f"{k}={v}" for k, v in table.items() if k != "name")])
+
+    return {**{f"space.{p.name}": space(p) for p in spec.params},
+            "objective": ", ".join(f"{d} {k}" for k, d in zip(spec.metrics, spec.directions, strict=True)),
+            "sampler": options(spec.sampler), "pruner": options(spec.pruner), "base": spec.base,
+            "budget.trials": spec.trials, **{f"fixed.{k}": v for k, v in spec.fixed.items()}}

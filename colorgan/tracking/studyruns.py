@@ -1,0 +1,45 @@
+"""What a study's runs show in MLflow beyond each trial's own logging: the name of a pruned trial's run, the
+parent run's params (the study's settings) and description, and the gray figures of every trial's run.
+
+A pruned trial is a normal outcome: its run ends FINISHED (not KILLED, which the UI draws as a failure), named
+``trial-N (pruned)``, with the tag ``colorgan.trial_state = PRUNED`` to filter on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from colorgan.tracking import RunTracker, child_runs, connect, gray_figures, set_run_tags
+
+NOTE_TAG = "mlflow.note.content"  # the run's description (markdown) on its page in the UI
+RUN_NAME_TAG = "mlflow.runName"
+STATE_NAMES = {"PRUNED": "pruned"}  # trial states whose run name says so (failures have the UI's FAILED status)
+
+
+def name_trial_run(repo_root: Path, run_id: str, number: int, state: str) -> None:
+    """``trial-N (pruned)`` for a pruned trial's run, so the runs table reads as the study went."""
+    if state in STATE_NAMES:
+        set_run_tags(repo_root, run_id, {RUN_NAME_TAG: f"trial-{number} ({STATE_NAMES[state]})"})
+
+
+def describe_run(repo_root: Path, run_id: str, markdown: str) -> None:
+    """The run's description in the UI (its page's "Description")."""
+    set_run_tags(repo_root, run_id, {NOTE_TAG: markdown})
+
+
+def log_new_params(repo_root: Path, run_id: str, params: dict) -> None:
+    """Log the params the run does not hold yet (a param cannot change; a resumed study logs only new ones)."""
+    client = connect(repo_root)
+    held = client.get_run(run_id).data.params
+    new = {key: value for key, value in params.items() if key not in held}
+    if new:
+        RunTracker(client, run_id).log_params(new)
+
+
+def experiment_of(repo_root: Path, run_id: str) -> str:
+    return connect(repo_root).get_run(run_id).info.experiment_id
+
+
+def gray_by_run(repo_root: Path, parent_run_id: str) -> dict[str, dict[str, float]]:
+    """{run id: its gray figures by QUALITY name} for every child run of a study's parent."""
+    return {run.info.run_id: gray_figures(run.data) for run in child_runs(repo_root, parent_run_id)}
