@@ -136,11 +136,12 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from colorgan.serve.app import create_app
+    from colorgan.serve.limits import server_config
 
     colorizer, _, which = _load_colorizer(args)
     app = create_app(colorizer, which, max_bytes=int(args.max_mb * 1024 * 1024))
     print(f"serving {which} on http://{args.host}:{args.port}/ (API docs: /docs)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    uvicorn.Server(server_config(app, args.host, args.port)).run()  # with the timeouts and limits of serve.limits
     return 0
 
 

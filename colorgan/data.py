@@ -7,6 +7,7 @@ directory is only ever read: the scan cache and the built-in samples live under 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -88,6 +89,23 @@ def find_images(root: Path) -> list[str]:
     return sorted(found)
 
 
+def _entry(root: Path, rel: str) -> tuple[os.stat_result | None, str, str]:
+    """(stat or None, printable name, reason it cannot be used or "") for one directory entry: a file name that is
+    not valid UTF-8 (TensorFlow and MLflow need text), a symlink loop, a dangling symlink, an unreadable entry."""
+    name = os.fsencode(rel).decode("utf-8", "backslashreplace")  # undecodable bytes shown as \xNN
+    if name != rel:
+        return None, name, "file name is not valid UTF-8: rename it"
+    path = root / rel
+    try:
+        return path.stat(), name, ""
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return None, name, "symlink loop"
+        if exc.errno == errno.ENOENT and path.is_symlink():
+            return None, name, f"dangling symlink (to {os.readlink(path)}, which does not exist)"
+        return None, name, f"unreadable: {exc.strerror or exc}"
+
+
 def _inspect(path: Path) -> tuple[np.ndarray | None, bool, str]:
     """(CHROMA_SIZE^2 thumbnail or None, converted, reason if unusable)."""
     try:
@@ -115,13 +133,19 @@ def scan(root: Path, cache_dir: Path | None = None) -> ScanResult:
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"data directory {root} does not exist or is not a directory")
-    rels = find_images(root)
-    if not rels:
+    found = find_images(root)
+    if not found:
         raise DataError(f"data directory {root} holds no images ({', '.join(EXTENSIONS)})")
-    stats = [(root / rel).stat() for rel in rels]
+    rels, stats, unlisted = [], [], []  # unlisted: (printable name, reason) of entries that cannot be opened at all
     digest = hashlib.sha256()
-    for rel, st in zip(rels, stats, strict=True):
-        digest.update(f"{rel}\t{st.st_size}\n".encode())
+    for rel in found:
+        st, name, reason = _entry(root, rel)
+        digest.update(f"{name}\t{st.st_size if st else -1}\n".encode())
+        if reason:
+            unlisted.append((name, reason))
+        else:
+            rels.append(rel)
+            stats.append(st)
 
     cache_file = _cache_file(root, cache_dir)
     cached = _read_cache(cache_file)
@@ -143,11 +167,11 @@ def scan(root: Path, cache_dir: Path | None = None) -> ScanResult:
         _write_cache(cache_file, entries)
 
     files = tuple(rel for rel in rels if entries[rel][2] is not None)
-    skipped = tuple((rel, entries[rel][4]) for rel in rels if entries[rel][2] is None)
+    skipped = tuple(sorted([(rel, entries[rel][4]) for rel in rels if entries[rel][2] is None] + unlisted))
     if skipped:
         shown = "; ".join(f"{rel}: {why}" for rel, why in skipped[:20])
         more = f"; and {len(skipped) - 20} more" if len(skipped) > 20 else ""
-        warnings.warn(f"skipped {len(skipped)} of {len(rels)} image files in {root}: {shown}{more}", stacklevel=2)
+        warnings.warn(f"skipped {len(skipped)} of {len(found)} image files in {root}: {shown}{more}", stacklevel=2)
     if not files:
         raise DataError(f"data directory {root} holds no usable image ({len(skipped)} files skipped)")
     return ScanResult(
@@ -157,7 +181,7 @@ def scan(root: Path, cache_dir: Path | None = None) -> ScanResult:
         skipped=skipped,
         converted=sum(bool(entries[rel][3]) for rel in files),
         fingerprint=digest.hexdigest(),
-        n_found=len(rels),
+        n_found=len(found),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import warnings
 from pathlib import Path
@@ -280,3 +281,23 @@ def test_a_file_gone_mid_run_is_dropped_not_fatal(tmp_path):
     cfg = Config(image_size=32, batch_size=4)
     for ds in (data.train_dataset(paths, cfg), data.eval_dataset(paths, cfg)):
         assert sum(int(l_in.shape[0]) for l_in, _ in ds) == 5
+
+
+def test_bad_directory_entries_are_named_counted_skips_and_training_goes_on(tmp_path):
+    """A symlink loop, a dangling symlink and a file name that is not UTF-8 each used to abort the scan with a
+    traceback (OSError ELOOP, FileNotFoundError, UnicodeEncodeError)."""
+    root = tmp_path / "photos"
+    make_dataset(root, n_good=12)
+    os.symlink("loop_b.jpg", root / "loop_a.jpg")
+    os.symlink("loop_a.jpg", root / "loop_b.jpg")
+    os.symlink("nowhere.png", root / "gone.png")
+    Image.fromarray(colourful(np.random.default_rng(3))).save(os.fsencode(root) + b"/caf\xe9.jpg")  # Latin-1 name
+    with pytest.warns(UserWarning, match="skipped 4 of 16 image files") as caught:
+        bundle = data.load(cfg_for(root, grey_threshold=0.0), tmp_path / "repo")
+    reasons = dict(bundle.skipped)
+    assert reasons == {"loop_a.jpg": "symlink loop", "loop_b.jpg": "symlink loop",
+                       "gone.png": "dangling symlink (to nowhere.png, which does not exist)",
+                       "caf\\xe9.jpg": "file name is not valid UTF-8: rename it"}
+    assert all(name in str(caught[0].message) for name in reasons)
+    assert bundle.info["n_skipped"] == 4 and bundle.info["n_files"] == 16
+    assert sum(int(l_in.shape[0]) for l_in, _ in bundle.train) == bundle.info["n_train"] > 0  # training goes on

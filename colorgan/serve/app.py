@@ -2,42 +2,52 @@
 
 - ``GET /``: the page (plain HTML/CSS/JS from ``static/``, no build step);
 - ``POST /api/colorize``: multipart form, the image in the field ``file`` -> PNG of the same size;
-- ``GET /api/health``: the model it serves;
+- ``GET /api/health``: the model it serves and the limits;
 - ``/docs``: OpenAPI.
 
-Bad input is a 4xx with ``{"detail": "..."}``: an empty body (400), bytes that are not an image (415, sniffed
-from the content, never the name), over the byte limit (413), over the pixel limit or a decompression bomb
-(413), an unsupported image mode (415), a corrupt or tiny image (422). Inference runs in the thread pool, so
-concurrent requests each get their own result while the event loop keeps accepting uploads.
+Bad input is a 4xx whose body is ``{"detail": "<one sentence>"}`` (a string, always): an empty body (400), bytes
+that are not an image (415, sniffed from the content, never the name), over the byte limit (413), over the pixel
+limit or a decompression bomb (413), an unsupported image mode (415), a corrupt or tiny image (422), a missing
+form field (422), a body that arrives too slowly (408). Inference runs in the thread pool, so concurrent requests
+each get their own result while the event loop keeps accepting uploads; how many pixels are in work at once,
+how long a body may take and how memory is handed back are colorgan.serve.limits.
 """
 
 from __future__ import annotations
 
 import logging
+import unicodedata
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from colorgan import images
 from colorgan.colorize import Colorizer, png_bytes
+from colorgan.serve import limits as limits_mod
+from colorgan.serve.limits import Limits, PixelBudget
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BYTES = 20 * 1024 * 1024  # default upload limit
-MULTIPART_SLACK = 64 * 1024  # form boundaries and headers around the file in a multipart body
 
 _STATUS = ((images.NotAnImage, 415), (images.UnsupportedMode, 415), (images.TooLarge, 413),
            (images.BadImage, 422))
 
 
-def create_app(colorizer: Colorizer, model_ref: str = "", max_bytes: int = MAX_BYTES) -> FastAPI:
+def create_app(colorizer: Colorizer, model_ref: str = "", max_bytes: int = MAX_BYTES,
+               limits: Limits | None = None) -> FastAPI:
     """The app around one loaded model (loaded once, by the caller, before the server starts)."""
+    limits = limits or Limits()
     app = FastAPI(title="colorgan", summary="Colorize black-and-white photos with a cGAN generator.")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(limits_mod.BodyLimit, max_body=max_bytes + limits_mod.MULTIPART_SLACK, limits=limits)
+    budget = PixelBudget(limits)
     limit_mb = max_bytes / (1024 * 1024)
 
     @app.exception_handler(Exception)
@@ -45,9 +55,17 @@ def create_app(colorizer: Colorizer, model_ref: str = "", max_bytes: int = MAX_B
         log.exception("error while handling %s", request.url.path)
         return JSONResponse({"detail": f"internal error: {type(exc).__name__}"}, status_code=500)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:  # a string, not FastAPI's list
+        return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
+
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:  # browsers ask for it whatever the page links
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
 
     @app.get("/api/health")
     def health() -> dict:
@@ -57,32 +75,60 @@ def create_app(colorizer: Colorizer, model_ref: str = "", max_bytes: int = MAX_B
 
     @app.post("/api/colorize", response_class=Response,
               responses={200: {"content": {"image/png": {}}, "description": "the colour photo, same size"},
-                         400: {"description": "empty upload"}, 413: {"description": "over the byte or pixel limit"},
+                         400: {"description": "empty upload"}, 408: {"description": "the body arrived too slowly"},
+                         413: {"description": "over the byte or pixel limit"},
                          415: {"description": "not an image, or an unsupported mode"},
-                         422: {"description": "corrupt or too small"}})
-    async def colorize(request: Request,
-                       file: Annotated[UploadFile, File(description="the photo (JPEG, PNG, WebP, BMP, TIFF)")]):
-        declared = int(request.headers.get("content-length") or 0)
-        if declared > max_bytes + MULTIPART_SLACK:
-            raise HTTPException(413, f"the upload is {declared / 2**20:.1f} MB, over the {limit_mb:g} MB limit")
-        body = await file.read(max_bytes + 1)
-        if not body:
+                         422: {"description": "corrupt or too small, or no field `file`"},
+                         503: {"description": "busy with other large photos: retry after Retry-After seconds"}})
+    async def colorize(file: Annotated[UploadFile, File(description="the photo (JPEG, PNG, WebP, BMP, TIFF)")]):
+        if not file.size:
             raise HTTPException(400, "the upload is empty: choose an image file")
-        if len(body) > max_bytes:
+        if file.size > max_bytes:
             raise HTTPException(413, f"the file is over the {limit_mb:g} MB limit")
-        try:
-            rgb = await run_in_threadpool(images.read_image, body)
+        try:  # the upload is spooled to disk by the form parser; only its header is read before the budget
+            w, h = await run_in_threadpool(images.header_size, file.file)
+            async with budget.hold(w * h):
+                png = await run_in_threadpool(_colorize_png, colorizer, file.file)
         except images.BadImage as exc:
             status = next(code for kind, code in _STATUS if isinstance(exc, kind))
             raise HTTPException(status, str(exc)) from None
-        out = await run_in_threadpool(colorizer, rgb)
-        png = await run_in_threadpool(png_bytes, out)
-        stem = Path(file.filename or "photo").stem or "photo"
         return Response(png, media_type="image/png",
-                        headers={"Content-Disposition": f'attachment; filename="{_safe(stem)}-colour.png"'})
+                        headers={"Content-Disposition": content_disposition(file.filename, "-colour.png")})
 
     return app
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:100] or "photo"
+def _colorize_png(colorizer: Colorizer, source) -> bytes:
+    """Decode, colorize and encode one photo, then hand the freed memory back (limits.release_memory)."""
+    try:
+        photo = images.open_photo(source)
+        out = colorizer.colorize_image(photo)
+        del photo
+        return png_bytes(out)
+    finally:
+        limits_mod.release_memory()
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    """FastAPI's list of validation errors -> one sentence naming each field."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ())[1:]) or "request"
+        if where == "file" and error.get("type") == "missing":
+            parts.append("the form field 'file' is missing: send the image as multipart/form-data field 'file'")
+        else:
+            parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def content_disposition(filename: str | None, suffix: str) -> str:
+    """``attachment`` with the result's name: an ASCII ``filename=`` for every client and, when the name is not
+    plain ASCII, RFC 5987's ``filename*=UTF-8''...`` (browsers prefer it), so any upload name works."""
+    stem = Path(filename or "").stem
+    stem = "".join(c for c in stem if c.isprintable() and c not in '/\\"')[:100].strip() or "photo"
+    fallback = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()  # é -> e, ф -> (dropped)
+    fallback = "".join(c if c.isalnum() or c in "-_." else "_" for c in fallback).strip("_.") or "photo"
+    header = f'attachment; filename="{fallback}{suffix}"'
+    if fallback != stem:
+        header += f"; filename*=UTF-8''{quote(stem + suffix, safe='')}"
+    return header
