@@ -205,7 +205,7 @@ def _study_figures(report: Report, source: Source, out: Path) -> None:
     if "history" in spec.figures:
         maximize = study.directions[0].name == "MAXIMIZE"
         report.plotted["history"] = figures.history(trials, objective, maximize, out, ylabel, gray[objective])
-        report.captions["history"] = captions.history(ylabel, maximize, gray[objective])
+        report.captions["history"] = captions.history(ylabel, maximize, n_pruned, gray[objective])
     if "pareto" in spec.figures and len(study.directions) == 2:
         front = [t.number for t in study.best_trials]
         labels = [report.label(m) for m in metrics]

@@ -41,11 +41,17 @@ def trial_curves(param: str, log: bool, n_trials: int, n_pruned: int, ylabel: st
             f"curves that end highest.{pruned} " + _gray(gray, "eval split"))
 
 
+def _pruned(n_pruned: int) -> str:
+    if not n_pruned:
+        return "no trial was pruned"
+    return (f"crosses: the {n_pruned} pruned trial{'s' * (n_pruned > 1)}, at the epoch the pruner stopped "
+            f"{'them' if n_pruned > 1 else 'it'} (not a final value, not comparable with the dots)")
+
+
 def objective_vs_params(ylabel: str, n_complete: int, n_pruned: int, gray: dict[str, float]) -> str:
     return (f"The study's objective, {ylabel} on the eval split, against each searched hyper-parameter (a log axis "
-            f"where the search was log). Dots: the {n_complete} finished trials, at their final epoch; crosses: the "
-            f"{n_pruned} pruned trials, at the epoch they were stopped (not comparable with the dots). "
-            + _gray(gray, "eval split"))
+            f"where the search was log): read which values give the highest points. Dots: the {n_complete} "
+            f"finished trials, at their final epoch; {_pruned(n_pruned)}. " + _gray(gray, "eval split"))
 
 
 def importances(n_complete: int) -> str:
@@ -63,9 +69,9 @@ def importances_skipped(n_complete: int, needed: int, multi: bool) -> str:
             f"the epoch they stopped).")
 
 
-def history(ylabel: str, maximize: bool, gray: dict[str, float]) -> str:
-    return (f"{ylabel} on the eval split of each trial in the order the trials ran (dots: finished; crosses: pruned, "
-            f"at the epoch they stopped), and the step line: the best finished trial so far "
+def history(ylabel: str, maximize: bool, n_pruned: int, gray: dict[str, float]) -> str:
+    return (f"{ylabel} on the eval split of each trial in the order the trials ran (dots: finished trials; "
+            f"{_pruned(n_pruned)}), and the step line: the best finished trial so far "
             f"({'highest' if maximize else 'lowest'}). When the step line stays flat, more trials stopped helping. "
             + _gray(gray, "eval split"))
 

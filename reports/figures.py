@@ -165,8 +165,8 @@ def losses(hist: pd.DataFrame, folder: Path) -> pd.DataFrame:
 
 def quality(hist: pd.DataFrame, folder: Path, gray: dict[str, float] | None = None) -> pd.DataFrame:
     """Eval-split PSNR (with the gray image's) and colourfulness per epoch."""
-    panels = [("eval/psnr", "PSNR pooled, eval split (higher is better)", "PSNR pooled (dB)"),
-              ("eval/colorfulness", "colourfulness, eval split", "colourfulness (Hasler–Süsstrunk)")]
+    panels = [("eval/psnr", "PSNR pooled, eval split", "PSNR pooled (dB)"),
+              ("eval/colorfulness", "colourfulness, eval split", "colourfulness")]
     return curves(hist, panels, folder, "quality", ncols=2, sharey=False, gray={"eval/psnr": gray or {}})
 
 
@@ -302,9 +302,9 @@ def sample_grid(columns: list[tuple[str, np.ndarray]], folder: Path, classes: li
                 ax.set_title(label, fontsize=7, rotation=30, ha="left", loc="left")
             if c == 0:
                 ax.set_ylabel(classes[r], fontsize=7, rotation=0, ha="right", va="center")
-    if title:
-        fig.suptitle(title, fontsize=8, y=1.0, va="bottom")
     fig.subplots_adjust(wspace=0.04, hspace=0.04)
+    if title:  # under the grid: above it are the rotated column labels
+        fig.text(0.5, axes[-1, 0].get_position().y0 - 0.01, title, ha="center", va="top", fontsize=8)
     save(fig, folder, "samples")
     return pd.DataFrame({"row": range(rows), "class": classes})
 
@@ -340,6 +340,8 @@ def per_class(plotted: pd.DataFrame, folder: Path, where: str, gray: str | None 
             low, high = min(lo.min(), plotted[col].min()), max(hi.max(), plotted[col].max())
             pad = max(0.5, 0.08 * (high - low))
             ax.set_ylim(np.floor(low - pad), np.ceil(high + pad))  # not from 0: the differences are a few dB
+        else:
+            ax.set_ylim(bottom=0)  # a gap is never negative, even where a small class's interval reaches below 0
         ax.set_xticks(range(len(classes)), classes, rotation=30)
         ax.set_title(f"{ylabel.split(' (')[0]}, {where} ({better})", fontsize=10)
         ax.set_xlabel("class")
