@@ -9,6 +9,8 @@ SET ?=
 NAME ?= lr_sweep
 PORT ?= 5000
 HOST ?= 127.0.0.1
+# the MLflow UI the reports link to: `make ui`'s address unless set in the environment (reports/locations.py)
+COLORGAN_UI_URL ?= http://127.0.0.1:$(PORT)
 
 .DEFAULT_GOAL := help
 WORKERS ?= 1
@@ -64,7 +66,7 @@ report: $(STAMP) ## reports/NAME/ from MLflow, evaluating what is missing first:
 	cache="$$($(WHERE) cache)" && mkdir -p "$$cache" && \
 	$(PY) -m reports $(NAME) --plan $(if $(STORAGE),--storage $(STORAGE)) > "$$cache/report-plan-$(NAME).sh" && \
 	bash -ex "$$cache/report-plan-$(NAME).sh"
-	$(PY) -m reports $(NAME) $(if $(STORAGE),--storage $(STORAGE))
+	COLORGAN_UI_URL='$(COLORGAN_UI_URL)' $(PY) -m reports $(NAME) $(if $(STORAGE),--storage $(STORAGE))
 
 reproduce: $(STAMP) ## train the six seed_graphs runs at REPRO_SET's budget, then make report NAME=seed_graphs
 	set -e; for exp in $(SEED_RUNS); do $(PY) -m colorgan train experiments/$$exp.toml --set $(REPRO_SET); done

@@ -171,7 +171,7 @@ def spread_pick(names: list[str], rows: int) -> list[int]:
 
 
 def sample_grid(subject: Subject, names: list[str], rgb: np.ndarray, rows: int = SAMPLE_ROWS) -> np.ndarray:
-    """gray | prediction | original on ``rows`` fixed images spread over the classes."""
+    """gray | prediction | original on ``rows`` fixed images spread over the classes (info.json's sample_files)."""
     originals = rgb[spread_pick(names, rows)]
     return grids.sample_grid([baselines.gray(originals), subject.predict(originals), originals])
 
@@ -211,6 +211,7 @@ def run(ref: str, folder: str | None = None, size: int | None = None, out: Path 
     info = {"model": ref, "baseline": subject.baseline, "data_dir": str(data_dir), "data_key": key,
             "image_size": subject.size, "n_images": len(names), "n_skipped": len(skipped),
             "skipped": [f"{n}\t{why}" for n, why in skipped], "sample_rows": min(SAMPLE_ROWS, len(names)),
+            "sample_files": [names[i] for i in spread_pick(names, SAMPLE_ROWS)],  # the grid's rows, top down
             "color_space": subject.cfg.color_space,
             # the figures' declarations, so the report labels its columns from what is logged, not a copy
             "metrics": [dataclasses.asdict(m) for m in metrics.QUALITY.values()]}

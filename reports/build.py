@@ -13,7 +13,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from reports import figures
+from reports import captions, figures
 from reports.source import Entry, Evaluated, Missing, Source, data_key, evaluate_command
 from reports.spec import STUDY_FIGURES, ReportSpec
 
@@ -22,6 +22,7 @@ QUALITY_KEYS = ("eval/psnr", "eval/colorfulness")
 PHASE_KEY = "phase"  # colorgan logs 0 for a generator pre-training epoch, 1 for a GAN epoch
 SPLIT_KEYS = ("eval_fraction", "test_fraction", "grey_threshold")  # what decides a model's test split
 GRID_BORDER = 2  # colorgan's sample grids put 2 white pixels between tiles
+MIN_TRIALS_FOR_IMPORTANCES = 5  # finished trials; fANOVA on fewer ranks noise
 
 
 @dataclass
@@ -37,6 +38,22 @@ class Report:
     best: pd.DataFrame | None = None
     configs: dict[str, str] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)
+    captions: dict[str, str] = field(default_factory=dict)  # figure name -> what it shows and how to read it
+    notes: list[str] = field(default_factory=list)  # why a declared figure is not drawn
+    where: str = "test split"  # what the evaluations scored: the test split, or a named folder
+
+    @property
+    def declared(self) -> dict[str, dict]:
+        """The metric declarations colorgan logged with the evaluations (name -> label, unit, ...)."""
+        found = next((ev.info["metrics"] for ev in self.evaluations if ev.info.get("metrics")), [])
+        return {m["name"]: m for m in found}
+
+    def label(self, key: str) -> str:
+        """An axis label with its unit for a logged key: "eval/psnr" -> "PSNR pooled (dB)"."""
+        m = self.declared.get(key.rsplit("/", 1)[-1])
+        if m is None:
+            return key
+        return m["label"] + (f" ({m['unit']})" if m.get("unit") else "")
 
 
 def entries(spec: ReportSpec, source: Source) -> tuple[list[Entry], list[Entry], optuna.Study | None]:
@@ -54,10 +71,11 @@ def _evaluations(spec: ReportSpec, source: Source, models: list[Entry]) -> tuple
     found, commands = [], []
     for entry in models:
         evaluated = source.evaluation(entry, key)
-        if evaluated is None:
+        if evaluated is None or not evaluated.info.get("sample_files"):  # absent, or older than its grid's record
             commands.append(evaluate_command("--model", entry.run_id, *data_args))
         else:
             found.append(evaluated)
+    rows = found[0].info["sample_files"] if found else None
     params = source.client.get_run(models[0].run_id).data.params
     size = int(params["image_size"])
     data_dir = found[0].info["data_dir"] if found else (str(Path(spec.data).resolve()) if spec.data
@@ -69,6 +87,9 @@ def _evaluations(spec: ReportSpec, source: Source, models: list[Entry]) -> tuple
         evaluated = source.evaluation(entry, key) if entry else None
         if evaluated is not None and n_images is not None and evaluated.info.get("n_images") != n_images:
             evaluated = None  # evaluated on another split of the same folder: evaluate again on the models' one
+        if evaluated is not None and (not evaluated.info.get("sample_files")
+                                      or rows is not None and evaluated.info["sample_files"] != rows):
+            evaluated = None  # its sample grid shows other images: evaluate again, so every column shows the same
         if evaluated is None:
             where = data_args or ["--set", f"data_dir={data_dir}", *split]
             commands.append(evaluate_command("--model", f"baseline:{name}", "--size", str(size), *where))
@@ -83,16 +104,52 @@ def plan(spec: ReportSpec, source: Source) -> list[str]:
     return _evaluations(spec, source, models)[1]
 
 
-def table(evaluations: list[Evaluated]) -> pd.DataFrame:
+def table(evaluations: list[Evaluated], where: str = "test split") -> pd.DataFrame:
     frames = []
     for ev in evaluations:
         frame = ev.summary.copy()
         frame.insert(0, "label", ev.entry.label)
         frame.insert(1, "kind", ev.entry.kind)
         frame.insert(2, "run_id", ev.entry.run_id)
-        frame.insert(3, "image_size", ev.info.get("image_size"))
+        frame.insert(3, "split", where)
+        frame.insert(4, "image_size", ev.info.get("image_size"))
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def pooled_psnr_interval(mse: np.ndarray) -> tuple[float, float]:
+    """95% interval of PSNR pooled (= -10·log10 of the mean MSE, data range 1): the Student-t interval of the
+    images' mean squared error, mapped through that decreasing function. NaN for fewer than two images."""
+    from scipy import stats
+
+    mse = np.asarray(mse, np.float64)
+    if len(mse) < 2:
+        return float("nan"), float("nan")
+    mean = float(np.mean(mse))
+    half = float(stats.t.ppf(0.975, len(mse) - 1) * np.std(mse, ddof=1) / np.sqrt(len(mse)))
+    floor = 1e-10  # colorgan's PSNR cap, 100 dB
+    return float(-10 * np.log10(mean + half)), float(-10 * np.log10(max(mean - half, floor)))
+
+
+def per_class_table(report: Report) -> pd.DataFrame:
+    """The per-class rows of the table with PSNR pooled's 95% interval (psnr_lo, psnr_hi) from per_image.csv."""
+    rows = report.table[report.table["group"] != "all"].copy()
+    bounds = {}
+    for ev in report.evaluations:
+        if "mse" in ev.per_image:
+            for group, sub in ev.per_image.groupby("class"):
+                bounds[(ev.entry.label, str(group))] = pooled_psnr_interval(sub["mse"].to_numpy())
+    nan = (float("nan"), float("nan"))
+    rows["psnr_lo"] = [bounds.get((r.label, str(r.group)), nan)[0] for r in rows.itertuples()]
+    rows["psnr_hi"] = [bounds.get((r.label, str(r.group)), nan)[1] for r in rows.itertuples()]
+    return rows[["label", "group", "psnr", "psnr_lo", "psnr_hi", "colorfulness_gap",
+                 "colorfulness_gap_ci95"]].reset_index(drop=True)
+
+
+def sample_classes(evaluated: Evaluated) -> list[str]:
+    """The class of each row of an evaluation's sample grid, top down (from its info.json and per_image.csv)."""
+    by_file = dict(zip(evaluated.per_image["file"], evaluated.per_image["class"].astype(str), strict=True))
+    return [by_file.get(f, "") for f in evaluated.info.get("sample_files", [])]
 
 
 def tiles(grid: np.ndarray, column: int) -> np.ndarray:
@@ -114,32 +171,64 @@ def _study_figures(report: Report, source: Source, out: Path) -> None:
     trials = study.trials_dataframe(attrs=("number", "state", "values", "params"), multi_index=False)
     values = [f"values_{i}" for i in range(len(metrics))]
     trials = trials.rename(columns={**dict(zip(values, metrics, strict=True)), **{f"params_{p}": p for p in logs}})
-    objective = metrics[0]
+    objective, ylabel = metrics[0], report.label(metrics[0])
+    states = {f"trial {t.number}": t.state.name for t in study.trials}
+    pruned = {label for label, state in states.items() if state == "PRUNED"}
+    n_complete = sum(state == "COMPLETE" for state in states.values())
+    n_pruned = sum(state == "PRUNED" for state in states.values())
+    gray = {m: source.gray(report.curves, m.rsplit("/", 1)[-1]) for m in metrics}
     if "trial_curves" in spec.figures:
         for param, log in logs.items():
             by_run = {e.label: float(e.params[param]) for e in report.curves
                       if param in e.params and _is_number(e.params[param])}
             if by_run:
-                report.plotted[f"trial_curves_{param}"] = figures.trial_curves(hist, by_run, param, log, objective, out)
+                name = f"trial_curves_{param}"
+                report.plotted[name] = figures.trial_curves(hist, by_run, param, log, objective, out, ylabel,
+                                                            gray[objective], pruned)
+                report.captions[name] = captions.trial_curves(param, log, len(by_run), len(pruned & set(by_run)),
+                                                              ylabel, gray[objective])
     numeric = {p: log for p, log in logs.items() if pd.api.types.is_numeric_dtype(trials[p])}
     if "objective_vs_params" in spec.figures and numeric:
-        report.plotted["objective_vs_params"] = figures.objective_vs_params(trials, numeric, objective, out)
-    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if "importances" in spec.figures and len(complete) >= 2 and len(study.directions) == 1:
-        values = optuna.importance.get_param_importances(
-            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
-        report.plotted["importances"] = figures.importances(dict(sorted(values.items())), out)
+        report.plotted["objective_vs_params"] = figures.objective_vs_params(trials, numeric, objective, out, ylabel,
+                                                                            gray[objective])
+        report.captions["objective_vs_params"] = captions.objective_vs_params(ylabel, n_complete, n_pruned,
+                                                                              gray[objective])
+    if "importances" in spec.figures:
+        multi = len(study.directions) > 1
+        if multi or n_complete < MIN_TRIALS_FOR_IMPORTANCES:
+            report.notes.append(captions.importances_skipped(n_complete, MIN_TRIALS_FOR_IMPORTANCES, multi))
+        else:
+            values = optuna.importance.get_param_importances(
+                study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+            report.plotted["importances"] = figures.importances(dict(sorted(values.items())), out)
+            report.captions["importances"] = captions.importances(n_complete)
     if "history" in spec.figures:
-        report.plotted["history"] = figures.history(trials, objective, study.directions[0].name == "MAXIMIZE", out)
+        maximize = study.directions[0].name == "MAXIMIZE"
+        report.plotted["history"] = figures.history(trials, objective, maximize, out, ylabel, gray[objective])
+        report.captions["history"] = captions.history(ylabel, maximize, n_pruned, gray[objective])
     if "pareto" in spec.figures and len(study.directions) == 2:
         front = [t.number for t in study.best_trials]
-        report.plotted["pareto"] = figures.pareto(trials, metrics, front, out)
-    best = []
+        labels = [report.label(m) for m in metrics]
+        report.plotted["pareto"] = figures.pareto(trials, metrics, front, out, labels, gray)
+        report.captions["pareto"] = captions.pareto(labels)
+    report.best = best_table(report, metrics)
+
+
+def best_table(report: Report, metrics: list[str]) -> pd.DataFrame:
+    """The best trial(s): the objective as the study saw it (eval split, final epoch) next to the evaluation's
+    PSNR pooled on the report's test data, each column naming its split."""
+    study = report.study
+    test = {ev.entry.run_id: ev.summary.loc[ev.summary["group"] == "all", "psnr"].iloc[0]
+            for ev in report.evaluations if "psnr" in ev.summary}
+    rows = []
     for t in sorted(study.best_trials, key=lambda t: t.number):
-        best.append({"study": study.study_name, "trial": t.number, **dict(zip(metrics, t.values, strict=True)),
-                     **t.params,
-                     "mlflow_run_id": t.user_attrs.get("mlflow_run_id", "")})
-    report.best = pd.DataFrame(best)
+        run_id = t.user_attrs.get("mlflow_run_id", "")
+        row = {"study": study.study_name, "trial": t.number}
+        row.update({f"{report.label(m)}, eval split, final epoch": v for m, v in zip(metrics, t.values, strict=True)})
+        if run_id in test:
+            row[f"PSNR pooled (dB), {report.where}"] = test[run_id]
+        rows.append({**row, **t.params, "mlflow_run_id": run_id})
+    return pd.DataFrame(rows)
 
 
 def _is_number(text: str) -> bool:
@@ -158,22 +247,32 @@ def build(spec: ReportSpec, source: Source, out: Path) -> Report:
                       f"NAME={spec.name}`, which runs them first)", commands)
     figs = out / "figures"
     figures.use_style()
-    report = Report(spec, models, curves, evaluations, table(evaluations), study=study)
+    where = "test split" if spec.data is None else f"folder {Path(spec.data).name}"
+    report = Report(spec, models, curves, evaluations, table(evaluations, where), study=study, where=where)
     if "losses" in spec.figures or "quality" in spec.figures:
         hist = source.histories(curves, LOSS_KEYS + QUALITY_KEYS + (PHASE_KEY,))
         if "losses" in spec.figures:
             report.plotted["losses"] = figures.losses(hist, figs)
+            report.captions["losses"] = captions.losses()
         if "quality" in spec.figures:
-            report.plotted["quality"] = figures.quality(hist, figs)
+            gray = source.gray(curves, "psnr")
+            report.plotted["quality"] = figures.quality(hist, figs, gray)
+            report.captions["quality"] = captions.quality(gray)
     if study is not None and set(spec.figures) & set(STUDY_FIGURES):
         _study_figures(report, source, figs)
     if "samples" in spec.figures:
-        first = evaluations[0].samples
-        columns = [("gray", tiles(first, 0))] + [(ev.entry.label, tiles(ev.samples, 1)) for ev in evaluations
-                                                 if ev.entry.label != "gray"] + [("original", tiles(first, 2))]
-        report.plotted["samples"] = figures.sample_grid(columns, figs)
+        first = evaluations[0]
+        classes = sample_classes(first)
+        columns = [("gray input", tiles(first.samples, 0))] + [(ev.entry.label, tiles(ev.samples, 1))
+                                                               for ev in evaluations if ev.entry.label != "gray"]
+        columns.append(("original", tiles(first.samples, 2)))
+        title = f"{where}: fixed images, taken in turn from each class"
+        report.plotted["samples"] = figures.sample_grid(columns, figs, classes, title)
+        report.captions["samples"] = captions.samples(len(report.plotted["samples"]), classes, where)
     if "per_class" in spec.figures and (report.table["group"] != "all").any():
-        report.plotted["per_class"] = figures.per_class(report.table, figs)
+        report.plotted["per_class"] = figures.per_class(per_class_table(report), figs, where)
+        report.captions["per_class"] = captions.per_class(where, evaluations[0].info.get("n_images"),
+                                                          "gray" in report.plotted["per_class"]["label"].values)
     report.figure_files = {name: [figs / f"{name}.png", figs / f"{name}.svg"] for name in report.plotted}
     for ev in evaluations:
         report.configs[ev.entry.label] = source.config_text(ev.entry.run_id)

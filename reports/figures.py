@@ -25,7 +25,8 @@ WIDTH = 7.0  # inches: a page width
 def use_style() -> None:
     sns.set_theme(context="paper", style="whitegrid", palette=PALETTE, font_scale=1.1)
     plt.rcParams.update({"svg.hashsalt": "colorgan-report", "savefig.bbox": "tight", "savefig.pad_inches": 0.1,
-                         "axes.titleweight": "bold", "legend.frameon": True})
+                         "axes.titleweight": "bold", "legend.frameon": True,
+                         "svg.fonttype": "none"})  # SVG text stays text: searchable, selectable, smaller
 
 
 def save(fig: plt.Figure, folder: Path, name: str) -> list[Path]:
@@ -38,12 +39,53 @@ def save(fig: plt.Figure, folder: Path, name: str) -> list[Path]:
     return [png, svg]
 
 
-def _legend_outside(ax: plt.Axes, title: str) -> None:
-    handles, labels = ax.get_legend_handles_labels()
-    if ax.get_legend() is not None:
-        ax.get_legend().remove()
-    if handles:
-        ax.figure.legend(handles, labels, title=title, loc="center left", bbox_to_anchor=(1.0, 0.5))
+GRAY_STYLE = {"color": "0.2", "linestyle": ":", "linewidth": 1.8}
+GRAY_ID = "gray-image"  # the SVG id of every gray-image line (tests find them by it)
+PRUNED_ID = "pruned"  # the SVG id of the pruned trials' markers
+STATES = {"COMPLETE": "finished", "PRUNED": "pruned (value at the epoch it stopped)"}
+MARKERS = {"COMPLETE": "o", "PRUNED": "X"}
+
+
+def _legend_outside(axes, title: str) -> None:
+    """One legend right of the figure, gathering every labelled artist of ``axes`` (one or several), once."""
+    axes = [axes] if isinstance(axes, plt.Axes) else list(axes)
+    entries: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    if entries:
+        axes[0].figure.legend(list(entries.values()), list(entries), title=title, loc="center left",
+                              bbox_to_anchor=(1.0, 0.5))
+
+
+def gray_line(ax: plt.Axes, values: dict[str, float], where: str, unit: str = "dB", vertical: bool = False,
+              colours: dict | None = None) -> None:
+    """The gray image's figure (the input itself, no colour added) as a dotted reference line labelled
+    "gray image": one line when every run has the same value (same split), else one per run in its colour."""
+    if not values:
+        return
+    draw = ax.axvline if vertical else ax.axhline
+    distinct = sorted({round(v, 6) for v in values.values()})
+    if len(distinct) == 1:
+        draw(distinct[0], **GRAY_STYLE, label=f"gray image, {where}: {distinct[0]:.2f} {unit}", gid=GRAY_ID)
+        return
+    for i, (run, value) in enumerate(values.items()):
+        draw(value, **{**GRAY_STYLE, "color": (colours or {}).get(run, GRAY_STYLE["color"])},
+             label=f"gray image, {where}, each run's" if i == 0 else None, gid=f"{GRAY_ID}-{i}")
+
+
+def _by_state(ax: plt.Axes, frame: pd.DataFrame, x: str, y: str) -> None:
+    """Finished trials as dots, pruned ones as crosses (their value is from the epoch they stopped at, not a
+    final one), each state once in the legend; other states (failed, running) are not drawn."""
+    palette = sns.color_palette(PALETTE)
+    for i, (state, label) in enumerate(STATES.items()):
+        sub = frame[frame["state"] == state]
+        if len(sub):
+            ax.scatter(sub[x], sub[y], s=45 if state == "COMPLETE" else 60, marker=MARKERS[state],
+                       color=palette[i], edgecolor="white" if state == "COMPLETE" else "0.1", linewidth=0.6,
+                       label=label, zorder=3, gid=PRUNED_ID if state == "PRUNED" else None)
 
 
 def _short(v: float) -> str:
@@ -63,30 +105,30 @@ def log_ticks(axis, low: float, high: float) -> None:
     axis.set_minor_locator(matplotlib.ticker.NullLocator())
 
 
-def curves(hist: pd.DataFrame, panels: list[tuple[str, str]], ylabel_by_row: list[str], folder: Path, name: str,
-           ncols: int = 2, sharey: bool = True) -> pd.DataFrame:
-    """Runs overlaid per panel (metric vs epoch), panels laid out ``ncols`` wide; with ``sharey`` each row shares
-    its y axis (train vs eval of one loss), else every panel has its own (different quantities)."""
-    keys = [k for k, _ in panels]
+def curves(hist: pd.DataFrame, panels: list[tuple[str, str, str]], folder: Path, name: str, ncols: int = 2,
+           sharey: bool = True, gray: dict[str, dict[str, float]] | None = None) -> pd.DataFrame:
+    """Runs overlaid per panel (key, title, y label: metric vs epoch), panels laid out ``ncols`` wide; with
+    ``sharey`` each row shares its y axis (train vs eval of one loss), else every panel has its own. ``gray``:
+    panel key -> run -> the gray image's value there, drawn as a reference line."""
+    keys = [k for k, _, _ in panels]
     plotted = hist[hist["metric"].isin(keys)].reset_index(drop=True)
     nrows = int(np.ceil(len(panels) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH, 2.8 * nrows), sharex=True, sharey="row" if sharey else False,
                              squeeze=False)
     runs = list(dict.fromkeys(plotted["run"]))
     colours = dict(zip(runs, sns.color_palette(PALETTE, len(runs)), strict=True))
-    for ax, (key, title) in zip(axes.flat, panels, strict=False):
+    for i, (ax, (key, title, ylabel)) in enumerate(zip(axes.flat, panels, strict=False)):
         sub = plotted[plotted["metric"] == key]
         if len(sub):
             sns.lineplot(sub, x="step", y="value", hue="run", hue_order=runs, palette=colours, marker="o", ax=ax,
                          legend=ax is axes.flat[0])
         else:
             ax.text(0.5, 0.5, f"{key}: not logged", ha="center", va="center", transform=ax.transAxes)
+        if gray and key in gray:
+            gray_line(ax, gray[key], "eval split", colours=colours)
         ax.set_title(title)
         ax.set_xlabel("epoch")
-    for row, label in enumerate(ylabel_by_row):
-        axes[row, 0].set_ylabel(label)
-        for ax in axes[row, 1:]:
-            ax.set_ylabel("" if sharey else label)
+        ax.set_ylabel(ylabel if not sharey or i % ncols == 0 else "")
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     if len(plotted):
@@ -95,7 +137,7 @@ def curves(hist: pd.DataFrame, panels: list[tuple[str, str]], ylabel_by_row: lis
         for ax in axes.flat[:len(panels)]:
             ax.axvline(step, color=colours.get(run, "grey"), linestyle="--", linewidth=1,
                        label="GAN phase starts" if ax is axes.flat[0] and run == runs[0] else None)
-    _legend_outside(axes.flat[0], "run")
+    _legend_outside(axes.flat[:len(panels)], "run")
     fig.tight_layout()
     save(fig, folder, name)
     return plotted
@@ -114,51 +156,73 @@ def phase_boundaries(hist: pd.DataFrame) -> dict[str, float]:
 
 
 def losses(hist: pd.DataFrame, folder: Path) -> pd.DataFrame:
-    panels = [("train/g_total", "generator total loss, train"), ("eval/g_total", "generator total loss, eval"),
-              ("train/d_loss", "discriminator loss, train"), ("eval/d_loss", "discriminator loss, eval")]
-    return curves(hist, panels, ["generator loss (GAN + λ·L1)", "discriminator loss"], folder, "losses")
+    panels = [("train/g_total", "generator total loss, train split", "generator loss (GAN + λ·L1)"),
+              ("eval/g_total", "generator total loss, eval split", "generator loss (GAN + λ·L1)"),
+              ("train/d_loss", "discriminator loss, train split", "discriminator loss"),
+              ("eval/d_loss", "discriminator loss, eval split", "discriminator loss")]
+    return curves(hist, panels, folder, "losses")
 
 
-def quality(hist: pd.DataFrame, folder: Path) -> pd.DataFrame:
-    panels = [("eval/psnr", "eval PSNR (pooled), dB"), ("eval/colorfulness", "eval colourfulness")]
-    return curves(hist, panels, [""], folder, "quality", ncols=2, sharey=False)
+def quality(hist: pd.DataFrame, folder: Path, gray: dict[str, float] | None = None) -> pd.DataFrame:
+    """Eval-split PSNR (with the gray image's) and colourfulness per epoch."""
+    panels = [("eval/psnr", "PSNR pooled, eval split", "PSNR pooled (dB)"),
+              ("eval/colorfulness", "colourfulness, eval split", "colourfulness")]
+    return curves(hist, panels, folder, "quality", ncols=2, sharey=False, gray={"eval/psnr": gray or {}})
 
 
 def trial_curves(hist: pd.DataFrame, values: dict[str, float], param: str, log: bool, metric: str,
-                 folder: Path) -> pd.DataFrame:
-    """Every trial's eval curve, coloured by the value of the varied hyper-parameter (a colour bar)."""
+                 folder: Path, ylabel: str = "", gray: dict[str, float] | None = None,
+                 pruned: set[str] = frozenset()) -> pd.DataFrame:
+    """Every trial's eval curve, coloured by the value of the varied hyper-parameter (a colour bar); a pruned
+    trial's curve ends in a cross where the pruner stopped it; the gray image's value as a dotted line."""
     plotted = hist[hist["metric"] == metric].copy()
     plotted[param] = plotted["run"].map(values)
     plotted = plotted.dropna(subset=[param]).reset_index(drop=True)
+    plotted["pruned"] = plotted["run"].isin(pruned)
     fig, ax = plt.subplots(figsize=(WIDTH, 3.6))
     low, high = float(plotted[param].min()), float(plotted[param].max())
     norm = LogNorm(low, high) if log and low > 0 and high > low else Normalize(low, high if high > low else low + 1)
     cmap = sns.color_palette("viridis", as_cmap=True)
     for run, sub in plotted.groupby("run", sort=False):
-        ax.plot(sub["step"], sub["value"], marker="o", color=cmap(norm(sub[param].iloc[0])), label=run)
+        colour = cmap(norm(sub[param].iloc[0]))
+        ax.plot(sub["step"], sub["value"], marker="o", markersize=4, color=colour)
+        if run in pruned:
+            ax.scatter(sub["step"].iloc[-1:], sub["value"].iloc[-1:], marker=MARKERS["PRUNED"], s=80, color=colour,
+                       edgecolor="0.1", linewidth=0.8, zorder=3, gid=PRUNED_ID,
+                       label="pruned trial: stopped here" if not ax.collections else None)
+    gray_line(ax, gray or {}, "eval split")
     label = param + (" (log)" if log else "")
     bar = fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=label)
     if log:
         log_ticks(bar.ax.yaxis, low, high)
     ax.set_xlabel("epoch")
-    ax.set_ylabel(metric)
-    ax.set_title(f"every trial's {metric}, coloured by {param}")
+    ax.set_ylabel(ylabel or metric)
+    ax.set_title(f"every trial's {ylabel or metric} on the eval split, coloured by {param}", fontsize=10)
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     save(fig, folder, f"trial_curves_{param}")
     return plotted
 
 
-def objective_vs_params(trials: pd.DataFrame, params: dict[str, bool], objective: str, folder: Path) -> pd.DataFrame:
-    """The final objective against each varied hyper-parameter; log x axis where the search was log."""
+def objective_vs_params(trials: pd.DataFrame, params: dict[str, bool], objective: str, folder: Path,
+                        ylabel: str = "", gray: dict[str, float] | None = None) -> pd.DataFrame:
+    """The objective against each varied hyper-parameter (log x axis where the search was log): finished trials
+    as dots, pruned ones as crosses at the value they stopped with; the gray image's value as a dotted line."""
+    trials = trials[trials["state"].isin(list(STATES))]
     fig, axes = plt.subplots(1, len(params), figsize=(WIDTH, 3.2), sharey=True, squeeze=False)
     for ax, (param, log) in zip(axes[0], params.items(), strict=True):
-        sns.scatterplot(trials, x=param, y=objective, hue="state", ax=ax, s=50, legend=ax is axes[0][0])
+        _by_state(ax, trials, param, objective)
+        gray_line(ax, gray or {}, "eval split")
         if log:
             ax.set_xscale("log")
             log_ticks(ax.xaxis, float(trials[param].min()), float(trials[param].max()))
         ax.set_title(param)
-    _legend_outside(axes[0][0], "trial state")
+        ax.set_xlabel(param + (" (log)" if log else ""))
+    axes[0][0].set_ylabel(ylabel or objective)
+    fig.suptitle(f"{ylabel or objective} on the eval split against each hyper-parameter", fontsize=10)
+    _legend_outside(axes[0], "trial")
     fig.tight_layout()
     save(fig, folder, "objective_vs_params")
     return trials[[*params, objective, "state"]]
@@ -169,23 +233,29 @@ def importances(values: dict[str, float], folder: Path) -> pd.DataFrame:
     fig, ax = plt.subplots(figsize=(WIDTH * 0.7, 1.4 + 0.4 * len(plotted)))
     sns.barplot(plotted, x="importance", y="parameter", ax=ax, color=sns.color_palette(PALETTE)[0])
     ax.set_xlim(0, 1)
+    ax.set_xlabel("importance (share of the objective's variance, fANOVA)")
     ax.set_ylabel("")
-    ax.set_title("hyper-parameter importance (fANOVA)")
+    ax.set_title("hyper-parameter importance, finished trials, eval split", fontsize=10)
     fig.tight_layout()
     save(fig, folder, "importances")
     return plotted
 
 
-def history(trials: pd.DataFrame, objective: str, maximize: bool, folder: Path) -> pd.DataFrame:
-    """Objective per trial (pruned ones at their last reported value) and the best complete trial so far."""
-    plotted = trials[["number", "state", objective]].dropna().sort_values("number").reset_index(drop=True)
+def history(trials: pd.DataFrame, objective: str, maximize: bool, folder: Path, ylabel: str = "",
+            gray: dict[str, float] | None = None) -> pd.DataFrame:
+    """Objective per trial (pruned ones as crosses at their last reported value) and the best finished trial so
+    far; the gray image's value as a dotted line."""
+    plotted = trials[["number", "state", objective]].dropna()
+    plotted = plotted[plotted["state"].isin(list(STATES))].sort_values("number").reset_index(drop=True)
     complete = plotted[objective].where(plotted["state"] == "COMPLETE")
     plotted["best so far"] = (complete.cummax() if maximize else complete.cummin()).ffill()
     fig, ax = plt.subplots(figsize=(WIDTH, 3.2))
-    sns.scatterplot(plotted, x="number", y=objective, hue="state", ax=ax, s=50)
-    ax.step(plotted["number"], plotted["best so far"], where="post", color="0.3", label="best so far")
+    _by_state(ax, plotted, "number", objective)
+    ax.step(plotted["number"], plotted["best so far"], where="post", color="0.3", label="best finished so far")
+    gray_line(ax, gray or {}, "eval split")
     ax.set_xlabel("trial")
-    ax.set_title("optimisation history")
+    ax.set_ylabel(ylabel or objective)
+    ax.set_title(f"optimisation history: {ylabel or objective} on the eval split", fontsize=10)
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     _legend_outside(ax, "")
     fig.tight_layout()
@@ -193,22 +263,35 @@ def history(trials: pd.DataFrame, objective: str, maximize: bool, folder: Path) 
     return plotted
 
 
-def pareto(trials: pd.DataFrame, objectives: list[str], front: list[int], folder: Path) -> pd.DataFrame:
-    plotted = trials[["number", *objectives]].dropna().copy()
+def pareto(trials: pd.DataFrame, objectives: list[str], front: list[int], folder: Path,
+           labels: list[str] | None = None, gray: dict[str, dict[str, float]] | None = None) -> pd.DataFrame:
+    """Two objectives of the finished trials, the Pareto front highlighted; a gray-image line on each axis whose
+    objective the gray image has a value for."""
+    labels = labels or objectives
+    plotted = trials[trials["state"] == "COMPLETE"][["number", *objectives]].dropna().copy()
     plotted["Pareto front"] = plotted["number"].isin(front)
     fig, ax = plt.subplots(figsize=(WIDTH * 0.8, 4))
     sns.scatterplot(plotted, x=objectives[0], y=objectives[1], hue="Pareto front", hue_order=[False, True], ax=ax,
                     s=60)
-    ax.set_title("two objectives: the Pareto front")
+    for i, objective in enumerate(objectives):
+        gray_line(ax, (gray or {}).get(objective, {}), "eval split", "dB" if "dB" in labels[i] else "",
+                  vertical=i == 0)
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+    ax.set_title("two objectives on the eval split: the Pareto front", fontsize=10)
+    _legend_outside(ax, "")
     fig.tight_layout()
     save(fig, folder, "pareto")
     return plotted
 
 
-def sample_grid(columns: list[tuple[str, np.ndarray]], folder: Path) -> pd.DataFrame:
-    """Tiles [N, S, S, 3] per labelled column (gray | models and baselines | original), fixed test images."""
+def sample_grid(columns: list[tuple[str, np.ndarray]], folder: Path, classes: list[str] | None = None,
+                title: str = "") -> pd.DataFrame:
+    """Tiles [N, S, S, 3] per labelled column (gray | models and baselines | original) on the evaluation's fixed
+    images; each row labelled with its class (``classes``, top down)."""
     rows = min(len(tiles) for _, tiles in columns)
-    fig, axes = plt.subplots(rows, len(columns), figsize=(1.1 * len(columns), 1.1 * rows + 0.5), squeeze=False)
+    classes = list(classes or [""] * rows)[:rows]
+    fig, axes = plt.subplots(rows, len(columns), figsize=(1.1 * len(columns) + 0.6, 1.1 * rows + 0.8), squeeze=False)
     for c, (label, tiles) in enumerate(columns):
         for r in range(rows):
             ax = axes[r, c]
@@ -217,24 +300,53 @@ def sample_grid(columns: list[tuple[str, np.ndarray]], folder: Path) -> pd.DataF
             ax.set_yticks([])
             if r == 0:
                 ax.set_title(label, fontsize=7, rotation=30, ha="left", loc="left")
+            if c == 0:
+                ax.set_ylabel(classes[r], fontsize=7, rotation=0, ha="right", va="center")
     fig.subplots_adjust(wspace=0.04, hspace=0.04)
+    if title:  # under the grid: above it are the rotated column labels
+        fig.text(0.5, axes[-1, 0].get_position().y0 - 0.01, title, ha="center", va="top", fontsize=8)
     save(fig, folder, "samples")
-    return pd.DataFrame({"column": [label for label, _ in columns], "rows": rows})
+    return pd.DataFrame({"row": range(rows), "class": classes})
 
 
-def per_class(table: pd.DataFrame, folder: Path) -> pd.DataFrame:
-    """PSNR (pooled) and colourfulness gap per class, models and baselines side by side."""
-    plotted = table[table["group"] != "all"][["label", "group", "psnr", "colorfulness_gap"]].reset_index(drop=True)
-    fig, axes = plt.subplots(1, 2, figsize=(WIDTH * 1.3, 3.6), sharey=False)
-    order = list(dict.fromkeys(plotted["label"]))
-    for ax, (col, title) in zip(axes, [("psnr", "PSNR (pooled), dB"), ("colorfulness_gap", "colourfulness gap")],
-                                strict=True):
-        sns.barplot(plotted, x="group", y=col, hue="label", hue_order=order, ax=ax, legend=ax is axes[0])
-        ax.set_title(title + (" (higher is better)" if col == "psnr" else " (lower is better)"))
+def per_class(plotted: pd.DataFrame, folder: Path, where: str, gray: str | None = "gray") -> pd.DataFrame:
+    """PSNR pooled (with its 95% interval, psnr_lo..psnr_hi) and colourfulness gap (± colorfulness_gap_ci95) per
+    class, one bar per model and baseline; the PSNR axis spans the data, not 0. The ``gray`` entry is drawn as a
+    dotted reference line across each class instead of a bar."""
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH * 1.3, 3.8), sharey=False)
+    classes = list(dict.fromkeys(plotted["group"]))
+    bars = [label for label in dict.fromkeys(plotted["label"]) if label != gray]
+    colours = dict(zip(bars, sns.color_palette(PALETTE, len(bars)), strict=True))
+    width = 0.8 / max(len(bars), 1)
+    panels = [("psnr", "PSNR pooled (dB)", "higher is better"), ("colorfulness_gap", "colourfulness gap",
+                                                                  "lower is better")]
+    for ax, (col, ylabel, better) in zip(axes, panels, strict=True):
+        lo, hi = ((plotted["psnr_lo"], plotted["psnr_hi"]) if col == "psnr" else
+                  (plotted[col] - plotted[f"{col}_ci95"], plotted[col] + plotted[f"{col}_ci95"]))
+        for i, label in enumerate(bars):
+            sub = plotted["label"] == label
+            x = np.array([classes.index(g) for g in plotted.loc[sub, "group"]]) - 0.4 + width * (i + 0.5)
+            value = plotted.loc[sub, col].to_numpy()
+            err = np.vstack([value - lo[sub].to_numpy(), hi[sub].to_numpy() - value])
+            ax.bar(x, value, width, color=colours[label], label=label)
+            ax.errorbar(x, value, yerr=np.nan_to_num(err), fmt="none", ecolor="0.15", elinewidth=0.9, capsize=2,
+                        label="95% interval" if i == 0 else None)
+        reference = plotted[plotted["label"] == gray]
+        for n, (_, row) in enumerate(reference.iterrows()):
+            c = classes.index(row["group"])
+            ax.hlines(row[col], c - 0.45, c + 0.45, **GRAY_STYLE, gid=f"{GRAY_ID}-{n}",
+                      label=f"gray image, {where}" if n == 0 else None)
+        if col == "psnr":
+            low, high = min(lo.min(), plotted[col].min()), max(hi.max(), plotted[col].max())
+            pad = max(0.5, 0.08 * (high - low))
+            ax.set_ylim(np.floor(low - pad), np.ceil(high + pad))  # not from 0: the differences are a few dB
+        else:
+            ax.set_ylim(bottom=0)  # a gap is never negative, even where a small class's interval reaches below 0
+        ax.set_xticks(range(len(classes)), classes, rotation=30)
+        ax.set_title(f"{ylabel.split(' (')[0]}, {where} ({better})", fontsize=10)
         ax.set_xlabel("class")
-        ax.set_ylabel(title)
-        ax.tick_params(axis="x", rotation=30)
-    _legend_outside(axes[0], "model / baseline")
+        ax.set_ylabel(ylabel)
+    _legend_outside(axes, "model / baseline")
     fig.tight_layout()
     save(fig, folder, "per_class")
     return plotted

@@ -5,6 +5,8 @@ The project root is $COLORGAN_HOME if set, else the checkout (the folder holding
 package), else the working directory; under it ``mlruns/mlflow.db`` is the MLflow store (unless
 $MLFLOW_TRACKING_URI names another), ``mlruns/optuna.db`` the Optuna storage and ``.cache/`` the scratch space.
 So `python -m reports` reads the store `colorgan` writes, from whichever folder it is run.
+The MLflow UI the report links to is $COLORGAN_UI_URL (`make report` sets it from the Makefile's PORT, the port
+`make ui` serves on), default http://127.0.0.1:5000.
 """
 
 from __future__ import annotations
@@ -13,12 +15,21 @@ import os
 from pathlib import Path
 
 CHECKOUT = Path(__file__).resolve().parent.parent
+UI_URL_ENV = "COLORGAN_UI_URL"
+DEFAULT_UI_URL = "http://127.0.0.1:5000"  # `make ui` with its default PORT
 
 
 def project_root() -> Path:
     if os.environ.get("COLORGAN_HOME"):
         return Path(os.environ["COLORGAN_HOME"])
     return CHECKOUT if (CHECKOUT / "pyproject.toml").is_file() else Path.cwd()
+
+
+def ui_url(tracking: str = "") -> str:
+    """The MLflow UI address report links start with: $COLORGAN_UI_URL; else a tracking server's own address
+    (``tracking`` when it is http(s)); else DEFAULT_UI_URL. No trailing slash."""
+    url = os.environ.get(UI_URL_ENV) or (tracking if tracking.startswith(("http://", "https://")) else "")
+    return (url or DEFAULT_UI_URL).rstrip("/")
 
 
 def tracking_uri(root: Path) -> str:

@@ -13,11 +13,10 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from reports.build import Report
-from reports.locations import artifact_root
+from reports.locations import UI_URL_ENV, artifact_root, ui_url
 from reports.source import Source, find_runs
 
 REPORT_EXPERIMENT = "reports"  # experiment-based reports are logged to one run per report name here
-UI = "http://127.0.0.1:5000/"  # `make ui`
 
 
 def _pm(mean: float, ci: float, digits: int) -> str:
@@ -58,50 +57,60 @@ def _md_table(frame: pd.DataFrame) -> str:
     return "\n".join([lines[0], "|" + "---|" * len(frame.columns), *lines[1:]])
 
 
-def _img(path: Path) -> str:
+def _img(path: Path, alt: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
-    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
 NOTE = ("PSNR pooled is the headline (from the mean squared error over all images); per-image PSNR is capped at "
         "100 dB for the mean and median. Intervals are 95% Student-t intervals of the mean over images. "
         "Colourfulness is Hasler & Suesstrunk's; the gap is the mean absolute difference to the originals'.")
 
+SPLITS = ("Splits: the training curves, the study's objective and the best-trial objective are on the eval split "
+          "(scored after every epoch while training); the tables, the sample grid and the per-class figure are "
+          "on the test split (or the declared data folder), scored once by `colorgan evaluate`.")
+
 CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
        "table.t{border-collapse:collapse;font-size:13px;margin:1em 0}"
        "table.t td,table.t th{border-bottom:1px solid #ccc;padding:3px 8px;text-align:right}"
        "table.t th{background:#f3f3f3}figure{margin:1.5em 0}"
        "figure img{max-width:100%;width:900px;border:1px solid #eee}pre{background:#f7f7f7;padding:8px;font-size:12px;"
-       "overflow:auto}figcaption{font-size:13px;color:#555}")
+       "overflow:auto}figcaption{font-size:13px;color:#555;max-width:900px}p.note{font-style:italic;color:#555}")
 
 
 def write(report: Report, source: Source, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     report.table.to_csv(out / "metrics.csv", index=False, float_format="%.6g")
     summary = summary_table(report)
-    base = source.client.tracking_uri if source.client.tracking_uri.startswith("http") else UI
-    links = {label: base.rstrip("/") + "/" + link for label, link in report.links.items()}
+    links = report.links
     title = html.escape(report.spec.title)
+    n = next((ev.info["n_images"] for ev in report.evaluations if ev.info.get("n_images")), None)
+    scored = f"Runs and baselines on the {report.where}" + (f" ({n} images)" if n else "")
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{CSS}</style></head>"
              f"<body><h1>{title}</h1>",
              f"<p>Report <code>{html.escape(report.spec.name)}</code> from "
              f"<code>{html.escape(report.spec.source)}</code>"
-             f"; data: {html.escape(report.spec.data or 'each model’s test split')}.</p>",
-             "<h2>Runs and baselines on the same test images</h2>", _html_table(summary),
-             f"<p>{html.escape(NOTE)}</p>"]
-    md = [f"# {report.spec.title}", "", "## Runs and baselines on the same test images", "",
-          _md_table(summary), "", NOTE, ""]
+             f"; data: {html.escape(report.spec.data or 'each model’s test split')}. {html.escape(SPLITS)}</p>",
+             f"<h2>{html.escape(scored)}</h2>", _html_table(summary), f"<p>{html.escape(NOTE)}</p>"]
+    md = [f"# {report.spec.title}", "", SPLITS, "", f"## {scored}", "", _md_table(summary), "", NOTE, ""]
     if report.best is not None:
-        parts += ["<h2>Best trial</h2>", _html_table(report.best)]
-        md += ["## Best trial", "", _md_table(report.best), ""]
+        best = f"Best trial: the objective on the eval split (what the study optimised), PSNR on the {report.where}"
+        parts += [f"<h2>{html.escape(best)}</h2>", _html_table(report.best)]
+        md += [f"## {best}", "", _md_table(report.best), ""]
     parts.append("<h2>Figures</h2>")
     md += ["## Figures", ""]
     for name, files in report.figure_files.items():
-        parts.append(f"<figure>{_img(files[0])}<figcaption>{html.escape(name)} "
-                     f"(<a href='figures/{name}.svg'>SVG</a>)</figcaption></figure>")
-        md += [f"![{name}](figures/{name}.png)", ""]
-    parts.append("<h2>Runs in MLflow and their configs</h2>")
-    md += ["## Runs in MLflow", ""]
+        caption = report.captions[name]  # every drawn figure has one: what it shows and how to read it
+        parts.append(f"<figure id='{name}'>{_img(files[0], caption)}<figcaption>{html.escape(caption)} "
+                     f"<a href='figures/{name}.svg'>Vector version (SVG)</a>.</figcaption></figure>")
+        md += [f"![{caption}](figures/{name}.png)", "", f"*{caption}*", ""]
+    for note in report.notes:
+        parts.append(f"<p class='note'>{html.escape(note)}</p>")
+        md += [note, ""]
+    ui = f"The links open the MLflow UI at {ui_url(source.client.tracking_uri)} (`make ui`; another address: " \
+         f"set {UI_URL_ENV}, or `make report PORT=...` to match `make ui PORT=...`)."
+    parts += ["<h2>Runs in MLflow and their configs</h2>", f"<p>{html.escape(ui)}</p>"]
+    md += ["## Runs in MLflow", "", ui, ""]
     for label, text in report.configs.items():
         parts.append(f"<details><summary><a href='{html.escape(links[label])}'>{html.escape(label)}</a></summary>"
                      f"<pre>{html.escape(text)}</pre></details>")

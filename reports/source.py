@@ -22,7 +22,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from reports.locations import cache_dir, optuna_url, tracking_uri
+from reports.locations import cache_dir, optuna_url, tracking_uri, ui_url
 from reports.spec import ReportSpec
 
 BASELINE_EXPERIMENT = "baselines"  # where `colorgan evaluate` logs the non-learned baselines
@@ -54,6 +54,27 @@ class Evaluated:
     per_image: pd.DataFrame
     info: dict
     samples: np.ndarray  # the evaluation's gray | prediction | original grid
+
+
+def gray_figures(metrics: dict, params: dict) -> dict[str, float]:
+    """The gray image's figures on a training run's eval split, by metric name ({"psnr": 21.1, ...}): the one
+    place the report reads them. Accepts metrics ``baseline/gray_<name>`` (step 0, how colorgan.train logs them
+    today) and params or metrics ``gray_<name>`` or ``<prefix>/gray_<name>`` or ``gray/<name>``; metrics win."""
+    found: dict[str, float] = {}
+    for logged in (params, metrics):  # later wins: a metric over a param of the same name
+        for key, value in logged.items():
+            head, _, tail = key.rpartition("/")
+            if tail.startswith("gray_"):
+                name = tail.removeprefix("gray_")
+            elif head.rpartition("/")[2] == "gray":
+                name = tail
+            else:
+                continue
+            try:
+                found[name] = float(value)
+            except (TypeError, ValueError):
+                continue
+    return found
 
 
 def data_key(folder: str | None) -> str:
@@ -163,6 +184,16 @@ class Source:
         frame["order"] = frame["run"].map(order)
         return frame.sort_values(["order", "metric", "step"]).drop(columns="order").reset_index(drop=True)
 
+    def gray(self, entries: list[Entry], name: str = "psnr") -> dict[str, float]:
+        """Run label -> the gray image's ``name`` on that run's eval split (runs that logged none are left out)."""
+        out = {}
+        for e in entries:
+            data = self.client.get_run(e.run_id).data
+            value = gray_figures(data.metrics, data.params).get(name)
+            if value is not None:
+                out[e.label] = value
+        return out
+
     # --- evaluations ---------------------------------------------------------------------------------------
 
     def baseline(self, name: str, data_dir: str, size: int) -> Entry | None:
@@ -206,5 +237,6 @@ class Source:
         return text
 
     def run_link(self, run_id: str) -> str:
+        """The run's page in the MLflow UI at locations.ui_url (one setting: $COLORGAN_UI_URL)."""
         run = self.client.get_run(run_id)
-        return f"#/experiments/{run.info.experiment_id}/runs/{run_id}"
+        return f"{ui_url(self.client.tracking_uri)}/#/experiments/{run.info.experiment_id}/runs/{run_id}"

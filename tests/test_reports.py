@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,8 @@ from reports import build, source, spec
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
+UI = "http://127.0.0.1:5123"  # the MLflow UI the report links to ($COLORGAN_UI_URL), not the default port
+
 REPORT = """title = "two smoke runs"
 experiment = "colorgan-smoke"
 runs = ["smoke", "smoke_l1"]
@@ -40,6 +45,11 @@ def project(tmp_path_factory):
     root.mkdir()
     specs.mkdir()
     (specs / "two_runs.toml").write_text(REPORT)
+    # the whole folder: 60 images whose 10 first sorted files are all of class "a", so a grid of the first files
+    # would show one class
+    (specs / "whole_folder.toml").write_text(f'title = "whole folder"\nexperiment = "colorgan-smoke"\n'
+                                             f'runs = ["smoke"]\nbaselines = ["gray"]\nfigures = ["samples"]\n'
+                                             f'data = "{photos}"\n')
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         mp.setenv("COLORGAN_DATA", str(photos))
@@ -47,7 +57,7 @@ def project(tmp_path_factory):
         train.run(smoke_config(photos, "epochs=2"), root=root, verbose=0)
         train.run(smoke_config(photos, "epochs=2", "adversarial=false", "run_name=smoke_l1"), root=root, verbose=0)
         studies.run_study(studies.load_spec(ROOT / "studies" / "smoke.toml"), trials=2, epochs=2, root=root)
-        for name, folder in (("two_runs", specs), ("smoke", spec.HERE)):
+        for name, folder in (("two_runs", specs), ("smoke", spec.HERE), ("whole_folder", specs)):
             commands = build.plan(spec.load(name, folder), source.Source(root))
             assert commands, "nothing was evaluated yet, so the plan must list evaluate commands"
             for command in commands:
@@ -61,7 +71,18 @@ def runs_report(project):
     out = project["tmp"] / "out-runs"
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.setenv("COLORGAN_UI_URL", UI)
         report = reports_cli.generate("two_runs", project["root"], out=out, spec_dir=project["specs"])
+    return report, out
+
+
+@pytest.fixture(scope="module")
+def study_report(project):
+    out = project["tmp"] / "out-study"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.delenv("COLORGAN_UI_URL", raising=False)
+        report = reports_cli.generate("smoke", project["root"], out=out)  # no reports/smoke.toml: a study report
     return report, out
 
 
@@ -127,18 +148,16 @@ def test_report_is_deterministic(runs_report, project):
     again = project["tmp"] / "out-again"
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.setenv("COLORGAN_UI_URL", UI)
         reports_cli.generate("two_runs", project["root"], out=again, log=False, spec_dir=project["specs"])
     for path in sorted(out.rglob("*")):
         if path.is_file():
             assert path.read_bytes() == (again / path.relative_to(out)).read_bytes(), path.name
 
 
-def test_study_report_has_the_study_figures_and_the_best_trial(project):
-    out = project["tmp"] / "out-study"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        report = reports_cli.generate("smoke", project["root"], out=out)  # no reports/smoke.toml: a study report
-    assert {"trial_curves_lr_g", "objective_vs_params", "importances", "history", "samples", "per_class"} \
+def test_study_report_has_the_study_figures_and_the_best_trial(study_report, project):
+    report, out = study_report
+    assert {"trial_curves_lr_g", "objective_vs_params", "history", "samples", "per_class"} \
         <= set(report.figure_files)
     for files in report.figure_files.values():
         for path in files:
@@ -183,6 +202,93 @@ def test_html_renders_in_headless_chromium(runs_report, tmp_path):
         pixels = np.asarray(img.convert("L"))
     assert pixels.shape == (2400, 1200)
     assert (pixels < 128).mean() > 0.01, "the page rendered (almost) nothing"
+
+
+def _captions(out: Path) -> list[str]:
+    found = re.findall(r"<figcaption>(.*?)</figcaption>", (out / "index.html").read_text(), re.S)
+    return [unescape(re.sub(r"<[^>]+>", "", c)).replace("Vector version (SVG).", "").strip() for c in found]
+
+
+def test_captions_say_what_each_figure_shows_and_every_figure_names_its_split(runs_report, study_report):
+    for report, out in (runs_report, study_report):
+        captions = _captions(out)
+        assert len(captions) == len(report.figure_files)
+        md = (out / "report.md").read_text()
+        for name, caption in zip(report.figure_files, captions, strict=True):
+            assert not caption.startswith(name) and "(SVG)" not in caption, caption  # not a file name
+            assert len(caption.split()) >= 30 and "split" in caption, caption
+            assert f"*{caption}*" in md and f"![{name}]" not in md
+            assert "split" in report.figure_files[name][1].read_text(), f"{name}.svg does not name its split"
+
+
+def test_tables_name_their_split(runs_report, study_report):
+    _, out = runs_report
+    html = (out / "index.html").read_text()
+    assert "Runs and baselines on the test split (" in html
+    assert set(pd.read_csv(out / "metrics.csv")["split"]) == {"test split"}
+    report, out = study_report
+    columns = list(report.best.columns)
+    assert "PSNR pooled (dB), eval split, final epoch" in columns and "PSNR pooled (dB), test split" in columns
+    evaluated = report.table[(report.table["group"] == "all") & (report.table["kind"] == "model")]["psnr"].iloc[0]
+    assert report.best["PSNR pooled (dB), test split"].iloc[0] == pytest.approx(evaluated)
+    assert report.best["PSNR pooled (dB), eval split, final epoch"].iloc[0] == pytest.approx(report.study.best_value)
+
+
+def test_every_psnr_figure_draws_the_gray_image(runs_report, study_report):
+    for (report, _), names in ((runs_report, ("quality", "per_class")),
+                               (study_report, ("trial_curves_lr_g", "objective_vs_params", "history", "per_class"))):
+        for name in names:
+            svg = report.figure_files[name][1].read_text()
+            assert 'id="gray-image' in svg and "gray image" in svg, name
+        assert "dotted line" in report.captions[names[0]] and " dB" in report.captions[names[0]]
+    report, _ = runs_report
+    gray = report.plotted["per_class"]
+    assert (gray["psnr_lo"] < gray["psnr"]).all() and (gray["psnr"] < gray["psnr_hi"]).all()
+
+
+def test_importances_need_five_finished_trials(study_report):
+    report, out = study_report
+    assert len(report.study.trials) == 2 and "importances" not in report.figure_files
+    assert "they need at least 5 finished trials and this study has 2" in (out / "index.html").read_text()
+
+
+def test_sample_grid_is_a_fixed_set_spread_over_the_classes(runs_report, study_report, project):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        whole = reports_cli.generate("whole_folder", project["root"], out=project["tmp"] / "out-whole", log=False,
+                                     spec_dir=project["specs"])
+    files = sorted(p.relative_to(project["photos"]).as_posix() for p in project["photos"].rglob("*.png"))
+    assert {f.split("/")[0] for f in files[:10]} == {"a"}  # the first sorted files are all of one class
+    for report, _ in (runs_report, study_report, (whole, None)):
+        grid = report.plotted["samples"]
+        n_classes = report.evaluations[0].per_image["class"].nunique()
+        assert grid["class"].nunique() >= min(n_classes, len(grid)), list(grid["class"])
+        assert list(grid["class"]) == build.sample_classes(report.evaluations[0])
+    assert len(whole.plotted["samples"]) == 10 and list(whole.plotted["samples"]["class"]) == ["a", "b"] * 5
+
+
+def test_an_evaluation_older_than_its_grid_record_is_evaluated_again(project):
+    report_spec = spec.load("whole_folder", project["specs"])
+    store = source.Source(project["root"])
+    model = store.runs(report_spec)[0]
+    path = f"evaluation/{source.data_key(report_spec.data)}/info.json"
+    original = store._text(model.run_id, path)
+    old = {k: v for k, v in json.loads(original).items() if k != "sample_files"}
+    try:
+        store.client.log_text(model.run_id, json.dumps(old), path)
+        commands = build.plan(report_spec, source.Source(project["root"]))
+        assert len(commands) == 1 and model.run_id in commands[0] and "evaluate" in commands[0]
+    finally:
+        store.client.log_text(model.run_id, original, path)
+    assert build.plan(report_spec, source.Source(project["root"])) == []
+
+
+def test_mlflow_links_use_the_ui_url_setting(runs_report, study_report):
+    for (report, out), ui in ((runs_report, UI), (study_report, "http://127.0.0.1:5000")):
+        links = re.findall(r"<summary><a href='([^']+)'", (out / "index.html").read_text())
+        assert len(links) == len(report.configs)
+        assert all(link.startswith(ui + "/#/experiments/") for link in links), links
+    assert ":5000" not in (runs_report[1] / "index.html").read_text()
 
 
 def _env() -> dict:

@@ -1,0 +1,101 @@
+"""What each figure of a report shows and how to read it: the caption under it in index.html and report.md.
+
+Each function returns one short paragraph; the numbers in it (the gray image's PSNR, counts of trials) come from
+what the figure drew, so a caption never says more than the figure shows.
+"""
+
+from __future__ import annotations
+
+GRAY = "the input itself with no colour added"
+
+
+def _gray(values: dict[str, float], where: str) -> str:
+    """The sentence about the dotted gray-image line, or why there is none."""
+    distinct = sorted({round(v, 2) for v in values.values()})
+    if not distinct:
+        return f"No gray-image figure was logged with these runs, so there is no {where} reference line."
+    value = f"{distinct[0]:.2f} dB" if len(distinct) == 1 else f"{distinct[0]:.2f}–{distinct[-1]:.2f} dB by run"
+    return (f"The dotted line is the gray image's PSNR on the {where} ({value}; {GRAY}): above it a model's "
+            f"colour helps, below it the model does worse than leaving the photo gray.")
+
+
+def losses() -> str:
+    return ("Loss per epoch of each run (one colour per run): the generator's total loss (adversarial + λ·L1, top) "
+            "and the discriminator's loss (bottom), on the train split (left) and the eval split (right). Losses "
+            "have no unit and compare only between runs with the same loss settings; a train curve that keeps "
+            "falling while its eval curve rises is overfitting. A dashed vertical line marks where a run went from "
+            "generator pre-training to GAN training.")
+
+
+def quality(gray: dict[str, float]) -> str:
+    return ("Each run's PSNR pooled (dB, left; higher is better) and colourfulness (Hasler–Süsstrunk, right; the "
+            "originals' level is the target, 0 is gray) on the eval split after every epoch. "
+            + _gray(gray, "eval split"))
+
+
+def trial_curves(param: str, log: bool, n_trials: int, n_pruned: int, ylabel: str, gray: dict[str, float]) -> str:
+    pruned = (f" A cross ends each of the {n_pruned} pruned trials where the pruner stopped it: its last point is "
+              "not a final value." if n_pruned else " No trial was pruned.")
+    return (f"{ylabel} on the eval split of each of the {n_trials} trials after every epoch, coloured by the "
+            f"trial's {param} (colour bar{', log scale' if log else ''}): read which values of {param} give the "
+            f"curves that end highest.{pruned} " + _gray(gray, "eval split"))
+
+
+def _pruned(n_pruned: int) -> str:
+    if not n_pruned:
+        return "no trial was pruned"
+    return (f"crosses: the {n_pruned} pruned trial{'s' * (n_pruned > 1)}, at the epoch the pruner stopped "
+            f"{'them' if n_pruned > 1 else 'it'} (not a final value, not comparable with the dots)")
+
+
+def objective_vs_params(ylabel: str, n_complete: int, n_pruned: int, gray: dict[str, float]) -> str:
+    return (f"The study's objective, {ylabel} on the eval split, against each searched hyper-parameter (a log axis "
+            f"where the search was log): read which values give the highest points. Dots: the {n_complete} "
+            f"finished trials, at their final epoch; {_pruned(n_pruned)}. " + _gray(gray, "eval split"))
+
+
+def importances(n_complete: int) -> str:
+    return (f"How much of the spread of the objective over the {n_complete} finished trials each hyper-parameter "
+            "explains (fANOVA; the bars sum to 1). With this few trials read it as a ranking, not a measurement.")
+
+
+def importances_skipped(n_complete: int, needed: int, multi: bool) -> str:
+    """The sentence that stands in for the importances figure."""
+    if multi:
+        return ("Hyper-parameter importances are not shown: fANOVA ranks parameters for one objective and this "
+                "study has two.")
+    return (f"Hyper-parameter importances are not shown: they need at least {needed} finished trials and this study "
+            f"has {n_complete}; fANOVA on fewer would rank noise. Pruned trials do not count (their values are from "
+            f"the epoch they stopped).")
+
+
+def history(ylabel: str, maximize: bool, n_pruned: int, gray: dict[str, float]) -> str:
+    return (f"{ylabel} on the eval split of each trial in the order the trials ran (dots: finished trials; "
+            f"{_pruned(n_pruned)}), and the step line: the best finished trial so far "
+            f"({'highest' if maximize else 'lowest'}). When the step line stays flat, more trials stopped helping. "
+            + _gray(gray, "eval split"))
+
+
+def pareto(labels: list[str]) -> str:
+    return (f"The finished trials by their two objectives on the eval split, {labels[0]} (x) and {labels[1]} (y); "
+            "the highlighted points are the Pareto front: no other trial is better on both. Pick along the front "
+            "by which objective matters more; a dotted line marks the gray image on an axis where it has a value.")
+
+
+def samples(rows: int, classes: list[str], where: str) -> str:
+    kinds = ", ".join(dict.fromkeys(c for c in classes if c)) or "one folder"
+    return (f"The same {rows} fixed images of the {where} in every column, taken in turn from each class ({kinds}; "
+            "the label left of a row names its class): the gray input, then each model's and baseline's colouring, "
+            "then the original. Compare each column with the original on the right; a column that looks like the "
+            "gray one added little colour.")
+
+
+def per_class(where: str, n_images: int | None, gray: bool) -> str:
+    n = f" ({n_images} images in all)" if n_images else ""
+    line = (" The dotted line across each class is the gray image's value there." if gray
+            else " No gray baseline is in this report, so there is no gray-image line.")
+    return (f"Per class of the {where}{n}: PSNR pooled (dB, left; higher is better) and the colourfulness gap to "
+            "the originals (right; lower is better), one bar per model and baseline with its 95% interval (PSNR: "
+            "from the Student-t interval of the images' mean squared error; gap: Student-t interval of the mean). "
+            "The PSNR axis does not start at 0: compare bar tops and intervals, not bar lengths; overlapping "
+            "intervals mean this many images do not resolve the difference in that class." + line)
