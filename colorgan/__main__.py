@@ -34,10 +34,10 @@ def _study(args: argparse.Namespace) -> int:
     spec = studies.load_spec(studies.resolve_path(args.study))
     root = paths.repo_root()
     if args.summary:
-        studies.print_summary(studies.open_study(spec, studies.storage_url(args.storage, root)), spec)
+        studies.print_summary(studies.open_study(spec, studies.storage_url(args.storage, root)), spec, root)
         return 0
     study = studies.run_study(spec, args.storage, args.workers, args.trials, args.epochs, root, args.threads)
-    studies.print_summary(study, spec)
+    studies.print_summary(study, spec, root)
     return 0
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from colorgan import config, studies, tracking
+from colorgan import config, metrics, studies, tracking
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "studies" / "smoke.toml"
@@ -141,7 +141,10 @@ def test_smoke_study_nests_trials_and_resumes_without_duplicates(env):
         assert run.info.status == "FINISHED"
         assert run.data.tags["colorgan.trial_state"] == "COMPLETE"
         assert float(run.data.params["lr_g"]) == pytest.approx(trial.params["lr_g"])
-        assert run.data.metrics["eval/psnr"] == pytest.approx(trial.value)
+        assert run.data.metrics["eval/psnr_gain"] == pytest.approx(trial.value)  # the default objective
+    assert study.trials[0].user_attrs["base"] and study.trials[0].params == {"lr_g": 4e-4}  # the smoke default
+    lr = [t.params["lr_g"] for t in study.trials]
+    assert len(set(lr)) == 4, f"the resumed call sampled the first call's values again: {lr}"
     best = client.get_run(parent)
     assert best.info.status == "FINISHED"  # no session is working on it any more
     assert best.data.tags["best.trial"] == str(study.best_trial.number)
@@ -341,3 +344,80 @@ def test_time_budget_starts_no_trial_that_would_end_past_it(env):
     assert time.time() - started < 0.5 * length + 15  # only the closing bookkeeping (summary, trials.csv)
     study = studies.run_study(spec, trials=2, epochs=1, root=env)  # without a time budget the next one runs
     assert len(study.trials) == 2
+
+
+def _study_text(*, top: str = "", extra: str = "") -> str:
+    """The smoke study with top-level keys put before its first table, and tables appended."""
+    head, _, tables = SMOKE.read_text().partition("\n[fixed]")
+    return head + "\n" + top + "[fixed]" + tables + extra
+
+
+def test_an_objective_no_run_logs_is_an_error_before_any_trial(env, tmp_path):
+    text = _study_text().replace('metrics = ["eval/psnr_gain"]', 'metrics = ["eval/psnr_gainn"]')
+    spec = studies.load_spec(_spec_file(tmp_path, text))
+    with pytest.raises(studies.StudyError, match="eval/psnr_gainn is logged by no run"):
+        studies.run_study(spec, trials=1, epochs=1, root=env)
+    assert tracking.connect(env).get_experiment_by_name(f"study-{spec.name}") is None  # nothing was created
+
+
+@pytest.mark.slow
+def test_repeats_train_each_configuration_with_every_seed_and_compare_paired(env, tmp_path, capsys):
+    spec = studies.load_spec(_spec_file(tmp_path, _study_text(top="repeats = 2\n")))
+    study = studies.run_study(spec, trials=2, epochs=1, root=env)
+    assert [t.state for t in study.trials] == [State.COMPLETE] * 2
+    client = tracking.connect(env)
+    runs = tracking.child_runs(env, study.user_attrs["mlflow_parent_run_id"])
+    assert len(runs) == 4
+    for trial in study.trials:
+        mine = sorted((r for r in runs if r.data.tags["colorgan.trial"] == str(trial.number)),
+                      key=lambda r: int(r.data.tags["colorgan.repeat"]))
+        assert [r.data.tags["colorgan.repeat"] for r in mine] == ["0", "1"]
+        assert [r.data.params["seed"] for r in mine] == ["42", "43"]
+        gains = [r.data.metrics["eval/psnr_gain"] for r in mine]
+        assert trial.value == pytest.approx(sum(gains) / 2)  # Optuna sees the mean over the seeds
+        assert trial.user_attrs["seeds:eval/psnr_gain"] == pytest.approx(gains)
+        assert trial.user_attrs["ci95:eval/psnr_gain"] == pytest.approx(metrics.mean_ci(gains)[1])
+        for r in mine:  # the gain is the PSNR minus the gray image's on the same eval images
+            assert r.data.metrics["eval/psnr_gain"] == pytest.approx(
+                r.data.metrics["eval/psnr"] - r.data.metrics["baseline/gray_psnr"], abs=1e-6)
+    table = studies.summary(study, spec)
+    assert "± 95% CI (2 seeds)" in table.columns and table["± 95% CI (2 seeds)"].notna().all()
+
+    compared = studies.comparisons(study, spec, env)
+    n_eval = int(runs[0].data.params["n_eval"])
+    assert list(compared["score"]) == ["psnr", "colorfulness_gap"]
+    assert set(compared["images"]) == {n_eval}
+    assert set(compared["verdict"]) <= {"better", "worse", "within noise"}
+    assert (compared["ci95_low"] <= compared["difference"]).all() and (compared["difference"] <= compared[
+        "ci95_high"]).all()
+    assert "base" in set(compared["against_is"]) or study.best_trial.user_attrs.get("base")
+    parent_files = {a.path for a in client.list_artifacts(study.user_attrs["mlflow_parent_run_id"])}
+    assert "comparisons.csv" in parent_files
+    studies.print_summary(study, spec, env)
+    assert "paired 95% CI: PSNR pooled" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_pretrain_table_is_trained_once_and_shared_by_two_workers(env, tmp_path):
+    text = _study_text(extra='\n[pretrain]\nexperiment = "smoke"\nepochs = 1\nadversarial = false\n')
+    spec = studies.load_spec(_spec_file(tmp_path, text))
+    study = studies.run_study(spec, workers=2, trials=2, epochs=1, root=env)
+    client = tracking.connect(env)
+    experiment = client.get_experiment_by_name(f"study-{spec.name}").experiment_id
+    (pre,) = client.search_runs([experiment], "tags.`colorgan.role` = 'pretrain'")
+    assert pre.info.status == "FINISHED" and pre.data.params["adversarial"] == "False"
+    parent = study.user_attrs["mlflow_parent_run_id"]
+    assert client.get_run(parent).data.tags["colorgan.pretrain_run"] == pre.info.run_id
+    trial_runs = tracking.child_runs(env, parent)
+    assert len(trial_runs) >= 2
+    for run in trial_runs:  # every trial, in either worker, started from the one shared run
+        assert run.data.params["init_from"] == pre.info.run_id
+
+    studies.run_study(spec, trials=3, epochs=1, root=env)  # a later call finds it again by its config
+    assert len(client.search_runs([experiment], "tags.`colorgan.role` = 'pretrain'")) == 1
+
+
+def test_a_pretrain_of_another_image_size_is_refused_up_front(tmp_path):
+    text = _study_text(extra='\n[pretrain]\nexperiment = "smoke"\nimage_size = 64\n')
+    with pytest.raises(studies.StudyError, match="pretrain: image_size = 64 but the trials use 32"):
+        studies.load_spec(_spec_file(tmp_path, text))

@@ -12,6 +12,9 @@ workers on one file. PostgreSQL (``STORAGE=postgresql://...``) is the same code 
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import math
 import os
 import sqlite3
@@ -26,7 +29,7 @@ import keras
 import optuna
 import pandas as pd
 
-from colorgan import metrics, paths, tracking, train
+from colorgan import gan, metrics, paths, tracking, train
 from colorgan.studies.spec import Param, StudyError, StudySpec
 
 # Heartbeats and stale-trial retry are the features this runner is built on; their 'experimental' label is noise.
@@ -34,6 +37,7 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 
 COUNTED_FAIL = "colorgan.fail_reason"  # a trial failed by its own training (NaN, error): it used its budget
 PARENT_ATTR = "mlflow_parent_run_id"  # the study's user attribute naming its MLflow parent run
+PRETRAIN_ATTR = "pretrain_run_id"  # the study's user attribute naming the [pretrain] run every trial starts from
 
 
 def storage_url(storage: str | None, root: Path) -> str:
@@ -69,11 +73,12 @@ def suggest(trial: optuna.Trial, param: Param) -> Any:
     return trial.suggest_categorical(param.name, list(param.choices))
 
 
-def _sampler(spec: StudySpec, worker: int = 0) -> optuna.samplers.BaseSampler:
-    """Worker k gets seed + k: the same seed in every process would sample the same params in each."""
+def _sampler(spec: StudySpec, worker: int = 0, done: int = 0) -> optuna.samplers.BaseSampler:
+    """Worker k gets seed + k, and a study resumed with ``done`` trials another seed again: the same seed in
+    every process, or in every call, would sample the same params each time."""
     name, seed = spec.sampler["name"], spec.sampler.get("seed")
     if seed is not None:
-        seed = int(seed) + worker
+        seed = int(seed) + worker + 1000 * done
     if name == "grid":
         return optuna.samplers.GridSampler({p.name: list(p.choices) for p in spec.params}, seed=seed)
     if name == "random":
@@ -99,8 +104,11 @@ def _pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
 
 
 def open_study(spec: StudySpec, url: str, worker: int = 0) -> optuna.Study:
-    return optuna.create_study(study_name=spec.name, storage=open_storage(url, spec), sampler=_sampler(spec, worker),
-                               pruner=_pruner(spec), directions=list(spec.directions), load_if_exists=True)
+    storage = open_storage(url, spec)
+    study = optuna.create_study(study_name=spec.name, storage=storage, pruner=_pruner(spec),
+                                directions=list(spec.directions), load_if_exists=True)
+    study.sampler = _sampler(spec, worker, len(study.get_trials(deepcopy=False)))
+    return study
 
 
 class Pruned(Exception):
@@ -128,44 +136,68 @@ class ReportToTrial(keras.callbacks.Callback):
             raise Pruned(f"pruned after epoch {epoch + 1}: {self.metric} = {value:.3f}")
 
 
-def _objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int | None):
+def _objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int | None, init_from: str = ""):
     def objective(trial: optuna.Trial):
         values = {p.name: suggest(trial, p) for p in spec.params}
-        overrides = {**values, "run_name": f"trial-{trial.number}"}
+        overrides = dict(values)
         if epochs:
             overrides["epochs"] = epochs
-        cfg = spec.base_config(overrides)
-        tags = {"colorgan.study": spec.name, "colorgan.trial": trial.number, "colorgan.role": "trial",
-                "colorgan.trial_state": "RUNNING", **{f"param.{k}": v for k, v in values.items()}}
-        reporter = ReportToTrial(trial, spec.metrics[0], not spec.multi_objective)
-        state = {"run_id": None}
-
-        def started(run_id: str) -> None:
-            state["run_id"] = run_id
-            trial.set_user_attr("mlflow_run_id", run_id)
-
-        try:
-            result = train.run(cfg, spec.path, parent_run_id=parent_run_id, tags=tags, root=root, verbose=0,
-                               callbacks=(reporter,), on_start=started)
-        except Pruned as exc:
-            _close(root, state["run_id"], "PRUNED", reporter.epochs)
-            raise optuna.TrialPruned(str(exc)) from None
-        except KeyboardInterrupt:
-            _close(root, state["run_id"], "FAIL", reporter.epochs)
-            raise
-        except Exception as exc:
-            trial.set_user_attr(COUNTED_FAIL, f"{type(exc).__name__}: {exc}"[:1000])
-            _close(root, state["run_id"], "FAIL", reporter.epochs)
-            raise
-        objective_values = [result.final[m] for m in spec.metrics]
-        if not all(math.isfinite(v) for v in objective_values):
-            trial.set_user_attr(COUNTED_FAIL, f"non-finite objective {objective_values}")
-            _close(root, state["run_id"], "FAIL", reporter.epochs)
-            raise train.NonFiniteLoss(f"objective is not finite: {objective_values}")
-        _close(root, state["run_id"], "COMPLETE", reporter.epochs)
-        return objective_values[0] if len(objective_values) == 1 else objective_values
+        if init_from:
+            overrides["init_from"] = init_from
+        seed0 = spec.base_config(overrides).seed
+        finals, run_ids = [], []
+        for repeat in range(spec.repeats):
+            name = f"trial-{trial.number}" + (f"-seed{repeat}" if spec.repeats > 1 else "")
+            cfg = spec.base_config({**overrides, "run_name": name, "seed": seed0 + repeat})
+            finals.append(_one_run(trial, spec, cfg, values, repeat, parent_run_id, root, run_ids))
+        per_metric = [[final[m] for final in finals] for m in spec.metrics]
+        means = [float(sum(v) / len(v)) for v in per_metric]
+        if spec.repeats > 1:
+            for metric, vals in zip(spec.metrics, per_metric, strict=True):
+                mean, half = metrics.mean_ci(vals)
+                trial.set_user_attr(f"ci95:{metric}", half)
+                trial.set_user_attr(f"seeds:{metric}", vals)
+        return means[0] if len(means) == 1 else means
 
     return objective
+
+
+def _one_run(trial: optuna.Trial, spec: StudySpec, cfg, values: dict, repeat: int, parent_run_id: str,
+             root: Path, run_ids: list[str]) -> dict[str, float]:
+    """One seed of a trial's configuration: a nested MLflow run; only the first seed reports to the pruner."""
+    tags = {"colorgan.study": spec.name, "colorgan.trial": trial.number, "colorgan.role": "trial",
+            "colorgan.repeat": repeat, "colorgan.trial_state": "RUNNING",
+            **{f"param.{k}": v for k, v in values.items()}}
+    reporter = ReportToTrial(trial, spec.metrics[0], not spec.multi_objective and repeat == 0)
+    state = {"run_id": None}
+
+    def started(run_id: str) -> None:
+        state["run_id"] = run_id
+        run_ids.append(run_id)
+        trial.set_user_attr("mlflow_run_ids", list(run_ids))
+        if repeat == 0:
+            trial.set_user_attr("mlflow_run_id", run_id)
+
+    try:
+        result = train.run(cfg, spec.path, parent_run_id=parent_run_id, tags=tags, root=root, verbose=0,
+                           callbacks=(reporter,), on_start=started)
+    except Pruned as exc:
+        _close(root, state["run_id"], "PRUNED", reporter.epochs)
+        raise optuna.TrialPruned(str(exc)) from None
+    except KeyboardInterrupt:
+        _close(root, state["run_id"], "FAIL", reporter.epochs)
+        raise
+    except Exception as exc:
+        trial.set_user_attr(COUNTED_FAIL, f"{type(exc).__name__}: {exc}"[:1000])
+        _close(root, state["run_id"], "FAIL", reporter.epochs)
+        raise
+    objective_values = [result.final[m] for m in spec.metrics]
+    if not all(math.isfinite(v) for v in objective_values):
+        trial.set_user_attr(COUNTED_FAIL, f"non-finite objective {objective_values}")
+        _close(root, state["run_id"], "FAIL", reporter.epochs)
+        raise train.NonFiniteLoss(f"objective is not finite: {objective_values}")
+    _close(root, state["run_id"], "COMPLETE", reporter.epochs)
+    return result.final
 
 
 def _close(root: Path, run_id: str | None, state: str, epochs: int) -> None:
@@ -195,7 +227,7 @@ def work(spec: StudySpec, url: str, parent_run_id: str, root: Path, budget: int,
          deadline: float | None, worker: int = 0) -> None:
     """One worker: run trials until the study holds ``budget`` finished ones (or time is up)."""
     study = open_study(spec, url, worker)
-    objective = _objective(spec, parent_run_id, root, epochs)
+    objective = _objective(spec, parent_run_id, root, epochs, study.user_attrs.get(PRETRAIN_ATTR, ""))
     while deadline is None or time.time() + _longest_trial_s(study) < deadline:
         optuna.storages.fail_stale_trials(study)
         close_dead_runs(study, root)
@@ -224,6 +256,59 @@ def _update_parent(study: optuna.Study, spec: StudySpec, parent_run_id: str, roo
         max(t.number for t in complete), best.user_attrs.get("mlflow_run_id"))
 
 
+def _per_image(root: Path, trial: optuna.trial.FrozenTrial) -> pd.DataFrame | None:
+    """A trial's per-image eval scores, averaged over its seeds (rows: files), None if no run logged them."""
+    tables = []
+    for run_id in trial.user_attrs.get("mlflow_run_ids") or [trial.user_attrs.get("mlflow_run_id")]:
+        text = tracking.read_text(root, run_id, train.PER_IMAGE_ARTIFACT) if run_id else None
+        if text is not None:
+            tables.append(pd.read_csv(io.StringIO(text), keep_default_na=False).set_index("file"))
+    if not tables:
+        return None
+    return pd.concat(tables).groupby(level=0).mean()
+
+
+def _ranked(study: optuna.Study, spec: StudySpec) -> list[optuna.trial.FrozenTrial]:
+    """COMPLETE trials, best first by the first objective."""
+    sign = -1.0 if spec.directions[0] == "maximize" else 1.0
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return sorted(done, key=lambda t: sign * t.values[0])
+
+
+def comparisons(study: optuna.Study, spec: StudySpec, root: Path) -> pd.DataFrame:
+    """The best configuration against every other finished one, paired on the same eval images: per score of
+    metrics.PAIRED, the mean per-image difference (best - other) with its 95% CI and a verdict for the best."""
+    ranked = _ranked(study, spec)
+    if len(ranked) < 2:
+        return pd.DataFrame()
+    tables = {t.number: _per_image(root, t) for t in ranked}
+    best = ranked[0]
+    rows = []
+    for rank, other in enumerate(ranked[1:], start=2):
+        a, b = tables[best.number], tables[other.number]
+        if a is None or b is None:
+            continue
+        joined = a.join(b, how="inner", lsuffix="_a", rsuffix="_b")
+        role = "base" if other.user_attrs.get("base") else ("runner-up" if rank == 2 else f"rank {rank}")
+        for score, better in metrics.PAIRED:
+            result = metrics.paired_difference(joined[f"{score}_a"], joined[f"{score}_b"], score, better)
+            rows.append({"best": best.number, "against": other.number, "against_is": role, "score": score,
+                         "difference": round(result.mean, 4), "ci95_low": round(result.low, 4),
+                         "ci95_high": round(result.high, 4), "images": result.images, "verdict": result.verdict})
+    return pd.DataFrame(rows)
+
+
+def comparison_lines(table: pd.DataFrame) -> list[str]:
+    """The comparisons in words a reader can paste: one line per compared trial."""
+    lines = []
+    for (best, other, role), group in table.groupby(["best", "against", "against_is"], sort=False):
+        parts = [f"{metrics.QUALITY[r.score].label} {r.difference:+.2f} [{r.ci95_low:+.2f}, {r.ci95_high:+.2f}]"
+                 f"{' dB' if metrics.QUALITY[r.score].unit == 'dB' else ''} ({r.verdict})" for r in group.itertuples()]
+        lines.append(f"trial {best} - trial {other} ({role}), eval split, {group['images'].iloc[0]} images, "
+                     f"paired 95% CI: " + "; ".join(parts))
+    return lines
+
+
 def summary(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
     rows = []
     for t in study.get_trials(deepcopy=False):
@@ -231,6 +316,10 @@ def summary(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
         row.update({f"params_{k}": v for k, v in t.params.items()})
         for metric, value in zip(spec.metrics, t.values or [None] * len(spec.metrics), strict=True):
             row[metrics.heading_of(metric)] = value
+            if spec.repeats > 1:
+                row[f"± 95% CI ({len(t.user_attrs.get(f'seeds:{metric}', []))} seeds)"] = t.user_attrs.get(
+                    f"ci95:{metric}")
+        row["base"] = bool(t.user_attrs.get("base"))
         row["epochs_run"] = t.user_attrs.get("epochs", 0)
         end = t.datetime_complete
         row["duration_s"] = round((end - t.datetime_start).total_seconds(), 1) if end and t.datetime_start else None
@@ -251,11 +340,14 @@ def best_text(study: optuna.Study, spec: StudySpec) -> str:
     return f"best trial {best.number}: {metrics.heading_of(spec.metrics[0])} = {value} with {best.params}"
 
 
-def print_summary(study: optuna.Study, spec: StudySpec) -> None:
+def print_summary(study: optuna.Study, spec: StudySpec, root: Path | None = None) -> None:
     table = summary(study, spec)
     with pd.option_context("display.width", 200, "display.max_columns", 50, "display.max_rows", 500):
         print(table.drop(columns=["mlflow_run_id"]).to_string(index=False) if len(table) else "no trials yet")
     print(best_text(study, spec))
+    if root is not None and not spec.multi_objective:
+        for line in comparison_lines(comparisons(study, spec, root)):
+            print(line)
 
 
 def parent_run_id(study: optuna.Study) -> str | None:
@@ -265,14 +357,49 @@ def parent_run_id(study: optuna.Study) -> str | None:
 
 def prepare(spec: StudySpec, storage: str | None, root: Path) -> tuple[str, str]:
     """(storage URL, parent run id): the study and its one MLflow parent run, created or found again."""
+    check_objective(spec)
     url = storage_url(storage, root)
     study = open_study(spec, url)
     parent = parent_run_id(study)
     if parent is None:
         parent = tracking.find_or_create_parent(root, f"study-{spec.name}", spec.name, spec.path)
         study.set_user_attr(PARENT_ATTR, parent)
+        base = spec.base_values() if spec.include_base else {}
+        if base:
+            study.enqueue_trial(base, user_attrs={"base": True}, skip_if_exists=True)
     tracking.set_run_tags(root, parent, {"colorgan.storage": url.split("@")[-1]})
+    pretrained = pretrain(spec, root, parent)
+    if pretrained:
+        study.set_user_attr(PRETRAIN_ATTR, pretrained)
     return url, parent
+
+
+def check_objective(spec: StudySpec) -> None:
+    """Every objective must be a figure each trial logs: a typo would otherwise fail every trial at its end."""
+    logged = {f"eval/{m}" for m in (*metrics.QUALITY, *metrics.GAINS)} | {
+        f"{where}/{loss}" for where in ("train", "eval") for loss in gan.ADVERSARIAL_LOSSES} | {
+        "images_per_sec", "epoch_seconds", "eval_seconds", "cpu_seconds", "images_seen"}
+    unknown = [m for m in spec.metrics if m not in logged]
+    if unknown:
+        raise StudyError(f"objective: {', '.join(unknown)} is logged by no run; "
+                         f"choose from {', '.join(sorted(logged))}")
+
+
+def pretrain(spec: StudySpec, root: Path, parent: str) -> str:
+    """The [pretrain] run every trial warm-starts from: found again by its config (FINISHED, same key), else
+    trained now, once, before any trial; "" without [pretrain]. The parent run links to it."""
+    cfg = spec.pretrain_config()
+    if cfg is None:
+        return ""
+    key = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+    tags = {"colorgan.role": "pretrain", "colorgan.study": spec.name, "colorgan.pretrain_key": key}
+    found = tracking.find_finished_run(root, cfg.experiment, tags)
+    if found is None:
+        print(f"study {spec.name}: training the shared warm start ([pretrain], {cfg.pretrain_epochs} + "
+              f"{cfg.epochs} epochs) once", flush=True)
+        found = train.run(cfg, spec.path, tags=tags, root=root, verbose=0).run_id
+    tracking.set_run_tags(root, parent, {"colorgan.pretrain_run": found})
+    return found
 
 
 def run_study(spec: StudySpec, storage: str | None = None, workers: int = 1, trials: int | None = None,
@@ -296,6 +423,10 @@ def run_study(spec: StudySpec, storage: str | None = None, workers: int = 1, tri
     close_dead_runs(study, root)
     _update_parent(study, spec, parent, root)
     tracking.log_table(root, parent, summary(study, spec).to_csv(index=False), "trials.csv")
+    if not spec.multi_objective:
+        compared = comparisons(study, spec, root)
+        if len(compared):
+            tracking.log_table(root, parent, compared.to_csv(index=False), "comparisons.csv")
     tracking.mark_run(root, parent, "FINISHED")
     return study
 
