@@ -44,6 +44,7 @@ class DataError(UsageError):
 class DataBundle:
     train: tf.data.Dataset  # batched (l_in, target), shuffled, jittered
     eval: tf.data.Dataset  # batched, deterministic order
+    eval_files: tuple[str, ...]  # the eval split's files (relative to the data root), in the eval dataset's order
     test: tf.data.Dataset  # batched, deterministic order
     eval_rgb_sample: np.ndarray  # first cfg.sample_images eval images, float32 RGB [N, H, W, 3] in [0, 1]
     info: dict  # flat, MLflow-param friendly
@@ -373,6 +374,7 @@ def load(cfg: Config, repo_root: Path) -> DataBundle:
     return DataBundle(
         train=train_dataset(paths["train"], cfg),
         eval=eval_dataset(paths["eval"], cfg),
+        eval_files=tuple(splits["eval"]),
         test=eval_dataset(paths["test"], cfg),
         eval_rgb_sample=np.stack(sample) if sample else np.zeros((0, cfg.image_size, cfg.image_size, 3), np.float32),
         info=info,

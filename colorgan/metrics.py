@@ -35,6 +35,7 @@ class Metric:
     better: str  # "higher", "lower", or "" for neither (colourfulness: read it against the originals')
     digits: int  # decimals shown
     mean_of: str = ""  # the per-image score this is the mean of ("" = a pooled or median figure)
+    gain_of: str = ""  # the QUALITY figure this is the gain over the gray image's of ("" = not a gain)
 
     @property
     def heading(self) -> str:
@@ -58,11 +59,19 @@ QUALITY: dict[str, Metric] = {m.name: m for m in (
     Metric("border_ratio_orig", "border chroma ratio of the originals", "", "", 2),
 )}
 MEANS = tuple(m for m in QUALITY.values() if m.mean_of)  # the figures that are means over images
+# Figures read against the gray image on the same images: logged by training every epoch, a study's default
+# objective (a gain is readable on its own; a PSNR needs its gray figure beside it).
+GAINS: dict[str, Metric] = {m.name: m for m in (
+    Metric("psnr_gain", "PSNR gain over the gray image", "dB", "higher", 2, gain_of="psnr"),
+)}
+# The per-image scores a paired comparison of two models reads (each "higher" or "lower" is better).
+PAIRED = (("psnr", "higher"), ("colorfulness_gap", "lower"))
 
 
 def declared(key: str) -> Metric | None:
     """The declared figure behind a logged key (``eval/psnr``, ``test/psnr``, ``psnr``), or None."""
-    return QUALITY.get(key.rsplit("/", 1)[-1])
+    name = key.rsplit("/", 1)[-1]
+    return QUALITY.get(name) or GAINS.get(name)
 
 
 def heading_of(key: str) -> str:
@@ -197,6 +206,42 @@ def summarise(per_image: dict[str, np.ndarray]) -> dict[str, float]:
 def border_ratio(ring, inner) -> float:
     """Pooled border figure: mean ring chroma / mean interior chroma over the images (1 = no frame)."""
     return float((np.mean(ring) + _CHROMA_FLOOR) / (np.mean(inner) + _CHROMA_FLOOR))
+
+
+@dataclass(frozen=True)
+class Paired:
+    """A paired comparison of two models on the same images: mean of the per-image differences a - b."""
+
+    score: str
+    mean: float
+    half_width: float  # of the 95% Student-t interval
+    images: int
+    verdict: str  # "better" / "worse" (for a, by the score's direction) / "within noise"
+
+    @property
+    def low(self) -> float:
+        return self.mean - self.half_width
+
+    @property
+    def high(self) -> float:
+        return self.mean + self.half_width
+
+    def text(self, digits: int = 2) -> str:
+        return (f"{self.mean:+.{digits}f} [{self.low:+.{digits}f}, {self.high:+.{digits}f}] "
+                f"(95% CI, {self.images} images): {self.verdict}")
+
+
+def paired_difference(a, b, score: str, better: str) -> Paired:
+    """a - b per image (aligned arrays of one score), its mean with a 95% CI, and a verdict: "better" when the
+    whole interval lies on ``better``'s side of 0, "worse" on the other, else "within noise"."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError(f"paired_difference: needs two aligned, non-empty sets of scores, got {a.shape}, {b.shape}")
+    mean, half = mean_ci(a - b)
+    sign = 1.0 if better == "higher" else -1.0
+    lo, hi = sorted((sign * (mean - half), sign * (mean + half)))
+    verdict = "better" if lo > 0 else "worse" if hi < 0 else "within noise"
+    return Paired(score, mean, half, int(a.size), verdict)
 
 
 def mean_ci(values) -> tuple[float, float]:

@@ -18,6 +18,7 @@ from colorgan.config import Config
 from colorgan.tracking import liveness
 
 EPOCH_LINE = ("psnr", "ssim", "colorfulness", "colorfulness_gap")  # metrics.QUALITY names on the epoch line
+PER_IMAGE_ARTIFACT = "eval/per_image.csv"  # the last epoch's per-image eval scores (paired comparisons read them)
 
 
 class NonFiniteLoss(config_mod.UsageError):
@@ -39,9 +40,11 @@ def configure_threads(threads: int) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
 
 
-def evaluate_split(model: gan.ColorGAN, dataset: tf.data.Dataset, step_fn=None) -> dict[str, float]:
-    """Inference-mode losses and image quality over a whole split, batch by batch through ``model.test_step``
-    (the losses weighted by batch size); ``step_fn`` is that step as a tf.function, reused epoch after epoch."""
+def evaluate_split(model: gan.ColorGAN, dataset: tf.data.Dataset,
+                   step_fn=None) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """(figures, per-image scores): inference-mode losses and image quality over a whole split, batch by batch
+    through ``model.test_step`` (the losses weighted by batch size); ``step_fn`` is that step as a tf.function,
+    reused epoch after epoch. The per-image scores are in the split's order (what paired comparisons read)."""
     step_fn = step_fn or tf.function(model.test_step, reduce_retracing=True)
     acc = metrics.QualityAccumulator()
     sums: dict[str, float] = {}
@@ -56,8 +59,22 @@ def evaluate_split(model: gan.ColorGAN, dataset: tf.data.Dataset, step_fn=None) 
     if count == 0:
         raise data.DataError("the evaluation split is empty: lower grey_threshold or raise eval_fraction")
     out = {key: total / count for key, total in sums.items()}
-    out.update(acc.result())
-    return out
+    per_image = acc.per_image()
+    out.update(metrics.summarise(per_image))
+    return out, per_image
+
+
+def per_image_table(files, per_image: dict[str, np.ndarray]) -> str:
+    """The eval split's per-image scores as CSV (file, then metrics.PAIRED's scores): what a study's paired
+    comparisons of its trials read, image by image."""
+    names = [name for name, _ in metrics.PAIRED]
+    rows = ["file," + ",".join(names)] + [
+        f"{_csv_field(rel)}," + ",".join(f"{per_image[name][i]:.6g}" for name in names) for i, rel in enumerate(files)]
+    return "\n".join(rows) + "\n"
+
+
+def _csv_field(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n') else text
 
 
 def epoch_line(step: int, epochs: int, phase: str, values: dict[str, float], gray: dict[str, float],
@@ -105,6 +122,7 @@ class EpochEnd(keras.callbacks.Callback):
         self.cfg, self.bundle, self.tracker, self.checkpoint, self.gray = cfg, bundle, tracker, checkpoint, gray
         self.spend, self.print_lines = spend, print_lines
         self.step = 0  # the last logged epoch (1-based)
+        self.per_image: dict[str, np.ndarray] = {}  # the last evaluation's per-image scores
         self.last: dict[str, float] = {}
         self._started = 0.0
         self._eval_step = None
@@ -128,9 +146,10 @@ class EpochEnd(keras.callbacks.Callback):
         model = self.model
         if self._eval_step is None:
             self._eval_step = tf.function(model.test_step, reduce_retracing=True)
-        evaluated = evaluate_split(model, self.bundle.eval, self._eval_step)
+        evaluated, self.per_image = evaluate_split(model, self.bundle.eval, self._eval_step)
         values = {f"train/{name}": float(logs[name]) for name in model.loss_names}
         values.update({f"eval/{k}": v for k, v in evaluated.items() if k != "images"})
+        values["eval/psnr_gain"] = values["eval/psnr"] - self.gray["psnr"]
         values["images_per_sec"] = self.spend.epoch_images() / seconds
         values["epoch_seconds"] = seconds
         values["eval_seconds"] = time.perf_counter() - self._started - seconds
@@ -251,6 +270,8 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
                    f"in epoch {end_epoch.step} of {schedule.total_epochs(cfg)}")
             tracker.set_tags({"colorgan.stopped": why})
             print(f"stopped: {why}", flush=True)
+        if end_epoch.per_image:
+            tracker.log_text(per_image_table(bundle.eval_files, end_epoch.per_image), PER_IMAGE_ARTIFACT)
         example = np.asarray(end_epoch.sample_l[:1], np.float32)
         tracker.log_generator(model.inference_generator, example, _requirements())
         return RunResult(tracker.run_id, end_epoch.step or initial_epoch, end_epoch.last)

@@ -165,9 +165,28 @@ def test_study_summary_names_its_objective_with_label_and_unit():
 
     study = optuna.create_study(direction="maximize")
     dist = {"lr_g": optuna.distributions.FloatDistribution(1e-5, 1e-2, log=True)}
-    for lr, value in ((1e-4, 22.5), (1e-3, 23.25)):
+    for lr, value in ((1e-4, 0.5), (1e-3, 1.25)):
         study.add_trial(optuna.trial.create_trial(params={"lr_g": lr}, distributions=dist, value=value))
     study_spec = spec.load_spec(spec.resolve_path("lr_sweep"))
     table = runner.summary(study, study_spec)
-    assert list(table["eval PSNR pooled (dB)"]) == [22.5, 23.25]
-    assert runner.best_text(study, study_spec).startswith("best trial 1: eval PSNR pooled (dB) = 23.25 dB")
+    label = "eval PSNR gain over the gray image (dB)"
+    assert list(table[label]) == [0.5, 1.25]
+    assert runner.best_text(study, study_spec).startswith("best trial 1: eval PSNR gain over the gray image 1.25 dB")
+
+
+def test_a_paired_difference_finds_a_known_shift_and_no_shift():
+    rng = np.random.default_rng(0)
+    b = rng.normal(25.0, 3.0, 400)  # per-image PSNR of model B: a wide spread across images ...
+    shifted = b + 0.5 + rng.normal(0.0, 0.2, 400)  # ... model A is 0.5 dB better on every image, give or take
+    result = metrics.paired_difference(shifted, b, "psnr", "higher")
+    assert result.verdict == "better" and result.low < 0.5 < result.high and result.half_width < 0.05
+    assert metrics.paired_difference(b, shifted, "psnr", "higher").verdict == "worse"
+    # an unpaired reading of the same numbers could not tell: the spread across images dwarfs the shift
+    noise = b + rng.normal(0.0, 0.2, 400)
+    assert metrics.paired_difference(noise, b, "psnr", "higher").verdict == "within noise"
+    # for a lower-is-better score, a smaller value is the better one
+    assert metrics.paired_difference(b - 1.0, b, "colorfulness_gap", "lower").verdict == "better"
+    mean, half = metrics.mean_ci(shifted - b)
+    assert (result.mean, result.half_width) == pytest.approx((mean, half))
+    with pytest.raises(ValueError, match="aligned"):
+        metrics.paired_difference(b[:3], b[:4], "psnr", "higher")

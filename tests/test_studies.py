@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import itertools
 import json
@@ -19,7 +20,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from colorgan import config, heartbeat, paths, studies, tracking
+from colorgan import config, heartbeat, metrics, paths, studies, tracking
 from colorgan.studies import summaries
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,8 +158,8 @@ def _trial(state, value=None, steps=None, **attrs):
 def test_summary_puts_each_figure_next_to_the_gray_one_with_its_epoch():
     """The trials table on a real (in-memory) Optuna study: a complete trial's final figure, a pruned one's last
     reported figure and its epoch, the gray figure of each trial's run and the gain over it; the interval column
-    appears only once a trial has repeat values."""
-    spec = studies.load_spec(SMOKE)
+    appears only once a trial has repeat values. (A PSNR objective: a gain objective has no gray column.)"""
+    spec = dataclasses.replace(studies.load_spec(SMOKE), metrics=("eval/psnr",))
     study = optuna.create_study(direction="maximize")
     study.add_trial(_trial(State.COMPLETE, 14.0, {1: 13.0, 2: 14.0}, epochs=2, epochs_planned=2, mlflow_run_id="a"))
     study.add_trial(_trial(State.PRUNED, None, {1: 12.5}, epochs=1, epochs_planned=2, mlflow_run_id="b"))
@@ -203,7 +204,10 @@ def test_smoke_study_nests_trials_and_resumes_without_duplicates(env, capsys):
         assert run.info.status == "FINISHED"
         assert run.data.tags["colorgan.trial_state"] == "COMPLETE"
         assert float(run.data.params["lr_g"]) == pytest.approx(trial.params["lr_g"])
-        assert run.data.metrics["eval/psnr"] == pytest.approx(trial.value)
+        assert run.data.metrics["eval/psnr_gain"] == pytest.approx(trial.value)  # the default objective
+    assert study.trials[0].user_attrs["base"] and study.trials[0].params == {"lr_g": 4e-4}  # the smoke default
+    lr = [t.params["lr_g"] for t in study.trials]
+    assert len(set(lr)) == 4, f"the resumed call sampled the first call's values again: {lr}"
     best = client.get_run(parent)
     assert best.info.status == "FINISHED"  # no session is working on it any more
     assert best.data.tags["best.trial"] == str(study.best_trial.number)
@@ -211,25 +215,28 @@ def test_smoke_study_nests_trials_and_resumes_without_duplicates(env, capsys):
     assert {a.path for a in client.list_artifacts(parent)} >= {"trials.csv", "study"}
     # The parent page answers "what did this study find": its settings, the best so far per trial, the table.
     assert best.data.params["space.lr_g"] == "float 0.0001 to 0.01 log"
-    assert best.data.params["objective"] == "maximize eval/psnr" and best.data.params["sampler"] == "random seed=0"
-    assert sorted({m.step for m in client.get_metric_history(parent, "best/eval/psnr")}) == [0, 1, 2, 3]
+    assert best.data.params["objective"] == "maximize eval/psnr_gain"
+    assert best.data.params["sampler"] == "random seed=0"
+    assert sorted({m.step for m in client.get_metric_history(parent, "best/eval/psnr_gain")}) == [0, 1, 2, 3]
     note = best.data.tags["mlflow.note.content"]
-    assert f"best trial {study.best_trial.number}: eval PSNR pooled" in note and "4 trials: 4 complete" in note
-    assert note.count("| complete |") == 4 and "| gray (dB) | gain over gray (dB) | epoch |" in note
+    assert f"best trial {study.best_trial.number}: eval PSNR gain over the gray image" in note
+    assert "4 trials: 4 complete" in note and "(gray PSNR pooled " in note
+    assert note.count("| complete |") == 4 and "| gray PSNR pooled (dB) | base | epoch |" in note
     view = json.loads(exp.tags["mlflow.sharedViewState.colorgan"])  # what make ui's link opens (test_ui.py)
-    assert view["orderByKey"] == "metrics.`eval/psnr`" and view["orderByAsc"] is False
+    assert view["orderByKey"] == "metrics.`eval/psnr_gain`" and view["orderByAsc"] is False
 
     capsys.readouterr()
     studies.print_summary(study, spec, env)  # make summary: each figure next to the gray one, with its epoch
     lines = capsys.readouterr().out.splitlines()
     header = lines[0].split()
-    assert header[:3] == ["trial", "state", "lr_g"] and "gray (dB)" in lines[0] and "gain over gray (dB)" in lines[0]
+    assert header[:3] == ["trial", "state", "lr_g"] and "gray PSNR pooled (dB)" in lines[0]
     for trial, line in zip(study.trials, lines[1:5], strict=True):
         gray = float(runs[trial.number].data.params["gray_psnr"])
         cells = line.split()
         assert cells[:2] == [str(trial.number), "complete"] and cells[-2] == "1/1"
-        assert [float(c) for c in cells[3:6]] == pytest.approx([trial.value, gray, trial.value - gray], abs=0.006)
-    assert lines[5].startswith(f"best trial {study.best_trial.number}: eval PSNR pooled ") and "(gray " in lines[5]
+        assert [float(c) for c in cells[3:5]] == pytest.approx([trial.value, gray], abs=0.006)
+    best_line = f"best trial {study.best_trial.number}: eval PSNR gain over the gray image "
+    assert lines[5].startswith(best_line) and "(gray PSNR pooled " in lines[5]
 
     study = studies.run_study(spec, trials=4, epochs=1, root=env)  # budget met: nothing more runs
     assert len(study.trials) == 4
@@ -251,8 +258,9 @@ def test_pruned_trial_is_marked_in_optuna_and_mlflow(env, tmp_path):
     assert [r.info.run_id for r in found] == [run.info.run_id]
     (row,) = studies.summary(study, spec, env).to_dict("records")
     assert row["state"] == "pruned" and row["epoch"] == "1/2"  # its figure is from epoch 1 of 2
-    assert row["eval PSNR pooled (dB)"] == pytest.approx(run.data.metrics["eval/psnr"])
-    assert row["gain over gray (dB)"] == pytest.approx(row["eval PSNR pooled (dB)"] - row["gray (dB)"])
+    gain = row["eval PSNR gain over the gray image (dB)"]
+    assert gain == pytest.approx(run.data.metrics["eval/psnr_gain"])
+    assert gain == pytest.approx(run.data.metrics["eval/psnr"] - row["gray PSNR pooled (dB)"], abs=1e-4)
 
 
 @pytest.mark.slow
@@ -372,7 +380,7 @@ def test_two_workers_on_postgresql_and_a_tracking_server(env, postgres, mlflow_s
     assert sorted(runs) == sorted(t.number for t in study.trials)
     for trial in study.trials:
         run = runs[trial.number]
-        assert run.info.status == "FINISHED" and run.data.metrics["eval/psnr"] == pytest.approx(trial.value)
+        assert run.info.status == "FINISHED" and run.data.metrics["eval/psnr_gain"] == pytest.approx(trial.value)
 
 
 @pytest.mark.slow
@@ -406,7 +414,8 @@ def test_ctrl_c_marks_the_running_trial_in_optuna_and_mlflow(env):
 
     # Resume in fresh processes, as a user does: the interrupted trial does not count towards the budget ...
     cli = [sys.executable, "-m", "colorgan", "study", str(SMOKE), "--trials", "1", "--epochs", "1"]
-    subprocess.run(cli, env={**os.environ}, check=True, capture_output=True)
+    out = subprocess.run(cli, env={**os.environ}, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
     assert [t.state for t in study.get_trials()] == [State.FAIL, State.COMPLETE]
     # ... and once the budget is met, running the same command again adds nothing.
     subprocess.run(cli, env={**os.environ}, check=True, capture_output=True)
@@ -505,3 +514,81 @@ def test_an_emptied_or_corrupt_study_database_is_one_clear_error(env, tmp_path):
     assert f"the study database {db} is corrupt (" in out.stderr
     assert f"move it away (mv {db} {db}.corrupt" in out.stderr
     assert len(tracking.child_runs(env, parent)) == 1
+
+
+def _study_text(*, top: str = "", extra: str = "") -> str:
+    """The smoke study with top-level keys put before its first table, and tables appended."""
+    head, _, tables = SMOKE.read_text().partition("\n[fixed]")
+    return head + "\n" + top + "[fixed]" + tables + extra
+
+
+def test_an_objective_no_run_logs_is_an_error_before_any_trial(env, tmp_path):
+    text = _study_text().replace('metrics = ["eval/psnr_gain"]', 'metrics = ["eval/psnr_gainn"]')
+    spec = studies.load_spec(_spec_file(tmp_path, text))
+    with pytest.raises(studies.StudyError, match="eval/psnr_gainn is logged by no run"):
+        studies.run_study(spec, trials=1, epochs=1, root=env)
+    assert tracking.connect(env).get_experiment_by_name(f"study-{spec.name}") is None  # nothing was created
+
+
+@pytest.mark.slow
+def test_repeats_train_each_configuration_with_every_seed_and_compare_paired(env, tmp_path, capsys):
+    spec = studies.load_spec(_spec_file(tmp_path, _study_text(top="repeats = 2\n")))
+    study = studies.run_study(spec, trials=2, epochs=1, root=env)
+    assert [t.state for t in study.trials] == [State.COMPLETE] * 2
+    client = tracking.connect(env)
+    runs = tracking.child_runs(env, study.user_attrs["mlflow_parent_run_id"])
+    assert len(runs) == 4
+    for trial in study.trials:
+        mine = sorted((r for r in runs if r.data.tags["colorgan.trial"] == str(trial.number)),
+                      key=lambda r: int(r.data.tags["colorgan.repeat"]))
+        assert [r.data.tags["colorgan.repeat"] for r in mine] == ["0", "1"]
+        assert [r.data.params["seed"] for r in mine] == ["42", "43"]
+        gains = [r.data.metrics["eval/psnr_gain"] for r in mine]
+        assert trial.value == pytest.approx(sum(gains) / 2)  # Optuna sees the mean over the seeds
+        assert trial.user_attrs["seeds:eval/psnr_gain"] == pytest.approx(gains)
+        assert trial.user_attrs["ci95:eval/psnr_gain"] == pytest.approx(metrics.mean_ci(gains)[1])
+        for r in mine:  # the gain is the PSNR minus the gray image's on the same eval images
+            assert r.data.metrics["eval/psnr_gain"] == pytest.approx(
+                r.data.metrics["eval/psnr"] - float(r.data.params["gray_psnr"]), abs=1e-4)
+    table = studies.summary(study, spec, env)
+    ci = summaries._ci_heading(metrics.declared(spec.metrics[0]))
+    assert table[ci].tolist() == pytest.approx([t.user_attrs["ci95:eval/psnr_gain"] for t in study.trials])
+
+    compared = studies.comparisons(study, spec, env)
+    n_eval = int(runs[0].data.params["n_eval"])
+    assert list(compared["score"]) == ["psnr", "colorfulness_gap"]
+    assert set(compared["images"]) == {n_eval}
+    assert set(compared["verdict"]) <= {"better", "worse", "within noise"}
+    assert (compared["ci95_low"] <= compared["difference"]).all() and (compared["difference"] <= compared[
+        "ci95_high"]).all()
+    assert "base" in set(compared["against_is"]) or study.best_trial.user_attrs.get("base")
+    parent_files = {a.path for a in client.list_artifacts(study.user_attrs["mlflow_parent_run_id"])}
+    assert "comparisons.csv" in parent_files
+    studies.print_summary(study, spec, env)
+    assert "paired 95% CI: PSNR pooled" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_pretrain_table_is_trained_once_and_shared_by_two_workers(env, tmp_path):
+    text = _study_text(extra='\n[pretrain]\nexperiment = "smoke"\nepochs = 1\nadversarial = false\n')
+    spec = studies.load_spec(_spec_file(tmp_path, text))
+    study = studies.run_study(spec, workers=2, trials=2, epochs=1, root=env)
+    client = tracking.connect(env)
+    experiment = client.get_experiment_by_name(f"study-{spec.name}").experiment_id
+    (pre,) = client.search_runs([experiment], "tags.`colorgan.role` = 'pretrain'")
+    assert pre.info.status == "FINISHED" and pre.data.params["adversarial"] == "False"
+    parent = study.user_attrs["mlflow_parent_run_id"]
+    assert client.get_run(parent).data.tags["colorgan.pretrain_run"] == pre.info.run_id
+    trial_runs = tracking.child_runs(env, parent)
+    assert len(trial_runs) >= 2
+    for run in trial_runs:  # every trial, in either worker, started from the one shared run
+        assert run.data.params["init_from"] == pre.info.run_id
+
+    studies.run_study(spec, trials=3, epochs=1, root=env)  # a later call finds it again by its config
+    assert len(client.search_runs([experiment], "tags.`colorgan.role` = 'pretrain'")) == 1
+
+
+def test_a_pretrain_of_another_image_size_is_refused_up_front(tmp_path):
+    text = _study_text(extra='\n[pretrain]\nexperiment = "smoke"\nimage_size = 64\n')
+    with pytest.raises(studies.StudyError, match="pretrain: image_size = 64 but the trials use 32"):
+        studies.load_spec(_spec_file(tmp_path, text))

@@ -58,6 +58,11 @@ def test_run_is_tracked_completely(colour_folder, store):
         assert _history(client, result.run_id, key) == [1, 2], key
     assert 0 < run.data.metrics["eval/psnr"] < 60
     assert 0 < float(params["gray_psnr"]) < 60 and tracking.gray_figures(run.data)["psnr"] == float(params["gray_psnr"])
+    assert _history(client, result.run_id, "eval/psnr_gain") == [1, 2]
+    assert run.data.metrics["eval/psnr_gain"] == pytest.approx(
+        run.data.metrics["eval/psnr"] - float(params["gray_psnr"]), abs=1e-4)
+    per_image = tracking.read_text(store, result.run_id, train.PER_IMAGE_ARTIFACT).splitlines()
+    assert per_image[0] == "file,psnr,colorfulness_gap" and len(per_image) == 1 + int(params["n_eval"])
     artifacts = {a.path for a in client.list_artifacts(result.run_id, "samples")}
     assert artifacts == {"samples/epoch_001.png", "samples/epoch_002.png"}
     grid = mlflow.artifacts.load_image(f"runs:/{result.run_id}/samples/epoch_002.png")

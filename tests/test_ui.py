@@ -35,9 +35,9 @@ def study_store(env):
         with tracking.open_run(env, "study-smoke", f"trial-{number}", parent_run_id=parent,
                                tags={"colorgan.trial": number, "colorgan.trial_state": state}) as run:
             run.log_params({"lr_g": 10.0 ** -(number + 2), **tracking.gray_params({"psnr": 12.5, "ssim": 0.4})})
-            run.log_metrics({"eval/psnr": psnr - 0.5}, step=1)
-            run.log_metrics({"eval/psnr": psnr}, step=2)
-        studyruns.name_trial_run(env, run.run_id, number, state)
+            run.log_metrics({"eval/psnr": psnr - 0.5, "eval/psnr_gain": psnr - 13.0}, step=1)
+            run.log_metrics({"eval/psnr": psnr, "eval/psnr_gain": psnr - 12.5}, step=2)
+        studyruns.name_trial_run(env, run.run_id, f"trial-{number}", state)
     return env
 
 

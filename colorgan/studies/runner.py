@@ -12,6 +12,9 @@ workers on one file. PostgreSQL (``STORAGE=postgresql://...``) is the same code 
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import math
 import os
 import sqlite3
@@ -27,7 +30,7 @@ import optuna
 import pandas as pd
 import sqlalchemy
 
-from colorgan import heartbeat, metrics, paths, quiet, schedule, tracking, train
+from colorgan import gan, heartbeat, metrics, paths, quiet, schedule, tracking, train
 from colorgan.studies import summaries
 from colorgan.studies.spec import Param, StudyError, StudySpec
 from colorgan.tracking import liveness, studyruns
@@ -41,6 +44,7 @@ optuna.logging.set_verbosity(optuna.logging.INFO if quiet.is_verbose() else optu
 COUNTED_FAIL = "colorgan.fail_reason"  # a trial failed by its own training (NaN, error): it used its budget
 PARENT_ATTR = "mlflow_parent_run_id"  # the study's user attribute naming its MLflow parent run
 OWNER_ATTR = "colorgan.owner"  # a trial's user attribute: the process running it (colorgan.heartbeat)
+PRETRAIN_ATTR = "pretrain_run_id"  # the study's user attribute naming the [pretrain] run every trial starts from
 
 
 def storage_url(storage: str | None, root: Path) -> str:
@@ -94,11 +98,12 @@ def suggest(trial: optuna.Trial, param: Param) -> Any:
     return trial.suggest_categorical(param.name, list(param.choices))
 
 
-def _sampler(spec: StudySpec, worker: int = 0) -> optuna.samplers.BaseSampler:
-    """Worker k gets seed + k: the same seed in every process would sample the same params in each."""
+def _sampler(spec: StudySpec, worker: int = 0, done: int = 0) -> optuna.samplers.BaseSampler:
+    """Worker k gets seed + k, and a study resumed with ``done`` trials another seed again: the same seed in
+    every process, or in every call, would sample the same params each time."""
     name, seed = spec.sampler["name"], spec.sampler.get("seed")
     if seed is not None:
-        seed = int(seed) + worker
+        seed = int(seed) + worker + 1000 * done
     if name == "grid":
         return optuna.samplers.GridSampler({p.name: list(p.choices) for p in spec.params}, seed=seed)
     if name == "random":
@@ -124,8 +129,11 @@ def _pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
 
 
 def open_study(spec: StudySpec, url: str, worker: int = 0) -> optuna.Study:
-    return optuna.create_study(study_name=spec.name, storage=open_storage(url, spec), sampler=_sampler(spec, worker),
-                               pruner=_pruner(spec), directions=list(spec.directions), load_if_exists=True)
+    storage = open_storage(url, spec)
+    study = optuna.create_study(study_name=spec.name, storage=storage, pruner=_pruner(spec),
+                                directions=list(spec.directions), load_if_exists=True)
+    study.sampler = _sampler(spec, worker, len(study.get_trials(deepcopy=False)))
+    return study
 
 
 class Pruned(Exception):
@@ -156,56 +164,87 @@ class ReportToTrial(keras.callbacks.Callback):
             raise Pruned(f"pruned after epoch {epoch + 1}: {self.metric} = {value:.3f}")
 
 
-def _objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int | None):
+def _objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int | None, init_from: str = ""):
     def objective(trial: optuna.Trial):
         _record_owner(trial)
+        if objective.base_next:
+            trial.set_user_attr(summaries.BASE_ATTR, True)
         started_at = time.time()
         values = {p.name: suggest(trial, p) for p in spec.params}
-        overrides = {**values, "run_name": f"trial-{trial.number}"}
+        overrides = dict(values)
         if epochs:
             overrides["epochs"] = epochs
-        cfg = spec.base_config(overrides)
-        trial.set_user_attr(summaries.PLANNED_ATTR, schedule.total_epochs(cfg))
-        tags = {"colorgan.study": spec.name, "colorgan.trial": trial.number, "colorgan.role": "trial",
-                "colorgan.trial_state": "RUNNING", **{f"param.{k}": v for k, v in values.items()}}
-        reporter = ReportToTrial(trial, spec.metrics[0], not spec.multi_objective)
-        state = {"run_id": None}
+        if init_from:
+            overrides["init_from"] = init_from
+        base_cfg = spec.base_config(overrides)
+        trial.set_user_attr(summaries.PLANNED_ATTR, schedule.total_epochs(base_cfg))
+        seed0 = base_cfg.seed
+        finals, run_ids = [], []
+        for repeat in range(spec.repeats):
+            name = f"trial-{trial.number}" + (f"-seed{repeat}" if spec.repeats > 1 else "")
+            cfg = spec.base_config({**overrides, "run_name": name, "seed": seed0 + repeat})
+            finals.append(_one_run(trial, spec, cfg, values, repeat, parent_run_id, root, run_ids, started_at))
+        per_metric = [[final[m] for final in finals] for m in spec.metrics]
+        means = [float(sum(v) / len(v)) for v in per_metric]
+        if spec.repeats > 1:
+            for metric, vals in zip(spec.metrics, per_metric, strict=True):
+                mean, half = metrics.mean_ci(vals)
+                trial.set_user_attr(f"ci95:{metric}", half)
+                trial.set_user_attr(f"seeds:{metric}", vals)
+            trial.set_user_attr(summaries.REPEATS_ATTR, per_metric[0])
+        return means[0] if len(means) == 1 else means
 
-        def started(run_id: str) -> None:
-            state["run_id"] = run_id
+    objective.base_next = False  # set by work() when this trial's values are the base experiment's
+    return objective
+
+
+def _one_run(trial: optuna.Trial, spec: StudySpec, cfg, values: dict, repeat: int, parent_run_id: str,
+             root: Path, run_ids: list[str], started_at: float) -> dict[str, float]:
+    """One seed of a trial's configuration: a nested MLflow run; only the first seed reports to the pruner."""
+    tags = {"colorgan.study": spec.name, "colorgan.trial": trial.number, "colorgan.role": "trial",
+            "colorgan.repeat": repeat, "colorgan.trial_state": "RUNNING",
+            **{f"param.{k}": v for k, v in values.items()}}
+    reporter = ReportToTrial(trial, spec.metrics[0], not spec.multi_objective and repeat == 0)
+    state = {"run_id": None}
+
+    def started(run_id: str) -> None:
+        state["run_id"] = run_id
+        run_ids.append(run_id)
+        trial.set_user_attr("mlflow_run_ids", list(run_ids))
+        if repeat == 0:
             trial.set_user_attr("mlflow_run_id", run_id)
 
-        loud = quiet.is_verbose()  # -v: Keras' progress bar and every epoch's line; else one line per trial
+    loud = quiet.is_verbose()  # -v: Keras' progress bar and every epoch's line; else one line per trial (seed)
 
-        def close(outcome: str, figures: list[float] | None = None, reason: str = "") -> None:
-            _close(root, state["run_id"], outcome, reporter.epochs)
-            if state["run_id"]:
-                studyruns.name_trial_run(root, state["run_id"], trial.number, outcome)
-            _announce(trial, spec, root, state["run_id"], outcome, figures, reporter.epochs, started_at, reason)
+    def close(outcome: str, figures: list[float] | None = None, reason: str = "") -> None:
+        _close(root, state["run_id"], outcome, reporter.epochs)
+        if state["run_id"]:
+            studyruns.name_trial_run(root, state["run_id"], cfg.run_name, outcome)
+        seed = f"seed {cfg.seed}: " if spec.repeats > 1 else ""
+        _announce(trial, spec, root, state["run_id"], outcome, figures, reporter.epochs, started_at,
+                  seed + reason if reason else reason)
 
-        try:
-            result = train.run(cfg, spec.path, parent_run_id=parent_run_id, tags=tags, root=root,
-                               verbose=1 if loud else 0, epoch_lines=loud, callbacks=(reporter,), on_start=started,
-                               heartbeat=spec.heartbeat)
-        except Pruned as exc:
-            close("PRUNED", [reporter.last])
-            raise optuna.TrialPruned(str(exc)) from None
-        except KeyboardInterrupt:
-            close("FAIL", reason="interrupted (Ctrl-C)")
-            raise
-        except Exception as exc:
-            trial.set_user_attr(COUNTED_FAIL, f"{type(exc).__name__}: {exc}"[:1000])
-            close("FAIL", reason=f"{type(exc).__name__}: {exc}"[:300])
-            raise
-        objective_values = [result.final[m] for m in spec.metrics]
-        if not all(math.isfinite(v) for v in objective_values):
-            trial.set_user_attr(COUNTED_FAIL, f"non-finite objective {objective_values}")
-            close("FAIL", reason=f"non-finite objective {objective_values}")
-            raise train.NonFiniteLoss(f"objective is not finite: {objective_values}")
-        close("COMPLETE", objective_values)
-        return objective_values[0] if len(objective_values) == 1 else objective_values
-
-    return objective
+    try:
+        result = train.run(cfg, spec.path, parent_run_id=parent_run_id, tags=tags, root=root,
+                           verbose=1 if loud else 0, epoch_lines=loud, callbacks=(reporter,), on_start=started,
+                           heartbeat=spec.heartbeat)
+    except Pruned as exc:
+        close("PRUNED", [reporter.last])
+        raise optuna.TrialPruned(str(exc)) from None
+    except KeyboardInterrupt:
+        close("FAIL", reason="interrupted (Ctrl-C)")
+        raise
+    except Exception as exc:
+        trial.set_user_attr(COUNTED_FAIL, f"{type(exc).__name__}: {exc}"[:1000])
+        close("FAIL", reason=f"{type(exc).__name__}: {exc}"[:300])
+        raise
+    objective_values = [result.final[m] for m in spec.metrics]
+    if not all(math.isfinite(v) for v in objective_values):
+        trial.set_user_attr(COUNTED_FAIL, f"non-finite objective {objective_values}")
+        close("FAIL", reason=f"non-finite objective {objective_values}")
+        raise train.NonFiniteLoss(f"objective is not finite: {objective_values}")
+    close("COMPLETE", objective_values)
+    return result.final
 
 
 def _close(root: Path, run_id: str | None, state: str, epochs: int) -> None:
@@ -271,7 +310,9 @@ def work(spec: StudySpec, url: str, parent_run_id: str, root: Path, budget: int,
          deadline: float | None, worker: int = 0) -> None:
     """One worker: run trials until the study holds ``budget`` finished ones (or time is up)."""
     study = open_study(spec, url, worker)
-    objective = _objective(spec, parent_run_id, root, epochs)
+    objective = _objective(spec, parent_run_id, root, epochs, study.user_attrs.get(PRETRAIN_ATTR, ""))
+    sampler = study.sampler
+    base = _base_to_run(study, spec, worker)
     while deadline is None or time.time() + _longest_trial_s(study) < deadline:
         optuna.storages.fail_stale_trials(study)
         fail_dead_trials(study, spec)
@@ -280,8 +321,23 @@ def work(spec: StudySpec, url: str, parent_run_id: str, root: Path, budget: int,
         running = sum(t.state == optuna.trial.TrialState.RUNNING for t in trials)
         if _counted(trials) + running >= budget:
             break
+        # The base experiment's own values first: fixed by this worker's sampler (an enqueued trial can be
+        # popped by two workers at once on SQLite, which has no row locks), marked by the objective.
+        study.sampler = optuna.samplers.PartialFixedSampler(base, sampler) if base else sampler
+        objective.base_next = bool(base)
         study.optimize(objective, n_trials=1, catch=(Exception,))
+        base = {}
         _update_parent(study, spec, parent_run_id, root)
+    study.sampler = sampler
+
+
+def _base_to_run(study: optuna.Study, spec: StudySpec, worker: int) -> dict:
+    """The base experiment's values, for worker 0 to run as its first trial (trial 0 with one worker); {} once a
+    trial holds them, with include_base = false, or when they lie outside the space."""
+    if worker != 0 or not spec.include_base or any(
+            t.user_attrs.get(summaries.BASE_ATTR) for t in study.get_trials(deepcopy=False)):
+        return {}
+    return spec.base_values()
 
 
 def _longest_trial_s(study: optuna.Study) -> float:
@@ -313,6 +369,61 @@ def _gray_by_run(study: optuna.Study, root: Path | None) -> dict[str, dict[str, 
     return studyruns.gray_by_run(root, parent) if root is not None and parent else {}
 
 
+def _per_image(root: Path, trial: optuna.trial.FrozenTrial) -> pd.DataFrame | None:
+    """A trial's per-image eval scores, averaged over its seeds (rows: files), None if no run logged them."""
+    tables = []
+    for run_id in trial.user_attrs.get("mlflow_run_ids") or [trial.user_attrs.get("mlflow_run_id")]:
+        text = tracking.read_text(root, run_id, train.PER_IMAGE_ARTIFACT) if run_id else None
+        if text is not None:
+            tables.append(pd.read_csv(io.StringIO(text), keep_default_na=False).set_index("file"))
+    if not tables:
+        return None
+    return pd.concat(tables).groupby(level=0).mean()
+
+
+def _ranked(study: optuna.Study, spec: StudySpec) -> list[optuna.trial.FrozenTrial]:
+    """COMPLETE trials, best first by the first objective."""
+    sign = -1.0 if spec.directions[0] == "maximize" else 1.0
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return sorted(done, key=lambda t: sign * t.values[0])
+
+
+def comparisons(study: optuna.Study, spec: StudySpec, root: Path) -> pd.DataFrame:
+    """The best configuration against every other finished one, paired on the same eval images: per score of
+    metrics.PAIRED, the mean per-image difference (best - other) with its 95% CI and a verdict for the best."""
+    ranked = _ranked(study, spec)
+    if len(ranked) < 2:
+        return pd.DataFrame()
+    tables = {t.number: _per_image(root, t) for t in ranked}
+    best = ranked[0]
+    rows = []
+    for rank, other in enumerate(ranked[1:], start=2):
+        a, b = tables[best.number], tables[other.number]
+        if a is None or b is None:
+            continue
+        joined = a.join(b, how="inner", lsuffix="_a", rsuffix="_b")
+        role = "base" if other.user_attrs.get(summaries.BASE_ATTR) else ("runner-up" if rank == 2 else f"rank {rank}")
+        for score, better in metrics.PAIRED:
+            result = metrics.paired_difference(joined[f"{score}_a"], joined[f"{score}_b"], score, better)
+            rows.append({"best": best.number, "against": other.number, "against_is": role, "score": score,
+                         "difference": round(result.mean, 4), "ci95_low": round(result.low, 4),
+                         "ci95_high": round(result.high, 4), "images": result.images, "verdict": result.verdict})
+    return pd.DataFrame(rows)
+
+
+def comparison_lines(table: pd.DataFrame) -> list[str]:
+    """The comparisons in words a reader can paste: one line per compared trial."""
+    lines = []
+    if table.empty:  # fewer than two finished trials, or none logged its per-image scores
+        return lines
+    for (best, other, role), group in table.groupby(["best", "against", "against_is"], sort=False):
+        parts = [f"{metrics.QUALITY[r.score].label} {r.difference:+.2f} [{r.ci95_low:+.2f}, {r.ci95_high:+.2f}]"
+                 f"{' dB' if metrics.QUALITY[r.score].unit == 'dB' else ''} ({r.verdict})" for r in group.itertuples()]
+        lines.append(f"trial {best} - trial {other} ({role}), eval split, {group['images'].iloc[0]} images, "
+                     f"paired 95% CI: " + "; ".join(parts))
+    return lines
+
+
 def summary(study: optuna.Study, spec: StudySpec, root: Path | None = None) -> pd.DataFrame:
     """The trials table (summaries.table), with the gray figures of the trials' runs when ``root`` is given."""
     return summaries.table(study, spec, _gray_by_run(study, root))
@@ -330,6 +441,9 @@ def print_summary(study: optuna.Study, spec: StudySpec, root: Path | None = None
     print(summaries.best_text(study, spec, gray))
     if len(table):
         print(summaries.NOTE.replace("\\", ""))
+    if root is not None and not spec.multi_objective:
+        for line in comparison_lines(comparisons(study, spec, root)):
+            print(line)
 
 
 def parent_run_id(study: optuna.Study) -> str | None:
@@ -339,6 +453,7 @@ def parent_run_id(study: optuna.Study) -> str | None:
 
 def prepare(spec: StudySpec, storage: str | None, root: Path) -> tuple[str, str]:
     """(storage URL, parent run id): the study and its one MLflow parent run, created or found again."""
+    check_objective(spec)
     url = storage_url(storage, root)
     study = open_study(spec, url)
     parent = parent_run_id(study)
@@ -350,6 +465,9 @@ def prepare(spec: StudySpec, storage: str | None, root: Path) -> tuple[str, str]
         _check_trial_count(spec, study, parent, root, url)
     tracking.set_run_tags(root, parent, {"colorgan.storage": url.split("@")[-1]})
     _show_study(spec, root, parent)
+    pretrained = pretrain(spec, root, parent)
+    if pretrained:
+        study.set_user_attr(PRETRAIN_ATTR, pretrained)
     return url, parent
 
 
@@ -357,10 +475,39 @@ def _show_study(spec: StudySpec, root: Path, parent: str) -> None:
     """What the MLflow UI shows of the study before any trial: its settings as the parent's params, and the
     experiment's runs view (trials ranked by the objective, with the searched params and the gray figure)."""
     studyruns.log_new_params(root, parent, summaries.space_params(spec))
-    gray = [tracking.GRAY_PARAM + m.name for m in map(metrics.declared, spec.metrics[:1]) if m is not None]
+    gray = [tracking.GRAY_PARAM + (m.gain_of or m.name) for m in map(metrics.declared, spec.metrics[:1])
+            if m is not None]
     tracking_ui.save_runs_view(root, studyruns.experiment_of(root, parent), spec.metrics[0],
                                spec.directions[0] == "minimize", list(spec.metrics),
                                [p.name for p in spec.params] + gray, ["colorgan.trial_state", "colorgan.epochs_run"])
+
+
+def check_objective(spec: StudySpec) -> None:
+    """Every objective must be a figure each trial logs: a typo would otherwise fail every trial at its end."""
+    logged = {f"eval/{m}" for m in (*metrics.QUALITY, *metrics.GAINS)} | {
+        f"{where}/{loss}" for where in ("train", "eval") for loss in gan.ADVERSARIAL_LOSSES} | {
+        "images_per_sec", "epoch_seconds", "eval_seconds", "cpu_seconds", "images_seen"}
+    unknown = [m for m in spec.metrics if m not in logged]
+    if unknown:
+        raise StudyError(f"objective: {', '.join(unknown)} is logged by no run; "
+                         f"choose from {', '.join(sorted(logged))}")
+
+
+def pretrain(spec: StudySpec, root: Path, parent: str) -> str:
+    """The [pretrain] run every trial warm-starts from: found again by its config (FINISHED, same key), else
+    trained now, once, before any trial; "" without [pretrain]. The parent run links to it."""
+    cfg = spec.pretrain_config()
+    if cfg is None:
+        return ""
+    key = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+    tags = {"colorgan.role": "pretrain", "colorgan.study": spec.name, "colorgan.pretrain_key": key}
+    found = tracking.find_finished_run(root, cfg.experiment, tags)
+    if found is None:
+        print(f"study {spec.name}: training the shared warm start ([pretrain], {cfg.pretrain_epochs} + "
+              f"{cfg.epochs} epochs) once", flush=True)
+        found = train.run(cfg, spec.path, tags=tags, root=root, verbose=0).run_id
+    tracking.set_run_tags(root, parent, {"colorgan.pretrain_run": found})
+    return found
 
 
 def run_study(spec: StudySpec, storage: str | None = None, workers: int = 1, trials: int | None = None,
@@ -380,6 +527,10 @@ def run_study(spec: StudySpec, storage: str | None = None, workers: int = 1, tri
     close_dead_runs(study, root)
     _update_parent(study, spec, parent, root)
     tracking.log_table(root, parent, summary(study, spec, root).to_csv(index=False), "trials.csv")
+    if not spec.multi_objective:
+        compared = comparisons(study, spec, root)
+        if len(compared):
+            tracking.log_table(root, parent, compared.to_csv(index=False), "comparisons.csv")
     tracking.mark_run(root, parent, "FINISHED")
     return study
 

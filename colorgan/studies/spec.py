@@ -15,7 +15,8 @@ from colorgan import config as config_mod
 from colorgan import heartbeat as heartbeat_mod
 from colorgan import paths
 
-SPEC_KEYS = {"base", "fixed", "search", "objective", "budget", "sampler", "pruner", "runner"}
+SPEC_KEYS = {"base", "fixed", "search", "objective", "budget", "sampler", "pruner", "runner", "repeats", "pretrain"}
+DEFAULT_OBJECTIVE = "eval/psnr_gain"  # dB over the gray image on the same eval images: readable on its own
 SAMPLERS = ("tpe", "random", "grid", "nsga2")
 PRUNERS = ("median", "hyperband", "successive_halving", "threshold", "none")
 
@@ -50,9 +51,12 @@ class StudySpec:
     base: str
     fixed: dict = field(default_factory=dict)
     params: tuple[Param, ...] = ()
-    metrics: tuple[str, ...] = ("eval/psnr",)
+    metrics: tuple[str, ...] = (DEFAULT_OBJECTIVE,)
     directions: tuple[str, ...] = ("maximize",)
     trials: int = 8
+    repeats: int = 1  # seeds per configuration: Optuna sees their mean, the CI is recorded
+    include_base: bool = True  # trial 0 is the base experiment's own values: what "against the default" reads
+    pretrain: dict = field(default_factory=dict)  # [pretrain]: trained once, every trial starts from it
     timeout_minutes: float = 0.0  # 0 = no time budget
     sampler: dict = field(default_factory=lambda: {"name": "tpe", "seed": 0})
     pruner: dict = field(default_factory=lambda: {"name": "median"})
@@ -61,6 +65,27 @@ class StudySpec:
     def base_config(self, overrides: dict | None = None) -> config_mod.Config:
         base = config_mod.load(paths.experiments_dir() / f"{self.base}.toml")
         return config_mod.build({**self.fixed, **(overrides or {}), "experiment": f"study-{self.name}"}, base)
+
+    def pretrain_config(self) -> config_mod.Config | None:
+        """The shared warm start's config ([pretrain]: ``experiment`` and overrides), None without one."""
+        if not self.pretrain:
+            return None
+        table = dict(self.pretrain)
+        experiment = table.pop("experiment", self.base)
+        path = paths.experiments_dir() / f"{experiment}.toml"
+        if not path.is_file():
+            raise StudyError(f"pretrain.experiment {experiment!r} not found in experiments/")
+        base = config_mod.load(path)
+        return config_mod.build({**table, "experiment": f"study-{self.name}", "run_name": "pretrain"}, base)
+
+    def base_values(self) -> dict:
+        """The searched parameters' values in the base experiment (with [fixed]) when all lie in the search space,
+        else {}: run as the first trial, the default every other configuration is compared with."""
+        cfg = self.base_config()
+        values = {p.name: getattr(cfg, p.name) for p in self.params}
+        inside = all(v in p.choices if p.kind == "categorical" else p.low <= v <= p.high
+                     for p, v in zip(self.params, values.values(), strict=True))
+        return values if inside else {}
 
     @property
     def heartbeat(self) -> heartbeat_mod.Settings:
@@ -138,7 +163,7 @@ def _spec(path: Path, raw: dict) -> StudySpec:
     unknown = set(raw) - SPEC_KEYS
     if unknown:
         raise StudyError(f"unknown section(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(SPEC_KEYS))}")
-    for section in SPEC_KEYS - {"base"}:
+    for section in SPEC_KEYS - {"base", "repeats"}:  # repeats: a number, checked below
         if not isinstance(raw.get(section, {}), dict):
             raise StudyError(f"{section}: must be a table ([{section}] with key = value lines), got "
                              f"{raw[section]!r}")
@@ -154,7 +179,7 @@ def _spec(path: Path, raw: dict) -> StudySpec:
         raise StudyError(f"{', '.join(sorted(overlap))}: both fixed and searched")
     objective = raw.get("objective", {})
     _options("objective", objective, {"metrics": "list", "directions": "list"})
-    metrics = tuple(objective.get("metrics", ["eval/psnr"]))
+    metrics = tuple(objective.get("metrics", [DEFAULT_OBJECTIVE]))
     directions = tuple(objective.get("directions", ["maximize"] * len(metrics)))
     if not all(isinstance(m, str) and m for m in metrics):
         raise StudyError("objective.metrics: must be a list of metric names, e.g. [\"eval/psnr\"]")
@@ -177,17 +202,21 @@ def _spec(path: Path, raw: dict) -> StudySpec:
     spec = StudySpec(name=path.stem, path=path, base=base, fixed=raw.get("fixed", {}), params=params,
                      metrics=metrics, directions=directions, trials=budget.get("trials", 8),
                      timeout_minutes=float(budget.get("timeout_minutes", 0)), sampler=sampler, pruner=pruner,
-                     runner=runner)
+                     runner=runner, repeats=raw.get("repeats", 1), include_base=budget.get("include_base", True),
+                     pretrain=raw.get("pretrain", {}))
     if spec.heartbeat.grace_s <= spec.heartbeat.interval_s:
         raise StudyError(f"runner.grace_period ({spec.heartbeat.grace_s:g} s) must be longer than "
                          f"runner.heartbeat_interval ({spec.heartbeat.interval_s:g} s)")
-    spec.base_config()  # fixed overrides: unknown keys and bad values fail here
+    if not isinstance(spec.repeats, int) or isinstance(spec.repeats, bool) or spec.repeats < 1:
+        raise StudyError(f"repeats: must be a whole number of seeds, at least 1, got {spec.repeats!r}")
+    trial_cfg = spec.base_config()  # fixed overrides: unknown keys and bad values fail here
+    _check_pretrain(spec, trial_cfg)
     return spec
 
 
 # The settings of each table, as (kind, least value): checked here so a wrong one is a StudyError naming it, not a
 # TypeError from Optuna after the study's parent run exists.
-BUDGET = {"trials": ("int", 1), "timeout_minutes": ("number", 0)}
+BUDGET = {"trials": ("int", 1), "timeout_minutes": ("number", 0), "include_base": "bool"}
 RUNNER = {"heartbeat_interval": ("int", 1), "grace_period": ("int", 2), "max_retry": ("int", 0)}
 SAMPLER_OPTIONS = {"tpe": {"seed": ("int", 0), "n_startup_trials": ("int", 0), "multivariate": "bool"},
                    **{name: {"seed": ("int", 0)} for name in ("random", "grid", "nsga2")}}
@@ -224,3 +253,17 @@ def _options(section: str, table: dict, allowed: dict) -> None:
             raise StudyError(f"{section}.{key}: must be {wanted}, got {value!r}")
         if least is not None and value < least:
             raise StudyError(f"{section}.{key}: must be at least {least}, got {value}")
+
+
+def _check_pretrain(spec: StudySpec, trial_cfg: config_mod.Config) -> None:
+    if not isinstance(spec.pretrain, dict):
+        raise StudyError("pretrain: must be a table ([pretrain] with experiment = NAME and config overrides)")
+    pre = spec.pretrain_config()
+    if pre is None:
+        return
+    if trial_cfg.init_from:
+        raise StudyError(f"[pretrain] and fixed.init_from = {trial_cfg.init_from!r}: give one warm start, not both")
+    for key in ("image_size", "color_space", "generator"):
+        if getattr(pre, key) != getattr(trial_cfg, key):
+            raise StudyError(f"pretrain: {key} = {getattr(pre, key)!r} but the trials use "
+                             f"{getattr(trial_cfg, key)!r}; a warm start needs the same {key}")

@@ -22,6 +22,7 @@ EPOCHS_ATTR = "epochs"  # user attribute: epochs a trial trained (set after each
 PLANNED_ATTR = "epochs_planned"  # user attribute: epochs a trial was to train
 REPEATS_ATTR = "repeat_values"  # user attribute: the objective of each repeat of a trial (e.g. seeds), if any
 RUN_ATTR = "mlflow_run_id"
+BASE_ATTR = "base"  # user attribute: the trial is the base experiment's own values (run first)
 NOTE = ("Gray: the input itself (a\\*b\\* = 0) on the same eval split. A pruned trial's figure is from the epoch "
         "it stopped at, not comparable with a complete trial's final one.")
 
@@ -37,12 +38,17 @@ def reported(trial: optuna.trial.FrozenTrial) -> tuple[list[float] | None, int |
     return None, None
 
 
-def _columns(spec: StudySpec) -> list[tuple[str, metrics.Metric | None, str, str]]:
-    """(metric key, its declaration, gray heading, gain heading) per objective; one objective's are short."""
+def _columns(spec: StudySpec) -> list[tuple[str, metrics.Metric | None, str, str | None]]:
+    """(metric key, its declaration, gray heading, gain heading) per objective; one objective's are short. A gain
+    objective (eval/psnr_gain) is already against gray: its gray heading names the figure it is a gain of, and it
+    has no gain column."""
     out = []
     for key in spec.metrics:
         m = metrics.declared(key)
         unit = f" ({m.unit})" if m and m.unit else ""
+        if m and m.gain_of:
+            out.append((key, m, f"gray {metrics.QUALITY[m.gain_of].label}{unit}", None))
+            continue
         label = [m.label] if m and len(spec.metrics) > 1 else []
         difference = "gain over gray" if m and m.better else "minus gray"
         out.append((key, m, " ".join(["gray", *label]) + unit, " ".join([*label, difference]) + unit))
@@ -62,6 +68,7 @@ def table(study: optuna.Study, spec: StudySpec, gray_by_run: dict[str, dict[str,
     a 95% interval over repeats (only when a trial has repeat values) and the duration."""
     trials = study.get_trials(deepcopy=False)
     repeats = any(REPEATS_ATTR in t.user_attrs for t in trials)
+    base = any(t.user_attrs.get(BASE_ATTR) for t in trials)
     rows = []
     for t in trials:
         values, epoch = reported(t)
@@ -71,12 +78,16 @@ def table(study: optuna.Study, spec: StudySpec, gray_by_run: dict[str, dict[str,
         for i, (key, m, gray_heading, gain_heading) in enumerate(_columns(spec)):
             value = values[i] if values and i < len(values) else None
             row[metrics.heading_of(key)] = value
-            if m is not None:
+            if m is not None and m.gain_of:  # a gain: the gray figure it is measured against
+                row[gray_heading] = gray.get(m.gain_of)
+            elif m is not None:
                 row[gray_heading] = gray.get(m.name)
                 row[gain_heading] = gain(m, value, gray.get(m.name))
             if i == 0 and repeats:
                 found = t.user_attrs.get(REPEATS_ATTR)
                 row[_ci_heading(m)] = metrics.mean_ci(found)[1] if found else None
+        if base:
+            row["base"] = "base" if t.user_attrs.get(BASE_ATTR) else ""
         planned = t.user_attrs.get(PLANNED_ATTR)
         row["epoch"] = (f"{epoch}/{planned}" if planned else str(epoch)) if epoch else ""
         end = t.datetime_complete
@@ -96,8 +107,10 @@ def as_text(frame: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     digits = {}
     for key, m, gray_heading, gain_heading in _columns(spec):
         d = m.digits if m else 4
-        digits.update({metrics.heading_of(key): (d, ""), gray_heading: (d, ""), gain_heading: (d, "+"),
+        digits.update({metrics.heading_of(key): (d, "+" if m and m.gain_of else ""), gray_heading: (d, ""),
                        _ci_heading(m): (d, "")})
+        if gain_heading:
+            digits[gain_heading] = (d, "+")
     for column in out.columns:
         if column in digits:
             d, sign = digits[column]
@@ -136,7 +149,9 @@ def figure(key: str, value: float, gray: dict[str, float]) -> str:
         return f"{key} {value:.4f}"
     label = metrics.heading_of(key).removesuffix(f" ({m.unit})") if m.unit else metrics.heading_of(key)
     text = f"{label} {m.show(value)}"
-    if m.name in gray:
+    if m.gain_of in gray:
+        text += f" (gray {metrics.QUALITY[m.gain_of].label} {metrics.QUALITY[m.gain_of].show(gray[m.gain_of])})"
+    elif m.name in gray:
         delta = gain(m, value, gray[m.name])
         unit = f" {m.unit}" if m.unit else ""
         text += f" (gray {m.show(gray[m.name])}, {delta:+.{m.digits}f}{unit}" + (

@@ -239,6 +239,26 @@ def resolved_config(client: MlflowClient, run_id: str) -> dict:
         return tomllib.loads(Path(client.download_artifacts(run_id, RESOLVED_CONFIG, tmp)).read_text())
 
 
+def read_text(repo_root: Path, run_id: str, artifact_file: str) -> str | None:
+    """A text artifact of a run (e.g. its per-image scores), None when the run did not log it."""
+    client = connect(repo_root)
+    folder = artifact_file.rsplit("/", 1)[0] if "/" in artifact_file else ""
+    if artifact_file not in {f.path for f in client.list_artifacts(run_id, folder or None)}:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        return Path(client.download_artifacts(run_id, artifact_file, tmp)).read_text()
+
+
+def find_finished_run(repo_root: Path, experiment: str, tags: dict) -> str | None:
+    """The newest FINISHED run of ``experiment`` with these tags (e.g. a study's shared warm start), or None."""
+    client = connect(repo_root)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = find_runs(client, [found.experiment_id], tags, status="FINISHED", order_by=("attributes.start_time DESC",))
+    return runs[0].info.run_id if runs else None
+
+
 def has_checkpoint(repo_root: Path, run_id: str) -> bool:
     """Whether a run saved a checkpoint (an epoch it can resume after)."""
     names = [f.path for f in connect(repo_root).list_artifacts(run_id, CHECKPOINT_DIR)]

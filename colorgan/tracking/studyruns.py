@@ -16,10 +16,11 @@ RUN_NAME_TAG = "mlflow.runName"
 STATE_NAMES = {"PRUNED": "pruned"}  # trial states whose run name says so (failures have the UI's FAILED status)
 
 
-def name_trial_run(repo_root: Path, run_id: str, number: int, state: str) -> None:
-    """``trial-N (pruned)`` for a pruned trial's run, so the runs table reads as the study went."""
+def name_trial_run(repo_root: Path, run_id: str, name: str, state: str) -> None:
+    """``trial-N (pruned)`` (``name``: the run's own, e.g. trial-N or trial-N-seedK) for a pruned trial's run, so
+    the runs table reads as the study went."""
     if state in STATE_NAMES:
-        set_run_tags(repo_root, run_id, {RUN_NAME_TAG: f"trial-{number} ({STATE_NAMES[state]})"})
+        set_run_tags(repo_root, run_id, {RUN_NAME_TAG: f"{name} ({STATE_NAMES[state]})"})
 
 
 def describe_run(repo_root: Path, run_id: str, markdown: str) -> None:
