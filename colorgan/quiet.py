@@ -25,6 +25,7 @@ VERBOSE_ENV = "COLORGAN_VERBOSE"  # "1": -v was given (read by the study workers
 QUIET_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "2",  # TensorFlow C++: warnings and errors only (hides cpu_feature_guard's list)
     "MLFLOW_LOGGING_LEVEL": "WARNING",  # MLflow's INFO lines ("Creating initial MLflow database tables...")
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # its "Downloading artifacts" bar (a study reads per_image.csv)
 }
 QUIET_LOGGERS = ("tensorflow", "absl", "h5py")  # Python loggers kept at ERROR when quiet
 START_UP_NOISE = (  # lines of TensorFlow's import that say nothing about this run

@@ -56,7 +56,7 @@ def test_evaluation_runs_through_test_step_weighting_losses_by_batch_size():
     model = gan.build(config.build({"image_size": 32, "power_iterations": 1}))
     l_in, target = _batch(10, seed=1)
     dataset = tf.data.Dataset.from_tensor_slices((l_in, target)).batch(4)  # batches of 4, 4 and 2
-    figures = train.evaluate_split(model, dataset)
+    figures, _ = train.evaluate_split(model, dataset)
     steps = [model.test_step(batch) for batch in dataset]
     sizes = [4, 4, 2]
     for name in gan.ADVERSARIAL_LOSSES:

@@ -106,5 +106,5 @@ def test_make_ui_closes_stale_runs_before_the_ui_starts():
     out = subprocess.run(["make", "-n", "ui"], capture_output=True, text=True, cwd=ROOT, timeout=60)
     lines = out.stdout.splitlines()
     sweep = [i for i, line in enumerate(lines) if "-m colorgan close-stale" in line]
-    start = [i for i, line in enumerate(lines) if "mlflow ui" in line]
+    start = [i for i, line in enumerate(lines) if "-m colorgan.tracking.ui" in line]  # it starts mlflow ui
     assert sweep and start and sweep[0] < start[0], out.stdout

@@ -113,11 +113,20 @@ def test_a_resumed_warm_started_run_keeps_its_checkpoint(at_source):
     assert [m.step for m in client.get_metric_history(run_id, "eval/psnr")] == [1, 2]
 
 
+class StopInFirstBatch(keras.callbacks.Callback):
+    """Ctrl-C in the first batch: before the run saved a checkpoint or logged an epoch."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        raise KeyboardInterrupt
+
+
 def test_a_resumed_run_without_a_checkpoint_is_warm_started_again(at_source):
+    """A run stopped before its first epoch ended has nothing to resume: it starts over, from the source again.
+    (One that logged epochs without a checkpoint is refused instead: tests/test_resume.py.)"""
     cfg = smoke(at_source.data_dir, "epochs=2", f"init_from={at_source.run_id}", "adversarial=false",
                 "checkpoint=false", "run_name=no-checkpoint")
     with pytest.raises(KeyboardInterrupt):
-        train.run(cfg, root=at_source.root, verbose=0, callbacks=(Capture(1, KeyboardInterrupt()),))
+        train.run(cfg, root=at_source.root, verbose=0, callbacks=(StopInFirstBatch(),))
     client = tracking.connect(at_source.root)
     run_id = client.search_runs([tracking.experiment_id(cfg.experiment, at_source.root)],
                                 "attributes.run_name = 'no-checkpoint'")[0].info.run_id
