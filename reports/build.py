@@ -13,12 +13,13 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from reports import captions, figures
+from reports import captions, figures, verdicts
 from reports.source import Entry, Evaluated, Missing, Source, data_key, evaluate_command
 from reports.spec import STUDY_FIGURES, ReportSpec
 
 LOSS_KEYS = ("train/g_total", "eval/g_total", "train/d_loss", "eval/d_loss")
 QUALITY_KEYS = ("eval/psnr", "eval/colorfulness")
+GAIN_SUFFIX = "_gain"  # eval/psnr_gain: the model's figure minus the gray image's on the same images
 PHASE_KEY = "phase"  # colorgan logs 0 for a generator pre-training epoch, 1 for a GAN epoch
 SPLIT_KEYS = ("eval_fraction", "test_fraction", "grey_threshold")  # what decides a model's test split
 GRID_BORDER = 2  # colorgan's sample grids put 2 white pixels between tiles
@@ -36,6 +37,8 @@ class Report:
     figure_files: dict[str, list[Path]] = field(default_factory=dict)
     study: optuna.Study | None = None
     best: pd.DataFrame | None = None
+    says: pd.DataFrame | None = None  # a study's best configuration against the default and the runner-up
+    says_lines: list[str] = field(default_factory=list)  # the same, in sentences
     configs: dict[str, str] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)
     captions: dict[str, str] = field(default_factory=dict)  # figure name -> what it shows and how to read it
@@ -50,7 +53,11 @@ class Report:
 
     def label(self, key: str) -> str:
         """An axis label with its unit for a logged key: "eval/psnr" -> "PSNR pooled (dB)"."""
-        m = self.declared.get(key.rsplit("/", 1)[-1])
+        name = key.rsplit("/", 1)[-1]
+        m = self.declared.get(name)
+        gain = self.declared.get(name.removesuffix(GAIN_SUFFIX)) if name.endswith(GAIN_SUFFIX) else None
+        if m is None and gain is not None:  # colorgan logs eval/<figure>_gain: the figure minus the gray image's
+            m = {**gain, "label": f"{gain['label']} gain over the gray image"}
         if m is None:
             return key
         return m["label"] + (f" ({m['unit']})" if m.get("unit") else "")
@@ -176,7 +183,8 @@ def _study_figures(report: Report, source: Source, out: Path) -> None:
     pruned = {label for label, state in states.items() if state == "PRUNED"}
     n_complete = sum(state == "COMPLETE" for state in states.values())
     n_pruned = sum(state == "PRUNED" for state in states.values())
-    gray = {m: source.gray(report.curves, m.rsplit("/", 1)[-1]) for m in metrics}
+    gray = {m: ({e.label: 0.0 for e in report.curves} if m.endswith(GAIN_SUFFIX)  # a gain: gray is 0 by definition
+                else source.gray(report.curves, m.rsplit("/", 1)[-1])) for m in metrics}
     if "trial_curves" in spec.figures:
         for param, log in logs.items():
             by_run = {e.label: float(e.params[param]) for e in report.curves
@@ -212,6 +220,8 @@ def _study_figures(report: Report, source: Source, out: Path) -> None:
         report.plotted["pareto"] = figures.pareto(trials, metrics, front, out, labels, gray)
         report.captions["pareto"] = captions.pareto(labels)
     report.best = best_table(report, metrics)
+    if len(study.directions) == 1:
+        report.says, report.says_lines = verdicts.study_says(study, source.comparisons(study))
 
 
 def best_table(report: Report, metrics: list[str]) -> pd.DataFrame:

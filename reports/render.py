@@ -97,6 +97,12 @@ def write(report: Report, source: Source, out: Path) -> list[Path]:
         best = f"Best trial: the objective on the eval split (what the study optimised), PSNR on the {report.where}"
         parts += [f"<h2>{html.escape(best)}</h2>", _html_table(report.best)]
         md += [f"## {best}", "", _md_table(report.best), ""]
+    if report.says is not None:
+        says = "What this study says (eval split, paired on the same images)"
+        parts += [f"<h2>{html.escape(says)}</h2>"] + ([_html_table(report.says)] if len(report.says) else [])
+        parts += [f"<p>{html.escape(line)}</p>" for line in report.says_lines]
+        md += [f"## {says}", ""] + ([_md_table(report.says), ""] if len(report.says) else [])
+        md += [line for text in report.says_lines for line in (text, "")]
     parts.append("<h2>Figures</h2>")
     md += ["## Figures", ""]
     for name, files in report.figure_files.items():

@@ -204,6 +204,12 @@ class Source:
         found = find_runs(self.client, [exp.experiment_id], tags, order_by=("attributes.start_time ASC",))
         return Entry(name, found[0].info.run_id, "baseline") if found else None
 
+    def comparisons(self, study: optuna.Study) -> pd.DataFrame | None:
+        """The study's paired comparisons (the runner logs comparisons.csv on its parent run), None if none."""
+        parent = study.user_attrs.get("mlflow_parent_run_id")
+        text = self._text(parent, "comparisons.csv") if parent else None
+        return pd.read_csv(io.StringIO(text)) if text else None
+
     def _text(self, run_id: str, path: str) -> str | None:
         try:
             local = self.client.download_artifacts(run_id, path, str(self._scratch(run_id)))

@@ -11,6 +11,7 @@ from html import unescape
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
 from conftest import write_colour_images
@@ -21,7 +22,7 @@ from test_train import smoke_config
 
 from colorgan import evaluate, studies, train
 from reports import __main__ as reports_cli
-from reports import build, source, spec
+from reports import build, source, spec, verdicts
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -168,6 +169,14 @@ def test_study_report_has_the_study_figures_and_the_best_trial(study_report, pro
     assert "report/index.html" in logged
     curves = report.plotted["trial_curves_lr_g"]
     assert sorted(curves["run"].unique()) == sorted(e.label for e in report.curves)
+    # What this study says: the best trial against the other one (trial 0 is the default), paired, in words.
+    best, other = report.study.best_trial.number, 1 - report.study.best_trial.number
+    (row,) = report.says.to_dict("records")
+    assert row["trial"] == other and row["compared with"] in verdicts.ROLES.values()
+    assert row["PSNR verdict"] in ("better", "worse", "within noise") and " dB [" in row["PSNR difference, 95% CI"]
+    md = (out / "report.md").read_text()
+    assert "## What this study says (eval split, paired on the same images)" in md
+    assert f"The best configuration is trial {best} (lr_g = " in md and f"trial {other} (lr_g = " in md
 
 
 def test_missing_runs_name_the_command_to_run(project, tmp_path):
@@ -228,10 +237,11 @@ def test_tables_name_their_split(runs_report, study_report):
     assert set(pd.read_csv(out / "metrics.csv")["split"]) == {"test split"}
     report, out = study_report
     columns = list(report.best.columns)
-    assert "PSNR pooled (dB), eval split, final epoch" in columns and "PSNR pooled (dB), test split" in columns
+    objective = "PSNR pooled gain over the gray image (dB), eval split, final epoch"  # smoke: eval/psnr_gain
+    assert objective in columns and "PSNR pooled (dB), test split" in columns
     evaluated = report.table[(report.table["group"] == "all") & (report.table["kind"] == "model")]["psnr"].iloc[0]
     assert report.best["PSNR pooled (dB), test split"].iloc[0] == pytest.approx(evaluated)
-    assert report.best["PSNR pooled (dB), eval split, final epoch"].iloc[0] == pytest.approx(report.study.best_value)
+    assert report.best[objective].iloc[0] == pytest.approx(report.study.best_value)
 
 
 def test_every_psnr_figure_draws_the_gray_image(runs_report, study_report):
@@ -305,3 +315,29 @@ def test_tracking_is_untouched_by_reports():
     found = [f"{path.relative_to(ROOT)}:{line}: {text}" for path in files
              for line, module, text in imports(path, ROOT) if module.split(".")[0] == "colorgan"]
     assert not found, "reports imports colorgan:\n" + "\n".join(found)
+
+
+def test_study_says_words_a_known_comparison():
+    """A synthetic study and comparisons table with a known answer: the best beats the default, ties the
+    runner-up."""
+    study = optuna.create_study(direction="maximize")
+    dist = {"lr_g": optuna.distributions.FloatDistribution(1e-5, 1e-2, log=True)}
+    for lr, value, base in ((2e-4, 0.5, True), (1e-3, 1.5, False), (5e-4, 1.4, False)):
+        study.add_trial(optuna.trial.create_trial(params={"lr_g": lr}, distributions=dist, value=value,
+                                                  user_attrs={"base": base, "seeds:eval/psnr_gain": [value] * 2}))
+    rows = [(0, "base", "psnr", 1.0, 0.8, 1.2, "better"), (0, "base", "colorfulness_gap", -2.0, -3.0, -1.0, "better"),
+            (2, "runner-up", "psnr", 0.1, -0.1, 0.3, "within noise"),
+            (2, "runner-up", "colorfulness_gap", 0.5, -0.5, 1.5, "within noise")]
+    compared = pd.DataFrame([{"best": 1, "against": a, "against_is": role, "score": score, "difference": d,
+                              "ci95_low": lo, "ci95_high": hi, "images": 40, "verdict": v}
+                             for a, role, score, d, lo, hi, v in rows])
+    table, lines = verdicts.study_says(study, compared)
+    assert list(table["compared with"]) == ["the default (base experiment)", "the runner-up"]
+    assert list(table["best lr_g"]) == ["0.001", "0.001"] and list(table["lr_g"]) == ["0.0002", "0.0005"]
+    assert list(table["PSNR difference, 95% CI"]) == ["+1.00 dB [+0.80, +1.20]", "+0.10 dB [-0.10, +0.30]"]
+    assert lines[0] == "The best configuration is trial 1 (lr_g = 0.001)."
+    assert lines[1].startswith("Against the default (base experiment), trial 0 (lr_g = 0.0002), trial 1 differs by "
+                               "PSNR +1.00 dB [+0.80, +1.20] (better); colourfulness gap -2.0 [-3.0, -1.0] (better), "
+                               "paired over the same 40 eval-split images, each configuration the mean of 2 seeds")
+    empty, (why,) = verdicts.study_says(study, None)
+    assert empty.empty and why.startswith("No paired comparison yet")

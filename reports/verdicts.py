@@ -1,0 +1,61 @@
+"""What a study says: its best configuration against the default (the base experiment's own values) and against
+the runner-up, paired on the same eval images, read from the ``comparisons.csv`` the study runner logs on the
+parent run. A table, and the same in sentences a reader can paste into a paper.
+"""
+
+from __future__ import annotations
+
+import optuna
+import pandas as pd
+
+ROLES = {"base": "the default (base experiment)", "runner-up": "the runner-up"}
+SCORES = {"psnr": ("PSNR", " dB", 2), "colorfulness_gap": ("colourfulness gap", "", 1)}  # label, unit, digits
+SEEDS_PREFIX = "seeds:"  # a trial's user attribute: its objective per seed, when the study has repeats
+
+
+def _value(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _params(trial: optuna.trial.FrozenTrial) -> str:
+    return ", ".join(f"{k} = {_value(v)}" for k, v in trial.params.items())
+
+
+def _seeds(trial: optuna.trial.FrozenTrial) -> int:
+    return max((len(v) for k, v in trial.user_attrs.items() if k.startswith(SEEDS_PREFIX)), default=1)
+
+
+def study_says(study: optuna.Study, compared: pd.DataFrame | None) -> tuple[pd.DataFrame, list[str]]:
+    """(table, sentences). Without comparisons (fewer than two finished trials, or a study from before they were
+    logged) the table is empty and the one sentence says why."""
+    if compared is None or compared.empty:
+        return pd.DataFrame(), ["No paired comparison yet: it needs two finished trials whose runs logged their "
+                                "per-image scores (eval/per_image.csv)."]
+    trials = {t.number: t for t in study.trials}
+    best = trials[int(compared["best"].iloc[0])]
+    seeds = _seeds(best)
+    over = (f"paired over the same {int(compared['images'].iloc[0])} eval-split images"
+            + (f", each configuration the mean of {seeds} seeds" if seeds > 1 else ""))
+    lines = [f"The best configuration is trial {best.number} ({_params(best)})."]
+    if best.user_attrs.get("base"):
+        lines.append(f"It is the default itself: no searched value beat the base experiment's ({over}).")
+    rows = []
+    picked = compared[compared["against_is"].isin(list(ROLES))]
+    for (number, role), group in picked.groupby(["against", "against_is"], sort=False):
+        other = trials[int(number)]
+        row = {"compared with": ROLES[role], "trial": other.number}
+        row.update({f"best {k}": _value(v) for k, v in best.params.items()})
+        row.update({k: _value(other.params.get(k, "")) for k in best.params})
+        parts = []
+        for r in group.itertuples():
+            label, unit, digits = SCORES[r.score]
+            interval = f"{r.difference:+.{digits}f}{unit} [{r.ci95_low:+.{digits}f}, {r.ci95_high:+.{digits}f}]"
+            row[f"{label} difference, 95% CI"] = interval
+            row[f"{label} verdict"] = r.verdict
+            parts.append(f"{label} {interval} ({r.verdict})")
+        row["eval images"] = int(group["images"].iloc[0])
+        rows.append(row)
+        lines.append(f"Against {ROLES[role]}, trial {other.number} ({_params(other)}), trial {best.number} differs "
+                     f"by {'; '.join(parts)}, {over}; the verdict is the best configuration's, from the 95% "
+                     f"interval of the mean per-image difference.")
+    return pd.DataFrame(rows), lines
