@@ -237,7 +237,7 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
     checkpoint = _checkpoint(model)
     gray = gray_baseline(bundle.eval, cfg.color_space)
     # init_from, before the run exists (a bad source fails first); resolve_model also takes study:NAME (the CLI's)
-    lineage = warmstart.apply(model, cfg, root, resolve_model, resume_run_id)
+    lineage = warmstart.apply(model, cfg, root, resolve_model, resume_run_id, announce=epoch_lines)
     with tracking.open_run(root, cfg.experiment, cfg.run_name, resume_run_id, parent_run_id,
                            {**(tags or {}), **lineage}, heartbeat) as tracker:
         if on_start is not None:

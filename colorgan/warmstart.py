@@ -30,9 +30,10 @@ Resolver = Callable[[str, Path], references.Model]
 
 
 def apply(model, cfg: Config, root: Path, resolve_model: Resolver | None = None,
-          resume_run_id: str | None = None) -> dict[str, str]:
+          resume_run_id: str | None = None, announce: bool = True) -> dict[str, str]:
     """Load ``cfg.init_from`` into ``model`` (a gan.ColorGAN) before training; returns the tags recording the
-    source. Does nothing without ``init_from``, or for a resumed run that has a checkpoint to restore."""
+    source (and prints one line saying what was loaded, with ``announce``). Does nothing without ``init_from``,
+    or for a resumed run that has a checkpoint to restore."""
     if not cfg.init_from or (resume_run_id and tracking.has_checkpoint(root, resume_run_id)):
         return {}
     source = resolve(cfg.init_from, root, resolve_model)
@@ -42,7 +43,8 @@ def apply(model, cfg: Config, root: Path, resolve_model: Resolver | None = None,
     if shadow is not None:
         shadow.set_weights(model.generator.get_weights())
     discriminator = _load_discriminator(model, cfg, source, root)
-    print(f"warm start from {source.description}: generator loaded, discriminator {discriminator}", flush=True)
+    if announce:
+        print(f"warm start from {source.description}: generator loaded, discriminator {discriminator}", flush=True)
     return {LINEAGE_TAG: source.lineage, DISCRIMINATOR_TAG: discriminator}
 
 

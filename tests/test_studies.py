@@ -251,7 +251,7 @@ def test_pruned_trial_is_marked_in_optuna_and_mlflow(env, tmp_path):
     (trial,) = study.trials
     assert trial.state == State.PRUNED and trial.user_attrs["epochs"] == 1
     (run,) = _runs(env, study.user_attrs["mlflow_parent_run_id"]).values()
-    # A normal outcome, not a failure: FINISHED, named and tagged as pruned, found by the README's filter.
+    # A normal outcome, not a failure: FINISHED, named and tagged as pruned, found by the filter docs/studies.md gives.
     assert run.data.tags["colorgan.trial_state"] == "PRUNED"
     assert run.info.status == "FINISHED" and run.info.run_name == "trial-0 (pruned)"
     found = tracking.connect(env).search_runs([run.info.experiment_id], "tags.colorgan.trial_state = 'PRUNED'")
@@ -565,7 +565,10 @@ def test_repeats_train_each_configuration_with_every_seed_and_compare_paired(env
     parent_files = {a.path for a in client.list_artifacts(study.user_attrs["mlflow_parent_run_id"])}
     assert "comparisons.csv" in parent_files
     studies.print_summary(study, spec, env)
-    assert "paired 95% CI: PSNR pooled" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "paired 95% CI: PSNR pooled" in out
+    for number, seed in itertools.product((0, 1), (42, 43)):  # one line per seed of each trial, as it ends
+        assert f"trial {number} seed {seed} complete " in out, out
 
 
 @pytest.mark.slow

@@ -169,7 +169,6 @@ def _objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int | No
         _record_owner(trial)
         if objective.base_next:
             trial.set_user_attr(summaries.BASE_ATTR, True)
-        started_at = time.time()
         values = {p.name: suggest(trial, p) for p in spec.params}
         overrides = dict(values)
         if epochs:
@@ -183,7 +182,7 @@ def _objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int | No
         for repeat in range(spec.repeats):
             name = f"trial-{trial.number}" + (f"-seed{repeat}" if spec.repeats > 1 else "")
             cfg = spec.base_config({**overrides, "run_name": name, "seed": seed0 + repeat})
-            finals.append(_one_run(trial, spec, cfg, values, repeat, parent_run_id, root, run_ids, started_at))
+            finals.append(_one_run(trial, spec, cfg, values, repeat, parent_run_id, root, run_ids))
         per_metric = [[final[m] for final in finals] for m in spec.metrics]
         means = [float(sum(v) / len(v)) for v in per_metric]
         if spec.repeats > 1:
@@ -199,7 +198,7 @@ def _objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int | No
 
 
 def _one_run(trial: optuna.Trial, spec: StudySpec, cfg, values: dict, repeat: int, parent_run_id: str,
-             root: Path, run_ids: list[str], started_at: float) -> dict[str, float]:
+             root: Path, run_ids: list[str]) -> dict[str, float]:
     """One seed of a trial's configuration: a nested MLflow run; only the first seed reports to the pruner."""
     tags = {"colorgan.study": spec.name, "colorgan.trial": trial.number, "colorgan.role": "trial",
             "colorgan.repeat": repeat, "colorgan.trial_state": "RUNNING",
@@ -215,14 +214,14 @@ def _one_run(trial: optuna.Trial, spec: StudySpec, cfg, values: dict, repeat: in
             trial.set_user_attr("mlflow_run_id", run_id)
 
     loud = quiet.is_verbose()  # -v: Keras' progress bar and every epoch's line; else one line per trial (seed)
+    started_at = time.time()
 
     def close(outcome: str, figures: list[float] | None = None, reason: str = "") -> None:
         _close(root, state["run_id"], outcome, reporter.epochs)
         if state["run_id"]:
             studyruns.name_trial_run(root, state["run_id"], cfg.run_name, outcome)
-        seed = f"seed {cfg.seed}: " if spec.repeats > 1 else ""
-        _announce(trial, spec, root, state["run_id"], outcome, figures, reporter.epochs, started_at,
-                  seed + reason if reason else reason)
+        _announce(trial, spec, root, state["run_id"], outcome, figures, reporter.epochs, started_at, reason,
+                  cfg.seed if spec.repeats > 1 else None)
 
     try:
         result = train.run(cfg, spec.path, parent_run_id=parent_run_id, tags=tags, root=root,
@@ -253,11 +252,11 @@ def _close(root: Path, run_id: str | None, state: str, epochs: int) -> None:
 
 
 def _announce(trial: optuna.Trial, spec: StudySpec, root: Path, run_id: str | None, state: str,
-              values: list[float] | None, epochs: int, started_at: float, reason: str) -> None:
+              values: list[float] | None, epochs: int, started_at: float, reason: str, seed: int | None) -> None:
     """The one line a trial prints when it ends (summaries.trial_line), its figures next to its run's gray ones."""
     gray = tracking.gray_figures(tracking.run_data(root, run_id)) if run_id else {}
     print(summaries.trial_line(trial.number, state, values, epochs, trial.user_attrs.get(summaries.PLANNED_ATTR),
-                               spec, gray, trial.params, time.time() - started_at, reason), flush=True)
+                               spec, gray, trial.params, time.time() - started_at, reason, seed), flush=True)
 
 
 def _counted(trials: list[optuna.trial.FrozenTrial]) -> int:

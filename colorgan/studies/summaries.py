@@ -164,13 +164,15 @@ def _param(value) -> str:
 
 
 def trial_line(number: int, state: str, values: list[float] | None, epoch: int, planned: int | None,
-               spec: StudySpec, gray: dict[str, float], params: dict, seconds: float, reason: str = "") -> str:
-    """The one line a trial prints when it ends: its state, the epoch, its figures next to the gray image's (or
-    why it failed), its params and how long it took."""
+               spec: StudySpec, gray: dict[str, float], params: dict, seconds: float, reason: str = "",
+               seed: int | None = None) -> str:
+    """The one line a trial (or, with repeats, each of its seeds) prints when it ends: its state, the epoch, its
+    figures next to the gray image's (or why it failed), its params and how long it took."""
     at = f"epoch {epoch}/{planned}" if planned else f"epoch {epoch}"
     what = ("  ".join(figure(k, v, gray) for k, v in zip(spec.metrics, values, strict=False)) if values
             else reason)
-    return (f"trial {number} {STATES.get(state, state.lower()):<8}  {at}  {what}  "
+    name = f"trial {number}" + (f" seed {seed}" if seed is not None else "")
+    return (f"{name} {STATES.get(state, state.lower()):<8}  {at}  {what}  "
             f"{' '.join(f'{k}={_param(v)}' for k, v in params.items())}  {seconds:.0f} s")
 
 
