@@ -23,7 +23,7 @@ WHERE := $(PY) -m colorgan.paths
 MODEL ?=
 DATA ?=
 SIZE ?=
-# make reproduce: the seed_graphs runs at a reduced, shared budget (see the README for its measured time)
+# make reproduce: the seed_graphs runs at a reduced, shared budget (see docs/evaluation.md for its measured time)
 REPRO_SET ?= image_size=64 epochs=3 max_train_images=512 max_eval_images=256
 SEED_RUNS := rgb_baseline lab_baseline lab_tuned lab_spectral lab_advanced l1_only
 
