@@ -566,7 +566,7 @@ def test_repeats_train_each_configuration_with_every_seed_and_compare_paired(env
     assert "comparisons.csv" in parent_files
     studies.print_summary(study, spec, env)
     out = capsys.readouterr().out
-    assert "paired 95% CI: PSNR pooled" in out
+    assert "paired 95% CI: PSNR mean" in out
     for number, seed in itertools.product((0, 1), (42, 43)):  # one line per seed of each trial, as it ends
         assert f"trial {number} seed {seed} complete " in out, out
 

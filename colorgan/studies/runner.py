@@ -410,14 +410,20 @@ def comparisons(study: optuna.Study, spec: StudySpec, root: Path) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def _mean_of(score: str) -> metrics.Metric:
+    """The declared figure a mean per-image difference of ``score`` is a difference of ("PSNR mean", not the
+    pooled PSNR the study's objective reads)."""
+    return next(m for m in metrics.MEANS if m.mean_of == score)
+
+
 def comparison_lines(table: pd.DataFrame) -> list[str]:
     """The comparisons in words a reader can paste: one line per compared trial."""
     lines = []
     if table.empty:  # fewer than two finished trials, or none logged its per-image scores
         return lines
     for (best, other, role), group in table.groupby(["best", "against", "against_is"], sort=False):
-        parts = [f"{metrics.QUALITY[r.score].label} {r.difference:+.2f} [{r.ci95_low:+.2f}, {r.ci95_high:+.2f}]"
-                 f"{' dB' if metrics.QUALITY[r.score].unit == 'dB' else ''} ({r.verdict})" for r in group.itertuples()]
+        parts = [f"{_mean_of(r.score).label} {r.difference:+.2f} [{r.ci95_low:+.2f}, {r.ci95_high:+.2f}]"
+                 f"{' dB' if _mean_of(r.score).unit == 'dB' else ''} ({r.verdict})" for r in group.itertuples()]
         lines.append(f"trial {best} - trial {other} ({role}), eval split, {group['images'].iloc[0]} images, "
                      f"paired 95% CI: " + "; ".join(parts))
     return lines
