@@ -43,6 +43,15 @@ def _study(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reproduce(args: argparse.Namespace) -> int:
+    from colorgan import reproduce
+
+    _close_stale()
+    done = reproduce.run(Path(args.file), only=tuple(args.only))
+    print(f"reproduce: {len(done)} runs ready in MLflow; next: make report NAME=seed_graphs")
+    return 0
+
+
 def _close_stale(args: argparse.Namespace | None = None) -> int:
     """Mark runs whose process died (stale heartbeat) FAILED: before train and study, and as `make ui` starts."""
     from colorgan import paths
@@ -189,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=0, help="TF intra-op threads per worker (0 = share of cores)")
     p.add_argument("--summary", action="store_true", help="print the trials table and the best trial, then exit")
     p.set_defaults(func=_study)
+
+    p = command("reproduce", help="train every run a claims file declares (each once; a rerun trains what is missing)")
+    p.add_argument("file", nargs="?", default="reports/claims.toml", help="the claims file (default: %(default)s)")
+    p.add_argument("--only", nargs="*", default=[], metavar="NAME", help="only these configurations (run names "
+                   "without -sSEED)")
+    p.set_defaults(func=_reproduce)
 
     p = command("evaluate", help="score a model or baseline per image on a folder (default: the test split)")
     p.add_argument("--model", required=True,

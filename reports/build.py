@@ -13,7 +13,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from reports import captions, figures, verdicts
+from reports import captions, claims, figures, verdicts
 from reports.source import Entry, Evaluated, Missing, Source, data_key, evaluate_command
 from reports.spec import STUDY_FIGURES, ReportSpec
 
@@ -39,6 +39,7 @@ class Report:
     best: pd.DataFrame | None = None
     says: pd.DataFrame | None = None  # a study's best configuration against the default and the runner-up
     says_lines: list[str] = field(default_factory=list)  # the same, in sentences
+    says_title: str = "What this study says (eval split, paired on the same images)"
     configs: dict[str, str] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)
     captions: dict[str, str] = field(default_factory=dict)  # figure name -> what it shows and how to read it
@@ -283,6 +284,12 @@ def build(spec: ReportSpec, source: Source, out: Path) -> Report:
         report.plotted["per_class"] = figures.per_class(per_class_table(report), figs, where)
         report.captions["per_class"] = captions.per_class(where, evaluations[0].info.get("n_images"),
                                                           "gray" in report.plotted["per_class"]["label"].values)
+    if spec.claims:
+        report.says_title = "The original report's claims, checked (eval split, at the budget of `make reproduce`)"
+        claims_file = Path(spec.source).with_name(f"{spec.claims}.toml")
+        report.says, report.says_lines, plotted, caps = claims.check(source, claims_file, figs)
+        report.plotted.update(plotted)
+        report.captions.update(caps)
     report.figure_files = {name: [figs / f"{name}.png", figs / f"{name}.svg"] for name in report.plotted}
     for ev in evaluations:
         report.configs[ev.entry.label] = source.config_text(ev.entry.run_id)

@@ -99,3 +99,21 @@ def per_class(where: str, n_images: int | None, gray: bool) -> str:
             "from the Student-t interval of the images' mean squared error; gap: Student-t interval of the mean). "
             "The PSNR axis does not start at 0: compare bar tops and intervals, not bar lengths; overlapping "
             "intervals mean this many images do not resolve the difference in that class." + line)
+
+
+def claim_curves(key: str, pair: tuple[str, str], seeds: dict[str, int]) -> str:
+    runs = " and ".join(f"{name} ({seeds[name]} seeds)" for name in pair)
+    if key == "overfit":
+        return (f"The over-fitting gap per epoch of {runs}: the generator's L1 term on the eval split divided by "
+                f"the same on the training images, minus 1 (0: no gap; the train figure is measured with dropout "
+                f"on, so the gap is, if anything, understated). Lines are the mean over seeds, bands their 95% "
+                f"interval; the claim reads the last epoch.")
+    return (f"The discriminator's training loss per epoch of {runs}: the claim is about how much it moves from one "
+            f"epoch to the next. Lines are the mean over seeds, bands their 95% interval.")
+
+
+def claim_effects() -> str:
+    return ("Each claim part as a difference a - b with its 95% interval (the dot and the bar), one panel per "
+            "score, the dotted line at 0: a bar clear of 0 is a difference larger than the noise. PSNR and "
+            "colourfulness are paired per eval image (each configuration averaged over its seeds); images/s "
+            "uses each epoch of each seed as one sample.")

@@ -350,3 +350,49 @@ def per_class(plotted: pd.DataFrame, folder: Path, where: str, gray: str | None 
     fig.tight_layout()
     save(fig, folder, "per_class")
     return plotted
+
+
+CLAIM_CURVES = {  # figure key -> (y label, how each run's point per epoch is computed from its history)
+    "overfit": ("eval / train L1 - 1", ("eval/g_recon", "train/g_recon")),
+    "d_loss": ("discriminator loss, train", ("train/d_loss",)),
+}
+
+
+def claim_curves(hist: pd.DataFrame, key: str, folder: Path, name: str) -> pd.DataFrame:
+    """A claim's two configurations per epoch, the mean over seeds with a 95% band (seaborn's bootstrap):
+    ``overfit`` the generalisation gap of the L1 term, ``d_loss`` the discriminator's training loss."""
+    ylabel, keys = CLAIM_CURVES[key]
+    wide = hist[hist["metric"].isin(keys)].pivot_table(index=["config", "run", "step"], columns="metric",
+                                                       values="value").reset_index()
+    wide["value"] = wide[keys[0]] / wide[keys[1]] - 1.0 if len(keys) == 2 else wide[keys[0]]
+    plotted = wide[["config", "run", "step", "value"]]
+    fig, ax = plt.subplots(figsize=(WIDTH * 0.7, 3.2))
+    sns.lineplot(plotted, x="step", y="value", hue="config", marker="o", errorbar=("ci", 95), ax=ax)
+    if len(keys) == 2:
+        ax.axhline(0.0, color="0.5", linewidth=1)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    _legend_outside(ax, "configuration")
+    fig.tight_layout()
+    save(fig, folder, name)
+    return plotted
+
+
+def effects(table: pd.DataFrame, scores: dict[str, tuple[str, str, int]], folder: Path, name: str) -> pd.DataFrame:
+    """Forest plot: each claim part's difference a - b with its 95% CI, one panel per score, 0 marked."""
+    used = list(dict.fromkeys(table["score"]))
+    fig, axes = plt.subplots(1, len(used), figsize=(WIDTH * 1.3, 0.45 * table.groupby("score").size().max() + 1.4),
+                             squeeze=False)
+    for ax, score in zip(axes.flat, used, strict=True):
+        sub = table[table["score"] == score].reset_index(drop=True)
+        y = np.arange(len(sub))[::-1]
+        ax.errorbar(sub["mean"], y, xerr=[sub["mean"] - sub["low"], sub["high"] - sub["mean"]], fmt="o",
+                    color=sns.color_palette(PALETTE)[0], capsize=3)
+        ax.axvline(0.0, color="0.3", linewidth=1, linestyle=":")
+        ax.set_yticks(y, [f"{c}: {a} - {b}" for c, a, b in zip(sub["claim"], sub["a"], sub["b"], strict=True)])
+        label, unit, _ = scores[score]
+        ax.set_xlabel(f"{label}{f' ({unit})' if unit else ''}, a - b")
+    fig.tight_layout()
+    save(fig, folder, name)
+    return table

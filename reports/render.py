@@ -98,7 +98,7 @@ def write(report: Report, source: Source, out: Path) -> list[Path]:
         parts += [f"<h2>{html.escape(best)}</h2>", _html_table(report.best)]
         md += [f"## {best}", "", _md_table(report.best), ""]
     if report.says is not None:
-        says = "What this study says (eval split, paired on the same images)"
+        says = report.says_title
         parts += [f"<h2>{html.escape(says)}</h2>"] + ([_html_table(report.says)] if len(report.says) else [])
         parts += [f"<p>{html.escape(line)}</p>" for line in report.says_lines]
         md += [f"## {says}", ""] + ([_md_table(report.says), ""] if len(report.says) else [])

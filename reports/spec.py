@@ -11,7 +11,7 @@ from pathlib import Path
 
 RUN_FIGURES = ("losses", "quality", "samples", "per_class")
 STUDY_FIGURES = ("trial_curves", "objective_vs_params", "importances", "history", "pareto")
-KEYS = {"title", "experiment", "runs", "study", "baselines", "figures", "data"}
+KEYS = {"title", "experiment", "runs", "study", "baselines", "figures", "data", "claims"}
 BASELINES = ("gray", "welsh")  # non-learned; the learned l1_only baseline is a run (see seed_graphs.toml)
 HERE = Path(__file__).resolve().parent
 
@@ -31,6 +31,7 @@ class ReportSpec:
     figures: tuple[str, ...] = RUN_FIGURES
     data: str | None = None  # a folder evaluated whole; None = each model's test split
     source: str = "the default study report (no reports/NAME.toml)"  # the file it came from
+    claims: str = ""  # reports/CLAIMS.toml: claims checked on the runs `make reproduce` trains (reports/claims.py)
 
 
 def load(name: str, folder: Path = HERE) -> ReportSpec:
@@ -57,4 +58,4 @@ def load(name: str, folder: Path = HERE) -> ReportSpec:
     if set(baselines) - set(BASELINES):
         raise SpecError(f"{path}: baselines must be among {', '.join(BASELINES)}; l1_only is a run, list it in runs")
     return ReportSpec(name, str(raw.get("title", name)), str(raw.get("experiment", "colorgan")), runs, study,
-                      baselines, figures, raw.get("data"), str(path))
+                      baselines, figures, raw.get("data"), str(path), str(raw.get("claims", "")))

@@ -32,7 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("references",),  # any model reference (MLflow or shipped) -> generator + config; the default model
     ("train", "warmstart", "evaluate", "publish", "shipping", "serve"),  # one run, its warm start, one evaluation,
     # publishing to the registry, shipping into the repository, the web app
-    ("studies",),  # Optuna on top of train
+    ("studies", "reproduce"),  # Optuna on top of train; the claims' runs, each trained once
     ("__main__", "bench", "bench_serve"),  # entry points
 )
 LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}

@@ -1,0 +1,209 @@
+"""The original report's claims, checked: each claim of ``reports/claims.toml`` measured on the runs `make
+reproduce` trained, as an effect (a - b) with its 95% CI and a verdict: supported / contradicted / inconclusive
+at this budget.
+
+Two kinds of score. Paired (psnr, colorfulness, colorfulness_gap): per eval image, each configuration's scores
+averaged over its seeds, the mean per-image difference with a Student-t interval, so image-to-image variation
+cancels. Per run (overfit_gap, d_loss_variation, images_per_sec): one value per seed (per epoch for images/s),
+the difference of means with Welch's interval, so the seed's noise is in the interval.
+"""
+
+from __future__ import annotations
+
+import io
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from reports import captions, figures
+from reports.source import Entry, Missing, Source, find_runs
+
+PER_IMAGE = "eval/per_image.csv"  # colorgan.train logs the last epoch's per-image eval scores here
+PAIRED = {"psnr": ("PSNR (mean per image)", "dB", 2), "colorfulness": ("colourfulness", "", 1),
+          "colorfulness_gap": ("colourfulness gap", "", 1)}
+RUN_SCORES = {"overfit_gap": ("over-fitting gap (eval / train L1 - 1, last epoch)", "", 3),
+              "d_loss_variation": ("D loss variation (SD of epoch-to-epoch change)", "", 3),
+              "images_per_sec": ("training speed", "images/s", 1)}
+HISTORY_KEYS = ("train/g_recon", "eval/g_recon", "train/d_loss", "images_per_sec")
+EXPECT = ("higher", "lower", "same")
+RULES = ("all", "any")
+
+
+@dataclass(frozen=True)
+class Effect:
+    claim: str
+    score: str
+    a: str
+    b: str
+    expect: str
+    mean: float
+    low: float
+    high: float
+    samples: str  # "654 images" or "3 + 3 runs"
+    holds: str  # "holds" / "against" / "within noise"
+
+    def text(self) -> str:
+        label, unit, digits = (PAIRED | RUN_SCORES)[self.score]
+        unit = f" {unit}" if unit else ""
+        return (f"{label} {self.mean:+.{digits}f}{unit} [{self.low:+.{digits}f}, {self.high:+.{digits}f}] "
+                f"({self.a} - {self.b}, {self.samples})")
+
+
+def load(path: Path) -> dict:
+    raw = tomllib.loads(path.read_text())
+    for claim in raw.get("claims", []):
+        if claim.get("rule", "all") not in RULES:
+            raise ValueError(f"{path}: claim {claim.get('id')}: rule must be one of {', '.join(RULES)}")
+        for part in claim["parts"]:
+            if part["score"] not in PAIRED | RUN_SCORES or part["expect"] not in EXPECT:
+                raise ValueError(f"{path}: claim {claim.get('id')}: unknown score {part['score']!r} or expect "
+                                 f"{part['expect']!r}")
+    return raw
+
+
+def names(raw: dict) -> dict[str, list[str]]:
+    """Configuration -> its run names (NAME-sSEED), as colorgan.reproduce names them."""
+    return {name: [f"{name}-s{seed}" for seed in run.get("seeds", raw.get("seeds", [0]))]
+            for name, run in raw.get("runs", {}).items()}
+
+
+def find(source: Source, raw: dict) -> dict[str, list[Entry]]:
+    """Configuration -> the newest FINISHED run of each of its seeds; Missing names `make reproduce`."""
+    exp = source.client.get_experiment_by_name(raw.get("experiment", "reproduce"))
+    found, missing = {}, []
+    for config, runs in names(raw).items():
+        found[config] = []
+        for run_name in runs:
+            hits = [] if exp is None else find_runs(source.client, [exp.experiment_id], {"mlflow.runName": run_name},
+                                                    "FINISHED", order_by=("attributes.start_time DESC",))
+            if hits:
+                found[config].append(Entry(run_name, hits[0].info.run_id, "model"))
+            else:
+                missing.append(run_name)
+    if missing:
+        raise Missing(f"the claims need runs not trained yet: {', '.join(missing)}", ["make reproduce"])
+    return found
+
+
+def per_image(source: Source, entries: list[Entry]) -> pd.DataFrame:
+    """One configuration's per-image eval scores, averaged over its seeds (rows: files)."""
+    tables = []
+    for e in entries:
+        text = source._text(e.run_id, PER_IMAGE)
+        if text is None:
+            raise Missing(f"run {e.label} ({e.run_id}) logged no {PER_IMAGE}", ["make reproduce"])
+        tables.append(pd.read_csv(io.StringIO(text), keep_default_na=False).set_index("file"))
+    return pd.concat(tables).groupby(level=0).mean(numeric_only=True)
+
+
+def run_values(hist: pd.DataFrame, entries: list[Entry], score: str) -> np.ndarray:
+    """The samples of a per-run score for one configuration (one per seed; one per epoch for images/s)."""
+    def series(label: str, key: str) -> np.ndarray:
+        sub = hist[(hist["run"] == label) & (hist["metric"] == key)].sort_values("step")
+        return sub["value"].to_numpy(np.float64)
+
+    out = []
+    for e in entries:
+        if score == "overfit_gap":
+            train, held = series(e.label, "train/g_recon"), series(e.label, "eval/g_recon")
+            out.append(held[-1] / train[-1] - 1.0)
+        elif score == "d_loss_variation":
+            out.append(float(np.std(np.diff(series(e.label, "train/d_loss")), ddof=1)))
+        else:
+            out.extend(series(e.label, score))
+    return np.asarray(out, np.float64)
+
+
+def t_interval(diff: np.ndarray) -> tuple[float, float, float]:
+    mean = float(np.mean(diff))
+    half = float(stats.t.ppf(0.975, len(diff) - 1) * np.std(diff, ddof=1) / np.sqrt(len(diff)))
+    return mean, mean - half, mean + half
+
+
+def welch_interval(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    va, vb = np.var(a, ddof=1) / len(a), np.var(b, ddof=1) / len(b)
+    se = np.sqrt(va + vb)
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if se > 0 else 1.0
+    mean = float(np.mean(a) - np.mean(b))
+    half = float(stats.t.ppf(0.975, dof) * se)
+    return mean, mean - half, mean + half
+
+
+def holds(expect: str, low: float, high: float) -> str:
+    """Whether one part of a claim holds, from the 95% interval of a - b."""
+    if expect == "same":
+        return "holds" if low <= 0.0 <= high else "against"
+    above, below = low > 0.0, high < 0.0
+    if not (above or below):
+        return "within noise"
+    return "holds" if above == (expect == "higher") else "against"
+
+
+def verdict(rule: str, parts: list[str]) -> str:
+    """supported / contradicted / inconclusive at this budget, from the parts' outcomes and the claim's rule."""
+    held, against = parts.count("holds"), parts.count("against")
+    if rule == "all":
+        return "supported" if held == len(parts) else "contradicted" if against else "inconclusive at this budget"
+    if held and not against:
+        return "supported"
+    if against and not held:
+        return "contradicted"
+    return "inconclusive at this budget" + (" (a trade-off)" if held and against else "")
+
+
+def measure(claim: dict, part: dict, found: dict[str, list[Entry]], hist: pd.DataFrame,
+            tables: dict[str, pd.DataFrame]) -> Effect:
+    a, b, score = part["a"], part["b"], part["score"]
+    if score in PAIRED:
+        joined = tables[a][[score]].join(tables[b][[score]], how="inner", lsuffix="_a", rsuffix="_b")
+        mean, low, high = t_interval((joined[f"{score}_a"] - joined[f"{score}_b"]).to_numpy(np.float64))
+        samples = f"paired over {len(joined)} eval images, each the mean of {len(found[a])} and {len(found[b])} seeds"
+    else:
+        va, vb = run_values(hist, found[a], score), run_values(hist, found[b], score)
+        mean, low, high = welch_interval(va, vb)
+        unit = "epochs" if score == "images_per_sec" else "seeds"
+        samples = f"{len(va)} + {len(vb)} {unit}"
+    return Effect(str(claim["id"]), score, a, b, part["expect"], mean, low, high, samples,
+                  holds(part["expect"], low, high))
+
+
+def check(source: Source, path: Path, folder: Path) -> tuple[pd.DataFrame, list[str], dict, dict]:
+    """(the claims table, one sentence per claim, figure name -> plotted data, figure name -> caption)."""
+    raw = load(path)
+    found = find(source, raw)
+    wanted = {p["a"] for c in raw["claims"] for p in c["parts"]} | {p["b"] for c in raw["claims"] for p in c["parts"]}
+    entries = [e for name in wanted for e in found[name]]
+    hist = source.histories(entries, HISTORY_KEYS)
+    tables = {name: per_image(source, found[name]) for name in sorted(wanted)
+              if any(p["score"] in PAIRED and name in (p["a"], p["b"]) for c in raw["claims"] for p in c["parts"])}
+    rows, lines, effects = [], [], []
+    for claim in raw["claims"]:
+        measured = [measure(claim, part, found, hist, tables) for part in claim["parts"]]
+        effects += measured
+        said = verdict(claim.get("rule", "all"), [m.holds for m in measured])
+        rows.append({"claim": claim["id"], "the report said": claim["text"],
+                     "effect (a - b), 95% CI": "; ".join(m.text() for m in measured),
+                     "verdict": said, "figure": f"claim_{claim['figure']}"})
+        lines.append(f"Claim {claim['id']}, \"{claim['text']}\": {said}. "
+                     + "; ".join(f"{m.text()}: {m.holds} (expected {m.expect})" for m in measured) + ".")
+    plotted, caps = {}, {}
+    by_config = {e.label: name for name, es in found.items() for e in es}
+    for claim in raw["claims"]:
+        key, pair = claim["figure"], (claim["parts"][0]["a"], claim["parts"][0]["b"])
+        name = f"claim_{key}"
+        if name in plotted:
+            continue
+        if key == "effects":
+            plotted[name] = figures.effects(pd.DataFrame([vars(m) for m in effects if m.claim in
+                                                          {c["id"] for c in raw["claims"] if c["figure"] == key}]),
+                                            {**PAIRED, **RUN_SCORES}, folder, name)
+            caps[name] = captions.claim_effects()
+        else:
+            sub = hist[hist["run"].map(by_config).isin(pair)].assign(config=lambda f: f["run"].map(by_config))
+            plotted[name] = figures.claim_curves(sub, key, folder, name)
+            caps[name] = captions.claim_curves(key, pair, {c: len(found[c]) for c in pair})
+    return pd.DataFrame(rows), lines, plotted, caps
