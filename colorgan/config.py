@@ -46,7 +46,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "color_space": ("lab", "rgb"),
     "smoothing_mode": ("one_sided", "two_sided"),
     "recon_loss": ("l1", "l2"),
-    "precision": ("fp32", "bf16"),
+    "precision": ("auto", "fp32", "bf16"),
     "spectral_norm_on": ("discriminator", "both"),
     "generator": ("unet",),  # each value names a builder in networks.GENERATORS
     "lr_schedule": ("constant", "linear_decay"),
@@ -93,7 +93,7 @@ class Config:
     decay_epochs: int = 0  # linear_decay: the last epochs of each phase, over which the rates fall towards 0
     max_cpu_minutes: float = 0.0  # stop at the first batch past this much CPU time of the run; 0 = off
     ema_decay: float = 0.0  # exponential moving average of G's weights used for inference; 0 = off
-    precision: str = "fp32"  # "bf16" = keras mixed_bfloat16, about 1.5x faster on this CPU
+    precision: str = "auto"  # bf16 (keras mixed_bfloat16) where the hardware has it, else fp32 (colorgan.hardware)
     jit_compile: bool = False  # XLA measured 1.6-2x slower on a 2-core CPU
     seed: int = 42
     # --- tracking ---

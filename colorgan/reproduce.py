@@ -87,12 +87,12 @@ def _train_once(cfg: config.Config, role: str, root: Path, label: str) -> tuple[
     found = tracking.find_finished_run(root, cfg.experiment, tags)
     if found:
         return found, False
+    print(f"{label}: training ({cfg.pretrain_epochs + cfg.epochs} epochs)", flush=True)
     start = time.monotonic()
     result = train.run(cfg, tags=tags, root=root, epoch_lines=False)
     gain = result.final.get("eval/psnr_gain")
     said = f", eval PSNR gain over the gray image {gain:+.2f} dB" if gain is not None else ""
-    print(f"{label}: trained in {time.monotonic() - start:.0f} s ({cfg.epochs + cfg.pretrain_epochs} epochs{said})",
-          flush=True)
+    print(f"{label}: trained in {time.monotonic() - start:.0f} s{said}", flush=True)
     return result.run_id, True
 
 

@@ -12,12 +12,27 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorgan import budget, color, data, gan, grids, heartbeat, losses, metrics, paths, schedule, tracking, warmstart
+from colorgan import (
+    budget,
+    color,
+    data,
+    gan,
+    grids,
+    hardware,
+    heartbeat,
+    losses,
+    metrics,
+    paths,
+    schedule,
+    tracking,
+    warmstart,
+)
 from colorgan import config as config_mod
 from colorgan.config import Config
 from colorgan.tracking import liveness
 
 EPOCH_LINE = ("psnr", "ssim", "colorfulness", "colorfulness_gap")  # metrics.QUALITY names on the epoch line
+PRECISION_TAG = "colorgan.precision_reason"  # why the run trained in precision_resolved (auto: the hardware)
 PER_IMAGE_ARTIFACT = "eval/per_image.csv"  # the last epoch's per-image eval scores (paired comparisons read them)
 
 
@@ -229,7 +244,10 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
     root = root or paths.repo_root()
     if resume_run_id:
         check_resume(resume_run_id, root)
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if cfg.precision == "bf16" else "float32")
+    precision, why = hardware.resolve_precision(cfg.precision, gpus=len(tf.config.list_physical_devices("GPU")))
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bf16" else "float32")
+    if epoch_lines and cfg.precision == "auto":
+        print(f"precision: {precision} ({why})", flush=True)
     keras.utils.set_random_seed(cfg.seed)
     bundle = data.load(cfg, root)
     prior = rebalance_prior(cfg, root)
@@ -248,7 +266,8 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
         else:
             tracker.log_params({**cfg.to_dict(), **bundle.info, "tf_version": tf.__version__,
                                 "keras_version": keras.__version__, "git_commit": tracking.git_commit(root)})
-            tracker.set_tags({"colorgan.data_source": bundle.info["data_source"]})
+            tracker.log_params({"precision_resolved": precision})
+            tracker.set_tags({"colorgan.data_source": bundle.info["data_source"], PRECISION_TAG: why})
             tracker.log_config(cfg, config_path)
             tracker.log_params(tracking.gray_params(gray))
             if bundle.skipped:

@@ -2,10 +2,11 @@
 reproduce` trained, as an effect (a - b) with its 95% CI and a verdict: supported / contradicted / inconclusive
 at this budget.
 
-Two kinds of score. Paired (psnr, colorfulness, colorfulness_gap): per eval image, each configuration's scores
-averaged over its seeds, the mean per-image difference with a Student-t interval, so image-to-image variation
-cancels. Per run (overfit_gap, d_loss_variation, images_per_sec): one value per seed (per epoch for images/s),
-the difference of means with Welch's interval, so the seed's noise is in the interval.
+Two kinds of score. Paired (psnr, colorfulness_gap: what colorgan.train logs per image): per eval image, each
+configuration's scores averaged over its seeds, the mean per-image difference with a Student-t interval, so
+image-to-image variation cancels. Per run (colorfulness, overfit_gap, d_loss_variation, images_per_sec): one
+value per seed (per epoch for images/s), the difference of means with Welch's interval, so the seed's noise is
+in the interval.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from reports import captions, figures
 from reports.source import Entry, Missing, Source, find_runs
 
 PER_IMAGE = "eval/per_image.csv"  # colorgan.train logs the last epoch's per-image eval scores here
-PAIRED = {"psnr": ("PSNR (mean per image)", "dB", 2), "colorfulness": ("colourfulness", "", 1),
-          "colorfulness_gap": ("colourfulness gap", "", 1)}
-RUN_SCORES = {"overfit_gap": ("over-fitting gap (eval / train L1 - 1, last epoch)", "", 3),
+PAIRED = {"psnr": ("PSNR (mean per image)", "dB", 2), "colorfulness_gap": ("colourfulness gap", "", 1)}
+RUN_SCORES = {"colorfulness": ("colourfulness (eval split, last epoch)", "", 1),
+              "overfit_gap": ("over-fitting gap (eval / train L1 - 1, last epoch)", "", 3),
               "d_loss_variation": ("D loss variation (SD of epoch-to-epoch change)", "", 3),
               "images_per_sec": ("training speed", "images/s", 1)}
-HISTORY_KEYS = ("train/g_recon", "eval/g_recon", "train/d_loss", "images_per_sec")
+HISTORY_KEYS = ("train/g_recon", "eval/g_recon", "train/d_loss", "images_per_sec", "eval/colorfulness")
 EXPECT = ("higher", "lower", "same")
 RULES = ("all", "any")
 
@@ -111,6 +112,8 @@ def run_values(hist: pd.DataFrame, entries: list[Entry], score: str) -> np.ndarr
         if score == "overfit_gap":
             train, held = series(e.label, "train/g_recon"), series(e.label, "eval/g_recon")
             out.append(held[-1] / train[-1] - 1.0)
+        elif score == "colorfulness":
+            out.append(series(e.label, "eval/colorfulness")[-1])
         elif score == "d_loss_variation":
             out.append(float(np.std(np.diff(series(e.label, "train/d_loss")), ddof=1)))
         else:

@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config",),  # the frozen hyper-parameters
     ("color", "images", "paths", "grids", "losses", "samples",  # pixels, files, locations: no model, no store
      "heartbeat",  # whether a job's process is alive
+     "hardware",  # what the machine runs natively (precision = "auto")
      "quiet",  # what the terminal shows (log levels)
      "schedule", "budget"),  # the epoch plan (phases, learning rates) and the CPU budget: arithmetic on the config
     ("data", "metrics", "baselines"),  # datasets and scores (metrics/color are shared by evaluate/baselines/publish)

@@ -18,10 +18,11 @@ import time
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 
 from colorgan import config, heartbeat, metrics, paths, studies, tracking
-from colorgan.studies import summaries
+from colorgan.studies import runner, summaries
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "studies" / "smoke.toml"
@@ -564,6 +565,13 @@ def test_repeats_train_each_configuration_with_every_seed_and_compare_paired(env
     assert "base" in set(compared["against_is"]) or study.best_trial.user_attrs.get("base")
     parent_files = {a.path for a in client.list_artifacts(study.user_attrs["mlflow_parent_run_id"])}
     assert "comparisons.csv" in parent_files
+    def recompute(*args):
+        raise AssertionError("the summary recomputed the comparisons the study had logged")
+
+    with pytest.MonkeyPatch.context() as mp:  # the summary reads what the study logged, never downloads it all again
+        mp.setattr(runner, "comparisons", recompute)
+        logged = studies.logged_comparisons(study, spec, env)
+    pd.testing.assert_frame_equal(logged, compared, check_dtype=False)
     studies.print_summary(study, spec, env)
     out = capsys.readouterr().out
     assert "paired 95% CI: PSNR mean" in out

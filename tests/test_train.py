@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from colorgan import config, gan, tracking, train
+from colorgan import config, gan, hardware, tracking, train
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -46,6 +46,7 @@ def test_run_is_tracked_completely(colour_folder, store):
         assert params[key] == str(value), key
     for key in ("fingerprint", "n_train", "n_eval", "n_skipped", "git_commit", "tf_version"):
         assert params[key], key
+    assert params["precision_resolved"] == "fp32" and run.data.tags[train.PRECISION_TAG] == "set in the config"
     assert int(params["n_eval"]) > 0
     assert sum(int(params[k]) for k in ("n_train", "n_eval", "n_test")) == 60
     metric_keys = list(run.data.metrics)
@@ -208,3 +209,13 @@ def test_with_ema_the_logged_model_and_the_checkpoint_hold_the_average(colour_fo
     train._restore(tracking.RunTracker(client, result.run_id), train._checkpoint(fresh))
     assert _same(fresh.ema_generator.get_weights(), model.ema_generator.get_weights())
     assert _same(fresh.generator.get_weights(), model.generator.get_weights())
+
+
+def test_auto_precision_is_resolved_by_the_hardware_and_logged(colour_folder, store, capsys):
+    result = train.run(smoke_config(colour_folder, "epochs=1", "precision=auto"), root=store, verbose=0)
+    run = tracking.connect(store).get_run(result.run_id)
+    expected, why = hardware.resolve_precision("auto")  # this machine's flags (no GPU in CI)
+    assert run.data.params["precision"] == "auto"
+    assert run.data.params["precision_resolved"] == expected
+    assert run.data.tags[train.PRECISION_TAG] == why and why.startswith("auto: ")
+    assert f"precision: {expected} ({why})" in capsys.readouterr().out

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from colorgan.studies.spec import Param, StudyError, StudySpec, load_spec, resolve_path
 
-RUNNER_NAMES = ("best_run_id", "best_text", "close_dead_runs", "comparisons", "open_study", "parent_run_id",
-                "prepare", "print_summary", "run_study", "storage_url", "summary")
+RUNNER_NAMES = ("best_run_id", "best_text", "close_dead_runs", "comparisons", "logged_comparisons", "open_study",
+                "parent_run_id", "prepare", "print_summary", "run_study", "storage_url", "summary")
 
 __all__ = ["Param", "StudyError", "StudySpec", "load_spec", "resolve_path", *RUNNER_NAMES]
 

@@ -44,6 +44,7 @@ optuna.logging.set_verbosity(optuna.logging.INFO if quiet.is_verbose() else optu
 COUNTED_FAIL = "colorgan.fail_reason"  # a trial failed by its own training (NaN, error): it used its budget
 PARENT_ATTR = "mlflow_parent_run_id"  # the study's user attribute naming its MLflow parent run
 OWNER_ATTR = "colorgan.owner"  # a trial's user attribute: the process running it (colorgan.heartbeat)
+COMPARISONS_ARTIFACT = "comparisons.csv"  # on the parent run: the paired comparisons (reports read it too)
 PRETRAIN_ATTR = "pretrain_run_id"  # the study's user attribute naming the [pretrain] run every trial starts from
 
 
@@ -447,8 +448,22 @@ def print_summary(study: optuna.Study, spec: StudySpec, root: Path | None = None
     if len(table):
         print(summaries.NOTE.replace("\\", ""))
     if root is not None and not spec.multi_objective:
-        for line in comparison_lines(comparisons(study, spec, root)):
+        for line in comparison_lines(logged_comparisons(study, spec, root)):
             print(line)
+
+
+def logged_comparisons(study: optuna.Study, spec: StudySpec, root: Path) -> pd.DataFrame:
+    """The comparisons the last `colorgan study` logged on the parent run (COMPARISONS_ARTIFACT), when they are
+    of the study's present finished trials; else computed now (which downloads every trial's per-image scores)."""
+    parent = parent_run_id(study)
+    text = tracking.read_text(root, parent, COMPARISONS_ARTIFACT) if parent else None
+    if text:
+        logged = pd.read_csv(io.StringIO(text))
+        ranked = _ranked(study, spec)
+        if ranked and int(logged["best"].iloc[0]) == ranked[0].number and \
+                set(logged["against"].astype(int)) == {t.number for t in ranked[1:]}:
+            return logged
+    return comparisons(study, spec, root)
 
 
 def parent_run_id(study: optuna.Study) -> str | None:
@@ -535,7 +550,7 @@ def run_study(spec: StudySpec, storage: str | None = None, workers: int = 1, tri
     if not spec.multi_objective:
         compared = comparisons(study, spec, root)
         if len(compared):
-            tracking.log_table(root, parent, compared.to_csv(index=False), "comparisons.csv")
+            tracking.log_table(root, parent, compared.to_csv(index=False), COMPARISONS_ARTIFACT)
     tracking.mark_run(root, parent, "FINISHED")
     return study
 

@@ -1,0 +1,40 @@
+"""What this machine runs natively, for ``precision = "auto"``: bfloat16 where the hardware has it (a GPU, or a
+CPU with AVX512_BF16 or AMX-BF16), float32 elsewhere, since emulated bfloat16 is about 10x slower than float32
+(measured on an AVX2-only CPU; docs/measurements.md).
+
+Reads /proc/cpuinfo's flags (Linux; elsewhere no flags, so float32) and is told the GPU count by the caller, so
+it stays free of TensorFlow and can be tested on any flag set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CPUINFO = Path("/proc/cpuinfo")
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo's names for native bfloat16 arithmetic
+
+
+def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str]:
+    """The first processor's flags, lower case; empty where /proc/cpuinfo is absent or unreadable."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.lower().split())
+    return frozenset()
+
+
+def resolve_precision(requested: str, flags: frozenset[str] | None = None, gpus: int = 0) -> tuple[str, str]:
+    """(fp32 | bf16, why): ``auto`` picks bf16 only where it runs natively; an explicit choice is kept."""
+    if requested != "auto":
+        return requested, "set in the config"
+    if gpus:
+        return "bf16", f"auto: {gpus} GPU{'s' if gpus > 1 else ''} (bfloat16 in hardware)"
+    flags = cpu_flags() if flags is None else flags
+    native = [f for f in BF16_FLAGS if f in flags]
+    if native:
+        return "bf16", f"auto: this CPU has {', '.join(f.upper() for f in native)} (bfloat16 in hardware)"
+    return "fp32", "auto: this CPU has no AVX512_BF16 or AMX-BF16, so bfloat16 would be emulated (about 10x slower)"
