@@ -96,7 +96,7 @@ bench-serve: $(STAMP) ## p50/p95 latency + req/s of a running `make serve`: make
 	$(PY) -m colorgan.bench_serve --image '$(IMAGE)' \
 		--url http://$(HOST):$(if $(filter command line environment,$(origin PORT)),$(PORT),8000)
 
-bench: $(STAMP) ## training speed (images/s) at 64 and 128, float32 and bf16: prints a table
+bench: $(STAMP) ## one table: this CPU's ceiling, the step's FLOPs, images/s and % of ceiling at 64 and 128, fit on real data
 	$(PY) -m colorgan.bench
 
 clean: ## remove caches (keeps mlruns/ and .venv)

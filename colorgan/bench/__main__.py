@@ -1,0 +1,86 @@
+"""`python -m colorgan.bench [--quick]`: the table of colorgan.bench, measured on this host."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+
+from colorgan import hardware
+
+SHOWN_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_model() -> str:
+    for line in hardware.CPUINFO.read_text().splitlines() if hardware.CPUINFO.is_file() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def _one(args: list[str]) -> dict:
+    cmd = [sys.executable, "-m", "colorgan.bench", "--json", *args]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"bench: {' '.join(args)} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def table(ceiling: dict, rows: list[dict], flags: frozenset[str], steps: int, repeats: int) -> str:
+    have = [f for f in SHOWN_FLAGS if f in flags]
+    lines = [f"CPU: {cpu_model()}; flags: {', '.join(have) or 'none of ' + ', '.join(SHOWN_FLAGS)}",
+             "ceiling (GFLOP/s, measured here): " + "; ".join(
+                 f"{p} conv 3x3 {c['conv']:.0f}, matmul {c['matmul']:.0f}" for p, c in ceiling.items()),
+             f"each figure: median of {repeats} repeats of {steps} steps; synthetic batches except `fit`",
+             "",
+             f"{'size':>4} {'prec':>4} {'GFLOP/img':>9} {'harness':>8} {'GFLOP/s':>7} {'%ceil':>5} {'reference':>9} "
+             f"{'harn/ref':>8} {'fit ep1/2/3 (real data)':>24} {'input':>5}"]
+    for r in rows:
+        gflops = r["flops_per_image"] * r["harness"] / 1e9
+        ceil = ceiling[r["precision"]]["conv"]
+        fits = "/".join(f"{v:.1f}" for v in r["fit_epochs"])
+        lines.append(f"{r['image_size']:>4} {r['precision']:>4} {r['flops_per_image'] / 1e9:>9.2f} "
+                     f"{r['harness']:>8.1f} {gflops:>7.0f} {100 * gflops / ceil:>4.0f}% {r['reference']:>9.1f} "
+                     f"{100 * r['harness'] / r['reference']:>7.0f}% {fits:>24} {100 * r['input_share']:>4.0f}%")
+    lines.append("harness / reference: images/s (G + D step) of the harness's train_step / a plain two-tape step of "
+                 "the same networks; input: the share of a fit epoch's time not spent in the step (real data, "
+                 "last epoch)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m colorgan.bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="32x32, 3 repeats of 3 steps: checks the bench runs")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--json", nargs="*", help=argparse.SUPPRESS)  # one measurement, in this process
+    args = parser.parse_args(argv)
+    steps, repeats, epochs = (3, 3, 2) if args.quick else (20, 3, 3)
+    if args.json is not None:
+        if args.json[0] == "ceiling":
+            from colorgan.bench import ceiling
+
+            print(json.dumps(ceiling.measure(args.json[1], steps, repeats)))
+        else:
+            from colorgan.bench import step
+
+            print(json.dumps(step.measure(int(args.json[0]), args.json[1], args.batch_size, steps, repeats, epochs)))
+        return 0
+    flags = hardware.cpu_flags()
+    native = ["fp32"] + (["bf16"] if hardware.resolve_precision("auto", flags)[0] == "bf16" else [])
+    ceiling = {p: _one(["ceiling", {"fp32": "float32", "bf16": "bfloat16"}[p]] + (["--quick"] if args.quick else []))
+               for p in native}
+    rows = []
+    for size in (32,) if args.quick else (64, 128):
+        for precision in native:
+            rows.append(_one([str(size), precision, "--batch-size", str(args.batch_size)]
+                             + (["--quick"] if args.quick else [])))
+            print(f"  {size}x{size} {precision}: harness {rows[-1]['harness']:.1f} images/s", file=sys.stderr,
+                  flush=True)
+    print(table(ceiling, rows, flags, steps, repeats))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

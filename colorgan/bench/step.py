@@ -1,0 +1,67 @@
+"""One configuration (image size, precision), in its own process since the precision policy is global: the
+training step's FLOPs per image (TF profiler), the harness step and the reference step on synthetic batches,
+and ``fit`` on real data (each epoch's images/s; the input pipeline's share of its step time)."""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import tensorflow as tf
+
+from colorgan import config, data, gan, paths
+from colorgan.bench import reference
+from colorgan.bench.timing import rate
+
+
+def profiled_flops(model: gan.ColorGAN, batch: int, size: int) -> float:
+    """FLOPs of one harness training step (forward, backward, both networks), counted by TF's profiler over the
+    step's graph (every Conv2D, its two backprop ops, MatMul, ...), divided by the batch: per image."""
+    from tensorflow.python.profiler import model_analyzer, option_builder
+
+    spec = (tf.TensorSpec((batch, size, size, 1)), tf.TensorSpec((batch, size, size, 2)))
+    graph = tf.function(model.train_step).get_concrete_function(spec).graph
+    options = option_builder.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    return model_analyzer.profile(graph, options=options).total_float_ops / batch
+
+
+class EpochTimer(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self.start)
+
+
+def measure(size: int, precision: str, batch: int, steps: int, repeats: int, epochs: int) -> dict:
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bf16" else "float32")
+    keras.utils.set_random_seed(0)
+    cfg = config.build({"image_size": size, "precision": precision, "batch_size": batch,
+                        "max_train_images": batch * steps, "max_eval_images": batch, "epochs": epochs})
+    model = gan.build(cfg)
+    rng = tf.random.Generator.from_seed(0)
+    l_in = rng.uniform((batch, size, size, 1), -1, 1)
+    target = rng.uniform((batch, size, size, 2), -1, 1)
+    harness = tf.function(model.train_step)
+    harness_rate = batch * rate(lambda: harness((l_in, target)), lambda out: float(out["g_total"]), steps, repeats)
+    flops = profiled_flops(model, batch, size)
+
+    plain = reference.make_step(model.generator, model.discriminator, cfg.lambda_recon, cfg.label_smoothing,
+                                cfg.lr_g, cfg.lr_d, cfg.beta1)
+    reference_rate = batch * rate(lambda: plain(l_in, target), float, steps, repeats)
+
+    bundle = data.load(cfg, paths.repo_root())
+    fitted = gan.build(cfg)
+    timer = EpochTimer()
+    fitted.fit(bundle.train, epochs=epochs, verbose=0, callbacks=[timer])
+    n_train = bundle.info["n_train"]
+    fit_rates = [n_train / s for s in timer.seconds]
+    return {"image_size": size, "precision": precision, "batch_size": batch, "steps": steps, "repeats": repeats,
+            "flops_per_image": flops, "harness": harness_rate, "reference": reference_rate,
+            "fit_epochs": fit_rates, "fit_images": n_train,
+            "input_share": max(0.0, 1.0 - fit_rates[-1] / harness_rate)}
