@@ -63,6 +63,9 @@ def load(path: Path) -> dict:
             if part["score"] not in PAIRED | RUN_SCORES or part["expect"] not in EXPECT:
                 raise ValueError(f"{path}: claim {claim.get('id')}: unknown score {part['score']!r} or expect "
                                  f"{part['expect']!r}")
+            if part["expect"] == "same" and not part.get("margin"):
+                raise ValueError(f"{path}: claim {claim.get('id')}: expect = \"same\" needs a margin (how large a "
+                                 f"difference still counts as the same)")
     return raw
 
 
@@ -136,10 +139,13 @@ def welch_interval(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def holds(expect: str, low: float, high: float) -> str:
-    """Whether one part of a claim holds, from the 95% interval of a - b."""
+def holds(expect: str, low: float, high: float, margin: float = 0.0) -> str:
+    """Whether one part of a claim holds, from the 95% interval of a - b. "same" is an equivalence test: it holds
+    when the whole interval lies within +-margin, is against when the whole interval lies outside it."""
     if expect == "same":
-        return "holds" if low <= 0.0 <= high else "against"
+        if -margin <= low and high <= margin:
+            return "holds"
+        return "against" if low > margin or high < -margin else "within noise"
     above, below = low > 0.0, high < 0.0
     if not (above or below):
         return "within noise"
@@ -171,7 +177,12 @@ def measure(claim: dict, part: dict, found: dict[str, list[Entry]], hist: pd.Dat
         unit = "epochs" if score == "images_per_sec" else "seeds"
         samples = f"{len(va)} + {len(vb)} {unit}"
     return Effect(str(claim["id"]), score, a, b, part["expect"], mean, low, high, samples,
-                  holds(part["expect"], low, high))
+                  holds(part["expect"], low, high, float(part.get("margin", 0.0))))
+
+
+def _expected(effect: Effect, claim: dict) -> str:
+    part = next(p for p in claim["parts"] if p["score"] == effect.score and p["a"] == effect.a and p["b"] == effect.b)
+    return f"the same within +-{part['margin']:g}" if effect.expect == "same" else effect.expect
 
 
 def check(source: Source, path: Path, folder: Path) -> tuple[pd.DataFrame, list[str], dict, dict]:
@@ -192,7 +203,7 @@ def check(source: Source, path: Path, folder: Path) -> tuple[pd.DataFrame, list[
                      "effect (a - b), 95% CI": "; ".join(m.text() for m in measured),
                      "verdict": said, "figure": f"claim_{claim['figure']}"})
         lines.append(f"Claim {claim['id']}, \"{claim['text']}\": {said}. "
-                     + "; ".join(f"{m.text()}: {m.holds} (expected {m.expect})" for m in measured) + ".")
+                     + "; ".join(f"{m.text()}: {m.holds} (expected {_expected(m, claim)})" for m in measured) + ".")
     plotted, caps = {}, {}
     by_config = {e.label: name for name, es in found.items() for e in es}
     for claim in raw["claims"]:

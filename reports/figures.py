@@ -380,10 +380,12 @@ def claim_curves(hist: pd.DataFrame, key: str, folder: Path, name: str) -> pd.Da
 
 
 def effects(table: pd.DataFrame, scores: dict[str, tuple[str, str, int]], folder: Path, name: str) -> pd.DataFrame:
-    """Forest plot: each claim part's difference a - b with its 95% CI, one panel per score, 0 marked."""
+    """Forest plot: each claim part's difference a - b with its 95% CI, one panel per score (stacked, each as
+    tall as its rows), 0 marked."""
     used = list(dict.fromkeys(table["score"]))
-    fig, axes = plt.subplots(1, len(used), figsize=(WIDTH * 1.3, 0.45 * table.groupby("score").size().max() + 1.4),
-                             squeeze=False)
+    counts = [int((table["score"] == score).sum()) for score in used]
+    fig, axes = plt.subplots(len(used), 1, figsize=(WIDTH, 0.38 * sum(counts) + 0.9 * len(used)), squeeze=False,
+                             gridspec_kw={"height_ratios": counts})
     for ax, score in zip(axes.flat, used, strict=True):
         sub = table[table["score"] == score].reset_index(drop=True)
         y = np.arange(len(sub))[::-1]
@@ -391,6 +393,7 @@ def effects(table: pd.DataFrame, scores: dict[str, tuple[str, str, int]], folder
                     color=sns.color_palette(PALETTE)[0], capsize=3)
         ax.axvline(0.0, color="0.3", linewidth=1, linestyle=":")
         ax.set_yticks(y, [f"{c}: {a} - {b}" for c, a, b in zip(sub["claim"], sub["a"], sub["b"], strict=True)])
+        ax.set_ylim(-0.6, len(sub) - 0.4)
         label, unit, _ = scores[score]
         ax.set_xlabel(f"{label}{f' ({unit})' if unit else ''}, a - b")
     fig.tight_layout()

@@ -65,7 +65,7 @@ id = "3"
 text = "spectral normalization changes little but costs time"
 figure = "effects"
 rule = "any"
-parts = [{ score = "psnr", a = "gan", b = "no_sn", expect = "same" },
+parts = [{ score = "psnr", a = "gan", b = "no_sn", expect = "same", margin = 0.5 },
          { score = "colorfulness_gap", a = "gan", b = "no_sn", expect = "lower" },
          { score = "images_per_sec", a = "gan", b = "no_sn", expect = "lower" }]
 """
@@ -76,8 +76,10 @@ def test_part_outcomes_follow_the_interval():
     assert claims.holds("higher", -0.5, -0.1) == "against"
     assert claims.holds("lower", -0.5, -0.1) == "holds"
     assert claims.holds("lower", -0.1, 0.5) == "within noise"
-    assert claims.holds("same", -0.1, 0.5) == "holds"
-    assert claims.holds("same", 0.2, 0.5) == "against"
+    assert claims.holds("same", -0.05, 0.08, margin=0.1) == "holds"  # the whole interval within the margin
+    assert claims.holds("same", 0.01, 0.06, margin=0.1) == "holds"  # different from 0, yet the same in practice
+    assert claims.holds("same", -0.1, 0.5, margin=0.1) == "within noise"
+    assert claims.holds("same", 0.2, 0.5, margin=0.1) == "against"
 
 
 def test_claim_verdicts_follow_their_rule():
@@ -112,6 +114,14 @@ def test_claims_file_errors_name_the_key(tmp_path):
     bad.write_text('[runs.a]\nexperiment = "smoke"\nset = { epoks = 2 }\n')
     with pytest.raises(config.ConfigError, match="runs.a.*epoks"):
         reproduce.plan(bad)
+
+
+def test_a_same_part_without_a_margin_is_refused(tmp_path):
+    path = tmp_path / "claims.toml"
+    path.write_text('[[claims]]\nid = "5"\ntext = "t"\nfigure = "effects"\n'
+                    'parts = [{ score = "psnr", a = "x", b = "y", expect = "same" }]\n')
+    with pytest.raises(ValueError, match="needs a margin"):
+        claims.load(path)
 
 
 def test_shipped_claims_file_plans_every_claim_run():
