@@ -109,7 +109,8 @@ def claim_curves(key: str, pair: tuple[str, str], seeds: dict[str, int]) -> str:
                 f"on, so the gap is, if anything, understated). Lines are the mean over seeds, bands their 95% "
                 f"interval; the claim reads the last epoch.")
     return (f"The discriminator's training loss per epoch of {runs}: the claim is about how much it moves from one "
-            f"epoch to the next. Lines are the mean over seeds, bands their 95% interval.")
+            f"epoch to the next, measured from epoch 3 on (the first two are the fresh discriminator's descent, "
+            f"common to every run). Lines are the mean over seeds, bands their 95% interval.")
 
 
 def claim_effects() -> str:

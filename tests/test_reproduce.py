@@ -35,12 +35,12 @@ set = { adversarial = false, epochs = 1 }
 [runs.gan]
 experiment = "smoke"
 warm = true
-set = { epochs = 3 }
+set = { epochs = 5 }
 
 [runs.no_sn]
 experiment = "smoke"
 warm = true
-set = { epochs = 3, power_iterations = 0 }
+set = { epochs = 5, power_iterations = 0 }
 
 [runs.rgb]
 experiment = "smoke"
@@ -103,6 +103,22 @@ def test_intervals_find_a_known_shift_and_miss_none():
     assert low < 0 < high
 
 
+def test_run_scores_read_the_histories_as_documented():
+    import pandas as pd
+
+    from reports.source import Entry
+
+    d_loss = [0.9, 0.8, 0.75, 0.70, 0.72, 0.69]  # epochs 1-6: a steep start, then small moves
+    rows = [("r", "train/d_loss", i + 1, v) for i, v in enumerate(d_loss)]
+    rows += [("r", "train/g_recon", 1, 0.5), ("r", "train/g_recon", 2, 0.4),
+             ("r", "eval/g_recon", 1, 0.45), ("r", "eval/g_recon", 2, 0.5)]
+    hist = pd.DataFrame(rows, columns=["run", "metric", "step", "value"])
+    entry = [Entry("r", "id", "model")]
+    expected = np.std(np.diff(d_loss[2:]), ddof=1)  # from epoch 3: the first descent is not "variation"
+    assert claims.run_values(hist, entry, "d_loss_variation") == pytest.approx([expected])
+    assert claims.run_values(hist, entry, "overfit_gap") == pytest.approx([0.5 / 0.4 - 1])
+
+
 def test_claims_file_errors_name_the_key(tmp_path):
     bad = tmp_path / "claims.toml"
     bad.write_text('experiment = "x"\nbudget = 3\n')
@@ -159,11 +175,11 @@ def test_reproduce_trains_once_and_the_report_checks_every_claim(env, tmp_path, 
                                      "inconclusive at this budget (a trade-off)"}
     effects = table["effect (a - b), 95% CI"]
     assert re.search(r"paired over \d+ eval images, each the mean of 2 and 2 seeds", effects.iloc[2])
-    assert "2 + 2 seeds" in effects.iloc[0] and "6 + 6 epochs" in effects.iloc[2]
+    assert "2 + 2 seeds" in effects.iloc[0] and "10 + 10 epochs" in effects.iloc[2]
     for name in ("claim_overfit", "claim_d_loss", "claim_effects"):
         assert (out / "figures" / f"{name}.svg").is_file()
     # the overfit figure plots eval / train L1 - 1 from the store's histories
     plotted = report.plotted["claim_overfit"]
-    assert set(plotted["config"]) == {"rgb", "gan"} and len(plotted) == 2 * 2 + 2 * 3
+    assert set(plotted["config"]) == {"rgb", "gan"} and len(plotted) == 2 * 2 + 2 * 5
     md = (out / "report.md").read_text()
     assert "The original report's claims, checked" in md and "Claim 2, \"spectral normalization" in md
