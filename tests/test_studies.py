@@ -532,6 +532,27 @@ def test_an_objective_no_run_logs_is_an_error_before_any_trial(env, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_configuration_sampled_again_is_not_trained_again(env, tmp_path, capsys):
+    """A discrete space makes the sampler draw a configuration twice; its seeds would give the same numbers."""
+    text = _study_text(top="repeats = 2\n").replace(
+        'type = "float"\nlow = 1e-4\nhigh = 1e-2\nlog = true', 'type = "categorical"\nchoices = [0.0004, 0.001]')
+    spec = studies.load_spec(_spec_file(tmp_path, text))
+    study = studies.run_study(spec, trials=5, epochs=1, root=env)
+    copies = [t for t in study.trials if "duplicate_of" in t.user_attrs]
+    assert len(copies) >= 3  # 5 trials over 2 values
+    trained = {t.number for t in study.trials} - {t.number for t in copies}
+    runs = tracking.child_runs(env, study.user_attrs["mlflow_parent_run_id"])
+    assert {int(r.data.tags["colorgan.trial"]) for r in runs} == trained and len(runs) == 2 * len(trained)
+    for copy in copies:
+        earlier = study.trials[copy.user_attrs["duplicate_of"]]
+        assert copy.params == earlier.params and copy.value == earlier.value
+        assert copy.user_attrs["seeds:eval/psnr_gain"] == earlier.user_attrs["seeds:eval/psnr_gain"]
+    assert "not trained again" in capsys.readouterr().out
+    compared = studies.comparisons(study, spec, env)
+    assert set(compared["against"]) | set(compared["best"]) <= trained  # a copy is never compared with itself
+
+
+@pytest.mark.slow
 def test_repeats_train_each_configuration_with_every_seed_and_compare_paired(env, tmp_path, capsys):
     spec = studies.load_spec(_spec_file(tmp_path, _study_text(top="repeats = 2\n")))
     study = studies.run_study(spec, trials=2, epochs=1, root=env)

@@ -45,6 +45,7 @@ COUNTED_FAIL = "colorgan.fail_reason"  # a trial failed by its own training (NaN
 PARENT_ATTR = "mlflow_parent_run_id"  # the study's user attribute naming its MLflow parent run
 OWNER_ATTR = "colorgan.owner"  # a trial's user attribute: the process running it (colorgan.heartbeat)
 COMPARISONS_ARTIFACT = "comparisons.csv"  # on the parent run: the paired comparisons (reports read it too)
+DUPLICATE_ATTR = "duplicate_of"  # a trial whose values an earlier trial had: its figures, not trained again
 PRETRAIN_ATTR = "pretrain_run_id"  # the study's user attribute naming the [pretrain] run every trial starts from
 
 
@@ -171,6 +172,14 @@ def _objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int | No
         if objective.base_next:
             trial.set_user_attr(summaries.BASE_ATTR, True)
         values = {p.name: suggest(trial, p) for p in spec.params}
+        earlier = _same_configuration(trial, values)
+        if earlier is not None:  # a discrete space samples a value twice: its seeds would give the same numbers
+            trial.set_user_attr(DUPLICATE_ATTR, earlier.number)
+            for key, value in earlier.user_attrs.items():
+                if key.startswith(("ci95:", "seeds:")) or key == summaries.REPEATS_ATTR:
+                    trial.set_user_attr(key, value)
+            print(f"trial {trial.number}: the same values as trial {earlier.number}, not trained again", flush=True)
+            return earlier.values[0] if len(earlier.values) == 1 else list(earlier.values)
         overrides = dict(values)
         if epochs:
             overrides["epochs"] = epochs
@@ -196,6 +205,12 @@ def _objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int | No
 
     objective.base_next = False  # set by work() when this trial's values are the base experiment's
     return objective
+
+
+def _same_configuration(trial: optuna.Trial, values: dict) -> optuna.trial.FrozenTrial | None:
+    """An earlier COMPLETE trial (not itself a copy) with exactly these values, or None."""
+    done = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return next((t for t in done if t.params == values and DUPLICATE_ATTR not in t.user_attrs), None)
 
 
 def _one_run(trial: optuna.Trial, spec: StudySpec, cfg, values: dict, repeat: int, parent_run_id: str,
@@ -382,10 +397,10 @@ def _per_image(root: Path, trial: optuna.trial.FrozenTrial) -> pd.DataFrame | No
 
 
 def _ranked(study: optuna.Study, spec: StudySpec) -> list[optuna.trial.FrozenTrial]:
-    """COMPLETE trials, best first by the first objective."""
+    """COMPLETE trials, best first by the first objective (a copy of an earlier trial's values is left out)."""
     sign = -1.0 if spec.directions[0] == "maximize" else 1.0
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    return sorted(done, key=lambda t: sign * t.values[0])
+    return sorted((t for t in done if DUPLICATE_ATTR not in t.user_attrs), key=lambda t: sign * t.values[0])
 
 
 def comparisons(study: optuna.Study, spec: StudySpec, root: Path) -> pd.DataFrame:
