@@ -119,16 +119,15 @@ def test_run_scores_read_the_histories_as_documented():
     assert claims.run_values(hist, entry, "overfit_gap") == pytest.approx([0.5 / 0.4 - 1])
 
 
-def test_claims_file_errors_name_the_key(tmp_path):
+@pytest.mark.parametrize("text, problem", [
+    ('experiment = "x"\nbudget = 3\n', "unknown key.*budget"),
+    ('[runs.a]\nexperiment = "smoke"\nwarm = true\n', "runs.a is warm but the file has no \\[pretrain\\]"),
+    ('[runs.a]\nexperiment = "smoke"\nset = { epoks = 2 }\n', "runs.a.*epoks"),
+])
+def test_claims_file_errors_name_the_key(tmp_path, text, problem):
     bad = tmp_path / "claims.toml"
-    bad.write_text('experiment = "x"\nbudget = 3\n')
-    with pytest.raises(config.ConfigError, match="unknown key.*budget"):
-        reproduce.plan(bad)
-    bad.write_text('[runs.a]\nexperiment = "smoke"\nwarm = true\n')
-    with pytest.raises(config.ConfigError, match="runs.a is warm but the file has no \\[pretrain\\]"):
-        reproduce.plan(bad)
-    bad.write_text('[runs.a]\nexperiment = "smoke"\nset = { epoks = 2 }\n')
-    with pytest.raises(config.ConfigError, match="runs.a.*epoks"):
+    bad.write_text(text)
+    with pytest.raises(config.ConfigError, match=problem):
         reproduce.plan(bad)
 
 
