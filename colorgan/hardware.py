@@ -14,17 +14,29 @@ CPUINFO = Path("/proc/cpuinfo")
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo's names for native bfloat16 arithmetic
 
 
-def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str]:
-    """The first processor's flags, lower case; empty where /proc/cpuinfo is absent or unreadable."""
+def _first(keys: tuple[str, ...], cpuinfo: Path) -> str | None:
+    """The first processor's value for one of ``keys``; None where /proc/cpuinfo is absent or lacks them."""
     try:
         text = cpuinfo.read_text()
     except OSError:
-        return frozenset()
+        return None
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return frozenset(value.lower().split())
-    return frozenset()
+        if key.strip() in keys:
+            return value.strip()
+    return None
+
+
+def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str]:
+    """The first processor's flags, lower case; empty where /proc/cpuinfo is absent or unreadable."""
+    return frozenset((_first(("flags", "Features"), cpuinfo) or "").lower().split())
+
+
+def cpu_model(cpuinfo: Path = CPUINFO) -> str:
+    """The CPU's model name as lscpu shows it, or what Python knows where /proc/cpuinfo has none."""
+    import platform
+
+    return _first(("model name",), cpuinfo) or platform.processor() or "unknown CPU"
 
 
 def resolve_precision(requested: str, flags: frozenset[str] | None = None, gpus: int = 0) -> tuple[str, str]:

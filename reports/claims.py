@@ -100,7 +100,7 @@ def per_image(source: Source, entries: list[Entry]) -> pd.DataFrame:
     """One configuration's per-image eval scores, averaged over its seeds (rows: files)."""
     tables = []
     for e in entries:
-        text = source._text(e.run_id, PER_IMAGE)
+        text = source.artifact_text(e.run_id, PER_IMAGE)
         if text is None:
             raise Missing(f"run {e.label} ({e.run_id}) logged no {PER_IMAGE}", ["make reproduce"])
         tables.append(pd.read_csv(io.StringIO(text), keep_default_na=False).set_index("file"))

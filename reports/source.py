@@ -152,7 +152,7 @@ class Source:
     def objective_names(self, study: optuna.Study) -> list[str]:
         """The objective metric names, from the study file logged on the study's parent run."""
         parent = study.user_attrs.get("mlflow_parent_run_id")
-        text = self._text(parent, f"study/{study.study_name}.toml") if parent else None
+        text = self.artifact_text(parent, f"study/{study.study_name}.toml") if parent else None
         names = tomllib.loads(text).get("objective", {}).get("metrics", []) if text else []
         if len(names) != len(study.directions):
             names = [f"objective {i}" for i in range(len(study.directions))]
@@ -207,10 +207,10 @@ class Source:
     def comparisons(self, study: optuna.Study) -> pd.DataFrame | None:
         """The study's paired comparisons (the runner logs comparisons.csv on its parent run), None if none."""
         parent = study.user_attrs.get("mlflow_parent_run_id")
-        text = self._text(parent, "comparisons.csv") if parent else None
+        text = self.artifact_text(parent, "comparisons.csv") if parent else None
         return pd.read_csv(io.StringIO(text)) if text else None
 
-    def _text(self, run_id: str, path: str) -> str | None:
+    def artifact_text(self, run_id: str, path: str) -> str | None:
         try:
             local = self.client.download_artifacts(run_id, path, str(self._scratch(run_id)))
         except Exception:  # MLflow raises several types for a missing artifact
@@ -224,11 +224,11 @@ class Source:
 
     def evaluation(self, entry: Entry, key: str) -> Evaluated | None:
         folder = f"{EVALUATION_DIR}/{key}"
-        summary = self._text(entry.run_id, f"{folder}/summary.csv")
+        summary = self.artifact_text(entry.run_id, f"{folder}/summary.csv")
         if summary is None:
             return None
-        per_image = self._text(entry.run_id, f"{folder}/per_image.csv") or ""
-        info = json.loads(self._text(entry.run_id, f"{folder}/info.json") or "{}")
+        per_image = self.artifact_text(entry.run_id, f"{folder}/per_image.csv") or ""
+        info = json.loads(self.artifact_text(entry.run_id, f"{folder}/info.json") or "{}")
         local = self.client.download_artifacts(entry.run_id, f"{folder}/samples.png", str(self._scratch(entry.run_id)))
         samples = np.asarray(Image.open(local).convert("RGB"))
         return Evaluated(entry, pd.read_csv(io.StringIO(summary), keep_default_na=False),
@@ -236,7 +236,7 @@ class Source:
 
     def config_text(self, run_id: str) -> str:
         """The resolved config a model trained with; for a baseline, what its evaluation recorded."""
-        text = self._text(run_id, "config/resolved.toml")
+        text = self.artifact_text(run_id, "config/resolved.toml")
         if text is None:
             text = "\n".join(f"{k} = {v}" for k, v in sorted(self.client.get_run(run_id).data.tags.items())
                              if k.startswith("colorgan."))

@@ -33,5 +33,6 @@ def test_cpu_flags_read_the_flags_line(tmp_path):
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu AVX2 avx512_bf16\n\nprocessor\t: 1\n")
     assert hardware.cpu_flags(info) == {"fpu", "avx2", "avx512_bf16"}
+    assert hardware.cpu_model(info) == "AMD EPYC"
     assert hardware.cpu_flags(tmp_path / "absent") == frozenset()
     assert hardware.resolve_precision("auto", hardware.cpu_flags(tmp_path / "absent"))[0] == "fp32"

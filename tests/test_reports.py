@@ -282,7 +282,7 @@ def test_an_evaluation_older_than_its_grid_record_is_evaluated_again(project):
     store = source.Source(project["root"])
     model = store.runs(report_spec)[0]
     path = f"evaluation/{source.data_key(report_spec.data)}/info.json"
-    original = store._text(model.run_id, path)
+    original = store.artifact_text(model.run_id, path)
     old = {k: v for k, v in json.loads(original).items() if k != "sample_files"}
     try:
         store.client.log_text(model.run_id, json.dumps(old), path)

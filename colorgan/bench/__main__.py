@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 
 from colorgan import hardware
 
 SHOWN_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
-
-
-def cpu_model() -> str:
-    for line in hardware.CPUINFO.read_text().splitlines() if hardware.CPUINFO.is_file() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def _one(args: list[str]) -> dict:
@@ -30,7 +22,7 @@ def _one(args: list[str]) -> dict:
 
 def table(ceiling: dict, rows: list[dict], flags: frozenset[str], steps: int, repeats: int) -> str:
     have = [f for f in SHOWN_FLAGS if f in flags]
-    lines = [f"CPU: {cpu_model()}; flags: {', '.join(have) or 'none of ' + ', '.join(SHOWN_FLAGS)}",
+    lines = [f"CPU: {hardware.cpu_model()}; flags: {', '.join(have) or 'none of ' + ', '.join(SHOWN_FLAGS)}",
              "ceiling (GFLOP/s, measured here): " + "; ".join(
                  f"{p} conv 3x3 {c['conv']:.0f}, matmul {c['matmul']:.0f}" for p, c in ceiling.items()),
              f"each figure: median of {repeats} repeats of {steps} steps; synthetic batches except `fit`",
