@@ -65,9 +65,9 @@ report: $(STAMP) ## reports/NAME/ from MLflow, evaluating what is missing first:
 	bash -ex "$$cache/report-plan-$(NAME).sh"
 	COLORGAN_UI_URL='$(COLORGAN_UI_URL)' $(PY) -m reports $(NAME) $(if $(STORAGE),--storage $(STORAGE))
 
-reproduce: $(STAMP) ## train what reports/claims.toml declares (the report's 5 claims), then make report NAME=seed_graphs
-	$(PY) -m colorgan reproduce reports/claims.toml
-	$(MAKE) report NAME=seed_graphs
+reproduce: $(STAMP) ## train what reports/claims.toml declares (the report's 5 claims), then its report; CLAIMS=precision_claims: fp32 vs bf16
+	$(PY) -m colorgan reproduce reports/$(or $(CLAIMS),claims).toml
+	$(MAKE) report NAME="$$($(PY) -m colorgan reproduce reports/$(or $(CLAIMS),claims).toml --report-name)"
 
 test: $(STAMP) ## lint, then the whole test suite (what CI runs)
 	$(VENV)/bin/ruff check colorgan tests reports

@@ -46,9 +46,13 @@ def _study(args: argparse.Namespace) -> int:
 def _reproduce(args: argparse.Namespace) -> int:
     from colorgan import reproduce
 
+    report = reproduce.report_name(Path(args.file))
+    if args.report_name:
+        print(report)
+        return 0
     _close_stale()
     done = reproduce.run(Path(args.file), only=tuple(args.only))
-    print(f"reproduce: {len(done)} runs ready in MLflow; next: make report NAME=seed_graphs")
+    print(f"reproduce: {len(done)} runs ready in MLflow; next: make report NAME={report}")
     return 0
 
 
@@ -203,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("file", nargs="?", default="reports/claims.toml", help="the claims file (default: %(default)s)")
     p.add_argument("--only", nargs="*", default=[], metavar="NAME", help="only these configurations (run names "
                    "without -sSEED)")
+    p.add_argument("--report-name", action="store_true", help="print the report that checks the file, then exit")
     p.set_defaults(func=_reproduce)
 
     p = command("evaluate", help="score a model or baseline per image on a folder (default: the test split)")

@@ -266,6 +266,15 @@ def resolve_data_dir(data_dir: str, repo_root: Path) -> tuple[Path, str]:
 # --- pipelines -----------------------------------------------------------------------------------------------
 
 
+def pipeline_options() -> tf.data.Options:
+    """tf.data's autotuner off. On 2 cores its background optimisation, and the parallelism it grows, took the
+    cores from the training step: 64x64 fit epochs 3-5 ran at 31 images/s with it and 50-55 without (the map
+    stages then use every core, as the autotuner would, without the tuning; docs/measurements.md)."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
+
+
 def _rgb_dataset(paths: list[str], side: int) -> tf.data.Dataset:
     """Paths -> float32 RGB [side, side, 3] in [0, 1]: decode, centre square crop, antialiased resize.
 
@@ -278,6 +287,7 @@ def _rgb_dataset(paths: list[str], side: int) -> tf.data.Dataset:
         return img
 
     ds = tf.data.Dataset.from_tensor_slices(tf.constant(paths, tf.string, shape=[len(paths)]))
+    ds = ds.with_options(pipeline_options())
     ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors(log_warning=True)
     return ds.map(lambda img: square_resize(img, side), num_parallel_calls=tf.data.AUTOTUNE)
 

@@ -19,7 +19,8 @@ from colorgan import config, paths, tracking, train
 
 KEY_TAG = "colorgan.reproduce_key"
 ROLE_TAG = "colorgan.role"
-FILE_KEYS = {"experiment", "seeds", "set", "pretrain", "runs", "claims"}
+# report: the report that checks the file; title: the heading of its claims section there
+FILE_KEYS = {"experiment", "seeds", "set", "pretrain", "runs", "claims", "report", "title"}
 RUN_KEYS = {"experiment", "warm", "seeds", "set"}
 
 
@@ -74,6 +75,9 @@ def plan(path: Path, pretrain_run: str = "") -> tuple[config.Config | None, list
             if warm:
                 values["init_from"] = pretrain_run or "pretrain"
             runs.append(Planned(f"{name}-s{seed}", _config(run["experiment"], values, f"{path}: runs.{name}"), warm))
+    # Seed by seed (every configuration's seed 1, then seed 2, ...): a machine that slows down part-way
+    # slows every configuration alike instead of the last ones, which matters for the speed claims.
+    runs.sort(key=lambda item: item.cfg.seed)
     return pretrain, runs
 
 
@@ -94,6 +98,11 @@ def _train_once(cfg: config.Config, role: str, root: Path, label: str) -> tuple[
     said = f", eval PSNR gain over the gray image {gain:+.2f} dB" if gain is not None else ""
     print(f"{label}: trained in {time.monotonic() - start:.0f} s{said}", flush=True)
     return result.run_id, True
+
+
+def report_name(path: Path) -> str:
+    """The report that checks this file's claims (its ``report`` key; reports/claims.toml's is seed_graphs)."""
+    return str(_read(path).get("report", "seed_graphs"))
 
 
 def run(path: Path, root: Path | None = None, only: tuple[str, ...] = ()) -> dict[str, str]:

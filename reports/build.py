@@ -285,8 +285,9 @@ def build(spec: ReportSpec, source: Source, out: Path) -> Report:
         report.captions["per_class"] = captions.per_class(where, evaluations[0].info.get("n_images"),
                                                           "gray" in report.plotted["per_class"]["label"].values)
     if spec.claims:
-        report.says_title = "The original report's claims, checked (eval split, at the budget of `make reproduce`)"
         claims_file = Path(spec.source).with_name(f"{spec.claims}.toml")
+        report.says_title = (f"{claims.title(claims_file)}, checked (eval split, at the budget of `colorgan reproduce "
+                             f"reports/{spec.claims}.toml`)")
         report.says, report.says_lines, plotted, caps = claims.check(source, claims_file, figs)
         report.plotted.update(plotted)
         report.captions.update(caps)

@@ -188,6 +188,11 @@ def _expected(effect: Effect, claim: dict) -> str:
     return f"the same within +-{part['margin']:g}" if effect.expect == "same" else effect.expect
 
 
+def title(path: Path) -> str:
+    """The heading of the claims' section: the file's ``title``, else what reports/claims.toml checks."""
+    return load(path).get("title", "The original report's claims")
+
+
 def check(source: Source, path: Path, folder: Path) -> tuple[pd.DataFrame, list[str], dict, dict]:
     """(the claims table, one sentence per claim, figure name -> plotted data, figure name -> caption)."""
     raw = load(path)
@@ -202,7 +207,7 @@ def check(source: Source, path: Path, folder: Path) -> tuple[pd.DataFrame, list[
         measured = [measure(claim, part, found, hist, tables) for part in claim["parts"]]
         effects += measured
         said = verdict(claim.get("rule", "all"), [m.holds for m in measured])
-        rows.append({"claim": claim["id"], "the report said": claim["text"],
+        rows.append({"claim": claim["id"], "the claim": claim["text"],
                      "effect (a - b), 95% CI": "; ".join(m.text() for m in measured),
                      "verdict": said, "figure": f"claim_{claim['figure']}"})
         lines.append(f"Claim {claim['id']}, \"{claim['text']}\": {said}. "

@@ -21,7 +21,8 @@ def test_quick_bench_prints_the_table(colour_folder, store):
                          env=env, timeout=900)
     assert out.returncode == 0, out.stderr[-2000:]
     text = out.stdout
-    assert text.startswith("CPU: ") and "ceiling (GFLOP/s, measured here): fp32 conv 3x3 " in text
+    assert text.startswith("CPU: ")
+    assert "ceiling (GFLOP/s, measured here, the best of a few shapes): fp32 conv 3x3 " in text
     native = ["fp32"] + (["bf16"] if hardware.resolve_precision("auto")[0] == "bf16" else [])
     rows = [line.split() for line in text.splitlines() if re.match(r"\s+32 (fp32|bf16) ", line)]
     assert [r[1] for r in rows] == native
@@ -30,5 +31,9 @@ def test_quick_bench_prints_the_table(colour_folder, store):
         assert 0.1 < flops < 10  # GFLOP per image of the 32x32 step, from the profiler
         assert harness > 0 and reference > 0 and gflops == pytest.approx(flops * harness, rel=0.05, abs=1)
         epochs = [float(v) for v in r[8].split("/")]
-        assert len(epochs) == 2 and min(epochs) > 0
+        assert len(epochs) == 2 and min(epochs) > 0 and float(r[9]) > 0  # the input pipeline alone, images/s
+        assert 0 <= float(r[10].rstrip("%")) <= 100
+    workers = re.search(r"one thread: the 32 fp32 harness step at ([\d.]+) images/s, against ([\d.]+) on all \d+ "
+                        r"cores: two one-thread workers can run at most ([\d.]+)x", text)
+    assert workers and float(workers[3]) == pytest.approx(2 * float(workers[1]) / float(workers[2]), abs=0.01)
     assert "median of 3 repeats of 3 steps" in text

@@ -37,6 +37,12 @@ def test_dry_run_prints_the_resolved_config():
     assert out.returncode == 0 and "epochs = 3" in out.stdout and "power_iterations = 0" in out.stdout
 
 
+def test_reproduce_names_the_report_of_each_claims_file():
+    # `make reproduce CLAIMS=...` draws the report this prints, so each claims file must name the right one.
+    assert _cli("reproduce", "--report-name").stdout.strip() == "seed_graphs"
+    assert _cli("reproduce", "reports/precision_claims.toml", "--report-name").stdout.strip() == "precision"
+
+
 def test_bad_study_file_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[search.lr_g]\ntype = "float"\nlow = 1\nhigh = 0.5\n')

@@ -142,6 +142,8 @@ def test_load_runs_an_epoch_and_never_writes_to_the_data_dir(messy, tmp_path):
             assert float(np.abs(target).max()) <= 1.0
             seen += int(l_in.shape[0])
         assert seen == info[f"n_{split}"] > 0
+        # tf.data's autotuner took the cores from the training step on 2 cores (data.pipeline_options)
+        assert getattr(bundle, split).options().autotune.enabled is False
     sample = bundle.eval_rgb_sample
     assert sample.shape == (3, 32, 32, 3) and sample.dtype == np.float32 and 0 <= sample.min() <= sample.max() <= 1
 

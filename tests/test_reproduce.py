@@ -139,17 +139,27 @@ def test_a_same_part_without_a_margin_is_refused(tmp_path):
         claims.load(path)
 
 
-def test_shipped_claims_file_plans_every_claim_run():
-    pretrain, planned = reproduce.plan(ROOT / "reports" / "claims.toml")
-    raw = claims.load(ROOT / "reports" / "claims.toml")
-    assert pretrain is not None and pretrain.adversarial is False
+@pytest.mark.parametrize("stem", ["claims", "precision_claims"])
+def test_shipped_claims_files_plan_every_claim_run(stem):
+    path = ROOT / "reports" / f"{stem}.toml"
+    pretrain, planned = reproduce.plan(path)
+    raw = claims.load(path)
     names = {p.name for p in planned}
     for claim in raw["claims"]:
         for part in claim["parts"]:
             for side in (part["a"], part["b"]):
                 assert f"{side}-s1" in names
-    seed_graphs = spec.load("seed_graphs")
-    assert seed_graphs.claims == "claims" and set(seed_graphs.runs) <= names
+    report = spec.load(reproduce.report_name(path))  # the report the CLI names after training
+    assert report.claims == stem and set(report.runs) <= names
+    seeds = [p.cfg.seed for p in planned]
+    assert seeds == sorted(seeds)  # seed by seed: a slower machine late in the plan hits every configuration
+    if stem == "claims":
+        assert pretrain is not None and pretrain.adversarial is False
+    else:  # fp32 against bf16, the same recipe otherwise
+        assert {p.cfg.precision for p in planned} == {"fp32", "bf16"} and pretrain is None
+        fp32, bf16 = ({k: v for k, v in p.cfg.to_dict().items() if k not in ("precision", "run_name")}
+                      for p in planned[:2])
+        assert fp32 == bf16
 
 
 @pytest.mark.slow

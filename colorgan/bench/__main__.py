@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 
@@ -20,25 +21,34 @@ def _one(args: list[str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def table(ceiling: dict, rows: list[dict], flags: frozenset[str], steps: int, repeats: int) -> str:
+def table(ceiling: dict, rows: list[dict], flags: frozenset[str], steps: int, repeats: int,
+          one_thread: float) -> str:
     have = [f for f in SHOWN_FLAGS if f in flags]
     lines = [f"CPU: {hardware.cpu_model()}; flags: {', '.join(have) or 'none of ' + ', '.join(SHOWN_FLAGS)}",
-             "ceiling (GFLOP/s, measured here): " + "; ".join(
-                 f"{p} conv 3x3 {c['conv']:.0f}, matmul {c['matmul']:.0f}" for p, c in ceiling.items()),
+             "ceiling (GFLOP/s, measured here, the best of a few shapes): " + "; ".join(
+                 f"{p} conv 3x3 {c['conv']:.0f} ({c['conv_shape']}), matmul {c['matmul']:.0f} (n={c['matmul_n']})"
+                 for p, c in ceiling.items()),
              f"each figure: median of {repeats} repeats of {steps} steps; synthetic batches except `fit`",
              "",
              f"{'size':>4} {'prec':>4} {'GFLOP/img':>9} {'harness':>8} {'GFLOP/s':>7} {'%ceil':>5} {'reference':>9} "
-             f"{'harn/ref':>8} {'fit ep1/2/3 (real data)':>24} {'input':>5}"]
+             f"{'harn/ref':>8} {'fit per epoch (real data)':>25} {'pipeline':>8} {'input':>5}"]
     for r in rows:
         gflops = r["flops_per_image"] * r["harness"] / 1e9
         ceil = ceiling[r["precision"]]["conv"]
         fits = "/".join(f"{v:.1f}" for v in r["fit_epochs"])
         lines.append(f"{r['image_size']:>4} {r['precision']:>4} {r['flops_per_image'] / 1e9:>9.2f} "
                      f"{r['harness']:>8.1f} {gflops:>7.0f} {100 * gflops / ceil:>4.0f}% {r['reference']:>9.1f} "
-                     f"{100 * r['harness'] / r['reference']:>7.0f}% {fits:>24} {100 * r['input_share']:>4.0f}%")
-    lines.append("harness / reference: images/s (G + D step) of the harness's train_step / a plain two-tape step of "
-                 "the same networks; input: the share of a fit epoch's time not spent in the step (real data, "
-                 "last epoch)")
+                     f"{100 * r['harness_ratio']:>7.0f}% {fits:>25} {r['pipeline']:>8.0f} "
+                     f"{100 * r['input_share']:>4.0f}%")
+    lines.append("harn/ref: the harness's train_step / a plain two-tape step of the same networks, images/s of the "
+                 "two taking turns; fit: Keras fit on the real photos, images/s per epoch (the first decodes and "
+                 "traces); pipeline: images/s of the input pipeline alone; input: the share of the later fit "
+                 "epochs' time not spent in the step")
+    first = rows[0]
+    workers = 2 * one_thread / first["harness"]
+    lines.append(f"one thread: the {first['image_size']} {first['precision']} harness step at {one_thread:.1f} "
+                 f"images/s, against {first['harness']:.1f} on all {os.cpu_count()} cores: two one-thread workers "
+                 f"can run at most {workers:.2f}x the trials per hour of one worker on all cores")
     return "\n".join(lines)
 
 
@@ -47,30 +57,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="32x32, 3 repeats of 3 steps: checks the bench runs")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--json", nargs="*", help=argparse.SUPPRESS)  # one measurement, in this process
+    parser.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)  # TF intra-op threads
     args = parser.parse_args(argv)
-    steps, repeats, epochs = (3, 3, 2) if args.quick else (20, 3, 3)
+    steps, repeats, epochs = (3, 3, 2) if args.quick else (20, 3, 4)
     if args.json is not None:
+        from colorgan import train
+
+        train.configure_threads(args.threads)
         if args.json[0] == "ceiling":
             from colorgan.bench import ceiling
 
-            print(json.dumps(ceiling.measure(args.json[1], steps, repeats)))
+            print(json.dumps(ceiling.measure(args.json[1], steps, repeats, quick=args.quick)))
         else:
             from colorgan.bench import step
 
-            print(json.dumps(step.measure(int(args.json[0]), args.json[1], args.batch_size, steps, repeats, epochs)))
+            print(json.dumps(step.measure(int(args.json[0]), args.json[1], args.batch_size, steps, repeats, epochs,
+                                          threads_only=args.threads > 0)))
         return 0
     flags = hardware.cpu_flags()
     native = ["fp32"] + (["bf16"] if hardware.resolve_precision("auto", flags)[0] == "bf16" else [])
-    ceiling = {p: _one(["ceiling", {"fp32": "float32", "bf16": "bfloat16"}[p]] + (["--quick"] if args.quick else []))
-               for p in native}
+    quick = ["--quick"] if args.quick else []
+    ceiling = {p: _one(["ceiling", {"fp32": "float32", "bf16": "bfloat16"}[p], *quick]) for p in native}
     rows = []
     for size in (32,) if args.quick else (64, 128):
         for precision in native:
-            rows.append(_one([str(size), precision, "--batch-size", str(args.batch_size)]
-                             + (["--quick"] if args.quick else [])))
+            rows.append(_one([str(size), precision, "--batch-size", str(args.batch_size), *quick]))
             print(f"  {size}x{size} {precision}: harness {rows[-1]['harness']:.1f} images/s", file=sys.stderr,
                   flush=True)
-    print(table(ceiling, rows, flags, steps, repeats))
+    # The same step on one thread: how much a second worker on the other core could add at most.
+    one_thread = _one([str(rows[0]["image_size"]), "fp32", "--batch-size", str(args.batch_size), "--threads", "1",
+                       *quick])["harness"]
+    print(table(ceiling, rows, flags, steps, repeats, one_thread))
     return 0
 
 

@@ -1,28 +1,35 @@
-"""This host's TensorFlow ceiling: GFLOP/s of a 3x3 convolution and of a square matmul, per dtype, measured."""
+"""This host's TensorFlow ceiling: the best GFLOP/s of a 3x3 convolution and of a square matmul, per dtype, over
+a few shapes (one shape can fall on a slow kernel path: on a Zen 4, fp32 conv at 128 channels and batch 8 ran at
+half the speed of the model's own step), measured."""
 
 from __future__ import annotations
 
 from colorgan.bench.timing import rate
 
-SHAPES = (8, 64, 128, 2048)  # conv: batch, size, channels (in = out); matmul: n. Large enough to reach the peak
+CONV_SHAPES = ((16, 32, 256), (16, 64, 128), (8, 64, 128), (16, 16, 512))  # batch, side, channels (in = out)
+MATMUL_SIZES = (1024, 2048)
 
 
-def measure(dtype: str, steps: int, repeats: int) -> dict[str, float]:
-    """{"conv": GFLOP/s, "matmul": GFLOP/s} in ``dtype`` ("float32" or "bfloat16")."""
+def measure(dtype: str, steps: int, repeats: int, quick: bool = False) -> dict[str, float | str]:
+    """{"conv": GFLOP/s, "conv_shape": the best one, "matmul": GFLOP/s, "matmul_n": n} in ``dtype``."""
     import tensorflow as tf
 
-    batch, size, channels, n = SHAPES
     rng = tf.random.Generator.from_seed(0)
-    x = tf.cast(rng.normal((batch, size, size, channels)), dtype)
-    w = tf.cast(rng.normal((3, 3, channels, channels)), dtype)
-    a = tf.cast(rng.normal((n, n)), dtype)
-    conv = tf.function(lambda: tf.nn.conv2d(x, w, 1, "SAME"))
-    matmul = tf.function(lambda: tf.matmul(a, a))
-    conv_flops = 2 * batch * size * size * channels * channels * 9
-    matmul_flops = 2 * n**3
 
     def finish(out):
         return float(tf.reduce_sum(tf.cast(out[..., :1], tf.float32)))
 
-    return {"conv": conv_flops * rate(conv, finish, steps, repeats) / 1e9,
-            "matmul": matmul_flops * rate(matmul, finish, steps, repeats) / 1e9}
+    conv = {}
+    for batch, side, channels in CONV_SHAPES[-1:] if quick else CONV_SHAPES:
+        x = tf.cast(rng.normal((batch, side, side, channels)), dtype)
+        w = tf.cast(rng.normal((3, 3, channels, channels)), dtype)
+        fn = tf.function(lambda x=x, w=w: tf.nn.conv2d(x, w, 1, "SAME"))
+        flops = 2 * batch * side * side * channels * channels * 9
+        conv[f"{batch}x{side}x{side}x{channels}"] = flops * rate(fn, finish, steps, repeats) / 1e9
+    matmul = {}
+    for n in MATMUL_SIZES[:1] if quick else MATMUL_SIZES:
+        a = tf.cast(rng.normal((n, n)), dtype)
+        matmul[n] = 2 * n**3 * rate(tf.function(lambda a=a: tf.matmul(a, a)), finish, steps, repeats) / 1e9
+    best_conv, best_n = max(conv, key=conv.get), max(matmul, key=matmul.get)
+    return {"conv": conv[best_conv], "conv_shape": best_conv, "matmul": matmul[best_n], "matmul_n": best_n,
+            "all": {**{f"conv {k}": v for k, v in conv.items()}, **{f"matmul {k}": v for k, v in matmul.items()}}}

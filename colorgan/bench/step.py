@@ -1,9 +1,11 @@
 """One configuration (image size, precision), in its own process since the precision policy is global: the
 training step's FLOPs per image (TF profiler), the harness step and the reference step on synthetic batches,
-and ``fit`` on real data (each epoch's images/s; the input pipeline's share of its step time)."""
+and ``fit`` on real data (each epoch's images/s; the share of a later epoch not in the step; the input pipeline
+alone)."""
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import keras
@@ -11,7 +13,7 @@ import tensorflow as tf
 
 from colorgan import config, data, gan, paths
 from colorgan.bench import reference
-from colorgan.bench.timing import rate
+from colorgan.bench.timing import interleaved
 
 
 def profiled_flops(model: gan.ColorGAN, batch: int, size: int) -> float:
@@ -38,22 +40,37 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self.start)
 
 
-def measure(size: int, precision: str, batch: int, steps: int, repeats: int, epochs: int) -> dict:
+def pipeline_rate(dataset: tf.data.Dataset) -> float:
+    """Images/s of one pass over the input pipeline alone (after fit: decoded and cached; crop, flip, encode)."""
+    start, count = time.perf_counter(), 0
+    for l_in, _ in dataset:
+        count += int(l_in.shape[0])
+    return count / (time.perf_counter() - start)
+
+
+def measure(size: int, precision: str, batch: int, steps: int, repeats: int, epochs: int,
+            threads_only: bool = False) -> dict:
+    """Every figure of one table row. ``threads_only``: the harness step alone (the one-thread figure)."""
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bf16" else "float32")
     keras.utils.set_random_seed(0)
+    fit_images = batch * max(steps, 30)  # 30 steps an epoch: long enough for an epoch's time to mean something
     cfg = config.build({"image_size": size, "precision": precision, "batch_size": batch,
-                        "max_train_images": batch * steps, "max_eval_images": batch, "epochs": epochs})
+                        "max_train_images": fit_images, "max_eval_images": batch, "epochs": epochs})
     model = gan.build(cfg)
     rng = tf.random.Generator.from_seed(0)
     l_in = rng.uniform((batch, size, size, 1), -1, 1)
     target = rng.uniform((batch, size, size, 2), -1, 1)
     harness = tf.function(model.train_step)
-    harness_rate = batch * rate(lambda: harness((l_in, target)), lambda out: float(out["g_total"]), steps, repeats)
+    calls = {"harness": lambda: harness((l_in, target))["g_total"]}
+    if threads_only:
+        return {"harness": batch * statistics.median(interleaved(calls, float, steps, repeats)["harness"])}
     flops = profiled_flops(model, batch, size)
-
     plain = reference.make_step(model.generator, model.discriminator, cfg.lambda_recon, cfg.label_smoothing,
                                 cfg.lr_g, cfg.lr_d, cfg.beta1)
-    reference_rate = batch * rate(lambda: plain(l_in, target), float, steps, repeats)
+    # The two steps take turns, repeat by repeat: their ratio is then measured on the same machine state.
+    rates = interleaved({**calls, "reference": lambda: plain(l_in, target)}, float, steps, repeats)
+    harness_rate, reference_rate = (batch * statistics.median(rates[k]) for k in ("harness", "reference"))
+    ratio = statistics.median(h / r for h, r in zip(rates["harness"], rates["reference"], strict=True))
 
     bundle = data.load(cfg, paths.repo_root())
     fitted = gan.build(cfg)
@@ -61,7 +78,8 @@ def measure(size: int, precision: str, batch: int, steps: int, repeats: int, epo
     fitted.fit(bundle.train, epochs=epochs, verbose=0, callbacks=[timer])
     n_train = bundle.info["n_train"]
     fit_rates = [n_train / s for s in timer.seconds]
+    later = statistics.mean(fit_rates[1:])  # epoch 1 decodes the photos and traces the step
     return {"image_size": size, "precision": precision, "batch_size": batch, "steps": steps, "repeats": repeats,
-            "flops_per_image": flops, "harness": harness_rate, "reference": reference_rate,
-            "fit_epochs": fit_rates, "fit_images": n_train,
-            "input_share": max(0.0, 1.0 - fit_rates[-1] / harness_rate)}
+            "flops_per_image": flops, "harness": harness_rate, "reference": reference_rate, "harness_ratio": ratio,
+            "fit_epochs": fit_rates, "fit_images": n_train, "pipeline": pipeline_rate(bundle.train),
+            "input_share": max(0.0, 1.0 - later / harness_rate)}
