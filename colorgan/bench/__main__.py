@@ -42,8 +42,8 @@ def table(ceiling: dict, rows: list[dict], flags: frozenset[str], steps: int, re
                      f"{100 * r['input_share']:>4.0f}%")
     lines.append("harn/ref: the harness's train_step / a plain two-tape step of the same networks, images/s of the "
                  "two taking turns; fit: Keras fit on the real photos, images/s per epoch (the first decodes and "
-                 "traces); pipeline: images/s of the input pipeline alone; input: the share of the later fit "
-                 "epochs' time not spent in the step")
+                 "traces; each epoch 30 steps); pipeline: images/s of the input pipeline alone; input: the share of "
+                 "the later fit epochs' time (their median) not spent in the step")
     first = rows[0]
     workers = 2 * one_thread / first["harness"]
     lines.append(f"one thread: the {first['image_size']} {first['precision']} harness step at {one_thread:.1f} "

@@ -40,12 +40,16 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self.start)
 
 
-def pipeline_rate(dataset: tf.data.Dataset) -> float:
-    """Images/s of one pass over the input pipeline alone (after fit: decoded and cached; crop, flip, encode)."""
-    start, count = time.perf_counter(), 0
-    for l_in, _ in dataset:
-        count += int(l_in.shape[0])
-    return count / (time.perf_counter() - start)
+def pipeline_rate(dataset: tf.data.Dataset, repeats: int) -> float:
+    """Images/s of the input pipeline alone (after fit: decoded and cached; crop, flip, encode), the median of
+    ``repeats`` passes."""
+    rates = []
+    for _ in range(repeats):
+        start, count = time.perf_counter(), 0
+        for l_in, _ in dataset:
+            count += int(l_in.shape[0])
+        rates.append(count / (time.perf_counter() - start))
+    return statistics.median(rates)
 
 
 def measure(size: int, precision: str, batch: int, steps: int, repeats: int, epochs: int,
@@ -78,8 +82,8 @@ def measure(size: int, precision: str, batch: int, steps: int, repeats: int, epo
     fitted.fit(bundle.train, epochs=epochs, verbose=0, callbacks=[timer])
     n_train = bundle.info["n_train"]
     fit_rates = [n_train / s for s in timer.seconds]
-    later = statistics.mean(fit_rates[1:])  # epoch 1 decodes the photos and traces the step
+    later = statistics.median(fit_rates[1:])  # epoch 1 decodes the photos and traces the step
     return {"image_size": size, "precision": precision, "batch_size": batch, "steps": steps, "repeats": repeats,
             "flops_per_image": flops, "harness": harness_rate, "reference": reference_rate, "harness_ratio": ratio,
-            "fit_epochs": fit_rates, "fit_images": n_train, "pipeline": pipeline_rate(bundle.train),
+            "fit_epochs": fit_rates, "fit_images": n_train, "pipeline": pipeline_rate(bundle.train, repeats),
             "input_share": max(0.0, 1.0 - later / harness_rate)}
