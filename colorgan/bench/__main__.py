@@ -85,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {size}x{size} {precision}: harness {rows[-1]['harness']:.1f} images/s", file=sys.stderr,
                   flush=True)
     # The same step on one thread: how much a second worker on the other core could add at most.
-    one_thread = _one([str(rows[0]["image_size"]), "fp32", "--batch-size", str(args.batch_size), "--threads", "1",
-                       *quick])["harness"]
+    first = rows[0]
+    one_thread = _one([str(first["image_size"]), first["precision"], "--batch-size", str(args.batch_size),
+                       "--threads", "1", *quick])["harness"]
     print(table(ceiling, rows, flags, steps, repeats, one_thread))
     return 0
 

@@ -31,5 +31,4 @@ def measure(dtype: str, steps: int, repeats: int, quick: bool = False) -> dict[s
         a = tf.cast(rng.normal((n, n)), dtype)
         matmul[n] = 2 * n**3 * rate(tf.function(lambda a=a: tf.matmul(a, a)), finish, steps, repeats) / 1e9
     best_conv, best_n = max(conv, key=conv.get), max(matmul, key=matmul.get)
-    return {"conv": conv[best_conv], "conv_shape": best_conv, "matmul": matmul[best_n], "matmul_n": best_n,
-            "all": {**{f"conv {k}": v for k, v in conv.items()}, **{f"matmul {k}": v for k, v in matmul.items()}}}
+    return {"conv": conv[best_conv], "conv_shape": best_conv, "matmul": matmul[best_n], "matmul_n": best_n}

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from colorgan import config, data, gan, paths
 from colorgan.bench import reference
-from colorgan.bench.timing import interleaved
+from colorgan.bench.timing import interleaved, rate
 
 
 def profiled_flops(model: gan.ColorGAN, batch: int, size: int) -> float:
@@ -67,7 +67,7 @@ def measure(size: int, precision: str, batch: int, steps: int, repeats: int, epo
     harness = tf.function(model.train_step)
     calls = {"harness": lambda: harness((l_in, target))["g_total"]}
     if threads_only:
-        return {"harness": batch * statistics.median(interleaved(calls, float, steps, repeats)["harness"])}
+        return {"harness": batch * rate(calls["harness"], float, steps, repeats)}
     flops = profiled_flops(model, batch, size)
     plain = reference.make_step(model.generator, model.discriminator, cfg.lambda_recon, cfg.label_smoothing,
                                 cfg.lr_g, cfg.lr_d, cfg.beta1)
