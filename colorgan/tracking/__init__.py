@@ -129,7 +129,14 @@ class RunTracker:
 
     def set_tags(self, tags: dict) -> None:
         for key, value in tags.items():
-            self.client.set_tag(self.run_id, key, str(value))
+            try:
+                self.client.set_tag(self.run_id, key, str(value))
+            except mlflow.exceptions.MlflowException as exc:
+                # Two workers tagging the study's parent run at once: MLflow's SQL store looks the tag up, finds
+                # none, and both insert it; the loser's UNIQUE error means the tag now exists, so write it again.
+                if "UNIQUE constraint failed" not in str(exc):
+                    raise
+                self.client.set_tag(self.run_id, key, str(value))
 
     def log_metrics(self, values: dict[str, float], step: int) -> None:
         now = time.time_ns() // 1_000_000
