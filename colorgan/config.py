@@ -52,6 +52,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "lr_schedule": ("constant", "linear_decay"),
     "padding": ("zero", "reflect"),
     "recon_weighting": ("none", "rebalance"),
+    "full_eval": ("every_epoch", "last_epoch"),
 }
 
 
@@ -100,6 +101,9 @@ class Config:
     experiment: str = "colorgan"  # MLflow experiment name
     run_name: str = ""  # "" = the experiment file's name
     sample_images: int = 8  # eval images in the per-epoch sample grid
+    curve_points: int = 4  # loss and eval-subset points logged per epoch (colorgan.curves); 0 = only epoch ends
+    curve_eval_images: int = 64  # the fixed eval subset those points are scored on (the first eval images)
+    full_eval: str = "every_epoch"  # "last_epoch": the whole eval split only after the last epoch (studies)
     checkpoint: bool = True  # save the training state every epoch (needed by --resume); studies turn it off
     # --- warm start ---
     init_from: str = ""  # warm start from a model reference (run id, runs:/, models:/, study:, shipped, a folder)
@@ -127,11 +131,11 @@ class Config:
         _check_range(self, "dropout", 0.0, 0.95)
         _check_range(self, "beta1", 0.0, 0.999)
         _check_range(self, "resize_margin", 1.0, 2.0)
-        for key in ("batch_size", "epochs", "sample_images"):
+        for key in ("batch_size", "epochs", "sample_images", "curve_eval_images"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: must be at least 1, got {getattr(self, key)}")
         for key in ("max_train_images", "max_eval_images", "power_iterations", "grey_threshold", "lambda_recon",
-                    "pretrain_epochs", "decay_epochs", "max_cpu_minutes"):
+                    "curve_points", "pretrain_epochs", "decay_epochs", "max_cpu_minutes"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key}: must not be negative, got {getattr(self, key)}")
         for key in ("lr_g", "lr_d"):

@@ -9,7 +9,7 @@ import tensorflow as tf
 from colorgan import color, losses, metrics, networks
 from colorgan.config import Config
 
-ADVERSARIAL_LOSSES = ("g_total", "g_gan", "g_recon", "d_loss", "d_real", "d_fake")
+ADVERSARIAL_LOSSES = ("g_total", "g_gan", "g_recon", "d_loss", "d_loss_real", "d_loss_fake", "d_real", "d_fake")
 REGRESSION_LOSSES = ("g_total", "g_recon")
 
 
@@ -84,7 +84,9 @@ class ColorGAN(keras.Model):
         fake_logits = self.discriminator([l_in, fake], training=training)
         out["g_gan"] = losses.adversarial_loss(fake_logits)
         out["g_total"] = out["g_gan"] + self.lambda_recon * recon
-        out["d_loss"] = losses.discriminator_loss(real_logits, fake_logits, self.label_smoothing, self.smoothing_mode)
+        out["d_loss_real"], out["d_loss_fake"] = losses.discriminator_parts(real_logits, fake_logits,
+                                                                             self.label_smoothing, self.smoothing_mode)
+        out["d_loss"] = 0.5 * (out["d_loss_real"] + out["d_loss_fake"])  # losses.discriminator_loss
         # Mean D(real) and D(fake) probabilities: the first thing to look at when a GAN misbehaves.
         out["d_real"] = tf.reduce_mean(tf.sigmoid(tf.cast(real_logits, tf.float32)))
         out["d_fake"] = tf.reduce_mean(tf.sigmoid(tf.cast(fake_logits, tf.float32)))

@@ -23,10 +23,18 @@ def discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor, smoothing
     One-sided smoothing (Salimans et al. 2016) only softens the real target to 1-s; the two-sided variant
     the original report used also lifts the fake target to s.
     """
+    real, fake = discriminator_parts(real_logits, fake_logits, smoothing, mode)
+    return 0.5 * (real + fake)
+
+
+def discriminator_parts(real_logits: tf.Tensor, fake_logits: tf.Tensor, smoothing: float,
+                        mode: str = "one_sided") -> tuple[tf.Tensor, tf.Tensor]:
+    """(BCE on the real patches, BCE on the fake ones): the two halves of discriminator_loss, logged apart so a
+    curve shows which side the critic is losing on."""
     if mode not in ("one_sided", "two_sided"):
         raise ValueError(f"unknown smoothing mode {mode!r}")
     fake_target = smoothing if mode == "two_sided" else 0.0
-    return 0.5 * (_bce(real_logits, 1.0 - smoothing) + _bce(fake_logits, fake_target))
+    return _bce(real_logits, 1.0 - smoothing), _bce(fake_logits, fake_target)
 
 
 def adversarial_loss(fake_logits: tf.Tensor) -> tf.Tensor:

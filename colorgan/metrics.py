@@ -55,6 +55,8 @@ QUALITY: dict[str, Metric] = {m.name: m for m in (
     Metric("colorfulness", "colourfulness", "", "", 1, mean_of="colorfulness"),
     Metric("colorfulness_orig", "colourfulness of the originals", "", "", 1, mean_of="colorfulness_orig"),
     Metric("colorfulness_gap", "colourfulness gap to original", "", "lower", 1, mean_of="colorfulness_gap"),
+    Metric("color_auc", "colour AuC", "", "higher", 3, mean_of="color_auc"),
+    Metric("color_auc_rebal", "colour AuC, rebalanced", "", "higher", 3, mean_of="color_auc_rebal"),
     Metric("border_ratio", "border chroma ratio", "", "", 2),  # read against the originals' ratio
     Metric("border_ratio_orig", "border chroma ratio of the originals", "", "", 2),
 )}
@@ -65,7 +67,7 @@ GAINS: dict[str, Metric] = {m.name: m for m in (
     Metric("psnr_gain", "PSNR gain over the gray image", "dB", "higher", 2, gain_of="psnr"),
 )}
 # The per-image scores a paired comparison of two models reads (each "higher" or "lower" is better).
-PAIRED = (("psnr", "higher"), ("colorfulness_gap", "lower"))
+PAIRED = (("psnr", "higher"), ("colorfulness_gap", "lower"), ("color_auc_rebal", "higher"))
 
 
 def declared(key: str) -> Metric | None:
@@ -85,6 +87,13 @@ def heading_of(key: str) -> str:
 BORDER = (("border_ratio", "chroma_ring", "chroma_inner"),
           ("border_ratio_orig", "chroma_ring_orig", "chroma_inner_orig"))
 POOLED_SCORES = ("mse", *(score for _, ring, inner in BORDER for score in (ring, inner)))
+# Zhang et al. (2016)'s colour accuracy: the share of pixels whose a*b* error is within a threshold, as the area
+# under that curve for thresholds 0..AUC_MAX_ERROR (a*b* units), 1 = every pixel exact. "Rebalanced" weighs each
+# true a*b* cell (AUC_CELL units wide, centred on neutral) equally, so the rare saturated colours a GAN is there
+# for count as much as the common dull ones; computed per image so two models can be compared image by image.
+AUC_MAX_ERROR = 150.0
+AUC_CELL = 10.0
+_AUC_CELLS = 25  # per axis: cells cover a*, b* in [-125, 125), neutral in the middle of the centre cell
 _CHROMA_FLOOR = 1e-6  # keeps 0/0 (an all-black or exactly neutral split) at a ratio of 1, as for any uniform image
 
 
@@ -145,12 +154,35 @@ def border_chroma(rgb: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return masked_mean(ring), masked_mean(1.0 - ring)
 
 
+def color_auc(pred_ab: tf.Tensor, true_ab: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(raw, rebalanced) colour AuC per image of [B, H, W, 2] a*b* batches in Lab units.
+
+    The area under "share of pixels with error <= t" over t in [0, AUC_MAX_ERROR], divided by AUC_MAX_ERROR, is
+    the mean over pixels of max(0, 1 - error / AUC_MAX_ERROR): a constant error d gives 1 - d / 150."""
+    pred_ab, true_ab = tf.cast(pred_ab, tf.float32), tf.cast(true_ab, tf.float32)
+    error = tf.norm(pred_ab - true_ab, axis=-1)
+    score = tf.clip_by_value(1.0 - error / AUC_MAX_ERROR, 0.0, 1.0)
+    raw = tf.reduce_mean(score, axis=[-2, -1])
+    cell = tf.cast(tf.floor(true_ab / AUC_CELL + _AUC_CELLS / 2.0), tf.int32)
+    cell = tf.clip_by_value(cell, 0, _AUC_CELLS - 1)
+    cells = _AUC_CELLS * _AUC_CELLS
+    batch = tf.shape(score)[0]
+    ids = cell[..., 0] * _AUC_CELLS + cell[..., 1] + tf.range(batch)[:, None, None] * cells
+    sums = tf.reshape(tf.math.unsorted_segment_sum(score, ids, batch * cells), [batch, cells])
+    counts = tf.reshape(tf.math.unsorted_segment_sum(tf.ones_like(score), ids, batch * cells), [batch, cells])
+    present = tf.cast(counts > 0, tf.float32)
+    per_cell = sums / tf.maximum(counts, 1.0)
+    rebalanced = tf.reduce_sum(per_cell * present, axis=-1) / tf.maximum(tf.reduce_sum(present, axis=-1), 1.0)
+    return raw, rebalanced
+
+
 def image_scores(pred: tf.Tensor, true: tf.Tensor) -> dict[str, tf.Tensor]:
     """Every per-image score for a batch; the accumulator below turns them into split figures."""
     pred_c = colorfulness(pred)
     true_c = colorfulness(true)
     pred_ring, pred_inner = border_chroma(pred)
     true_ring, true_inner = border_chroma(true)
+    auc, auc_rebal = color_auc(color.rgb_to_lab(pred)[..., 1:], color.rgb_to_lab(true)[..., 1:])
     return {
         "mse": mse_per_image(pred, true),
         "ssim": ssim(pred, true),
@@ -160,6 +192,8 @@ def image_scores(pred: tf.Tensor, true: tf.Tensor) -> dict[str, tf.Tensor]:
         "chroma_inner": pred_inner,
         "chroma_ring_orig": true_ring,
         "chroma_inner_orig": true_inner,
+        "color_auc": auc,
+        "color_auc_rebal": auc_rebal,
     }
 
 

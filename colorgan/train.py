@@ -15,6 +15,7 @@ import tensorflow as tf
 from colorgan import (
     budget,
     color,
+    curves,
     data,
     gan,
     grids,
@@ -33,6 +34,7 @@ from colorgan.tracking import liveness
 
 EPOCH_LINE = ("psnr", "ssim", "colorfulness", "colorfulness_gap")  # metrics.QUALITY names on the epoch line
 PRECISION_TAG = "colorgan.precision_reason"  # why the run trained in precision_resolved (auto: the hardware)
+EPOCH_KEY = "epoch_seconds"  # logged at every epoch's end, whether or not it evaluated the whole eval split
 PER_IMAGE_ARTIFACT = "eval/per_image.csv"  # the last epoch's per-image eval scores (paired comparisons read them)
 
 
@@ -99,7 +101,8 @@ def epoch_line(step: int, epochs: int, phase: str, values: dict[str, float], gra
     train_part = f"train g_total {values['train/g_total']:.3f}" + (
         f"  d_loss {values['train/d_loss']:.3f}" if "train/d_loss" in values else "")
     quality = "  ".join(f"{m.label} {m.show(values['eval/' + m.name])} (gray {gray[m.name]:.{m.digits}f})"
-                        for m in (metrics.QUALITY[name] for name in EPOCH_LINE))
+                        for m in (metrics.QUALITY[name] for name in EPOCH_LINE)) if "eval/psnr" in values else \
+        "the whole split after the last epoch (full_eval = last_epoch)"
     return (f"epoch {step}/{epochs} ({phase})  {train_part}  | eval {quality}"
             f"  | {values['images_per_sec']:.1f} img/s  {seconds:.0f}s")
 
@@ -161,10 +164,11 @@ class EpochEnd(keras.callbacks.Callback):
         model = self.model
         if self._eval_step is None:
             self._eval_step = tf.function(model.test_step, reduce_retracing=True)
-        evaluated, self.per_image = evaluate_split(model, self.bundle.eval, self._eval_step)
         values = {f"train/{name}": float(logs[name]) for name in model.loss_names}
-        values.update({f"eval/{k}": v for k, v in evaluated.items() if k != "images"})
-        values["eval/psnr_gain"] = values["eval/psnr"] - self.gray["psnr"]
+        if self.evaluates_whole_split(step):
+            evaluated, self.per_image = evaluate_split(model, self.bundle.eval, self._eval_step)
+            values.update({f"eval/{k}": v for k, v in evaluated.items() if k != "images"})
+            values["eval/psnr_gain"] = values["eval/psnr"] - self.gray["psnr"]
         values["images_per_sec"] = self.spend.epoch_images() / seconds
         values["epoch_seconds"] = seconds
         values["eval_seconds"] = time.perf_counter() - self._started - seconds
@@ -179,6 +183,12 @@ class EpochEnd(keras.callbacks.Callback):
         if self.print_lines:
             print(epoch_line(step, schedule.total_epochs(self.cfg), schedule.phase_at(self.cfg, epoch).name, values,
                              self.gray, seconds), flush=True)
+
+    def evaluates_whole_split(self, step: int) -> bool:
+        """Every epoch, or with ``full_eval = "last_epoch"`` only the run's last (planned, or the one the CPU budget
+        stopped in): the curve points' fixed subset follows training in between."""
+        return (self.cfg.full_eval == "every_epoch" or step >= schedule.total_epochs(self.cfg)
+                or self.spend.exhausted or bool(self.model.stop_training))
 
     def _schedule_values(self, epoch: int) -> dict[str, float]:
         """The epoch's phase and the learning rates it trained with (``lr/d`` only when D was trained)."""
@@ -279,9 +289,11 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
         spend = budget.Spend(cfg, n_train, spent.get("images_seen", initial_epoch * n_train),
                              spent.get("cpu_seconds", 0.0))
         end_epoch = EpochEnd(cfg, bundle, tracker, checkpoint, gray, spend, print_lines=epoch_lines)
+        steps = math.ceil(n_train / cfg.batch_size)
         try:
-            fit_phases(model, cfg, bundle.train, initial_epoch, [spend, LearningRates(cfg), end_epoch, *callbacks],
-                       verbose, math.ceil(n_train / cfg.batch_size), spend)
+            fit_phases(model, cfg, bundle.train, initial_epoch,
+                       [spend, LearningRates(cfg), end_epoch, *curve_points(cfg, bundle, steps, tracker), *callbacks],
+                       verbose, steps, spend)
         except NonFiniteLoss as exc:
             raise NonFiniteLoss(f"run {tracker.run_id} FAILED: {exc} (lower lr_g, lr_d or lambda_recon)") from exc
         if spend.exhausted:
@@ -315,6 +327,17 @@ def fit_phases(model: gan.ColorGAN, cfg: Config, dataset: tf.data.Dataset, initi
                   initial_epoch=max(initial_epoch, phase.start), verbose=verbose, callbacks=callbacks)
 
 
+def curve_points(cfg: Config, bundle: data.DataBundle, steps_per_epoch: int,
+                 tracker: tracking.RunTracker) -> list[curves.CurvePoints]:
+    """The within-epoch curve logger (colorgan.curves) on the first ``curve_eval_images`` eval images; none with
+    ``curve_points = 0``."""
+    if not cfg.curve_points:
+        return []
+    subset = curves.take_images(bundle.eval, cfg.curve_eval_images, cfg.batch_size)
+    return [curves.CurvePoints(steps_per_epoch, cfg.curve_points, subset, evaluate_split,
+                               gray_baseline(subset, cfg.color_space), tracker.log_metrics)]
+
+
 def check_resume(run_id: str, root: Path) -> None:
     """Refuse, before any work, to resume a run that another process is training (liveness.RunBusy), or one with
     no checkpoint that already logged epochs: it would train them again from epoch 0 and log each step twice.
@@ -323,7 +346,7 @@ def check_resume(run_id: str, root: Path) -> None:
     liveness.check_resumable(client, run_id)
     if tracking.has_checkpoint(root, run_id):
         return
-    steps = tracking.RunTracker(client, run_id).metric_steps("eval/psnr")
+    steps = tracking.RunTracker(client, run_id).metric_steps(EPOCH_KEY)
     if steps:
         why = " (it trained with checkpoint = false, as study trials do)" if tracking.run_data(
             root, run_id).params.get("checkpoint") == "False" else ""
@@ -341,7 +364,7 @@ def _restore(tracker: tracking.RunTracker, checkpoint: tf.train.Checkpoint) -> t
         prefix, state = found
         checkpoint.read(prefix).assert_existing_objects_matched()
     epoch = int(state["epoch"])
-    if epoch not in tracker.metric_steps("eval/psnr"):
+    if epoch not in tracker.metric_steps(EPOCH_KEY):
         tracker.log_metrics(state["metrics"], step=epoch)
     print(f"resuming run {tracker.run_id} after epoch {epoch}", flush=True)
     return epoch, dict(state["metrics"])

@@ -89,7 +89,8 @@ def test_evaluate_summary_has_a_column_per_figure_and_an_interval_per_mean():
     assert list(row) == ["group", "n", "psnr", "psnr_median", "border_ratio", "border_ratio_orig",
                          "psnr_mean", "psnr_ci95", "ssim", "ssim_ci95",
                          "colorfulness", "colorfulness_ci95", "colorfulness_orig", "colorfulness_orig_ci95",
-                         "colorfulness_gap", "colorfulness_gap_ci95"]
+                         "colorfulness_gap", "colorfulness_gap_ci95", "color_auc", "color_auc_ci95",
+                         "color_auc_rebal", "color_auc_rebal_ci95"]
     assert row["ssim"] == 2.0 and row["psnr"] == pytest.approx(-10 * np.log10(5.5e-3))
     assert row["border_ratio"] == pytest.approx(0.5) and row["border_ratio_orig"] == pytest.approx(1.0)
 
@@ -190,3 +191,37 @@ def test_a_paired_difference_finds_a_known_shift_and_no_shift():
     assert (result.mean, result.half_width) == pytest.approx((mean, half))
     with pytest.raises(ValueError, match="aligned"):
         metrics.paired_difference(b[:3], b[:4], "psnr", "higher")
+
+
+def _ab(values, size=8):
+    """A [1, size, size, 2] a*b* image with one a*b* per row from ``values`` (cycled)."""
+    rows = [values[i % len(values)] for i in range(size)]
+    return tf.constant(np.array([[[v] * size for v in rows]], np.float32))
+
+
+def test_color_auc_is_one_for_identical_colours_and_falls_linearly_with_a_constant_error():
+    truth = _ab([(0.0, 0.0), (40.0, -30.0), (-60.0, 70.0)])
+    raw, rebal = metrics.color_auc(truth, truth)
+    assert float(raw[0]) == pytest.approx(1.0) and float(rebal[0]) == pytest.approx(1.0)
+    raw, rebal = metrics.color_auc(truth + tf.constant([3.0, 4.0]), truth)  # |(3, 4)| = 5 a*b* units everywhere
+    assert float(raw[0]) == pytest.approx(1 - 5 / metrics.AUC_MAX_ERROR, abs=1e-6)
+    assert float(rebal[0]) == pytest.approx(1 - 5 / metrics.AUC_MAX_ERROR, abs=1e-6)
+    raw, _ = metrics.color_auc(truth + tf.constant([200.0, 0.0]), truth)  # beyond every threshold
+    assert float(raw[0]) == pytest.approx(0.0)
+
+
+def test_rebalanced_color_auc_weighs_each_true_colour_cell_equally():
+    # 7 of 8 rows neutral (predicted exactly), 1 row saturated red predicted gray: 75 units of error there.
+    truth = _ab([(0.0, 0.0)] * 7 + [(60.0, 45.0)])
+    pred = tf.zeros_like(truth)
+    raw, rebal = metrics.color_auc(pred, truth)
+    miss = 1 - 75 / metrics.AUC_MAX_ERROR
+    assert float(raw[0]) == pytest.approx((7 + miss) / 8, abs=1e-6)  # pixels count: the dull majority wins
+    assert float(rebal[0]) == pytest.approx((1 + miss) / 2, abs=1e-6)  # cells count: the red cell is half
+
+
+def test_color_auc_is_per_image_in_a_batch():
+    truth = tf.concat([_ab([(0.0, 0.0)]), _ab([(30.0, 40.0)])], axis=0)
+    raw, rebal = metrics.color_auc(tf.zeros_like(truth), truth)
+    np.testing.assert_allclose(raw.numpy(), [1.0, 1 - 50 / metrics.AUC_MAX_ERROR], atol=1e-6)
+    np.testing.assert_allclose(rebal.numpy(), raw.numpy(), atol=1e-6)

@@ -606,7 +606,7 @@ def test_a_pretrain_table_is_trained_once_and_shared_by_two_workers(env, tmp_pat
     spec = studies.load_spec(_spec_file(tmp_path, text))
     study = studies.run_study(spec, workers=2, trials=2, epochs=1, root=env)
     client = tracking.connect(env)
-    experiment = client.get_experiment_by_name(f"study-{spec.name}").experiment_id
+    experiment = client.get_experiment_by_name(studies.spec.PRETRAIN_EXPERIMENT).experiment_id
     (pre,) = client.search_runs([experiment], "tags.`colorgan.role` = 'pretrain'")
     assert pre.info.status == "FINISHED" and pre.data.params["adversarial"] == "False"
     parent = study.user_attrs["mlflow_parent_run_id"]
@@ -618,6 +618,12 @@ def test_a_pretrain_table_is_trained_once_and_shared_by_two_workers(env, tmp_pat
 
     studies.run_study(spec, trials=3, epochs=1, root=env)  # a later call finds it again by its config
     assert len(client.search_runs([experiment], "tags.`colorgan.role` = 'pretrain'")) == 1
+    other = tmp_path / "other_study.toml"  # another study with the same [pretrain] table trains none of its own
+    other.write_text(text)
+    second = studies.run_study(studies.load_spec(other), trials=1, epochs=1, root=env)
+    assert len(client.search_runs([experiment], "tags.`colorgan.role` = 'pretrain'")) == 1
+    assert client.get_run(second.user_attrs["mlflow_parent_run_id"]).data.tags["colorgan.pretrain_run"] == \
+        pre.info.run_id
 
 
 def test_a_pretrain_of_another_image_size_is_refused_up_front(tmp_path):

@@ -158,7 +158,7 @@ class ReportToTrial(keras.callbacks.Callback):
         self.epochs = epoch + 1
         self.trial.set_user_attr(summaries.EPOCHS_ATTR, self.epochs)
         self.last = float((logs or {}).get(self.metric, math.nan))
-        if not self.can_prune:
+        if not self.can_prune or self.metric not in (logs or {}):  # full_eval = last_epoch: no whole-split figure
             return
         value = float((logs or {})[self.metric])
         self.trial.report(value, epoch + 1)
@@ -529,18 +529,22 @@ def check_objective(spec: StudySpec) -> None:
 
 
 def pretrain(spec: StudySpec, root: Path, parent: str) -> str:
-    """The [pretrain] run every trial warm-starts from: found again by its config (FINISHED, same key), else
-    trained now, once, before any trial; "" without [pretrain]. The parent run links to it."""
+    """The [pretrain] run every trial warm-starts from: found again by its resolved config (FINISHED, same key,
+    in the one PRETRAIN_EXPERIMENT, whichever study trained it), else trained now, once, before any trial; ""
+    without [pretrain]. The parent run links to it; the study's user attributes keep the CPU-seconds it cost
+    this study (0 when found again)."""
     cfg = spec.pretrain_config()
     if cfg is None:
         return ""
     key = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
-    tags = {"colorgan.role": "pretrain", "colorgan.study": spec.name, "colorgan.pretrain_key": key}
+    tags = {"colorgan.role": "pretrain", "colorgan.pretrain_key": key}
     found = tracking.find_finished_run(root, cfg.experiment, tags)
     if found is None:
         print(f"study {spec.name}: training the shared warm start ([pretrain], {cfg.pretrain_epochs} + "
               f"{cfg.epochs} epochs) once", flush=True)
-        found = train.run(cfg, spec.path, tags=tags, root=root, verbose=0).run_id
+        found = train.run(cfg, spec.path, tags={**tags, "colorgan.study": spec.name}, root=root, verbose=0).run_id
+    else:
+        print(f"study {spec.name}: the shared warm start ([pretrain]) is run {found}, trained before", flush=True)
     tracking.set_run_tags(root, parent, {"colorgan.pretrain_run": found})
     return found
 

@@ -18,6 +18,9 @@ from colorgan import paths
 SPEC_KEYS = {"base", "fixed", "search", "objective", "budget", "sampler", "pruner", "runner", "repeats", "pretrain"}
 DEFAULT_OBJECTIVE = "eval/psnr_gain"  # dB over the gray image on the same eval images: readable on its own
 SAMPLERS = ("tpe", "random", "grid", "nsga2")
+# The shared warm starts of every study live in one experiment, found again by their resolved config: a second
+# study (or a later call) with the same [pretrain] table trains none of its own.
+PRETRAIN_EXPERIMENT = "study-warm-starts"
 PRUNERS = ("median", "hyperband", "successive_halving", "threshold", "none")
 
 
@@ -76,7 +79,7 @@ class StudySpec:
         if not path.is_file():
             raise StudyError(f"pretrain.experiment {experiment!r} not found in experiments/")
         base = config_mod.load(path)
-        return config_mod.build({**table, "experiment": f"study-{self.name}", "run_name": "pretrain"}, base)
+        return config_mod.build({**table, "experiment": PRETRAIN_EXPERIMENT, "run_name": "pretrain"}, base)
 
     def base_values(self) -> dict:
         """The searched parameters' values in the base experiment (with [fixed]) when all lie in the search space,

@@ -1,0 +1,89 @@
+"""Loss and eval curves inside an epoch: ``curve_points`` points per epoch, so a study trial of 2 epochs draws a
+curve of 8 points rather than two dots (the original report compared runs by their loss-vs-epoch graphs).
+
+At each point the train losses are the mean over the batches since the previous point (Keras hands running
+means since the epoch began; the interval's mean is recovered from two of them), and the generator and critic
+are scored in inference mode on a fixed eval subset (the first ``curve_eval_images`` eval images, the same at
+every point of every run of a config). Every key starts with ``curve/``; ``curve/epoch`` is the fractional
+epoch of each point (the x of every curve), the step is the global batch number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+PREFIX = "curve/"
+EPOCH_KEY = "curve/epoch"
+SCORES = ("psnr", "psnr_gain", "color_auc", "color_auc_rebal", "colorfulness_gap")  # eval figures of each point
+
+
+def boundaries(steps_per_epoch: int, points: int) -> tuple[int, ...]:
+    """The 1-based batch numbers within an epoch after which a point is logged: ``points`` evenly spread, the
+    last at the epoch's end (fewer when an epoch has fewer batches)."""
+    if points <= 0 or steps_per_epoch <= 0:
+        return ()
+    return tuple(sorted({max(1, round(k * steps_per_epoch / points)) for k in range(1, points + 1)}))
+
+
+def take_images(dataset: tf.data.Dataset, count: int, batch_size: int) -> tf.data.Dataset:
+    """The first ``count`` examples of a batched (L, target) dataset, held in memory and batched again: the same
+    images at every point without re-reading files."""
+    ls, targets, have = [], [], 0
+    for l_in, target in dataset:
+        ls.append(l_in.numpy())
+        targets.append(target.numpy())
+        have += int(l_in.shape[0])
+        if have >= count:
+            break
+    if not ls:
+        raise ValueError("the eval split is empty: no curve subset to score")
+    subset = (np.concatenate(ls)[:count], np.concatenate(targets)[:count])
+    return tf.data.Dataset.from_tensor_slices(subset).batch(batch_size)
+
+
+class CurvePoints(keras.callbacks.Callback):
+    """Logs the train losses' interval means and the eval subset's losses and SCORES at each boundary.
+
+    ``evaluate(model, subset, step_fn)`` scores the subset (train.evaluate_split: losses and metrics.QUALITY
+    names); ``gray`` holds the gray image's figures on the same subset, for the PSNR gain; ``log(values, step)``
+    writes them."""
+
+    def __init__(self, steps_per_epoch: int, points: int, subset: tf.data.Dataset, evaluate: Callable,
+                 gray: dict[str, float], log: Callable[[dict[str, float], int], None]):
+        super().__init__()
+        self.steps_per_epoch = steps_per_epoch
+        self.at = boundaries(steps_per_epoch, points)
+        self.subset, self.evaluate, self.gray, self.log = subset, evaluate, gray, log
+        self._epoch = 0
+        self._previous: tuple[int, dict[str, float]] = (0, {})
+        self._step_fn = None
+
+    def on_train_begin(self, logs=None):
+        self._step_fn = None  # each fit() is one phase: its test step is traced again
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self._previous = (0, {})
+
+    def on_train_batch_end(self, batch, logs=None):
+        done = batch + 1
+        if done not in self.at:
+            return
+        names = self.model.loss_names
+        running = {k: float(v) for k, v in (logs or {}).items() if k in names}
+        before, means = self._previous
+        values = {f"{PREFIX}train/{k}": (v * done - means.get(k, 0.0) * before) / (done - before)
+                  for k, v in running.items()}
+        self._previous = (done, running)
+        if self._step_fn is None:
+            self._step_fn = tf.function(self.model.test_step, reduce_retracing=True)
+        figures, _ = self.evaluate(self.model, self.subset, self._step_fn)
+        figures["psnr_gain"] = figures["psnr"] - self.gray["psnr"]
+        values.update({f"{PREFIX}eval/{k}": figures[k] for k in (*names, *SCORES) if k in figures})
+        step = self._epoch * self.steps_per_epoch + done
+        values[EPOCH_KEY] = step / self.steps_per_epoch
+        self.log(values, step)
