@@ -1,8 +1,9 @@
 """What a run has spent: images seen and CPU time, carried across --resume, and the CPU-time budget.
 
-CPU time (the whole process's, all threads, from its start: data loading and model building count too) rather
-than wall time, so a budget buys the same work on a busy machine as on an idle one: comparisons "at the same
-compute" stay fair when other jobs share the CPU. On an idle machine it is about cores x wall time.
+CPU time (the whole process's, all threads, from the run's start: data loading and model building count too;
+several runs in one process, as a study's trials, each count their own) rather than wall time, so a budget buys
+the same work on a busy machine as on an idle one: comparisons "at the same compute" stay fair when other jobs
+share the CPU. On an idle machine it is about cores x wall time.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ class Spend(keras.callbacks.Callback):
     ``images`` and ``cpu_seconds`` start from what a resumed run had already spent (its checkpoint's metrics).
     """
 
-    def __init__(self, cfg: Config, n_train: int, images: float = 0.0, cpu_seconds: float = 0.0):
+    def __init__(self, cfg: Config, n_train: int, images: float = 0.0, cpu_seconds: float = 0.0,
+                 cpu_start: float = 0.0):
         super().__init__()
+        self.cpu_start = cpu_start  # time.process_time() when the run started
         self.limit = cfg.max_cpu_minutes * 60.0
         self.batch_size, self.n_train = cfg.batch_size, n_train
         self.images_before, self.cpu_before = images, cpu_seconds
@@ -30,7 +33,7 @@ class Spend(keras.callbacks.Callback):
 
     @property
     def cpu_seconds(self) -> float:
-        return self.cpu_before + time.process_time()
+        return self.cpu_before + time.process_time() - self.cpu_start
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_batches = 0

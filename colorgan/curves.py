@@ -10,6 +10,7 @@ epoch of each point (the x of every curve), the step is the global batch number.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import keras
@@ -18,6 +19,7 @@ import tensorflow as tf
 
 PREFIX = "curve/"
 EPOCH_KEY = "curve/epoch"
+CPU_KEY = "curve/eval_cpu_seconds"  # the CPU seconds the run's curve evaluations took so far
 SCORES = ("psnr", "psnr_gain", "color_auc", "color_auc_rebal", "colorfulness_gap")  # eval figures of each point
 
 
@@ -61,6 +63,7 @@ class CurvePoints(keras.callbacks.Callback):
         self._epoch = 0
         self._previous: tuple[int, dict[str, float]] = (0, {})
         self._step_fn = None
+        self.eval_cpu = 0.0
 
     def on_train_begin(self, logs=None):
         self._step_fn = None  # each fit() is one phase: its test step is traced again
@@ -81,9 +84,12 @@ class CurvePoints(keras.callbacks.Callback):
         self._previous = (done, running)
         if self._step_fn is None:
             self._step_fn = tf.function(self.model.test_step, reduce_retracing=True)
+        cpu = time.process_time()
         figures, _ = self.evaluate(self.model, self.subset, self._step_fn)
+        self.eval_cpu += time.process_time() - cpu
         figures["psnr_gain"] = figures["psnr"] - self.gray["psnr"]
         values.update({f"{PREFIX}eval/{k}": figures[k] for k in (*names, *SCORES) if k in figures})
         step = self._epoch * self.steps_per_epoch + done
         values[EPOCH_KEY] = step / self.steps_per_epoch
+        values[CPU_KEY] = self.eval_cpu
         self.log(values, step)

@@ -55,8 +55,8 @@ QUALITY: dict[str, Metric] = {m.name: m for m in (
     Metric("colorfulness", "colourfulness", "", "", 1, mean_of="colorfulness"),
     Metric("colorfulness_orig", "colourfulness of the originals", "", "", 1, mean_of="colorfulness_orig"),
     Metric("colorfulness_gap", "colourfulness gap to original", "", "lower", 1, mean_of="colorfulness_gap"),
-    Metric("color_auc", "colour AuC", "", "higher", 3, mean_of="color_auc"),
-    Metric("color_auc_rebal", "colour AuC, rebalanced", "", "higher", 3, mean_of="color_auc_rebal"),
+    Metric("color_auc", "colour AuC", "", "higher", 4, mean_of="color_auc"),
+    Metric("color_auc_rebal", "colour AuC, rebalanced", "", "higher", 4, mean_of="color_auc_rebal"),
     Metric("border_ratio", "border chroma ratio", "", "", 2),  # read against the originals' ratio
     Metric("border_ratio_orig", "border chroma ratio of the originals", "", "", 2),
 )}

@@ -142,6 +142,7 @@ class EpochEnd(keras.callbacks.Callback):
         self.step = 0  # the last logged epoch (1-based)
         self.per_image: dict[str, np.ndarray] = {}  # the last evaluation's per-image scores
         self.last: dict[str, float] = {}
+        self.eval_cpu = 0.0  # CPU seconds of this session's whole-split evaluations
         self._started = 0.0
         self._eval_step = None
         self.sample_l, _ = color.encode(tf.constant(bundle.eval_rgb_sample), cfg.color_space)
@@ -166,7 +167,10 @@ class EpochEnd(keras.callbacks.Callback):
             self._eval_step = tf.function(model.test_step, reduce_retracing=True)
         values = {f"train/{name}": float(logs[name]) for name in model.loss_names}
         if self.evaluates_whole_split(step):
+            cpu = time.process_time()
             evaluated, self.per_image = evaluate_split(model, self.bundle.eval, self._eval_step)
+            self.eval_cpu += time.process_time() - cpu
+            values["eval_cpu_seconds"] = self.eval_cpu  # the run's whole-split evaluations so far
             values.update({f"eval/{k}": v for k, v in evaluated.items() if k != "images"})
             values["eval/psnr_gain"] = values["eval/psnr"] - self.gray["psnr"]
         values["images_per_sec"] = self.spend.epoch_images() / seconds
@@ -252,6 +256,7 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
     ``verbose`` is Keras' (1: its progress bar); ``epoch_lines`` prints our one line per epoch.
     ``heartbeat``: how often the run beats and its grace period (colorgan.heartbeat; a study passes its own)."""
     root = root or paths.repo_root()
+    cpu_start = time.process_time()
     if resume_run_id:
         check_resume(resume_run_id, root)
     precision, why = hardware.resolve_precision(cfg.precision, gpus=len(tf.config.list_physical_devices("GPU")))
@@ -287,7 +292,7 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
                 tracker.log_text(prior[0], "data/ab_prior.csv")
         n_train = bundle.info["n_train"]
         spend = budget.Spend(cfg, n_train, spent.get("images_seen", initial_epoch * n_train),
-                             spent.get("cpu_seconds", 0.0))
+                             spent.get("cpu_seconds", 0.0), cpu_start)
         end_epoch = EpochEnd(cfg, bundle, tracker, checkpoint, gray, spend, print_lines=epoch_lines)
         steps = math.ceil(n_train / cfg.batch_size)
         try:

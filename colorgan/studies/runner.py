@@ -30,7 +30,9 @@ import optuna
 import pandas as pd
 import sqlalchemy
 
-from colorgan import gan, heartbeat, metrics, paths, quiet, schedule, tracking, train
+from colorgan import curves, gan, heartbeat, metrics, paths, quiet, schedule, tracking, train
+from colorgan.studies import answer as answer_mod
+from colorgan.studies import pareto as pareto_mod
 from colorgan.studies import summaries
 from colorgan.studies.spec import Param, StudyError, StudySpec
 from colorgan.tracking import liveness, studyruns
@@ -45,8 +47,9 @@ COUNTED_FAIL = "colorgan.fail_reason"  # a trial failed by its own training (NaN
 PARENT_ATTR = "mlflow_parent_run_id"  # the study's user attribute naming its MLflow parent run
 OWNER_ATTR = "colorgan.owner"  # a trial's user attribute: the process running it (colorgan.heartbeat)
 COMPARISONS_ARTIFACT = "comparisons.csv"  # on the parent run: the paired comparisons (reports read it too)
-DUPLICATE_ATTR = "duplicate_of"  # a trial whose values an earlier trial had: its figures, not trained again
+DUPLICATE_ATTR = answer_mod.DUPLICATE_ATTR  # a trial whose values an earlier trial had: its figures, not retrained
 PRETRAIN_ATTR = "pretrain_run_id"  # the study's user attribute naming the [pretrain] run every trial starts from
+WARM_START_NUMBER = -1  # the comparisons table's "against" for the shared warm start (no trial number)
 
 
 def storage_url(storage: str | None, root: Path) -> str:
@@ -176,7 +179,7 @@ def _objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int | No
         if earlier is not None:  # a discrete space samples a value twice: its seeds would give the same numbers
             trial.set_user_attr(DUPLICATE_ATTR, earlier.number)
             for key, value in earlier.user_attrs.items():
-                if key.startswith(("ci95:", "seeds:")) or key == summaries.REPEATS_ATTR:
+                if key.startswith(("ci95:", "seeds:", answer_mod.MEAN_ATTR)) or key == summaries.REPEATS_ATTR:
                     trial.set_user_attr(key, value)
             print(f"trial {trial.number}: the same values as trial {earlier.number}, not trained again", flush=True)
             return earlier.values[0] if len(earlier.values) == 1 else list(earlier.values)
@@ -195,6 +198,9 @@ def _objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int | No
             finals.append(_one_run(trial, spec, cfg, values, repeat, parent_run_id, root, run_ids))
         per_metric = [[final[m] for final in finals] for m in spec.metrics]
         means = [float(sum(v) / len(v)) for v in per_metric]
+        for key in answer_mod.SHOWN:  # the colour figures beside the objectives, for the Pareto table
+            if key not in spec.metrics and all(key in final for final in finals):
+                trial.set_user_attr(answer_mod.MEAN_ATTR + key, float(sum(f[key] for f in finals) / len(finals)))
         if spec.repeats > 1:
             for metric, vals in zip(spec.metrics, per_metric, strict=True):
                 mean, half = metrics.mean_ci(vals)
@@ -361,11 +367,14 @@ def _longest_trial_s(study: optuna.Study) -> float:
     return max(((t.datetime_complete - t.datetime_start).total_seconds() for t in done), default=0.0)
 
 
-def _update_parent(study: optuna.Study, spec: StudySpec, parent_run_id: str, root: Path) -> None:
-    """The parent's description (what the study found, the trials table) and the best objective so far, one
-    point per finished trial (step = its number)."""
-    studyruns.describe_run(root, parent_run_id,
-                           summaries.markdown(study, spec, studyruns.gray_by_run(root, parent_run_id)))
+def _update_parent(study: optuna.Study, spec: StudySpec, parent_run_id: str, root: Path,
+                   found: answer_mod.Answer | None = None) -> None:
+    """The parent's description (what the study found: the trials table, and a two-objective study's Pareto front
+    and recommended trial) and the best objective so far, one point per finished trial (step = its number)."""
+    text = summaries.markdown(study, spec, studyruns.gray_by_run(root, parent_run_id))
+    if found is not None:
+        text += "\n" + "\n".join(f"    {line}" for line in found.lines(spec)) + "\n"
+    studyruns.describe_run(root, parent_run_id, text)
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         return
@@ -386,8 +395,13 @@ def _gray_by_run(study: optuna.Study, root: Path | None) -> dict[str, dict[str, 
 
 def _per_image(root: Path, trial: optuna.trial.FrozenTrial) -> pd.DataFrame | None:
     """A trial's per-image eval scores, averaged over its seeds (rows: files), None if no run logged them."""
+    return _run_per_image(root, trial.user_attrs.get("mlflow_run_ids") or [trial.user_attrs.get("mlflow_run_id")])
+
+
+def _run_per_image(root: Path, run_ids: list[str]) -> pd.DataFrame | None:
+    """Runs' per-image eval scores, averaged over the runs (rows: files), None if none logged them."""
     tables = []
-    for run_id in trial.user_attrs.get("mlflow_run_ids") or [trial.user_attrs.get("mlflow_run_id")]:
+    for run_id in run_ids:
         text = tracking.read_text(root, run_id, train.PER_IMAGE_ARTIFACT) if run_id else None
         if text is not None:
             tables.append(pd.read_csv(io.StringIO(text), keep_default_na=False).set_index("file"))
@@ -396,33 +410,42 @@ def _per_image(root: Path, trial: optuna.trial.FrozenTrial) -> pd.DataFrame | No
     return pd.concat(tables).groupby(level=0).mean()
 
 
-def _ranked(study: optuna.Study, spec: StudySpec) -> list[optuna.trial.FrozenTrial]:
-    """COMPLETE trials, best first by the first objective (a copy of an earlier trial's values is left out)."""
+def _ranked(study: optuna.Study, spec: StudySpec, first: int | None = None) -> list[optuna.trial.FrozenTrial]:
+    """COMPLETE trials, best first by the first objective, or trial ``first`` first (a two-objective study's
+    recommended one); a copy of an earlier trial's values is left out."""
     sign = -1.0 if spec.directions[0] == "maximize" else 1.0
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    return sorted((t for t in done if DUPLICATE_ATTR not in t.user_attrs), key=lambda t: sign * t.values[0])
+    return sorted((t for t in done if DUPLICATE_ATTR not in t.user_attrs),
+                  key=lambda t: (t.number != first, sign * t.values[0]))
 
 
-def comparisons(study: optuna.Study, spec: StudySpec, root: Path) -> pd.DataFrame:
-    """The best configuration against every other finished one, paired on the same eval images: per score of
-    metrics.PAIRED, the mean per-image difference (best - other) with its 95% CI and a verdict for the best."""
-    ranked = _ranked(study, spec)
-    if len(ranked) < 2:
+def comparisons(study: optuna.Study, spec: StudySpec, root: Path, first: int | None = None) -> pd.DataFrame:
+    """The best configuration (or trial ``first``: the recommended one) against every other finished one and
+    the shared warm start, paired on the same eval images: per score of metrics.PAIRED, the mean per-image
+    difference (best - other) with its 95% CI and a verdict for the best."""
+    ranked = _ranked(study, spec, first)
+    warm = study.user_attrs.get(PRETRAIN_ATTR, "")
+    if len(ranked) < (1 if warm else 2):
         return pd.DataFrame()
     tables = {t.number: _per_image(root, t) for t in ranked}
     best = ranked[0]
+    others = [(other.number, tables[other.number], "base" if other.user_attrs.get(summaries.BASE_ATTR) else
+               ("runner-up" if rank == 2 else f"rank {rank}")) for rank, other in enumerate(ranked[1:], start=2)]
+    if warm:  # the GAN phase against no GAN phase at all: the generator every trial started from
+        others.append((WARM_START_NUMBER, _run_per_image(root, [warm]), answer_mod.pareto.WARM_START))
     rows = []
-    for rank, other in enumerate(ranked[1:], start=2):
-        a, b = tables[best.number], tables[other.number]
+    for number, b, role in others:
+        a = tables[best.number]
         if a is None or b is None:
             continue
         joined = a.join(b, how="inner", lsuffix="_a", rsuffix="_b")
-        role = "base" if other.user_attrs.get(summaries.BASE_ATTR) else ("runner-up" if rank == 2 else f"rank {rank}")
         for score, better in metrics.PAIRED:
+            if f"{score}_a" not in joined or f"{score}_b" not in joined:  # a run from before the score existed
+                continue
             result = metrics.paired_difference(joined[f"{score}_a"], joined[f"{score}_b"], score, better)
-            rows.append({"best": best.number, "against": other.number, "against_is": role, "score": score,
-                         "difference": round(result.mean, 4), "ci95_low": round(result.low, 4),
-                         "ci95_high": round(result.high, 4), "images": result.images, "verdict": result.verdict})
+            rows.append({"best": best.number, "against": number, "against_is": role, "score": score,
+                         "difference": round(result.mean, 6), "ci95_low": round(result.low, 6),
+                         "ci95_high": round(result.high, 6), "images": result.images, "verdict": result.verdict})
     return pd.DataFrame(rows)
 
 
@@ -438,9 +461,11 @@ def comparison_lines(table: pd.DataFrame) -> list[str]:
     if table.empty:  # fewer than two finished trials, or none logged its per-image scores
         return lines
     for (best, other, role), group in table.groupby(["best", "against", "against_is"], sort=False):
-        parts = [f"{_mean_of(r.score).label} {r.difference:+.2f} [{r.ci95_low:+.2f}, {r.ci95_high:+.2f}]"
-                 f"{' dB' if _mean_of(r.score).unit == 'dB' else ''} ({r.verdict})" for r in group.itertuples()]
-        lines.append(f"trial {best} - trial {other} ({role}), eval split, {group['images'].iloc[0]} images, "
+        parts = [f"{(m := _mean_of(r.score)).label} {r.difference:+.{m.digits}f} [{r.ci95_low:+.{m.digits}f}, "
+                 f"{r.ci95_high:+.{m.digits}f}]{' dB' if m.unit == 'dB' else ''} ({r.verdict})"
+                 for r in group.itertuples()]
+        other = "the warm start" if int(other) == WARM_START_NUMBER else f"trial {other}"
+        lines.append(f"trial {best} - {other} ({role}), eval split, {group['images'].iloc[0]} images, "
                      f"paired 95% CI: " + "; ".join(parts))
     return lines
 
@@ -454,6 +479,14 @@ def best_text(study: optuna.Study, spec: StudySpec, root: Path | None = None) ->
     return summaries.best_text(study, spec, _gray_by_run(study, root))
 
 
+def study_answer(study: optuna.Study, spec: StudySpec, root: Path | None) -> answer_mod.Answer | None:
+    """A two-objective study's Pareto table and recommended trial (studies.answer); None for one objective."""
+    parent = parent_run_id(study)
+    if root is None or parent is None or not spec.multi_objective:
+        return None
+    return answer_mod.answer(study, spec, root, parent, study.user_attrs.get(PRETRAIN_ATTR, ""))
+
+
 def print_summary(study: optuna.Study, spec: StudySpec, root: Path | None = None) -> None:
     gray = _gray_by_run(study, root)
     table = summaries.table(study, spec, gray)
@@ -462,23 +495,56 @@ def print_summary(study: optuna.Study, spec: StudySpec, root: Path | None = None
     print(summaries.best_text(study, spec, gray))
     if len(table):
         print(summaries.NOTE.replace("\\", ""))
-    if root is not None and not spec.multi_objective:
-        for line in comparison_lines(logged_comparisons(study, spec, root)):
+    found = study_answer(study, spec, root)
+    if found is not None:
+        print("\n".join(found.lines(spec)))
+        print(f"(the figure: {pareto_mod.FIGURE_ARTIFACT} on the study's parent run in MLflow, and `make report "
+              f"NAME={spec.name}`)")
+    if root is not None and (not spec.multi_objective or found is not None):
+        for line in comparison_lines(logged_comparisons(study, spec, root, found.recommended if found else None)):
             print(line)
+    cost = cpu_split(study, root) if root is not None else None
+    if cost:
+        print(cost)
 
 
-def logged_comparisons(study: optuna.Study, spec: StudySpec, root: Path) -> pd.DataFrame:
+def cpu_split(study: optuna.Study, root: Path) -> str:
+    """Where the study's CPU time went (from its runs' logged cpu_seconds, eval_cpu_seconds and the curve
+    points' curve/eval_cpu_seconds): the shared warm start, the trials' runs, and of those the evaluation."""
+    parent = parent_run_id(study)
+    if parent is None:
+        return ""
+    runs = [r for r in tracking.child_runs(root, parent) if "cpu_seconds" in r.data.metrics]
+    if not runs:
+        return ""
+    total = sum(r.data.metrics["cpu_seconds"] for r in runs)
+    whole = sum(r.data.metrics.get("eval_cpu_seconds", 0.0) for r in runs)
+    points = sum(r.data.metrics.get(curves.CPU_KEY, 0.0) for r in runs)
+    text = (f"CPU time: trials {total:,.0f} s ({len(runs)} runs), of which evaluation {whole + points:,.0f} s "
+            f"(the whole eval split {whole:,.0f} s, the curve points' subset {points:,.0f} s)")
+    warm = study.user_attrs.get(PRETRAIN_ATTR, "")
+    if warm:
+        data = tracking.run_data(root, warm)
+        cost = data.metrics.get("cpu_seconds", float("nan"))
+        by = data.tags.get("colorgan.study", "")
+        text += (f"; the shared warm start {cost:,.0f} s" + (f" (trained by study {by}, shared: 0 s to a study "
+                                                              f"that found it)" if by else ""))
+    return text
+
+
+def logged_comparisons(study: optuna.Study, spec: StudySpec, root: Path, first: int | None = None) -> pd.DataFrame:
     """The comparisons the last `colorgan study` logged on the parent run (COMPARISONS_ARTIFACT), when they are
     of the study's present finished trials; else computed now (which downloads every trial's per-image scores)."""
     parent = parent_run_id(study)
     text = tracking.read_text(root, parent, COMPARISONS_ARTIFACT) if parent else None
     if text:
         logged = pd.read_csv(io.StringIO(text))
-        ranked = _ranked(study, spec)
+        ranked = _ranked(study, spec, first)
+        against = set(logged["against"].astype(int)) - {WARM_START_NUMBER}
         if ranked and int(logged["best"].iloc[0]) == ranked[0].number and \
-                set(logged["against"].astype(int)) == {t.number for t in ranked[1:]}:
+                against == {t.number for t in ranked[1:]}:
             return logged
-    return comparisons(study, spec, root)
+    return comparisons(study, spec, root, first)
 
 
 def parent_run_id(study: optuna.Study) -> str | None:
@@ -564,10 +630,13 @@ def run_study(spec: StudySpec, storage: str | None = None, workers: int = 1, tri
         raise
     study = open_study(spec, url)
     close_dead_runs(study, root)
-    _update_parent(study, spec, parent, root)
+    found = study_answer(study, spec, root)
+    _update_parent(study, spec, parent, root, found)
     tracking.log_table(root, parent, summary(study, spec, root).to_csv(index=False), "trials.csv")
-    if not spec.multi_objective:
-        compared = comparisons(study, spec, root)
+    if found is not None:
+        answer_mod.record(found, spec, root, parent)
+    if not spec.multi_objective or found is not None:
+        compared = comparisons(study, spec, root, found.recommended if found else None)
         if len(compared):
             tracking.log_table(root, parent, compared.to_csv(index=False), COMPARISONS_ARTIFACT)
     tracking.mark_run(root, parent, "FINISHED")

@@ -15,7 +15,8 @@ from colorgan import config as config_mod
 from colorgan import heartbeat as heartbeat_mod
 from colorgan import paths
 
-SPEC_KEYS = {"base", "fixed", "search", "objective", "budget", "sampler", "pruner", "runner", "repeats", "pretrain"}
+SPEC_KEYS = {"base", "fixed", "search", "objective", "budget", "sampler", "pruner", "runner", "repeats", "pretrain",
+             "recommend"}
 DEFAULT_OBJECTIVE = "eval/psnr_gain"  # dB over the gray image on the same eval images: readable on its own
 SAMPLERS = ("tpe", "random", "grid", "nsga2")
 # The shared warm starts of every study live in one experiment, found again by their resolved config: a second
@@ -64,6 +65,7 @@ class StudySpec:
     sampler: dict = field(default_factory=lambda: {"name": "tpe", "seed": 0})
     pruner: dict = field(default_factory=lambda: {"name": "median"})
     runner: dict = field(default_factory=dict)  # heartbeat_interval, grace_period, max_retry (seconds / count)
+    recommend: dict = field(default_factory=dict)  # two objectives: best, require, margin (studies.pareto.Rule)
 
     def base_config(self, overrides: dict | None = None) -> config_mod.Config:
         base = config_mod.load(paths.experiments_dir() / f"{self.base}.toml")
@@ -100,6 +102,10 @@ class StudySpec:
     @property
     def multi_objective(self) -> bool:
         return len(self.metrics) > 1
+
+    @property
+    def directions_by_metric(self) -> dict[str, str]:
+        return dict(zip(self.metrics, self.directions, strict=True))
 
 
 def _param(name: str, table: dict) -> Param:
@@ -202,11 +208,13 @@ def _spec(path: Path, raw: dict) -> StudySpec:
         raise StudyError("sampler: grid needs categorical search parameters")
     runner = raw.get("runner", {})
     _options("runner", runner, RUNNER)
+    recommend = raw.get("recommend", {})
+    _check_recommend(recommend, metrics)
     spec = StudySpec(name=path.stem, path=path, base=base, fixed=raw.get("fixed", {}), params=params,
                      metrics=metrics, directions=directions, trials=budget.get("trials", 8),
                      timeout_minutes=float(budget.get("timeout_minutes", 0)), sampler=sampler, pruner=pruner,
                      runner=runner, repeats=raw.get("repeats", 1), include_base=budget.get("include_base", True),
-                     pretrain=raw.get("pretrain", {}))
+                     pretrain=raw.get("pretrain", {}), recommend=recommend)
     if spec.heartbeat.grace_s <= spec.heartbeat.interval_s:
         raise StudyError(f"runner.grace_period ({spec.heartbeat.grace_s:g} s) must be longer than "
                          f"runner.heartbeat_interval ({spec.heartbeat.interval_s:g} s)")
@@ -256,6 +264,28 @@ def _options(section: str, table: dict, allowed: dict) -> None:
             raise StudyError(f"{section}.{key}: must be {wanted}, got {value!r}")
         if least is not None and value < least:
             raise StudyError(f"{section}.{key}: must be at least {least}, got {value}")
+
+
+def _check_recommend(recommend: dict, objectives: tuple[str, ...]) -> None:
+    """[recommend] names two of the objectives and a margin; a study with two objectives must have one, so its
+    answer is one configuration picked by a stated rule, not whichever end of the front a reader looks at."""
+    if not recommend:
+        if len(objectives) == 2:
+            raise StudyError("two objectives need a [recommend] rule: best = one objective, require = the other, "
+                             "margin = how much better than the warm start (or gray) it must be")
+        return
+    if len(objectives) != 2:
+        raise StudyError(f"recommend: picks from the Pareto front of two objectives; this study has {len(objectives)}")
+    _options("recommend", recommend, {"best": "str", "require": "str", "margin": ("number", 0)})
+    for key in ("best", "require", "margin"):
+        if key not in recommend:
+            raise StudyError(f"recommend.{key}: missing")
+    for key in ("best", "require"):
+        if recommend[key] not in objectives:
+            raise StudyError(f"recommend.{key}: {recommend[key]!r} is not one of the objectives "
+                             f"({', '.join(objectives)})")
+    if recommend["best"] == recommend["require"]:
+        raise StudyError("recommend: best and require must be the two different objectives")
 
 
 def _check_pretrain(spec: StudySpec, trial_cfg: config_mod.Config) -> None:

@@ -131,9 +131,10 @@ def best_text(study: optuna.Study, spec: StudySpec, gray_by_run: dict[str, dict[
     if not study.get_trials(deepcopy=False, states=(State.COMPLETE,)):
         return "no completed trial yet"
     if spec.multi_objective:
-        front = sorted(study.best_trials, key=lambda t: t.number)
-        return "Pareto set:\n" + "\n".join(f"  trial {t.number}: {dict(zip(spec.metrics, t.values, strict=True))}"
-                                           f" {t.params}" for t in front)
+        front = sorted(t.number for t in study.best_trials)
+        return (f"two objectives: no single best trial; the Pareto set is trial{'s' if len(front) > 1 else ''} "
+                + ", ".join(map(str, front)) + (" (the front, the reference points and the recommended trial below)"
+                                                if spec.recommend else ""))
     best = study.best_trial
     gray = (gray_by_run or {}).get(best.user_attrs.get(RUN_ATTR, ""), {})
     epoch, planned = best.user_attrs.get(EPOCHS_ATTR), best.user_attrs.get(PLANNED_ATTR)

@@ -44,3 +44,13 @@ def experiment_of(repo_root: Path, run_id: str) -> str:
 def gray_by_run(repo_root: Path, parent_run_id: str) -> dict[str, dict[str, float]]:
     """{run id: its gray figures by QUALITY name} for every child run of a study's parent."""
     return {run.info.run_id: gray_figures(run.data) for run in child_runs(repo_root, parent_run_id)}
+
+
+def log_figure(repo_root: Path, run_id: str, figure, artifact_file: str) -> None:
+    """A matplotlib figure as an image artifact of the run (shown on its page in the UI), then closed."""
+    import matplotlib.pyplot as plt
+
+    try:
+        connect(repo_root).log_figure(run_id, figure, artifact_file)
+    finally:
+        plt.close(figure)

@@ -1,0 +1,135 @@
+"""What a two-objective study found: its Pareto table (the trials, the gray image and the shared warm start as
+reference points), the trial the study file's [recommend] rule picks, logged on the parent run (table, figure,
+tags) where `make summary`, the MLflow UI and the report read it.
+
+The reference points are measured on the trials' own eval split: the gray image's figures from the trials'
+runs (a gain over gray is 0 by definition), the warm start's from its run's last evaluation.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import pandas as pd
+
+from colorgan import metrics, tracking
+from colorgan.studies import pareto, summaries
+from colorgan.studies.spec import StudySpec
+from colorgan.tracking import studyruns
+
+MEAN_ATTR = "mean:"  # a trial's user attribute mean:<key>: a figure it was not optimised on, averaged over its seeds
+SHOWN = ("eval/psnr_gain", "eval/color_auc_rebal", "eval/color_auc", "eval/colorfulness_gap")  # each point's figures
+DUPLICATE_ATTR = "duplicate_of"
+
+
+@dataclass(frozen=True)
+class Answer:
+    table: pd.DataFrame
+    recommended: int | None
+    rule_text: str
+    reference: str  # what the rule's margin is measured from: "warm start" or "gray"
+
+    def lines(self, spec: StudySpec) -> list[str]:
+        return pareto.lines(self.table, _shown(spec), [p.name for p in spec.params], self.rule_text,
+                            self.recommended, self.reference)
+
+
+def _shown(spec: StudySpec) -> list[str]:
+    return list(dict.fromkeys([*spec.metrics, *SHOWN]))
+
+
+def rule(spec: StudySpec) -> pareto.Rule | None:
+    r = spec.recommend
+    return pareto.Rule(r["best"], r["require"], float(r["margin"])) if r else None
+
+
+def reference_points(spec: StudySpec, root: Path, parent: str, warm_start: str) -> dict[str, dict[str, float]]:
+    """{"gray": figures, "warm start": figures} by logged key (eval/...), for every shown figure they have."""
+    gray_runs = [g for g in studyruns.gray_by_run(root, parent).values() if g]
+    gray = gray_runs[0] if gray_runs else {}
+    points = {}
+    if gray:
+        points[pareto.GRAY] = {k: (0.0 if m.gain_of else gray[m.name]) for k in _shown(spec)
+                               if (m := metrics.declared(k)) is not None and (m.gain_of or m.name in gray)}
+    if warm_start:
+        logged = tracking.run_data(root, warm_start).metrics
+        points[pareto.WARM_START] = {k: float(logged[k]) for k in _shown(spec) if k in logged}
+    return points
+
+
+def answer(study: optuna.Study, spec: StudySpec, root: Path, parent: str, warm_start: str) -> Answer | None:
+    """The Pareto table and the recommended trial; None for a one-objective study or before any trial ended."""
+    found = rule(spec)
+    done = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if DUPLICATE_ATTR not in t.user_attrs and all(math.isfinite(v) for v in t.values)]
+    if found is None or not done:
+        return None
+    refs = reference_points(spec, root, parent, warm_start)
+    reference = pareto.WARM_START if pareto.WARM_START in refs else pareto.GRAY
+    objectives = list(spec.metrics)
+    points = {t.number: tuple(t.values) for t in done}
+    base = refs.get(reference, {})
+    ref_values = tuple(base.get(k, math.nan) for k in objectives)
+    pick = pareto.pick(points, objectives, list(spec.directions), found, ref_values) \
+        if all(math.isfinite(v) for v in ref_values) else None
+    extra = {t.number: {k.removeprefix(MEAN_ATTR): v for k, v in t.user_attrs.items() if k.startswith(MEAN_ATTR)}
+             for t in done}
+    references = {name: tuple(values.get(k, math.nan) for k in objectives) for name, values in refs.items()}
+    frame = pareto.table(points, {t.number: t.params for t in done}, objectives, list(spec.directions), references,
+                         pick, extra)
+    for name, values in refs.items():  # the reference rows' other shown figures
+        for key, value in values.items():
+            frame.loc[frame["point"] == name, key] = value
+    if any(t.user_attrs.get(summaries.BASE_ATTR) for t in done):
+        frame["base"] = frame["trial"].map({t.number: bool(t.user_attrs.get(summaries.BASE_ATTR)) for t in done})
+    return Answer(frame, pick, found.text(spec.directions_by_metric, reference), reference)
+
+
+def record(found: Answer, spec: StudySpec, root: Path, parent: str) -> None:
+    """The table, the figure and the pick on the parent run."""
+    tracking.log_table(root, parent, found.table.to_csv(index=False), pareto.TABLE_ARTIFACT)
+    tracking.set_run_tags(root, parent, {pareto.RULE_TAG: found.rule_text,
+                                         pareto.PICK_TAG: "none" if found.recommended is None else found.recommended})
+    studyruns.log_figure(root, parent, figure(found, spec), pareto.FIGURE_ARTIFACT)
+
+
+def logged(root: Path, parent: str) -> pd.DataFrame | None:
+    """The Pareto table the last `colorgan study` logged on the parent run, None before one was."""
+    text = tracking.read_text(root, parent, pareto.TABLE_ARTIFACT)
+    return pd.read_csv(io.StringIO(text)) if text else None
+
+
+def figure(found: Answer, spec: StudySpec):
+    """The two objectives of every finished configuration, the front joined, the recommended one starred, the
+    gray image and the warm start as reference points (a matplotlib Figure)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x, y = spec.metrics
+    frame = found.table
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    trials = frame[frame["trial"].notna()]
+    ax.scatter(trials[x], trials[y], s=30, color="0.6", label="configuration (mean of its seeds)")
+    on = trials[trials["on_front"]].sort_values(x)
+    ax.plot(on[x], on[y], "o-", color="tab:blue", label="Pareto front")
+    for _, row in trials.iterrows():
+        ax.annotate(str(int(row["trial"])), (row[x], row[y]), fontsize=8, xytext=(3, 3), textcoords="offset points")
+    pick = trials[trials["recommended"]]
+    if len(pick):
+        ax.scatter(pick[x], pick[y], marker="*", s=220, color="tab:red", zorder=3, label="recommended")
+    for name, marker in ((pareto.GRAY, "s"), (pareto.WARM_START, "D")):
+        row = frame[frame["point"] == name]
+        if len(row) and row[[x, y]].notna().all(axis=None):
+            ax.scatter(row[x], row[y], marker=marker, s=60, color="black", zorder=3, label=name)
+    ax.set_xlabel(metrics.heading_of(x))
+    ax.set_ylabel(metrics.heading_of(y))
+    ax.set_title(f"study {spec.name}: eval split, final epoch", fontsize=10)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
