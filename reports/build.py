@@ -13,7 +13,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from reports import captions, claims, figures, verdicts
+from reports import captions, claims, figures, front, verdicts
 from reports.source import Entry, Evaluated, Missing, Source, data_key, evaluate_command
 from reports.spec import STUDY_FIGURES, ReportSpec
 
@@ -215,13 +215,24 @@ def _study_figures(report: Report, source: Source, out: Path) -> None:
         maximize = study.directions[0].name == "MAXIMIZE"
         report.plotted["history"] = figures.history(trials, objective, maximize, out, ylabel, gray[objective])
         report.captions["history"] = captions.history(ylabel, maximize, n_pruned, gray[objective])
+    answered = False
     if "pareto" in spec.figures and len(study.directions) == 2:
-        front = [t.number for t in study.best_trials]
         labels = [report.label(m) for m in metrics]
-        report.plotted["pareto"] = figures.pareto(trials, metrics, front, out, labels, gray)
-        report.captions["pareto"] = captions.pareto(labels)
+        logged, tags = source.pareto(study)
+        if logged is not None:  # the study's answer as it logged it: front, reference points, the rule's pick
+            rule, pick = tags.get(front.RULE_TAG, "none logged"), str(tags.get(front.PICK_TAG, ""))
+            report.plotted["pareto"] = front.figure(logged, metrics, labels, out)
+            report.captions["pareto"] = front.caption(labels, rule, pick)
+            report.says = front.table(logged, metrics, report.label)
+            report.says_title = "What this study says: the Pareto front and the recommended trial (eval split)"
+            report.says_lines = front.lines(rule, pick, source.comparisons(study))
+            answered = True
+        else:
+            on_front = [t.number for t in study.best_trials]
+            report.plotted["pareto"] = figures.pareto(trials, metrics, on_front, out, labels, gray)
+            report.captions["pareto"] = captions.pareto(labels)
     report.best = best_table(report, metrics)
-    if len(study.directions) == 1:
+    if len(study.directions) == 1 and not answered:
         report.says, report.says_lines = verdicts.study_says(study, source.comparisons(study))
 
 

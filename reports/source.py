@@ -210,6 +210,15 @@ class Source:
         text = self.artifact_text(parent, "comparisons.csv") if parent else None
         return pd.read_csv(io.StringIO(text)) if text else None
 
+    def pareto(self, study: optuna.Study) -> tuple[pd.DataFrame | None, dict[str, str]]:
+        """A two-objective study's Pareto table (pareto.csv on its parent run) and the parent's tags (the rule and
+        its pick); (None, tags) before the runner logged one."""
+        parent = study.user_attrs.get("mlflow_parent_run_id")
+        if not parent:
+            return None, {}
+        text = self.artifact_text(parent, "pareto.csv")
+        return (pd.read_csv(io.StringIO(text)) if text else None), dict(self.client.get_run(parent).data.tags)
+
     def artifact_text(self, run_id: str, path: str) -> str | None:
         try:
             local = self.client.download_artifacts(run_id, path, str(self._scratch(run_id)))

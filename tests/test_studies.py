@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import io
 import itertools
 import json
 import math
@@ -630,3 +631,37 @@ def test_a_pretrain_of_another_image_size_is_refused_up_front(tmp_path):
     text = _study_text(extra='\n[pretrain]\nexperiment = "smoke"\nimage_size = 64\n')
     with pytest.raises(studies.StudyError, match="pretrain: image_size = 64 but the trials use 32"):
         studies.load_spec(_spec_file(tmp_path, text))
+
+
+TWO_OBJECTIVES = ('\n[pretrain]\nexperiment = "smoke"\nepochs = 1\nadversarial = false\n'
+                  '[recommend]\nbest = "eval/psnr_gain"\nrequire = "eval/color_auc_rebal"\nmargin = 0.0\n')
+
+
+@pytest.mark.slow
+def test_a_two_objective_study_answers_with_its_pareto_front_and_the_rule_s_pick(env, tmp_path, capsys):
+    text = _study_text(extra=TWO_OBJECTIVES).replace(
+        'metrics = ["eval/psnr_gain"]', 'metrics = ["eval/psnr_gain", "eval/color_auc_rebal"]').replace(
+        'directions = ["maximize"]', 'directions = ["maximize", "maximize"]')
+    spec = studies.load_spec(_spec_file(tmp_path, text))
+    study = studies.run_study(spec, trials=2, epochs=1, root=env)
+    parent = study.user_attrs["mlflow_parent_run_id"]
+    client = tracking.connect(env)
+    assert {"pareto.csv", "pareto.png", "comparisons.csv"} <= {a.path for a in client.list_artifacts(parent)}
+    table = pd.read_csv(io.StringIO(tracking.read_text(env, parent, "pareto.csv")))
+    assert list(table["point"][:2]) == ["gray", "warm start"]
+    assert table.loc[table["point"] == "gray", "eval/psnr_gain"].item() == 0.0
+    trials = table[table["trial"].notna()]
+    assert len(trials) == 2 and trials["on_front"].any() and "eval/colorfulness_gap" in table
+    # the pick, recomputed from the table by the rule (margin 0 over the warm start's colour AuC)
+    warm = table.loc[table["point"] == "warm start", "eval/color_auc_rebal"].item()
+    eligible = trials[trials["on_front"] & (trials["eval/color_auc_rebal"] >= warm)]
+    expected = "none" if eligible.empty else str(int(eligible.sort_values("eval/psnr_gain").iloc[-1]["trial"]))
+    tags = client.get_run(parent).data.tags
+    assert tags["colorgan.recommended_trial"] == expected and "warm start's" in tags["colorgan.recommend_rule"]
+    compared = pd.read_csv(io.StringIO(tracking.read_text(env, parent, "comparisons.csv")))
+    assert "warm start" in set(compared["against_is"]) and "color_auc_rebal" in set(compared["score"])
+    capsys.readouterr()
+    studies.print_summary(study, spec, env)
+    out = capsys.readouterr().out
+    assert "Pareto front: " in out and "Recommended by the study file's rule" in out
+    assert "- the warm start (warm start), eval split" in out and "CPU time: trials " in out

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from colorgan import config, gan, hardware, tracking, train
+from colorgan import config, curves, gan, hardware, tracking, train
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -56,14 +56,24 @@ def test_run_is_tracked_completely(colour_folder, store):
                 "epoch_seconds"):
         assert key in metric_keys, key
     for key in metric_keys:
-        assert _history(client, result.run_id, key) == [1, 2], key
+        if not key.startswith(curves.PREFIX):
+            assert _history(client, result.run_id, key) == [1, 2], key
     assert 0 < run.data.metrics["eval/psnr"] < 60
+    # curve points: 4 per epoch, the losses and the eval subset's scores at each, x = the fractional epoch
+    epochs = [m.value for m in sorted(client.get_metric_history(result.run_id, curves.EPOCH_KEY), key=lambda m: m.step)]
+    steps = -(-int(params["n_train"]) // cfg.batch_size)
+    assert epochs == [e + b / steps for e in (0, 1) for b in curves.boundaries(steps, 4)] and epochs[-1] == 2.0
+    for key in ("curve/train/g_gan", "curve/train/g_recon", "curve/train/d_loss_real", "curve/train/d_loss_fake",
+                "curve/eval/g_gan", "curve/eval/d_loss_fake", "curve/eval/psnr_gain", "curve/eval/color_auc_rebal"):
+        assert len(_history(client, result.run_id, key)) == 8, key
+    assert 0 < run.data.metrics["eval/color_auc_rebal"] <= 1 and 0 < run.data.metrics["eval/color_auc"] <= 1
+
     assert 0 < float(params["gray_psnr"]) < 60 and tracking.gray_figures(run.data)["psnr"] == float(params["gray_psnr"])
     assert _history(client, result.run_id, "eval/psnr_gain") == [1, 2]
     assert run.data.metrics["eval/psnr_gain"] == pytest.approx(
         run.data.metrics["eval/psnr"] - float(params["gray_psnr"]), abs=1e-4)
     per_image = tracking.read_text(store, result.run_id, train.PER_IMAGE_ARTIFACT).splitlines()
-    assert per_image[0] == "file,psnr,colorfulness_gap" and len(per_image) == 1 + int(params["n_eval"])
+    assert per_image[0] == "file,psnr,colorfulness_gap,color_auc_rebal" and len(per_image) == 1 + int(params["n_eval"])
     artifacts = {a.path for a in client.list_artifacts(result.run_id, "samples")}
     assert artifacts == {"samples/epoch_001.png", "samples/epoch_002.png"}
     grid = mlflow.artifacts.load_image(f"runs:/{result.run_id}/samples/epoch_002.png")
@@ -75,6 +85,16 @@ def test_run_is_tracked_completely(colour_folder, store):
     out = np.asarray(model.predict(batch))
     assert out.shape == (3, 32, 32, 2) and np.all(np.abs(out) <= 1.0)
 
+
+def test_full_eval_last_epoch_scores_the_whole_split_once_and_the_curve_subset_throughout(colour_folder, store):
+    cfg = smoke_config(colour_folder, "full_eval=last_epoch", "curve_points=2", "curve_eval_images=4")
+    result = train.run(cfg, None, root=store, verbose=0)
+    client = tracking.connect(store)
+    assert _history(client, result.run_id, "eval/psnr") == [2]  # the whole eval split after the last epoch only
+    assert _history(client, result.run_id, "epoch_seconds") == [1, 2]
+    assert len(_history(client, result.run_id, "curve/eval/psnr")) == 4
+    assert result.final["eval/psnr_gain"] == client.get_run(result.run_id).data.metrics["eval/psnr_gain"]
+    assert client.get_run(result.run_id).data.metrics["eval_cpu_seconds"] > 0
 
 def test_interrupted_run_resumes_at_the_right_epoch(colour_folder, store):
     cfg = smoke_config(colour_folder, "epochs=3")

@@ -734,7 +734,8 @@ def _spawn(spec, url, workers, budget, epochs, deadline, root) -> None:
 def best_run_id(name: str, storage: str | None = None, root: Path | None = None) -> str:
     """The MLflow run of a study's best COMPLETE trial (for ``study:NAME`` model references and ``publish``).
 
-    For a multi-objective study, the Pareto-optimal trial with the best first objective.
+    For a two-objective study, the trial its [recommend] rule picked, else the Pareto-optimal trial with the best
+    first objective.
     """
     url = storage_url(storage, root or paths.repo_root())
     try:
@@ -747,6 +748,11 @@ def best_run_id(name: str, storage: str | None = None, root: Path | None = None)
     if len(study.directions) > 1:
         sign = 1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1
         best = max(study.best_trials, key=lambda t: sign * t.values[0])
+        parent = parent_run_id(study)
+        picked = tracking.run_data(root or paths.repo_root(), parent).tags.get(pareto_mod.PICK_TAG, "") \
+            if parent else ""
+        if picked.isdigit():  # the study file's [recommend] rule chose one
+            best = next((t for t in complete if t.number == int(picked)), best)
     else:
         best = study.best_trial
     run_id = best.user_attrs.get("mlflow_run_id")
