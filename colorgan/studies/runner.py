@@ -405,7 +405,8 @@ def _ranked(study: optuna.Study, spec: StudySpec) -> list[optuna.trial.FrozenTri
 
 def comparisons(study: optuna.Study, spec: StudySpec, root: Path) -> pd.DataFrame:
     """The best configuration against every other finished one, paired on the same eval images: per score of
-    metrics.PAIRED, the mean per-image difference (best - other) with its 95% CI and a verdict for the best."""
+    metrics.PAIRED, the mean per-image difference (best - other) with its 95% CI and a verdict for the best; for a
+    "within noise" verdict, the smallest difference these images detect and the images the observed one needs."""
     ranked = _ranked(study, spec)
     if len(ranked) < 2:
         return pd.DataFrame()
@@ -420,10 +421,13 @@ def comparisons(study: optuna.Study, spec: StudySpec, root: Path) -> pd.DataFram
         role = "base" if other.user_attrs.get(summaries.BASE_ATTR) else ("runner-up" if rank == 2 else f"rank {rank}")
         for score, better in metrics.PAIRED:
             result = metrics.paired_difference(joined[f"{score}_a"], joined[f"{score}_b"], score, better)
+            noise = result.verdict == "within noise"  # what it would need to resolve; blank for a clear verdict
             rows.append({"best": best.number, "against": other.number, "against_is": role, "score": score,
                          "difference": round(result.mean, 4), "ci95_low": round(result.low, 4),
-                         "ci95_high": round(result.high, 4), "images": result.images, "verdict": result.verdict})
-    return pd.DataFrame(rows)
+                         "ci95_high": round(result.high, 4), "images": result.images, "verdict": result.verdict,
+                         "detectable": round(result.detectable, 4) if noise else None,
+                         "needed": result.needed if noise else None})
+    return pd.DataFrame(rows).astype({"needed": "Int64"}) if rows else pd.DataFrame()
 
 
 def _mean_of(score: str) -> metrics.Metric:
@@ -434,12 +438,26 @@ def _mean_of(score: str) -> metrics.Metric:
 
 def comparison_lines(table: pd.DataFrame) -> list[str]:
     """The comparisons in words a reader can paste: one line per compared trial."""
+    def would_need(r) -> str:
+        """"; detectable at this budget: ±0.04 dB; 2,300 images would resolve +0.02" for a "within noise" row (a
+        comparisons.csv from before these columns has none)."""
+        detectable, needed = getattr(r, "detectable", None), getattr(r, "needed", None)
+        if r.verdict != "within noise" or detectable is None or pd.isna(detectable):
+            return ""
+        metric = _mean_of(r.score)
+        digits, unit = max(2, metric.digits), f" {metric.unit}" if metric.unit else ""
+        text = f"; detectable at this budget: ±{detectable:.{digits}f}{unit}"
+        if needed is None or pd.isna(needed):
+            return text + "; no number of images would resolve a difference of 0"
+        return text + f"; {int(needed):,} images would resolve {r.difference:+.{digits}f}"
+
     lines = []
     if table.empty:  # fewer than two finished trials, or none logged its per-image scores
         return lines
     for (best, other, role), group in table.groupby(["best", "against", "against_is"], sort=False):
         parts = [f"{_mean_of(r.score).label} {r.difference:+.2f} [{r.ci95_low:+.2f}, {r.ci95_high:+.2f}]"
-                 f"{' dB' if _mean_of(r.score).unit == 'dB' else ''} ({r.verdict})" for r in group.itertuples()]
+                 f"{' dB' if _mean_of(r.score).unit == 'dB' else ''} ({r.verdict}{would_need(r)})"
+                 for r in group.itertuples()]
         lines.append(f"trial {best} - trial {other} ({role}), eval split, {group['images'].iloc[0]} images, "
                      f"paired 95% CI: " + "; ".join(parts))
     return lines
