@@ -260,6 +260,25 @@ class Paired:
     def high(self) -> float:
         return self.mean + self.half_width
 
+    @property
+    def sd(self) -> float:
+        """The per-image SD of the differences, recovered from the interval's half-width."""
+        from scipy import stats
+
+        if self.images < 2:
+            return 0.0
+        return self.half_width * np.sqrt(self.images) / stats.t.ppf(0.975, self.images - 1)
+
+    @property
+    def detectable(self) -> float:
+        """The smallest difference these images detect (80% power, 5% two-sided): what "within noise" rules out."""
+        return detectable(self.sd, self.images)
+
+    @property
+    def needed(self) -> int | None:
+        """How many images would resolve the observed mean difference (its 95% interval excluding 0)."""
+        return needed(self.sd, self.mean)
+
     def text(self, digits: int = 2) -> str:
         return (f"{self.mean:+.{digits}f} [{self.low:+.{digits}f}, {self.high:+.{digits}f}] "
                 f"(95% CI, {self.images} images): {self.verdict}")
@@ -298,3 +317,32 @@ def split_scores(dataset, color_space: str, predict=None) -> dict[str, float]:
         pred = color.gray_rgb(l_in) if predict is None else color.decode(l_in, predict(l_in), color_space)
         acc.update(image_scores(pred, color.decode(l_in, target, color_space)))
     return acc.result()
+
+
+# What a "within noise" comparison would need (issue 21): the power arithmetic of a two-sided 5% test. reports/
+# claims.py has its own copy (reports never imports colorgan).
+POWER = 0.80
+
+
+def detectable(sd: float, n: int) -> float:
+    """The smallest mean difference that n paired samples of spread ``sd`` detect in a two-sided 5% test with 80%
+    power: MDE = (t_{0.975,n-1} + t_{0.80,n-1}) * sd / sqrt(n). Below it, "within noise" says little."""
+    from scipy import stats
+
+    if n < 2:
+        return float("nan")
+    return float((stats.t.ppf(0.975, n - 1) + stats.t.ppf(POWER, n - 1)) * sd / np.sqrt(n))
+
+
+def needed(sd: float, effect: float) -> int | None:
+    """The fewest paired samples whose 95% interval around ``effect`` would exclude 0, from the measured spread:
+    the smallest n with t_{0.975,n-1} * sd / sqrt(n) <= |effect| (None for an effect of 0: no n would do)."""
+    from scipy import stats
+
+    if effect == 0 or not np.isfinite(effect) or not np.isfinite(sd):
+        return None
+    # The normal quantile is below every t quantile, so its n is a lower bound; walk up from it as df grows.
+    n = max(2, int(np.ceil((stats.norm.ppf(0.975) * sd / abs(effect)) ** 2)))
+    while stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n) > abs(effect):
+        n += 1
+    return n

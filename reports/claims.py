@@ -7,11 +7,16 @@ configuration's scores averaged over its seeds, the mean per-image difference wi
 image-to-image variation cancels. Per run (colorfulness, overfit_gap, d_loss_variation, images_per_sec): one
 value per seed (per epoch for images/s), the difference of means with Welch's interval, so the seed's noise is
 in the interval.
+
+An inconclusive claim says what it would need: for each part within noise, the smallest effect this budget
+detects (80% power, two-sided 5%) and the samples (images; seeds or epochs per configuration) whose 95% interval
+would resolve the observed effect, from the measured variances.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,12 +54,32 @@ class Effect:
     high: float
     samples: str  # "654 images" or "3 + 3 runs"
     holds: str  # "holds" / "against" / "within noise"
+    detectable: float = math.nan  # the smallest effect this budget detects (80% power, two-sided 5%)
+    needed: int | None = None  # samples that would resolve the observed effect (None: no number would)
+    per: str = "images"  # what `needed` counts: "images", or "seeds" / "epochs" per configuration
+    margin: float = 0.0  # of an expect = "same" part
 
     def text(self) -> str:
         label, unit, digits = (PAIRED | RUN_SCORES)[self.score]
         unit = f" {unit}" if unit else ""
         return (f"{label} {self.mean:+.{digits}f}{unit} [{self.low:+.{digits}f}, {self.high:+.{digits}f}] "
                 f"({self.a} - {self.b}, {self.samples})")
+
+    def smallest(self) -> str:
+        """The smallest effect this budget detects, as text: "±0.03 dB"."""
+        _, unit, digits = (PAIRED | RUN_SCORES)[self.score]
+        return f"±{self.detectable:.{digits}f}" + (f" {unit}" if unit else "")
+
+    def resolve(self) -> str:
+        """How many samples would settle this part: its interval clear of 0, or within the margin for "same"."""
+        per = self.per if self.per == "images" else f"{self.per} per configuration"
+        goal = f"fit its interval within ±{self.margin:g}" if self.expect == "same" else "resolve the observed effect"
+        if self.needed is None:
+            why = ("its spread is unmeasured (one sample)" if not math.isfinite(self.detectable)
+                   else f"it lies outside ±{self.margin:g}" if self.expect == "same" else "it is 0")
+            return f"no number of {per} would {goal} ({why})"
+        _, _, digits = (PAIRED | RUN_SCORES)[self.score]
+        return f"about {self.needed:,} {per} would {goal} ({self.mean:+.{digits}f})"
 
 
 def load(path: Path) -> dict:
@@ -133,13 +158,39 @@ def t_interval(diff: np.ndarray) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def welch_interval(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+def welch_se(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(standard error of mean(a) - mean(b), Welch-Satterthwaite degrees of freedom)."""
     va, vb = np.var(a, ddof=1) / len(a), np.var(b, ddof=1) / len(b)
-    se = np.sqrt(va + vb)
+    se = float(np.sqrt(va + vb))
     dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if se > 0 else 1.0
+    return se, float(dof)
+
+
+def welch_interval(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    se, dof = welch_se(a, b)
     mean = float(np.mean(a) - np.mean(b))
     half = float(stats.t.ppf(0.975, dof) * se)
     return mean, mean - half, mean + half
+
+
+def detectable(se: float, dof: float) -> float:
+    """The smallest effect this budget detects in a two-sided 5% test with 80% power: (t_{.975,df} + t_{.80,df})
+    * SE. (colorgan.metrics has the paired twin; reports never imports colorgan.)"""
+    return float((stats.t.ppf(0.975, dof) + stats.t.ppf(0.80, dof)) * se)
+
+
+def needed(sd: float, room: float, dof_per: float = 1.0) -> int | None:
+    """The fewest samples n whose 95% half-width t_{.975, dof_per*(n-1)} * sd / sqrt(n) is at most ``room`` (|effect|
+    to exclude 0; margin - |effect| to fit within +-margin), None when room <= 0. Paired: sd of the per-image
+    differences. Welch, n seeds in each configuration: sd = sqrt(sd_a² + sd_b²), dof_per = (sd_a² + sd_b²)² /
+    (sd_a⁴ + sd_b⁴)."""
+    if not (room > 0 and math.isfinite(sd)):
+        return None
+    # The normal quantile is below every t quantile, so its n is a lower bound; walk up from it as df grows.
+    n = max(2, math.ceil((stats.norm.ppf(0.975) * sd / room) ** 2))
+    while stats.t.ppf(0.975, dof_per * (n - 1)) * sd / math.sqrt(n) > room:
+        n += 1
+    return n
 
 
 def holds(expect: str, low: float, high: float, margin: float = 0.0) -> str:
@@ -169,23 +220,49 @@ def verdict(rule: str, parts: list[str]) -> str:
 
 def measure(claim: dict, part: dict, found: dict[str, list[Entry]], hist: pd.DataFrame,
             tables: dict[str, pd.DataFrame]) -> Effect:
-    a, b, score = part["a"], part["b"], part["score"]
+    a, b, score, margin = part["a"], part["b"], part["score"], float(part.get("margin", 0.0))
     if score in PAIRED:
         joined = tables[a][[score]].join(tables[b][[score]], how="inner", lsuffix="_a", rsuffix="_b")
-        mean, low, high = t_interval((joined[f"{score}_a"] - joined[f"{score}_b"]).to_numpy(np.float64))
+        diff = (joined[f"{score}_a"] - joined[f"{score}_b"]).to_numpy(np.float64)
+        mean, low, high = t_interval(diff)
         samples = f"paired over {len(joined)} eval images, each the mean of {len(found[a])} and {len(found[b])} seeds"
+        sd, dof_per, per = float(np.std(diff, ddof=1)), 1.0, "images"
+        se, dof = sd / math.sqrt(len(diff)), len(diff) - 1.0
     else:
         va, vb = run_values(hist, found[a], score), run_values(hist, found[b], score)
         mean, low, high = welch_interval(va, vb)
-        unit = "epochs" if score == "images_per_sec" else "seeds"
-        samples = f"{len(va)} + {len(vb)} {unit}"
+        per = "epochs" if score == "images_per_sec" else "seeds"
+        samples = f"{len(va)} + {len(vb)} {per}"
+        se, dof = welch_se(va, vb)
+        var_a, var_b = np.var(va, ddof=1), np.var(vb, ddof=1)
+        sd = float(np.sqrt(var_a + var_b))
+        dof_per = float((var_a + var_b) ** 2 / (var_a**2 + var_b**2)) if sd > 0 else 1.0
+    room = margin - abs(mean) if part["expect"] == "same" else abs(mean)
     return Effect(str(claim["id"]), score, a, b, part["expect"], mean, low, high, samples,
-                  holds(part["expect"], low, high, float(part.get("margin", 0.0))))
+                  holds(part["expect"], low, high, margin), detectable(se, dof), needed(sd, room, dof_per), per, margin)
 
 
 def _expected(effect: Effect, claim: dict) -> str:
     part = next(p for p in claim["parts"] if p["score"] == effect.score and p["a"] == effect.a and p["b"] == effect.b)
     return f"the same within +-{part['margin']:g}" if effect.expect == "same" else effect.expect
+
+
+def judged(claim: dict, measured: list[Effect]) -> tuple[dict, str]:
+    """One claim's row of the table and its sentence. An inconclusive claim says, for each part within noise, the
+    smallest effect this budget detects and the samples that would resolve it."""
+    said = verdict(claim.get("rule", "all"), [m.holds for m in measured])
+    open_ = [m for m in measured if said.startswith("inconclusive") and m.holds == "within noise"]
+    label = {m.score: (PAIRED | RUN_SCORES)[m.score][0] for m in open_}
+    row = {"claim": claim["id"], "the claim": claim["text"],
+           "effect (a - b), 95% CI": "; ".join(m.text() for m in measured), "verdict": said,
+           "smallest detectable effect": "; ".join(f"{label[m.score]} {m.smallest()}" for m in open_),
+           "would resolve it": "; ".join(f"{label[m.score]}: {m.resolve()}" for m in open_),
+           "figure": f"claim_{claim['figure']}"}
+    line = (f"Claim {claim['id']}, \"{claim['text']}\": {said}. "
+            + "; ".join(f"{m.text()}: {m.holds} (expected {_expected(m, claim)})" for m in measured) + "."
+            + "".join(f" Inconclusive at this budget, {label[m.score]}: the smallest effect it can detect is "
+                      f"{m.smallest()}; {m.resolve()}." for m in open_))
+    return row, line
 
 
 def title(path: Path) -> str:
@@ -206,12 +283,9 @@ def check(source: Source, path: Path, folder: Path) -> tuple[pd.DataFrame, list[
     for claim in raw["claims"]:
         measured = [measure(claim, part, found, hist, tables) for part in claim["parts"]]
         effects += measured
-        said = verdict(claim.get("rule", "all"), [m.holds for m in measured])
-        rows.append({"claim": claim["id"], "the claim": claim["text"],
-                     "effect (a - b), 95% CI": "; ".join(m.text() for m in measured),
-                     "verdict": said, "figure": f"claim_{claim['figure']}"})
-        lines.append(f"Claim {claim['id']}, \"{claim['text']}\": {said}. "
-                     + "; ".join(f"{m.text()}: {m.holds} (expected {_expected(m, claim)})" for m in measured) + ".")
+        row, line = judged(claim, measured)
+        rows.append(row)
+        lines.append(line)
     plotted, caps = {}, {}
     by_config = {e.label: name for name, es in found.items() for e in es}
     for claim in raw["claims"]:

@@ -94,8 +94,12 @@ def lines(rule: str, pick: str, compared: pd.DataFrame | None) -> list[str]:
             if r.score not in SCORES:
                 continue
             label, unit, digits = SCORES[r.score]
+            need = ""
+            if r.verdict == "within noise" and pd.notna(getattr(r, "detectable", None)):
+                need = f"; detectable at this budget ±{r.detectable:.{digits}f}{unit}" + (
+                    f", {int(r.needed):,} images would resolve it" if pd.notna(getattr(r, "needed", None)) else "")
             parts.append(f"{label} {r.difference:+.{digits}f}{unit} [{r.ci95_low:+.{digits}f}, "
-                         f"{r.ci95_high:+.{digits}f}] ({r.verdict})")
+                         f"{r.ci95_high:+.{digits}f}] ({r.verdict}{need})")
         who = ROLES[role] + ("" if role == "warm start" else f", trial {int(other)}")
         out.append(f"Trial {int(group['best'].iloc[0])} against {who}, paired over the same "
                    f"{int(group['images'].iloc[0])} eval-split images (95% CI of the mean per-image difference): "

@@ -1,6 +1,8 @@
 """What a study says: its best configuration against the default (the base experiment's own values) and against
 the runner-up, paired on the same eval images, read from the ``comparisons.csv`` the study runner logs on the
-parent run. A table, and the same in sentences a reader can paste into a paper.
+parent run. A table, and the same in sentences a reader can paste into a paper. A "within noise" verdict says
+what it would need (when the comparisons.csv has the columns): the smallest difference the images detect and the
+images that would resolve the observed one.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ import optuna
 import pandas as pd
 
 ROLES = {"base": "the default (base experiment)", "runner-up": "the runner-up"}
-SCORES = {"psnr": ("PSNR", " dB", 2), "colorfulness_gap": ("colourfulness gap", "", 1)}  # label, unit, digits
+SCORES = {"psnr": ("PSNR", " dB", 2), "colorfulness_gap": ("colourfulness gap", "", 1),
+          "color_auc_rebal": ("colour AuC, rebalanced", "", 3)}  # label, unit, digits
 SEEDS_PREFIX = "seeds:"  # a trial's user attribute: its objective per seed, when the study has repeats
 
 
@@ -23,6 +26,14 @@ def _params(trial: optuna.trial.FrozenTrial) -> str:
 
 def _seeds(trial: optuna.trial.FrozenTrial) -> int:
     return max((len(v) for k, v in trial.user_attrs.items() if k.startswith(SEEDS_PREFIX)), default=1)
+
+
+def _power(r, unit: str, digits: int) -> tuple[str, str]:
+    """("±0.04 dB", "2,300") for a "within noise" row of a comparisons.csv that has the figures, else blanks."""
+    detectable, needed = getattr(r, "detectable", None), getattr(r, "needed", None)
+    if r.verdict != "within noise" or detectable is None or pd.isna(detectable):
+        return "", ""
+    return f"±{detectable:.{digits}f}{unit}", "" if needed is None or pd.isna(needed) else f"{int(needed):,}"
 
 
 def study_says(study: optuna.Study, compared: pd.DataFrame | None) -> tuple[pd.DataFrame, list[str]]:
@@ -52,7 +63,12 @@ def study_says(study: optuna.Study, compared: pd.DataFrame | None) -> tuple[pd.D
             interval = f"{r.difference:+.{digits}f}{unit} [{r.ci95_low:+.{digits}f}, {r.ci95_high:+.{digits}f}]"
             row[f"{label} difference, 95% CI"] = interval
             row[f"{label} verdict"] = r.verdict
-            parts.append(f"{label} {interval} ({r.verdict})")
+            smallest, images = _power(r, unit, max(2, digits))
+            if "detectable" in compared:
+                row[f"{label} detectable at this budget"], row[f"{label} images to resolve"] = smallest, images
+            need = (f"; detectable at this budget: {smallest}" if smallest else "") + (
+                f"; {images} images would resolve {r.difference:+.{max(2, digits)}f}" if images else "")
+            parts.append(f"{label} {interval} ({r.verdict}{need})")
         row["eval images"] = int(group["images"].iloc[0])
         rows.append(row)
         lines.append(f"Against {ROLES[role]}, trial {other.number} ({_params(other)}), trial {best.number} differs "

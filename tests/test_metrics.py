@@ -193,6 +193,36 @@ def test_a_paired_difference_finds_a_known_shift_and_no_shift():
         metrics.paired_difference(b[:3], b[:4], "psnr", "higher")
 
 
+def test_a_within_noise_comparison_says_what_it_would_need():
+    """Known answers: MDE = (t.975 + t.80) * sd / sqrt(n), and the fewest images whose interval around the observed
+    mean excludes 0 (found by counting up from 2)."""
+    from scipy import stats
+
+    assert metrics.detectable(2.0, 100) == pytest.approx((stats.t.ppf(0.975, 99) + stats.t.ppf(0.8, 99)) * 0.2)
+    # at the MDE a two-sided 5% t-test has 80% power (noncentral t; the sum of quantiles is its usual approximation)
+    nc = metrics.detectable(1.0, 30) * np.sqrt(30)
+    power = stats.nct.sf(stats.t.ppf(0.975, 29), 29, nc) + stats.nct.cdf(-stats.t.ppf(0.975, 29), 29, nc)
+    assert power == pytest.approx(0.80, abs=0.01)
+
+    def half(sd, n):
+        return stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)
+
+    for sd, effect in ((1.0, 1.0), (1.0, -0.3), (3.0, 0.02), (0.5, 2.0)):
+        n = metrics.needed(sd, effect)
+        assert n == next(k for k in range(2, 10**6) if half(sd, k) <= abs(effect))
+    assert metrics.needed(1.0, 1.0) == 7  # t(.975, 6) / sqrt(7) = 0.925; t(.975, 5) / sqrt(6) = 1.05
+    assert metrics.needed(1.0, 0.0) is None
+
+    rng = np.random.default_rng(1)
+    b = rng.normal(25.0, 3.0, 300)
+    a = b + rng.normal(0.02, 0.5, 300)
+    result = metrics.paired_difference(a, b, "psnr", "higher")
+    assert result.verdict == "within noise"
+    assert result.sd == pytest.approx(np.std(a - b, ddof=1))  # recovered from the half-width
+    assert result.detectable == pytest.approx(metrics.detectable(result.sd, 300))
+    assert result.needed == metrics.needed(result.sd, result.mean) and result.needed > 300
+
+
 def _ab(values, size=8):
     """A [1, size, size, 2] a*b* image with one a*b* per row from ``values`` (cycled)."""
     rows = [values[i % len(values)] for i in range(size)]

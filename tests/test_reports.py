@@ -341,3 +341,18 @@ def test_study_says_words_a_known_comparison():
                                "paired over the same 40 eval-split images, each configuration the mean of 2 seeds")
     empty, (why,) = verdicts.study_says(study, None)
     assert empty.empty and why.startswith("No paired comparison yet")
+    assert not any("detectable" in column for column in table.columns)  # a comparisons.csv from before the figures
+    # with the figures (comparisons.csv now): a "within noise" row says what it would need; a clear one is blank
+    compared["detectable"] = [None, None, 0.2468, 0.9]
+    compared["needed"] = pd.array([None, None, 2300, None], dtype="Int64")
+    auc = {**compared.iloc[3].to_dict(), "score": "color_auc_rebal", "difference": 0.004, "ci95_low": -0.002,
+           "ci95_high": 0.01, "detectable": 0.0085, "needed": 97}
+    table, lines = verdicts.study_says(study, pd.concat([compared, pd.DataFrame([auc])], ignore_index=True))
+    assert list(table["PSNR detectable at this budget"]) == ["", "±0.25 dB"]
+    assert list(table["PSNR images to resolve"]) == ["", "2,300"]
+    assert table["colour AuC, rebalanced images to resolve"].iloc[1] == "97"  # the runner-up's row alone has AuC
+    assert "PSNR +1.00 dB [+0.80, +1.20] (better);" in lines[1]
+    assert ("PSNR +0.10 dB [-0.10, +0.30] (within noise; detectable at this budget: ±0.25 dB; 2,300 images would "
+            "resolve +0.10); colourfulness gap +0.5 [-0.5, +1.5] (within noise; detectable at this budget: ±0.90); "
+            "colour AuC, rebalanced +0.004 [-0.002, +0.010] (within noise; detectable at this budget: ±0.009; 97 "
+            "images would resolve +0.004)") in lines[2]

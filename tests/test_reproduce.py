@@ -103,6 +103,82 @@ def test_intervals_find_a_known_shift_and_miss_none():
     assert low < 0 < high
 
 
+def _exact(n: int, mean: float, sd: float) -> np.ndarray:
+    """n values with exactly this mean and sample SD."""
+    z = np.arange(n, dtype=np.float64)
+    return mean + sd * (z - z.mean()) / z.std(ddof=1)
+
+
+def test_what_an_inconclusive_part_would_need_has_known_answers():
+    assert claims.detectable(0.1, 20) == pytest.approx((stats.t.ppf(0.975, 20) + stats.t.ppf(0.8, 20)) * 0.1)
+    # paired: at the images needed the observed mean's interval excludes 0, one image fewer it does not
+    n = claims.needed(1.0, 0.3)
+    assert claims.t_interval(_exact(n, 0.3, 1.0))[1] > 0 >= claims.t_interval(_exact(n - 1, 0.3, 1.0))[1]
+    # Welch, n seeds in each configuration, from the two measured SDs
+    sa, sb, d = 0.05, 0.12, 0.1
+    n = claims.needed(np.hypot(sa, sb), d, (sa**2 + sb**2) ** 2 / (sa**4 + sb**4))
+
+    def welch_low(k):
+        return claims.welch_interval(_exact(k, d, sa), _exact(k, 0.0, sb))[1]
+
+    assert n > 3 and welch_low(n) > 0 >= welch_low(n - 1)
+
+    # "the same within 0.5", observed 0.2: the interval fits within +-0.5 at n, not at n - 1
+    def fits(k):
+        _, low, high = claims.t_interval(_exact(k, 0.2, 1.0))
+        return low >= -0.5 and high <= 0.5
+
+    n = claims.needed(1.0, 0.5 - 0.2)
+    assert fits(n) and not fits(n - 1)
+    assert claims.needed(1.0, 0.5 - 0.6) is None and claims.needed(1.0, 0.0) is None  # no n would do
+
+
+def test_an_inconclusive_claim_says_what_it_would_need():
+    import pandas as pd
+
+    from reports.source import Entry
+
+    rng = np.random.default_rng(3)
+    files = pd.Index([f"f{i}.png" for i in range(60)], name="file")
+    base = rng.normal(25.0, 3.0, 60)
+    tables = {"a": pd.DataFrame({"psnr": base + rng.normal(0.02, 0.5, 60)}, index=files),
+              "b": pd.DataFrame({"psnr": base}, index=files)}
+    found = {c: [Entry(f"{c}-s{s}", f"{c}{s}", "model") for s in (1, 2, 3)] for c in "ab"}
+    colourful = {"a": [20.0, 22.0, 21.5], "b": [19.5, 21.0, 20.5]}
+    hist = pd.DataFrame([(f"{c}-s{s + 1}", "eval/colorfulness", 1, v) for c, vs in colourful.items()
+                         for s, v in enumerate(vs)], columns=["run", "metric", "step", "value"])
+    claim = {"id": "9", "text": "a is better", "figure": "effects",
+             "parts": [{"score": "psnr", "a": "a", "b": "b", "expect": "higher"},
+                       {"score": "colorfulness", "a": "a", "b": "b", "expect": "higher"}]}
+    psnr, colour = (claims.measure(claim, part, found, hist, tables) for part in claim["parts"])
+    assert psnr.holds == colour.holds == "within noise"
+    diff = (tables["a"]["psnr"] - tables["b"]["psnr"]).to_numpy()
+    sd = np.std(diff, ddof=1)
+    assert psnr.detectable == pytest.approx((stats.t.ppf(0.975, 59) + stats.t.ppf(0.8, 59)) * sd / np.sqrt(60))
+    assert psnr.needed == claims.needed(sd, abs(diff.mean())) and psnr.per == "images"
+    va, vb = np.var(colourful["a"], ddof=1), np.var(colourful["b"], ddof=1)
+    assert colour.needed == claims.needed(np.sqrt(va + vb), abs(colour.mean), (va + vb) ** 2 / (va**2 + vb**2))
+    row, line = claims.judged(claim, [psnr, colour])
+    assert row["verdict"] == "inconclusive at this budget"
+    assert row["smallest detectable effect"] == (f"PSNR (mean per image) ±{psnr.detectable:.2f} dB; colourfulness "
+                                                 f"(eval split, last epoch) ±{colour.detectable:.1f}")
+    assert f"about {psnr.needed:,} images would resolve the observed effect ({psnr.mean:+.2f})" in row[
+        "would resolve it"]
+    assert f"about {colour.needed:,} seeds per configuration would resolve" in row["would resolve it"]
+    assert (f"Inconclusive at this budget, PSNR (mean per image): the smallest effect it can detect is "
+            f"±{psnr.detectable:.2f} dB; about {psnr.needed:,} images would resolve the observed effect") in line
+    # "the same within 0.1 dB" ([-0.15, +0.14] measured): how many images would fit the interval in the margin
+    same = {**claim, "parts": [{"score": "psnr", "a": "a", "b": "b", "expect": "same", "margin": 0.1}]}
+    row, line = claims.judged(same, [claims.measure(same, same["parts"][0], found, hist, tables)])
+    assert row["verdict"] == "inconclusive at this budget"
+    needed = claims.needed(sd, 0.1 - abs(diff.mean()))
+    assert 60 < needed < 200 and f"about {needed:,} images would fit its interval within ±0.1 (-0.01)" in line
+    # a clear claim needs nothing more
+    clear = {**claim, "parts": [{"score": "psnr", "a": "a", "b": "b", "expect": "same", "margin": 1.0}]}
+    row, line = claims.judged(clear, [claims.measure(clear, clear["parts"][0], found, hist, tables)])
+    assert row["verdict"] == "supported" and row["would resolve it"] == "" and "Inconclusive" not in line
+
+
 def test_run_scores_read_the_histories_as_documented():
     import pandas as pd
 
@@ -182,6 +258,7 @@ def test_reproduce_trains_once_and_the_report_checks_every_claim(env, tmp_path, 
     assert list(table["claim"]) == ["1", "2", "3"]
     assert set(table["verdict"]) <= {"supported", "contradicted", "inconclusive at this budget",
                                      "inconclusive at this budget (a trade-off)"}
+    assert {"smallest detectable effect", "would resolve it"} <= set(table.columns)
     effects = table["effect (a - b), 95% CI"]
     assert re.search(r"paired over \d+ eval images, each the mean of 2 and 2 seeds", effects.iloc[2])
     assert "2 + 2 seeds" in effects.iloc[0] and "10 + 10 epochs" in effects.iloc[2]

@@ -532,6 +532,52 @@ def test_an_objective_no_run_logs_is_an_error_before_any_trial(env, tmp_path):
     assert tracking.connect(env).get_experiment_by_name(f"study-{spec.name}") is None  # nothing was created
 
 
+def test_a_comparison_within_noise_says_what_it_would_need(store):
+    """Two trials whose runs logged known per-image scores (a real store, no training): where the best is within
+    noise of the other, the table and its line give the smallest difference these images detect and the images
+    that would resolve the observed one; a clear verdict gets blanks, and a comparisons.csv from before the columns
+    still reads."""
+    import io
+
+    import numpy as np
+
+    client = tracking.connect(store)
+    experiment = client.create_experiment("comparisons")
+    rng = np.random.default_rng(0)
+    files, base, gap = [f"f{i}.png" for i in range(80)], rng.normal(25.0, 3.0, 80), rng.normal(20.0, 5.0, 80)
+    scores = [{"psnr": base + rng.normal(0.03, 0.5, 80), "colorfulness_gap": gap - 2.0, "color_auc_rebal": 0.8},
+              {"psnr": base, "colorfulness_gap": gap, "color_auc_rebal": 0.8}]
+    study = optuna.create_study(direction="maximize")
+    dist = {"lr_g": optuna.distributions.FloatDistribution(1e-5, 1e-2, log=True)}
+    for lr, value, table in ((1e-3, 1.5, scores[0]), (2e-4, 1.0, scores[1])):
+        run = client.create_run(experiment).info.run_id
+        text = pd.DataFrame({"file": files, **table}).to_csv(index=False)
+        client.log_text(run, text, runner.train.PER_IMAGE_ARTIFACT)
+        study.add_trial(optuna.trial.create_trial(params={"lr_g": lr}, distributions=dist, value=value,
+                                                  user_attrs={"mlflow_run_id": run}))
+    compared = runner.comparisons(study, studies.load_spec(SMOKE), store).set_index("score")
+    psnr = metrics.paired_difference(scores[0]["psnr"], base, "psnr", "higher")
+    assert psnr.verdict == "within noise" and compared.loc["psnr", "verdict"] == "within noise"
+    assert compared.loc["psnr", "detectable"] == pytest.approx(psnr.detectable, abs=1e-4)
+    assert compared.loc["psnr", "needed"] == psnr.needed > 80
+    assert compared.loc["colorfulness_gap", "verdict"] == "better"
+    assert compared.loc["colorfulness_gap", ["detectable", "needed"]].isna().all()
+    assert compared.loc["color_auc_rebal", "verdict"] == "within noise"  # equal scores: no n resolves 0
+
+    (line,) = runner.comparison_lines(compared.reset_index())
+    d, low, high = compared.loc["psnr", ["difference", "ci95_low", "ci95_high"]]
+    assert (f"PSNR mean {d:+.2f} [{low:+.2f}, {high:+.2f}] dB "
+            f"(within noise; detectable at this budget: ±{psnr.detectable:.2f} dB; {psnr.needed:,} images would "
+            f"resolve {d:+.2f})") in line
+    assert "colourfulness gap to original -2.00 [-2.00, -2.00] (better);" in line
+    assert "(within noise; detectable at this budget: ±0.000; no number of images would resolve a difference of 0)" \
+        in line
+    logged = pd.read_csv(io.StringIO(compared.reset_index().to_csv(index=False)))  # as the study logs it
+    assert runner.comparison_lines(logged) == [line]
+    older = runner.comparison_lines(logged.drop(columns=["detectable", "needed"]))
+    assert "PSNR mean" in older[0] and "(within noise)" in older[0] and "detectable" not in older[0]
+
+
 @pytest.mark.slow
 def test_a_configuration_sampled_again_is_not_trained_again(env, tmp_path, capsys):
     """A discrete space makes the sampler draw a configuration twice; its seeds would give the same numbers."""
@@ -579,7 +625,7 @@ def test_repeats_train_each_configuration_with_every_seed_and_compare_paired(env
 
     compared = studies.comparisons(study, spec, env)
     n_eval = int(runs[0].data.params["n_eval"])
-    assert list(compared["score"]) == ["psnr", "colorfulness_gap"]
+    assert list(compared["score"]) == [score for score, _ in metrics.PAIRED]
     assert set(compared["images"]) == {n_eval}
     assert set(compared["verdict"]) <= {"better", "worse", "within noise"}
     assert (compared["ci95_low"] <= compared["difference"]).all() and (compared["difference"] <= compared[

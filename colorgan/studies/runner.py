@@ -422,7 +422,8 @@ def _ranked(study: optuna.Study, spec: StudySpec, first: int | None = None) -> l
 def comparisons(study: optuna.Study, spec: StudySpec, root: Path, first: int | None = None) -> pd.DataFrame:
     """The best configuration (or trial ``first``: the recommended one) against every other finished one and
     the shared warm start, paired on the same eval images: per score of metrics.PAIRED, the mean per-image
-    difference (best - other) with its 95% CI and a verdict for the best."""
+    difference (best - other) with its 95% CI and a verdict for the best; for a "within noise" verdict, the
+    smallest difference these images detect and the images the observed one needs."""
     ranked = _ranked(study, spec, first)
     warm = study.user_attrs.get(PRETRAIN_ATTR, "")
     if len(ranked) < (1 if warm else 2):
@@ -443,10 +444,13 @@ def comparisons(study: optuna.Study, spec: StudySpec, root: Path, first: int | N
             if f"{score}_a" not in joined or f"{score}_b" not in joined:  # a run from before the score existed
                 continue
             result = metrics.paired_difference(joined[f"{score}_a"], joined[f"{score}_b"], score, better)
+            noise = result.verdict == "within noise"  # what it would need to resolve; blank for a clear verdict
             rows.append({"best": best.number, "against": number, "against_is": role, "score": score,
                          "difference": round(result.mean, 6), "ci95_low": round(result.low, 6),
-                         "ci95_high": round(result.high, 6), "images": result.images, "verdict": result.verdict})
-    return pd.DataFrame(rows)
+                         "ci95_high": round(result.high, 6), "images": result.images, "verdict": result.verdict,
+                         "detectable": round(result.detectable, 6) if noise else None,
+                         "needed": result.needed if noise else None})
+    return pd.DataFrame(rows).astype({"needed": "Int64"}) if rows else pd.DataFrame()
 
 
 def _mean_of(score: str) -> metrics.Metric:
@@ -457,12 +461,25 @@ def _mean_of(score: str) -> metrics.Metric:
 
 def comparison_lines(table: pd.DataFrame) -> list[str]:
     """The comparisons in words a reader can paste: one line per compared trial."""
+    def would_need(r) -> str:
+        """"; detectable at this budget: ±0.04 dB; 2,300 images would resolve +0.02" for a "within noise" row (a
+        comparisons.csv from before these columns has none)."""
+        detectable, needed = getattr(r, "detectable", None), getattr(r, "needed", None)
+        if r.verdict != "within noise" or detectable is None or pd.isna(detectable):
+            return ""
+        metric = _mean_of(r.score)
+        digits, unit = max(2, metric.digits), f" {metric.unit}" if metric.unit else ""
+        text = f"; detectable at this budget: ±{detectable:.{digits}f}{unit}"
+        if needed is None or pd.isna(needed):
+            return text + "; no number of images would resolve a difference of 0"
+        return text + f"; {int(needed):,} images would resolve {r.difference:+.{digits}f}"
+
     lines = []
     if table.empty:  # fewer than two finished trials, or none logged its per-image scores
         return lines
     for (best, other, role), group in table.groupby(["best", "against", "against_is"], sort=False):
         parts = [f"{(m := _mean_of(r.score)).label} {r.difference:+.{m.digits}f} [{r.ci95_low:+.{m.digits}f}, "
-                 f"{r.ci95_high:+.{m.digits}f}]{' dB' if m.unit == 'dB' else ''} ({r.verdict})"
+                 f"{r.ci95_high:+.{m.digits}f}]{' dB' if m.unit == 'dB' else ''} ({r.verdict}{would_need(r)})"
                  for r in group.itertuples()]
         other = "the warm start" if int(other) == WARM_START_NUMBER else f"trial {other}"
         lines.append(f"trial {best} - {other} ({role}), eval split, {group['images'].iloc[0]} images, "
