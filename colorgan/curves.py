@@ -23,6 +23,22 @@ CPU_KEY = "curve/eval_cpu_seconds"  # the CPU seconds the run's curve evaluation
 SCORES = ("psnr", "psnr_gain", "color_auc", "color_auc_rebal", "colorfulness_gap")  # eval figures of each point
 
 
+class TestStep:
+    """One tf.function of a model's test_step per training phase, shared by the epoch's whole-split evaluation
+    and the curve points: traced once per phase, not once per caller (tracing costs seconds on a small CPU)."""
+
+    def __init__(self):
+        self._fn = None
+
+    def reset(self) -> None:
+        self._fn = None  # a new phase changes what the step does (pre-training has no critic): trace again
+
+    def __call__(self, model: keras.Model):
+        if self._fn is None:
+            self._fn = tf.function(model.test_step, reduce_retracing=True)
+        return self._fn
+
+
 def boundaries(steps_per_epoch: int, points: int) -> tuple[int, ...]:
     """The 1-based batch numbers within an epoch after which a point is logged: ``points`` evenly spread, the
     last at the epoch's end (fewer when an epoch has fewer batches)."""
@@ -55,18 +71,18 @@ class CurvePoints(keras.callbacks.Callback):
     writes them."""
 
     def __init__(self, steps_per_epoch: int, points: int, subset: tf.data.Dataset, evaluate: Callable,
-                 gray: dict[str, float], log: Callable[[dict[str, float], int], None]):
+                 gray: dict[str, float], log: Callable[[dict[str, float], int], None], step: TestStep):
         super().__init__()
         self.steps_per_epoch = steps_per_epoch
         self.at = boundaries(steps_per_epoch, points)
         self.subset, self.evaluate, self.gray, self.log = subset, evaluate, gray, log
         self._epoch = 0
         self._previous: tuple[int, dict[str, float]] = (0, {})
-        self._step_fn = None
+        self.step = step
         self.eval_cpu = 0.0
 
     def on_train_begin(self, logs=None):
-        self._step_fn = None  # each fit() is one phase: its test step is traced again
+        self.step.reset()  # each fit() is one phase: its test step is traced again
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -82,10 +98,8 @@ class CurvePoints(keras.callbacks.Callback):
         values = {f"{PREFIX}train/{k}": (v * done - means.get(k, 0.0) * before) / (done - before)
                   for k, v in running.items()}
         self._previous = (done, running)
-        if self._step_fn is None:
-            self._step_fn = tf.function(self.model.test_step, reduce_retracing=True)
         cpu = time.process_time()
-        figures, _ = self.evaluate(self.model, self.subset, self._step_fn)
+        figures, _ = self.evaluate(self.model, self.subset, self.step(self.model))
         self.eval_cpu += time.process_time() - cpu
         figures["psnr_gain"] = figures["psnr"] - self.gray["psnr"]
         values.update({f"{PREFIX}eval/{k}": figures[k] for k in (*names, *SCORES) if k in figures})

@@ -144,11 +144,11 @@ class EpochEnd(keras.callbacks.Callback):
         self.last: dict[str, float] = {}
         self.eval_cpu = 0.0  # CPU seconds of this session's whole-split evaluations
         self._started = 0.0
-        self._eval_step = None
+        self.test_step = curves.TestStep()  # shared with the curve points (one trace per phase)
         self.sample_l, _ = color.encode(tf.constant(bundle.eval_rgb_sample), cfg.color_space)
 
     def on_train_begin(self, logs=None):
-        self._eval_step = None  # each fit() is one phase (fit_phases): trace test_step again for it
+        self.test_step.reset()  # each fit() is one phase (fit_phases): trace test_step again for it
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
@@ -163,12 +163,10 @@ class EpochEnd(keras.callbacks.Callback):
         seconds = time.perf_counter() - self._started
         step = epoch + 1
         model = self.model
-        if self._eval_step is None:
-            self._eval_step = tf.function(model.test_step, reduce_retracing=True)
         values = {f"train/{name}": float(logs[name]) for name in model.loss_names}
         if self.evaluates_whole_split(step):
             cpu = time.process_time()
-            evaluated, self.per_image = evaluate_split(model, self.bundle.eval, self._eval_step)
+            evaluated, self.per_image = evaluate_split(model, self.bundle.eval, self.test_step(model))
             self.eval_cpu += time.process_time() - cpu
             values["eval_cpu_seconds"] = self.eval_cpu  # the run's whole-split evaluations so far
             values.update({f"eval/{k}": v for k, v in evaluated.items() if k != "images"})
@@ -297,7 +295,8 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
         steps = math.ceil(n_train / cfg.batch_size)
         try:
             fit_phases(model, cfg, bundle.train, initial_epoch,
-                       [spend, LearningRates(cfg), end_epoch, *curve_points(cfg, bundle, steps, tracker), *callbacks],
+                       [spend, LearningRates(cfg), end_epoch, *curve_points(cfg, bundle, steps, tracker,
+                                                                            end_epoch.test_step), *callbacks],
                        verbose, steps, spend)
         except NonFiniteLoss as exc:
             raise NonFiniteLoss(f"run {tracker.run_id} FAILED: {exc} (lower lr_g, lr_d or lambda_recon)") from exc
@@ -332,15 +331,15 @@ def fit_phases(model: gan.ColorGAN, cfg: Config, dataset: tf.data.Dataset, initi
                   initial_epoch=max(initial_epoch, phase.start), verbose=verbose, callbacks=callbacks)
 
 
-def curve_points(cfg: Config, bundle: data.DataBundle, steps_per_epoch: int,
-                 tracker: tracking.RunTracker) -> list[curves.CurvePoints]:
+def curve_points(cfg: Config, bundle: data.DataBundle, steps_per_epoch: int, tracker: tracking.RunTracker,
+                 step: curves.TestStep) -> list[curves.CurvePoints]:
     """The within-epoch curve logger (colorgan.curves) on the first ``curve_eval_images`` eval images; none with
     ``curve_points = 0``."""
     if not cfg.curve_points:
         return []
     subset = curves.take_images(bundle.eval, cfg.curve_eval_images, cfg.batch_size)
     return [curves.CurvePoints(steps_per_epoch, cfg.curve_points, subset, evaluate_split,
-                               gray_baseline(subset, cfg.color_space), tracker.log_metrics)]
+                               gray_baseline(subset, cfg.color_space), tracker.log_metrics, step)]
 
 
 def check_resume(run_id: str, root: Path) -> None:
