@@ -380,7 +380,8 @@ def _update_parent(study: optuna.Study, spec: StudySpec, parent_run_id: str, roo
         return
     finished = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
                                                         optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL))
-    best = study.best_trials[0] if spec.multi_objective else study.best_trial
+    best = study.best_trial if not spec.multi_objective else next(
+        (t for t in complete if found is not None and t.number == found.recommended), study.best_trials[0])
     tracking.log_parent_progress(
         root, parent_run_id, {"number": best.number, "params": best.params,
                               "values": dict(zip(spec.metrics, best.values, strict=True))},
