@@ -15,7 +15,7 @@ import pandas as pd
 
 from reports import captions, claims, figures, front, verdicts
 from reports.source import Entry, Evaluated, Missing, Source, data_key, evaluate_command
-from reports.spec import STUDY_FIGURES, ReportSpec
+from reports.spec import CURVE_FIGURES, STUDY_FIGURES, ReportSpec
 
 LOSS_KEYS = ("train/g_total", "eval/g_total", "train/d_loss", "eval/d_loss")
 QUALITY_KEYS = ("eval/psnr", "eval/colorfulness")
@@ -172,10 +172,7 @@ def _study_figures(report: Report, source: Source, out: Path) -> None:
     study, spec = report.study, report.spec
     metrics = source.objective_names(study)  # e.g. ["eval/psnr"]: the trials' curves are of the first
     hist = source.histories(report.curves, (metrics[0],))
-    distributions = {}
-    for t in study.get_trials(deepcopy=False):
-        distributions.update(t.distributions)
-    logs = {name: bool(getattr(d, "log", False)) for name, d in sorted(distributions.items())}
+    logs = {name: bool(getattr(d, "log", False)) for name, d in search_space(study).items()}
     trials = study.trials_dataframe(attrs=("number", "state", "values", "params"), multi_index=False)
     values = [f"values_{i}" for i in range(len(metrics))]
     trials = trials.rename(columns={**dict(zip(values, metrics, strict=True)), **{f"params_{p}": p for p in logs}})
@@ -236,6 +233,74 @@ def _study_figures(report: Report, source: Source, out: Path) -> None:
         report.says, report.says_lines = verdicts.study_says(study, source.comparisons(study))
 
 
+def search_space(study: optuna.Study) -> dict[str, optuna.distributions.BaseDistribution]:
+    """Every searched hyper-parameter and its distribution, by name (trials of a conditional space differ)."""
+    distributions = {}
+    for t in study.get_trials(deepcopy=False):
+        distributions.update(t.distributions)
+    return dict(sorted(distributions.items()))
+
+
+def colourings(report: Report) -> list[tuple[str, dict[str, float | str], str, bool]]:
+    """How the curve figures colour their runs, one figure each: (name suffix, run -> value, its name, log). A
+    study colours its trials by each searched hyper-parameter (a number, or a categorical choice as text, which
+    gets a palette), as trial_curves does; a run set colours each run by its label."""
+    if report.study is None:
+        return [("", {e.label: e.label for e in report.curves}, "run", False)]
+    out = []
+    for param, dist in search_space(report.study).items():
+        categorical = isinstance(dist, optuna.distributions.CategoricalDistribution)
+        values = {e.label: e.params[param] if categorical or not _is_number(e.params[param])
+                  else float(e.params[param]) for e in report.curves if param in e.params}
+        if values:
+            out.append((f"_{param}", values, param, bool(getattr(dist, "log", False))))
+    return out
+
+
+def curve_subset(params: dict[str, str]) -> int | None:
+    """The number of eval images a run scored its curve points on: the first curve_eval_images of its eval split
+    (fewer when the split is smaller); None when the run logged neither."""
+    if "curve_eval_images" not in params:
+        return None
+    wanted = int(params["curve_eval_images"])
+    return min(wanted, int(params["n_eval"])) if "n_eval" in params else wanted
+
+
+def _curve_figures(report: Report, source: Source, out: Path) -> None:
+    """The within-epoch loss and score figures (curve/* points), once per colouring; runs that logged no curve
+    points (trained before colorgan logged them) are a note, not an error."""
+    wanted = [name for name in CURVE_FIGURES if name in report.spec.figures]
+    if not wanted:
+        return
+    drawers = {"loss_curves": (figures.loss_curves, figures.LOSS_CURVES, captions.loss_curves),
+               "score_curves": (figures.score_curves, figures.SCORE_CURVES, captions.score_curves)}
+    keys = dict.fromkeys(k for name in wanted for k in figures.curve_keys(drawers[name][1]))
+    hist = source.histories(report.curves, (*keys, PHASE_KEY))
+    logged = set(hist.loc[hist["metric"] == figures.CURVE_EPOCH, "run"])
+    silent = [e.label for e in report.curves if e.label not in logged]
+    if silent:
+        report.notes.append(captions.no_curve_points(silent, len(report.curves)))
+    if not logged:
+        return
+    params = [source.client.get_run(e.run_id).data.params for e in report.curves if e.label in logged]
+    sizes = sorted({curve_subset(p) for p in params} - {None})
+    per_epoch = sorted({int(p["curve_points"]) for p in params if "curve_points" in p})
+    pruned = {f"trial {t.number}" for t in report.study.trials if t.state.name == "PRUNED"} if report.study else set()
+    for figure in wanted:
+        draw, _, caption = drawers[figure]
+        for suffix, values, key, log in colourings(report):
+            values = {run: value for run, value in values.items() if run in logged}
+            if not values:  # no run with curve points has this hyper-parameter
+                continue
+            name = figure + suffix
+            plotted = draw(hist, out, name, values, key, log, sizes[0] if len(sizes) == 1 else None)
+            runs = plotted.groupby("run", sort=False)["epoch"].nunique()
+            numeric = pd.api.types.is_numeric_dtype(plotted[key])
+            report.plotted[name] = plotted
+            report.captions[name] = caption(key, numeric, log, len(runs), list(runs), per_epoch, sizes,
+                                            len(pruned & set(runs.index)))
+
+
 def best_table(report: Report, metrics: list[str]) -> pd.DataFrame:
     """The best trial(s): the objective as the study saw it (eval split, final epoch) next to the evaluation's
     PSNR pooled on the report's test data, each column naming its split."""
@@ -282,6 +347,7 @@ def build(spec: ReportSpec, source: Source, out: Path) -> Report:
             report.captions["quality"] = captions.quality(gray)
     if study is not None and set(spec.figures) & set(STUDY_FIGURES):
         _study_figures(report, source, figs)
+    _curve_figures(report, source, figs)
     if "samples" in spec.figures:
         first = evaluations[0]
         classes = sample_classes(first)

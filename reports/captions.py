@@ -41,6 +41,65 @@ def trial_curves(param: str, log: bool, n_trials: int, n_pruned: int, ylabel: st
             f"curves that end highest.{pruned} " + _gray(gray, "eval split"))
 
 
+def _points(counts: list[int], per_epoch: list[int]) -> str:
+    """How many curve points each line has, and how many per epoch the runs logged."""
+    n = f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)} to {max(counts)}"
+    rate = f", {per_epoch[0]} per epoch" if len(per_epoch) == 1 else ""
+    return f"{n} points per run{rate}"
+
+
+def _subset(sizes: list[int]) -> str:
+    """The eval split's fixed curve subset: the first N images, the same at every point of every run."""
+    if not sizes:
+        return "a fixed subset of the eval split"
+    n = f"{sizes[0]}" if len(sizes) == 1 else f"{sizes[0]} to {sizes[-1]} (by run)"
+    return f"the first {n} images of the eval split"
+
+
+def _colouring(key: str, numeric: bool, log: bool, n_runs: int, n_pruned: int) -> str:
+    """How the lines are coloured: by run, or each trial by a searched hyper-parameter."""
+    if key == "run":
+        return f"Each of the {n_runs} runs has one colour (legend right)."
+    how = f"colour bar{', log scale' if log else ''}" if numeric else "legend right, one colour per value"
+    pruned = (f" {n_pruned} pruned trial{'s' * (n_pruned > 1)} end{'s' * (n_pruned == 1)} where the pruner stopped "
+              f"{'them' if n_pruned > 1 else 'it'}." if n_pruned else "")
+    return f"Each of the {n_runs} trials is one line coloured by its {key} ({how}).{pruned}"
+
+
+def loss_curves(key: str, numeric: bool, log: bool, n_runs: int, counts: list[int], per_epoch: list[int],
+                sizes: list[int], n_pruned: int = 0) -> str:
+    return ("The original report's loss-vs-epoch graphs, " + _points(counts, per_epoch) + ": the generator's "
+            "adversarial loss (top left; the BCE of the discriminator's verdict on its colourings against \"real\"), "
+            "its L1 term (top right; unweighted, the total is adversarial + λ·L1), the discriminator's BCE on real "
+            "patches (bottom left) and on generated ones (bottom right). Solid: the train split, each point the "
+            "mean over the batches since the previous point; dashed, same colour: " + _subset(sizes) + ", the same "
+            "images at every point, scored in inference mode. " + _colouring(key, numeric, log, n_runs, n_pruned)
+            + " Losses have no unit and compare only between runs with the same loss settings; a generator-only "
+            "pre-training phase has only the L1 term (a dash-dot line marks where its GAN phase starts).")
+
+
+def score_curves(key: str, numeric: bool, log: bool, n_runs: int, counts: list[int], per_epoch: list[int],
+                 sizes: list[int], n_pruned: int = 0) -> str:
+    return ("Scores at every curve point (" + _points(counts, per_epoch) + ") on " + _subset(sizes) + ", the "
+            "same images at every point, scored in inference mode (dashed: eval split): PSNR pooled gain over the "
+            f"gray image (dB; the dotted line at 0 is the gray image, {GRAY}), the rebalanced colour AuC (the "
+            "share of pixels within a*b* error thresholds, each true colour weighted equally; 1 = exact) and the "
+            "colourfulness gap to the originals (lower is better). "
+            + _colouring(key, numeric, log, n_runs, n_pruned) + " A subset this small is noisy from point to "
+            "point: read the trend, and the tables for the final figures.")
+
+
+def no_curve_points(runs: list[str], total: int) -> str:
+    """The note that stands in for (or completes) the curve figures when runs logged no curve/* points."""
+    if len(runs) == total:
+        return ("None of the runs logged curve points (curve/* metrics, several per epoch): they were trained before "
+                "colorgan logged them, or with curve_points = 0, so the within-epoch loss and score figures are not "
+                "drawn.")
+    return (f"{len(runs)} of the {total} runs ({', '.join(runs)}) logged no curve points (curve/* metrics, several "
+            f"per epoch): trained before colorgan logged them, or with curve_points = 0; the within-epoch loss and "
+            f"score figures leave them out.")
+
+
 def _pruned(n_pruned: int) -> str:
     if not n_pruned:
         return "no trial was pruned"

@@ -181,7 +181,7 @@ def trial_curves(hist: pd.DataFrame, values: dict[str, float], param: str, log: 
     plotted["pruned"] = plotted["run"].isin(pruned)
     fig, ax = plt.subplots(figsize=(WIDTH, 3.6))
     low, high = float(plotted[param].min()), float(plotted[param].max())
-    norm = LogNorm(low, high) if log and low > 0 and high > low else Normalize(low, high if high > low else low + 1)
+    norm = _norm(low, high, log)
     cmap = sns.color_palette("viridis", as_cmap=True)
     for run, sub in plotted.groupby("run", sort=False):
         colour = cmap(norm(sub[param].iloc[0]))
@@ -204,6 +204,151 @@ def trial_curves(hist: pd.DataFrame, values: dict[str, float], param: str, log: 
     fig.tight_layout()
     save(fig, folder, f"trial_curves_{param}")
     return plotted
+
+
+CURVE_EPOCH = "curve/epoch"  # the fractional epoch of each within-epoch point (colorgan logs it): the x of its curves
+SPLIT_STYLE = {"train": "-", "eval": "--"}  # train solid, the eval split's fixed subset dashed, in the run's colour
+LOSS_CURVES = (("g_gan", "G adversarial loss", "BCE (fakes as real)"),
+               ("g_recon", "G L1 term", "L1 (unweighted)"),
+               ("d_loss_real", "D loss on real patches", "BCE"),
+               ("d_loss_fake", "D loss on generated patches", "BCE"))
+SCORE_CURVES = (("psnr_gain", "PSNR pooled gain over the gray image", "PSNR gain (dB)"),
+                ("color_auc_rebal", "colour AuC, rebalanced (higher is better)", "colour AuC (1 = exact)"),
+                ("colorfulness_gap", "colourfulness gap (lower is better)", "colourfulness gap"))
+
+
+def curve_keys(panels: tuple[tuple[str, str, str], ...]) -> tuple[str, ...]:
+    """The MLflow keys the panels may draw (curve/train/NAME, curve/eval/NAME) and their x, CURVE_EPOCH."""
+    return tuple(f"curve/{split}/{n}" for n, _, _ in panels for split in SPLIT_STYLE) + (CURVE_EPOCH,)
+
+
+def curve_points(hist: pd.DataFrame) -> pd.DataFrame:
+    """The curve/SPLIT/NAME points of a history with their fractional epoch joined on (run, step), the step being
+    the global batch number: columns run, metric, split, name, step, epoch, value. A point with no epoch has no x
+    and is left out."""
+    epochs = hist.loc[hist["metric"] == CURVE_EPOCH, ["run", "step", "value"]].rename(columns={"value": "epoch"})
+    epochs = epochs.drop_duplicates(["run", "step"])  # one x per point, however often its key was read
+    points = hist[hist["metric"].str.startswith("curve/") & (hist["metric"] != CURVE_EPOCH)]
+    points = points.merge(epochs, on=["run", "step"], how="inner")
+    parts = points["metric"].str.split("/")
+    points.insert(2, "split", parts.str[1])
+    points.insert(3, "name", parts.str[2])
+    return points[["run", "metric", "split", "name", "step", "epoch", "value"]].reset_index(drop=True)
+
+
+def _norm(low: float, high: float, log: bool) -> Normalize:
+    """A colour scale over [low, high]: logarithmic where the search was (and the values allow it)."""
+    if log and low > 0 and high > low:
+        return LogNorm(low, high)
+    return Normalize(low, high if high > low else low + 1)
+
+
+def _run_colours(values: dict[str, float | str], log: bool) -> tuple[dict, Normalize | None, dict]:
+    """(run -> colour, the norm of a viridis colour bar or None, value -> colour for a legend): numeric values get
+    the colour bar (as trial_curves), anything else one palette colour per distinct value, in first-seen order."""
+    if values and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values.values()):
+        norm = _norm(float(min(values.values())), float(max(values.values())), log)
+        cmap = sns.color_palette("viridis", as_cmap=True)
+        return {run: cmap(norm(v)) for run, v in values.items()}, norm, {}
+    levels = list(dict.fromkeys(values.values()))
+    palette = dict(zip(levels, sns.color_palette(PALETTE, len(levels)), strict=True))
+    return {run: palette[v] for run, v in values.items()}, None, palette
+
+
+def _gan_starts(hist: pd.DataFrame) -> dict[str, float]:
+    """Run -> the fractional epoch its GAN phase began (the end of its last pre-training epoch), from the per-epoch
+    ``phase`` metric (step = epoch number); runs without both phases have none."""
+    out = {}
+    for run, sub in hist[hist["metric"] == "phase"].groupby("run", sort=False):
+        pre, gan = sub.loc[sub["value"] == 0, "step"], sub.loc[sub["value"] == 1, "step"]
+        if len(pre) and len(gan):
+            out[run] = float(pre.max())
+    return out
+
+
+def epoch_curves(hist: pd.DataFrame, panels: tuple[tuple[str, str, str], ...], folder: Path, name: str,
+                 colour_by: dict[str, float | str] | None = None, key: str = "run", log: bool = False,
+                 eval_images: int | None = None, title: str = "", gray: dict[str, float] | None = None
+                 ) -> pd.DataFrame:
+    """The within-epoch curve points of each panel (name, title, y label) against the fractional epoch: each run
+    one line, train solid and the eval split's fixed subset dashed in the same colour, so runs compare on one axis
+    as in the original report's graphs. ``colour_by`` (run -> value of ``key``; runs not in it are left out)
+    colours by a hyper-parameter: a colour bar if numeric (log where ``log``), else a palette; by default each run
+    its own colour. A panel no run logged says so; ``gray`` (panel name -> value) draws the gray image's line."""
+    points = curve_points(hist)
+    plotted = points[points["name"].isin([n for n, _, _ in panels])]
+    values = colour_by if colour_by is not None else {run: run for run in dict.fromkeys(plotted["run"])}
+    plotted = plotted[plotted["run"].isin(values)].copy()
+    plotted[key] = plotted["run"].map(values)
+    plotted = plotted.reset_index(drop=True)
+    colours, norm, levels = _run_colours({run: values[run] for run in dict.fromkeys(plotted["run"])}, log)
+    ncols = min(len(panels), 2)
+    nrows = int(np.ceil(len(panels) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH * 1.15, 2.5 * nrows + 1.0), sharex=True, squeeze=False,
+                             layout="constrained")
+    starts = _gan_starts(hist)
+    for ax, (panel, panel_title, ylabel) in zip(axes.flat, panels, strict=False):
+        sub = plotted[plotted["name"] == panel]
+        for (run, split), line in sub.groupby(["run", "split"], sort=False):
+            ax.plot(line["epoch"], line["value"], linestyle=SPLIT_STYLE.get(split, ":"), color=colours[run],
+                    marker="o", markersize=2.5, linewidth=1.2)
+        if not len(sub):
+            ax.text(0.5, 0.5, f"curve/train|eval/{panel}:\nnot logged", ha="center", va="center",
+                    transform=ax.transAxes)
+        if gray and panel in gray:
+            gray_line(ax, {"all": gray[panel]}, "eval split")
+        for i, (run, x) in enumerate((r, x) for r, x in starts.items() if r in colours):
+            ax.axvline(x, color=colours[run], linestyle="-.", linewidth=0.9,
+                       label="GAN phase starts" if i == 0 else None)
+        ax.set_title(panel_title, fontsize=9)
+        ax.set_ylabel(ylabel)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    shown = list(axes.flat)[:len(panels)]
+    for ax in shown[-ncols:]:  # the lowest panel of each column: its x axis is labelled
+        ax.set_xlabel("epoch")
+        ax.tick_params(labelbottom=True)
+    subset = f"the same {eval_images} images at every point" if eval_images else "a fixed subset"
+    splits = {"train": "train split: mean over the batches since the previous point",
+              "eval": f"eval split, {subset} (inference mode)"}
+    handles = {label: matplotlib.lines.Line2D([], [], color="0.25", linestyle=SPLIT_STYLE[split], marker="o",
+                                              markersize=2.5) for split, label in splits.items()
+               if split in set(plotted["split"])}
+    for ax in shown:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=2, fontsize=8)
+    if norm is not None:
+        bar = fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=sns.color_palette("viridis", as_cmap=True)),
+                           ax=shown, label=key + (" (log)" if isinstance(norm, LogNorm) else ""))
+        if isinstance(norm, LogNorm):
+            log_ticks(bar.ax.yaxis, float(norm.vmin), float(norm.vmax))
+    elif levels:
+        fig.legend([matplotlib.lines.Line2D([], [], color=c, linewidth=2) for c in levels.values()],
+                   [str(v) for v in levels], title=key, loc="outside right center", fontsize=8)
+    fig.suptitle(title or f"within-epoch curves, train and eval split, coloured by {key}", fontsize=10)
+    save(fig, folder, name)
+    return plotted
+
+
+def loss_curves(hist: pd.DataFrame, folder: Path, name: str = "loss_curves",
+                colour_by: dict[str, float | str] | None = None, key: str = "run", log: bool = False,
+                eval_images: int | None = None) -> pd.DataFrame:
+    """The original report's loss-vs-epoch graphs, several points per epoch: the generator's adversarial loss and
+    L1 term, the discriminator's loss on real and on generated patches (epoch_curves draws them)."""
+    title = f"losses within epochs, train and eval split, coloured by {key}"
+    return epoch_curves(hist, LOSS_CURVES, folder, name, colour_by, key, log, eval_images, title)
+
+
+def score_curves(hist: pd.DataFrame, folder: Path, name: str = "score_curves",
+                 colour_by: dict[str, float | str] | None = None, key: str = "run", log: bool = False,
+                 eval_images: int | None = None) -> pd.DataFrame:
+    """The fixed eval subset's scores at each curve point: PSNR gain over the gray image (whose line is 0 by
+    definition), rebalanced colour AuC and colourfulness gap (epoch_curves draws them)."""
+    title = f"scores within epochs on the eval split's fixed subset, coloured by {key}"
+    return epoch_curves(hist, SCORE_CURVES, folder, name, colour_by, key, log, eval_images, title,
+                        gray={"psnr_gain": 0.0})
 
 
 def objective_vs_params(trials: pd.DataFrame, params: dict[str, bool], objective: str, folder: Path,

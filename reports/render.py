@@ -67,8 +67,9 @@ NOTE = ("PSNR pooled is the headline (from the mean squared error over all image
         "Colourfulness is Hasler & Suesstrunk's; the gap is the mean absolute difference to the originals'.")
 
 SPLITS = ("Splits: the training curves, the study's objective and the best-trial objective are on the eval split "
-          "(scored after every epoch while training); the tables, the sample grid and the per-class figure are "
-          "on the test split (or the declared data folder), scored once by `colorgan evaluate`.")
+          "(scored while training; the within-epoch curves on a fixed subset of it); the tables, the sample grid "
+          "and the per-class figure are on the test split (or the declared data folder), scored once by "
+          "`colorgan evaluate`.")
 
 CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
        "table.t{border-collapse:collapse;font-size:13px;margin:1em 0}"

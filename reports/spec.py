@@ -9,8 +9,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-RUN_FIGURES = ("losses", "quality", "samples", "per_class")
+CURVE_FIGURES = ("loss_curves", "score_curves")  # within-epoch points (curve/*): a run set's and a study's
+RUN_FIGURES = ("losses", "quality", *CURVE_FIGURES, "samples", "per_class")
 STUDY_FIGURES = ("trial_curves", "objective_vs_params", "importances", "history", "pareto")
+STUDY_DEFAULT = STUDY_FIGURES + CURVE_FIGURES + ("samples", "per_class")  # a study report with no figures key
 KEYS = {"title", "experiment", "runs", "study", "baselines", "figures", "data", "claims"}
 BASELINES = ("gray", "welsh")  # non-learned; the learned l1_only baseline is a run (see seed_graphs.toml)
 HERE = Path(__file__).resolve().parent
@@ -37,7 +39,7 @@ class ReportSpec:
 def load(name: str, folder: Path = HERE) -> ReportSpec:
     path = folder / f"{name}.toml"
     if not path.is_file():  # `make report NAME=<study>` works without a file
-        return ReportSpec(name, f"Study {name}", study=name, figures=STUDY_FIGURES + ("samples", "per_class"))
+        return ReportSpec(name, f"Study {name}", study=name, figures=STUDY_DEFAULT)
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
@@ -48,7 +50,7 @@ def load(name: str, folder: Path = HERE) -> ReportSpec:
     runs, study = tuple(raw.get("runs", ())), str(raw.get("study", ""))
     if bool(runs) == bool(study):
         raise SpecError(f"{path}: declare either runs = [...] or study = \"NAME\"")
-    figures = tuple(raw.get("figures", STUDY_FIGURES + ("samples", "per_class") if study else RUN_FIGURES))
+    figures = tuple(raw.get("figures", STUDY_DEFAULT if study else RUN_FIGURES))
     bad = sorted(set(figures) - set(RUN_FIGURES + STUDY_FIGURES))
     if bad:
         raise SpecError(f"{path}: unknown figure(s) {', '.join(bad)}; known: {', '.join(RUN_FIGURES + STUDY_FIGURES)}")

@@ -33,7 +33,7 @@ REPORT = """title = "two smoke runs"
 experiment = "colorgan-smoke"
 runs = ["smoke", "smoke_l1"]
 baselines = ["gray", "welsh"]
-figures = ["losses", "quality", "samples", "per_class"]
+figures = ["losses", "quality", "loss_curves", "score_curves", "samples", "per_class"]
 """
 
 
@@ -122,6 +122,25 @@ def test_plotted_points_are_the_mlflow_histories(runs_report, project):
     # the l1-only run has no discriminator: its d_loss panel shows nothing for it rather than made-up points
     assert not ((report.plotted["losses"]["run"] == "smoke_l1")
                 & (report.plotted["losses"]["metric"] == "train/d_loss")).any()
+
+
+def test_curve_figures_plot_every_curve_point_coloured_by_run_or_by_the_searched_param(runs_report, study_report,
+                                                                                      project):
+    client = MlflowClient(source.tracking_uri(project["root"]))
+    for (report, _), name, key in ((runs_report, "loss_curves", "run"), (study_report, "loss_curves_lr_g", "lr_g")):
+        assert {name, name.replace("loss_", "score_")} <= set(report.figure_files)
+        plotted = report.plotted[name]
+        for entry in report.curves:
+            epochs = {m.step: m.value for m in client.get_metric_history(entry.run_id, "curve/epoch")}
+            assert len(epochs) >= 8 and max(epochs.values()) == 2.0  # 2 epochs, 4 points each
+            for metric in ("curve/train/g_recon", "curve/eval/g_recon", "curve/eval/d_loss_fake"):
+                want = sorted((epochs[m.step], m.value) for m in client.get_metric_history(entry.run_id, metric))
+                got = plotted[(plotted["run"] == entry.label) & (plotted["metric"] == metric)]
+                assert sorted(zip(got["epoch"], got["value"], strict=True)) == want, (name, entry.label, metric)
+            want_key = entry.label if key == "run" else float(entry.params[key])
+            assert set(plotted.loc[plotted["run"] == entry.label, key]) == {want_key}
+        assert "points per run, 4 per epoch" in report.captions[name]
+    assert not any("curve points" in note for note in runs_report[0].notes + study_report[0].notes)
 
 
 def test_table_numbers_equal_colorgan_evaluate(runs_report, project):
