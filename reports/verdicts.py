@@ -12,7 +12,7 @@ import pandas as pd
 
 ROLES = {"base": "the default (base experiment)", "runner-up": "the runner-up"}
 SCORES = {"psnr": ("PSNR", " dB", 2), "colorfulness_gap": ("colourfulness gap", "", 1),  # label, unit, digits
-          "color_auc_rebal": ("colour AuC, rebalanced", "", 4)}  # the scores colorgan.metrics.PAIRED compares
+          "color_auc_rebal": ("colour AuC, rebalanced", "", 3)}  # the scores colorgan.metrics.PAIRED compares
 SEEDS_PREFIX = "seeds:"  # a trial's user attribute: its objective per seed, when the study has repeats
 
 

@@ -569,8 +569,8 @@ def test_a_comparison_within_noise_says_what_it_would_need(store):
     assert (f"PSNR mean {d:+.2f} [{low:+.2f}, {high:+.2f}] dB "
             f"(within noise; detectable at this budget: ±{psnr.detectable:.2f} dB; {psnr.needed:,} images would "
             f"resolve {d:+.2f})") in line
-    assert "colourfulness gap to original -2.00 [-2.00, -2.00] (better);" in line
-    assert "(within noise; detectable at this budget: ±0.000; no number of images would resolve a difference of 0)" \
+    assert "colourfulness gap to original -2.0 [-2.0, -2.0] (better);" in line  # its declared 1 decimal
+    assert "(within noise; detectable at this budget: ±0.0000; no number of images would resolve a difference of 0)" \
         in line
     logged = pd.read_csv(io.StringIO(compared.reset_index().to_csv(index=False)))  # as the study logs it
     assert runner.comparison_lines(logged) == [line]

@@ -449,7 +449,7 @@ def comparisons(study: optuna.Study, spec: StudySpec, root: Path, first: int | N
             rows.append({"best": best.number, "against": number, "against_is": role, "score": score,
                          "difference": round(result.mean, 6), "ci95_low": round(result.low, 6),
                          "ci95_high": round(result.high, 6), "images": result.images, "verdict": result.verdict,
-                         "detectable": round(result.detectable, 6) if noise else None,
+                         "detectable": round(result.detectable, 6) if noise else math.nan,
                          "needed": result.needed if noise else None})
     return pd.DataFrame(rows).astype({"needed": "Int64"}) if rows else pd.DataFrame()
 
