@@ -8,7 +8,6 @@ runs (a gain over gray is 0 by definition), the warm start's from its run's last
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,12 +94,6 @@ def record(found: Answer, spec: StudySpec, root: Path, parent: str) -> None:
     tracking.set_run_tags(root, parent, {pareto.RULE_TAG: found.rule_text,
                                          pareto.PICK_TAG: "none" if found.recommended is None else found.recommended})
     studyruns.log_figure(root, parent, figure(found, spec), pareto.FIGURE_ARTIFACT)
-
-
-def logged(root: Path, parent: str) -> pd.DataFrame | None:
-    """The Pareto table the last `colorgan study` logged on the parent run, None before one was."""
-    text = tracking.read_text(root, parent, pareto.TABLE_ARTIFACT)
-    return pd.read_csv(io.StringIO(text)) if text else None
 
 
 def figure(found: Answer, spec: StudySpec):
