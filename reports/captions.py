@@ -166,10 +166,14 @@ def claim_curves(key: str, pair: tuple[str, str], seeds: dict[str, int]) -> str:
         return (f"The over-fitting gap per epoch of {runs}: the generator's L1 term on the eval split divided by "
                 f"the same on the training images, minus 1 (0: no gap; the train figure is measured with dropout "
                 f"on, so the gap is, if anything, understated). Lines are the mean over seeds, bands their 95% "
-                f"interval; the claim reads the last epoch.")
-    return (f"The discriminator's training loss per epoch of {runs}: the claim is about how much it moves from one "
-            f"epoch to the next, measured from epoch 3 on (the first two are the fresh discriminator's descent, "
-            f"common to every run). Lines are the mean over seeds, bands their 95% interval.")
+                f"interval; the claim reads the last epoch. Right: each seed's gap at the last epoch (one dot per "
+                f"run; the bar is the mean with a bootstrap 95% interval).")
+    return (f"The discriminator's loss on the same 64 eval photos after every training step of {runs}: the claim "
+            f"is about how much it moves from one step to the next (the same photos at every point, so the moves "
+            f"are the networks', not the batches'), counted from epoch 3 on (the shaded first two epochs are the "
+            f"fresh discriminator's descent, common to every run). Lines are the mean over seeds, bands their 95% "
+            f"interval. Right: each seed's SD of the step-to-step change (one dot per run; the bar is the mean "
+            f"with a bootstrap 95% interval), the samples of the claim's Welch interval.")
 
 
 def claim_effects() -> str:

@@ -4,9 +4,9 @@ at this budget.
 
 Two kinds of score. Paired (psnr, colorfulness_gap: what colorgan.train logs per image): per eval image, each
 configuration's scores averaged over its seeds, the mean per-image difference with a Student-t interval, so
-image-to-image variation cancels. Per run (colorfulness, overfit_gap, d_loss_variation, images_per_sec): one
-value per seed (per epoch for images/s), the difference of means with Welch's interval, so the seed's noise is
-in the interval.
+image-to-image variation cancels. Per run (colorfulness, overfit_gap, d_loss_variation, d_loss_step_variation,
+images_per_sec): one value per seed (per epoch for images/s), the difference of means with Welch's interval, so
+the seed's noise is in the interval.
 
 An inconclusive claim says what it would need: for each part within noise, the smallest effect this budget
 detects (80% power, two-sided 5%) and the samples (images; seeds or epochs per configuration) whose 95% interval
@@ -33,11 +33,15 @@ PAIRED = {"psnr": ("PSNR (mean per image)", "dB", 2), "colorfulness_gap": ("colo
 RUN_SCORES = {"colorfulness": ("colourfulness (eval split, last epoch)", "", 1),
               "overfit_gap": ("over-fitting gap (eval / train L1 - 1, last epoch)", "", 3),
               "d_loss_variation": ("D loss variation (SD of epoch-to-epoch change from epoch 3)", "", 4),
+              "d_loss_step_variation": ("D loss variation (SD of its step-to-step change on the fixed eval photos, "
+                                        "from epoch 3)", "", 4),
               "images_per_sec": ("training speed", "images/s", 1)}
-HISTORY_KEYS = ("train/g_recon", "eval/g_recon", "train/d_loss", "images_per_sec", "eval/colorfulness")
+HISTORY_KEYS = ("train/g_recon", "eval/g_recon", "train/d_loss", "images_per_sec", "eval/colorfulness",
+                "curve/eval/d_loss", "curve/epoch")
 EXPECT = ("higher", "lower", "same")
 # The first epochs of a fresh discriminator are a steep descent every run shares; counted, it would read as
-# "variation". The SD of the changes (around their mean: the trend) is taken from this epoch index on.
+# "variation". The SD of the changes (around their mean: the trend) is taken from this epoch index on (per step:
+# from the curve points after epoch D_LOSS_SKIP).
 D_LOSS_SKIP = 2
 RULES = ("all", "any")
 
@@ -147,9 +151,21 @@ def run_values(hist: pd.DataFrame, entries: list[Entry], score: str) -> np.ndarr
             out.append(series(e.label, "eval/colorfulness")[-1])
         elif score == "d_loss_variation":
             out.append(float(np.std(np.diff(series(e.label, "train/d_loss")[D_LOSS_SKIP:]), ddof=1)))
+        elif score == "d_loss_step_variation":
+            out.append(step_variation(series(e.label, "curve/epoch"), series(e.label, "curve/eval/d_loss"), e))
         else:
             out.extend(series(e.label, score))
     return np.asarray(out, np.float64)
+
+
+def step_variation(epoch: np.ndarray, d_loss: np.ndarray, entry: Entry) -> float:
+    """The SD of the D loss's change from one curve point to the next (the same eval photos at every point, so the
+    change is the networks', not the batches'), over the points after epoch D_LOSS_SKIP."""
+    if len(epoch) != len(d_loss) or np.sum(epoch > D_LOSS_SKIP) < 3:
+        raise Missing(f"run {entry.label} ({entry.run_id}) logged {int(np.sum(epoch > D_LOSS_SKIP))} curve points "
+                      f"after epoch {D_LOSS_SKIP}; the step-to-step D loss needs 3 or more (curve_points >= 1, "
+                      f"more than {D_LOSS_SKIP} epochs)", ["make reproduce"])
+    return float(np.std(np.diff(d_loss[epoch > D_LOSS_SKIP]), ddof=1))
 
 
 def t_interval(diff: np.ndarray) -> tuple[float, float, float]:
@@ -300,6 +316,11 @@ def check(source: Source, path: Path, folder: Path) -> tuple[pd.DataFrame, list[
             caps[name] = captions.claim_effects()
         else:
             sub = hist[hist["run"].map(by_config).isin(pair)].assign(config=lambda f: f["run"].map(by_config))
-            plotted[name] = figures.claim_curves(sub, key, folder, name)
+            score = claim["parts"][0]["score"]
+            per_run = pd.DataFrame([{"config": c, "run": e.label, "value": v} for c in pair
+                                    for e, v in zip(found[c], run_values(hist, found[c], score), strict=True)])
+            plotted[name] = figures.claim_curves(sub, key, folder, name, per_run=per_run,
+                                                 skip=D_LOSS_SKIP if key == "d_loss" else 0.0,
+                                                 per_run_label=RUN_SCORES[score][0].split(" (")[0])
             caps[name] = captions.claim_curves(key, pair, {c: len(found[c]) for c in pair})
     return pd.DataFrame(rows), lines, plotted, caps

@@ -497,28 +497,49 @@ def per_class(plotted: pd.DataFrame, folder: Path, where: str, gray: str | None 
     return plotted
 
 
-CLAIM_CURVES = {  # figure key -> (y label, how each run's point per epoch is computed from its history)
-    "overfit": ("eval / train L1 - 1", ("eval/g_recon", "train/g_recon")),
-    "d_loss": ("discriminator loss, train", ("train/d_loss",)),
+CLAIM_CURVES = {  # figure key -> (y label, the run's metric(s): one, or a ratio of two; the x metric, "" = per epoch)
+    "overfit": ("eval / train L1 - 1", ("eval/g_recon", "train/g_recon"), ""),
+    "d_loss": ("discriminator loss, 64 fixed eval photos", ("curve/eval/d_loss",), "curve/epoch"),
 }
 
 
-def claim_curves(hist: pd.DataFrame, key: str, folder: Path, name: str) -> pd.DataFrame:
-    """A claim's two configurations per epoch, the mean over seeds with a 95% band (seaborn's bootstrap):
-    ``overfit`` the generalisation gap of the L1 term, ``d_loss`` the discriminator's training loss."""
-    ylabel, keys = CLAIM_CURVES[key]
-    wide = hist[hist["metric"].isin(keys)].pivot_table(index=["config", "run", "step"], columns="metric",
-                                                       values="value").reset_index()
+def claim_curves(hist: pd.DataFrame, key: str, folder: Path, name: str, per_run: pd.DataFrame | None = None,
+                 skip: float = 0.0, per_run_label: str = "") -> pd.DataFrame:
+    """A claim's two configurations over training, the mean over seeds with a 95% band (seaborn's bootstrap):
+    ``overfit`` the generalisation gap of the L1 term per epoch, ``d_loss`` the discriminator's loss on fixed eval
+    photos at every curve point. ``per_run`` (config, run, value): the claim's per-run score, drawn beside it one
+    dot per seed, so the verdict's samples are visible; ``skip``: the epochs left out of it, shaded."""
+    ylabel, keys, x_key = CLAIM_CURVES[key]
+    wide = hist[hist["metric"].isin(keys + ((x_key,) if x_key else ()))].pivot_table(
+        index=["config", "run", "step"], columns="metric", values="value").reset_index()
     wide["value"] = wide[keys[0]] / wide[keys[1]] - 1.0 if len(keys) == 2 else wide[keys[0]]
-    plotted = wide[["config", "run", "step", "value"]]
-    fig, ax = plt.subplots(figsize=(WIDTH * 0.7, 3.2))
-    sns.lineplot(plotted, x="step", y="value", hue="config", marker="o", errorbar=("ci", 95), ax=ax)
+    wide["x"] = wide[x_key] if x_key else wide["step"]
+    plotted = wide[["config", "run", "step", "x", "value"]].dropna()
+    panels = 1 if per_run is None else 2
+    fig, axes = plt.subplots(1, panels, figsize=(WIDTH * (0.7 if panels == 1 else 1.0), 3.2), squeeze=False,
+                             gridspec_kw={"width_ratios": [3, 1][:panels]})
+    ax = axes[0, 0]
+    sns.lineplot(plotted, x="x", y="value", hue="config", marker="o", markersize=3 if x_key else 6,
+                 errorbar=("ci", 95), ax=ax)
     if len(keys) == 2:
         ax.axhline(0.0, color="0.5", linewidth=1)
+    if skip:
+        ax.axvspan(plotted["x"].min(), skip, color="0.9", zorder=0, label=f"epochs 1-{skip:g}: not counted")
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    _legend_outside(ax, "configuration")
+    if per_run is not None:
+        right = axes[0, 1]
+        order = list(dict.fromkeys(plotted["config"]))
+        sns.stripplot(per_run, x="config", y="value", hue="config", order=order, hue_order=order, jitter=0.15,
+                      size=6, legend=False, ax=right)
+        sns.pointplot(per_run, x="config", y="value", order=order, color="0.2", errorbar=("ci", 95),
+                      linestyle="none", markers="_", capsize=0.2, ax=right)
+        right.set_xlabel("")
+        right.set_ylabel(per_run_label)
+        right.tick_params(axis="x", rotation=20)
+        right.set_ylim(bottom=0)
+    _legend_outside(axes[0, -1] if per_run is None else ax, "configuration")
     fig.tight_layout()
     save(fig, folder, name)
     return plotted

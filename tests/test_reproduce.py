@@ -58,7 +58,7 @@ parts = [{ score = "overfit_gap", a = "rgb", b = "gan", expect = "higher" }]
 id = "2"
 text = "spectral normalization steadies D"
 figure = "d_loss"
-parts = [{ score = "d_loss_variation", a = "no_sn", b = "gan", expect = "higher" }]
+parts = [{ score = "d_loss_step_variation", a = "no_sn", b = "gan", expect = "higher" }]
 
 [[claims]]
 id = "3"
@@ -193,6 +193,17 @@ def test_run_scores_read_the_histories_as_documented():
     expected = np.std(np.diff(d_loss[2:]), ddof=1)  # from epoch 3: the first descent is not "variation"
     assert claims.run_values(hist, entry, "d_loss_variation") == pytest.approx([expected])
     assert claims.run_values(hist, entry, "overfit_gap") == pytest.approx([0.5 / 0.4 - 1])
+    # per step: the curve points on the fixed eval photos after epoch 2 only (x = curve/epoch)
+    x = [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0]
+    subset = [0.9, 0.7, 0.6, 0.55, 0.50, 0.58, 0.52, 0.57]
+    curve = [("r", "curve/epoch", 10 * (i + 1), v) for i, v in enumerate(x)]
+    curve += [("r", "curve/eval/d_loss", 10 * (i + 1), v) for i, v in enumerate(subset)]
+    hist = pd.concat([hist, pd.DataFrame(curve, columns=hist.columns)])
+    expected = np.std(np.diff(subset[4:]), ddof=1)  # points at 2.5, 3, 3.5, 4: changes +0.08, -0.06, +0.05
+    assert claims.run_values(hist, entry, "d_loss_step_variation") == pytest.approx([expected])
+    short = hist[~((hist["metric"].str.startswith("curve/")) & (hist["step"] > 60))]  # 2 points after epoch 2
+    with pytest.raises(claims.Missing, match="logged 2 curve points after epoch 2"):
+        claims.run_values(short, entry, "d_loss_step_variation")
 
 
 @pytest.mark.parametrize("text, problem", [
@@ -215,7 +226,7 @@ def test_a_same_part_without_a_margin_is_refused(tmp_path):
         claims.load(path)
 
 
-@pytest.mark.parametrize("stem", ["claims", "precision_claims"])
+@pytest.mark.parametrize("stem", ["claims", "precision_claims", "spectral_claims"])
 def test_shipped_claims_files_plan_every_claim_run(stem):
     path = ROOT / "reports" / f"{stem}.toml"
     pretrain, planned = reproduce.plan(path)
@@ -231,6 +242,12 @@ def test_shipped_claims_files_plan_every_claim_run(stem):
     assert seeds == sorted(seeds)  # seed by seed: a slower machine late in the plan hits every configuration
     if stem == "claims":
         assert pretrain is not None and pretrain.adversarial is False
+    elif stem == "spectral_claims":  # claim 2 alone: its runs and warm start are make reproduce's, found either way
+        full_pretrain, full = reproduce.plan(ROOT / "reports" / "claims.toml")
+        assert reproduce._key(pretrain) == reproduce._key(full_pretrain)
+        keys = {p.name: reproduce._key(p.cfg) for p in full}
+        assert all(keys.get(p.name) == reproduce._key(p.cfg) for p in planned if p.name in keys)
+        assert {p.name.rsplit("-s", 1)[0] for p in planned} == {"lab_tuned", "lab_spectral"}
     else:  # fp32 against bf16, the same recipe otherwise
         assert {p.cfg.precision for p in planned} == {"fp32", "bf16"} and pretrain is None
         fp32, bf16 = ({k: v for k, v in p.cfg.to_dict().items() if k not in ("precision", "run_name")}
@@ -267,5 +284,9 @@ def test_reproduce_trains_once_and_the_report_checks_every_claim(env, tmp_path, 
     # the overfit figure plots eval / train L1 - 1 from the store's histories
     plotted = report.plotted["claim_overfit"]
     assert set(plotted["config"]) == {"rgb", "gan"} and len(plotted) == 2 * 2 + 2 * 5
+    # the D loss figure: a point after every step (3 per epoch, 5 epochs) of each of 2 seeds of both configurations
+    plotted = report.plotted["claim_d_loss"]
+    assert set(plotted["config"]) == {"no_sn", "gan"} and len(plotted) == 2 * 2 * 5 * 3
+    assert plotted["x"].max() == pytest.approx(5.0)
     md = (out / "report.md").read_text()
     assert "The original report's claims, checked" in md and "Claim 2, \"spectral normalization" in md
