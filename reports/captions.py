@@ -168,12 +168,12 @@ def claim_curves(key: str, pair: tuple[str, str], seeds: dict[str, int]) -> str:
                 f"on, so the gap is, if anything, understated). Lines are the mean over seeds, bands their 95% "
                 f"interval; the claim reads the last epoch. Right: each seed's gap at the last epoch (one dot per "
                 f"run; the bar is the mean with a bootstrap 95% interval).")
-    return (f"The discriminator's loss on the same 64 eval photos after every training step of {runs}: the claim "
-            f"is about how much it moves from one step to the next (the same photos at every point, so the moves "
-            f"are the networks', not the batches'), counted from epoch 3 on (the shaded first two epochs are the "
-            f"fresh discriminator's descent, common to every run). Lines are the mean over seeds, bands their 95% "
-            f"interval. Right: each seed's SD of the step-to-step change (one dot per run; the bar is the mean "
-            f"with a bootstrap 95% interval), the samples of the claim's Welch interval.")
+    return (f"The discriminator's training loss of {runs}, one point per quarter epoch (the mean of that quarter's "
+            f"steps): the claim is about how much it moves from one point to the next, counted from the GAN "
+            f"phase's third epoch (the shaded first two are the fresh discriminator's descent, common to every "
+            f"run). Lines are the mean over seeds, bands their 95% interval. Right: each seed's SD of the "
+            f"point-to-point change (one dot per run; the bar is the mean with a bootstrap 95% interval), the "
+            f"samples of the claim's Welch interval.")
 
 
 def claim_effects() -> str:

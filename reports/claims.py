@@ -33,15 +33,16 @@ PAIRED = {"psnr": ("PSNR (mean per image)", "dB", 2), "colorfulness_gap": ("colo
 RUN_SCORES = {"colorfulness": ("colourfulness (eval split, last epoch)", "", 1),
               "overfit_gap": ("over-fitting gap (eval / train L1 - 1, last epoch)", "", 3),
               "d_loss_variation": ("D loss variation (SD of epoch-to-epoch change from epoch 3)", "", 4),
-              "d_loss_step_variation": ("D loss variation (SD of its step-to-step change on the fixed eval photos, "
-                                        "from epoch 3)", "", 4),
+              "d_loss_step_variation": ("D loss variation (SD of its change from one quarter epoch to the next, "
+                                        "from GAN epoch 3)", "", 4),
               "images_per_sec": ("training speed", "images/s", 1)}
-HISTORY_KEYS = ("train/g_recon", "eval/g_recon", "train/d_loss", "images_per_sec", "eval/colorfulness",
-                "curve/eval/d_loss", "curve/epoch")
+CURVE_X, CURVE_D_LOSS = "curve/epoch", "curve/train/d_loss"  # colorgan.curves' keys (a point's x, its D loss)
+HISTORY_KEYS = ("train/g_recon", "eval/g_recon", "train/d_loss", "images_per_sec", "eval/colorfulness", CURVE_X,
+                CURVE_D_LOSS)
 EXPECT = ("higher", "lower", "same")
 # The first epochs of a fresh discriminator are a steep descent every run shares; counted, it would read as
-# "variation". The SD of the changes (around their mean: the trend) is taken from this epoch index on (per step:
-# from the curve points after epoch D_LOSS_SKIP).
+# "variation". The SD of the changes (around their mean: the trend) is taken from this epoch index on (per curve
+# point: from the points after the GAN phase's epoch D_LOSS_SKIP).
 D_LOSS_SKIP = 2
 RULES = ("all", "any")
 
@@ -152,20 +153,27 @@ def run_values(hist: pd.DataFrame, entries: list[Entry], score: str) -> np.ndarr
         elif score == "d_loss_variation":
             out.append(float(np.std(np.diff(series(e.label, "train/d_loss")[D_LOSS_SKIP:]), ddof=1)))
         elif score == "d_loss_step_variation":
-            out.append(step_variation(series(e.label, "curve/epoch"), series(e.label, "curve/eval/d_loss"), e))
+            out.append(step_variation(hist, e))
         else:
             out.extend(series(e.label, score))
     return np.asarray(out, np.float64)
 
 
-def step_variation(epoch: np.ndarray, d_loss: np.ndarray, entry: Entry) -> float:
-    """The SD of the D loss's change from one curve point to the next (the same eval photos at every point, so the
-    change is the networks', not the batches'), over the points after epoch D_LOSS_SKIP."""
-    if len(epoch) != len(d_loss) or np.sum(epoch > D_LOSS_SKIP) < 3:
-        raise Missing(f"run {entry.label} ({entry.run_id}) logged {int(np.sum(epoch > D_LOSS_SKIP))} curve points "
-                      f"after epoch {D_LOSS_SKIP}; the step-to-step D loss needs 3 or more (curve_points >= 1, "
-                      f"more than {D_LOSS_SKIP} epochs)", ["make reproduce"])
-    return float(np.std(np.diff(d_loss[epoch > D_LOSS_SKIP]), ddof=1))
+def step_variation(hist: pd.DataFrame, entry: Entry) -> float:
+    """The SD of the training D loss's change from one curve point to the next (each point the mean over a fraction
+    of an epoch), over the points after the GAN phase's first D_LOSS_SKIP epochs (the GAN phase starts where the
+    D loss does: after any in-run pre-training)."""
+    run = hist[hist["run"] == entry.label]
+    wide = run[run["metric"].isin((CURVE_X, CURVE_D_LOSS))].pivot_table(index="step", columns="metric",
+                                                                           values="value").dropna()
+    x = wide[CURVE_X].to_numpy(np.float64) if len(wide) else np.zeros(0)
+    start = np.floor(x.min() - 1e-6) if len(x) else 0.0  # the epoch the GAN phase (and the D loss) begins after
+    kept = wide[x > start + D_LOSS_SKIP]
+    if len(kept) < 3:
+        raise Missing(f"run {entry.label} ({entry.run_id}) logged {len(kept)} D-loss curve points after its GAN "
+                      f"phase's epoch {D_LOSS_SKIP}; the step-to-step D loss needs 3 or more (curve_points >= 1, "
+                      f"more than {D_LOSS_SKIP} GAN epochs)", ["make reproduce"])
+    return float(np.std(np.diff(kept[CURVE_D_LOSS].to_numpy(np.float64)), ddof=1))
 
 
 def t_interval(diff: np.ndarray) -> tuple[float, float, float]:

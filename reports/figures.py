@@ -499,16 +499,16 @@ def per_class(plotted: pd.DataFrame, folder: Path, where: str, gray: str | None 
 
 CLAIM_CURVES = {  # figure key -> (y label, the run's metric(s): one, or a ratio of two; the x metric, "" = per epoch)
     "overfit": ("eval / train L1 - 1", ("eval/g_recon", "train/g_recon"), ""),
-    "d_loss": ("discriminator loss, 64 fixed eval photos", ("curve/eval/d_loss",), "curve/epoch"),
+    "d_loss": ("discriminator loss, train (quarter-epoch means)", ("curve/train/d_loss",), "curve/epoch"),
 }
 
 
 def claim_curves(hist: pd.DataFrame, key: str, folder: Path, name: str, per_run: pd.DataFrame | None = None,
                  skip: float = 0.0, per_run_label: str = "") -> pd.DataFrame:
     """A claim's two configurations over training, the mean over seeds with a 95% band (seaborn's bootstrap):
-    ``overfit`` the generalisation gap of the L1 term per epoch, ``d_loss`` the discriminator's loss on fixed eval
-    photos at every curve point. ``per_run`` (config, run, value): the claim's per-run score, drawn beside it one
-    dot per seed, so the verdict's samples are visible; ``skip``: the epochs left out of it, shaded."""
+    ``overfit`` the generalisation gap of the L1 term per epoch, ``d_loss`` the discriminator's training loss at
+    every curve point. ``per_run`` (config, run, value): the claim's per-run score, drawn beside it one
+    dot per seed, so the verdict's samples are visible; ``skip``: the GAN epochs left out of it, shaded."""
     ylabel, keys, x_key = CLAIM_CURVES[key]
     wide = hist[hist["metric"].isin(keys + ((x_key,) if x_key else ()))].pivot_table(
         index=["config", "run", "step"], columns="metric", values="value").reset_index()
@@ -523,8 +523,9 @@ def claim_curves(hist: pd.DataFrame, key: str, folder: Path, name: str, per_run:
                  errorbar=("ci", 95), ax=ax)
     if len(keys) == 2:
         ax.axhline(0.0, color="0.5", linewidth=1)
-    if skip:
-        ax.axvspan(plotted["x"].min(), skip, color="0.9", zorder=0, label=f"epochs 1-{skip:g}: not counted")
+    if skip:  # from where the curve begins (the GAN phase: after any in-run pre-training)
+        start = float(np.floor(plotted["x"].min() - 1e-6))
+        ax.axvspan(start, start + skip, color="0.9", zorder=0, label=f"GAN epochs 1-{skip:g}: not counted")
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))

@@ -193,16 +193,22 @@ def test_run_scores_read_the_histories_as_documented():
     expected = np.std(np.diff(d_loss[2:]), ddof=1)  # from epoch 3: the first descent is not "variation"
     assert claims.run_values(hist, entry, "d_loss_variation") == pytest.approx([expected])
     assert claims.run_values(hist, entry, "overfit_gap") == pytest.approx([0.5 / 0.4 - 1])
-    # per step: the curve points on the fixed eval photos after epoch 2 only (x = curve/epoch)
+    # per curve point: the training D loss's points after the GAN phase's epoch 2 only (x = curve/epoch)
     x = [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0]
-    subset = [0.9, 0.7, 0.6, 0.55, 0.50, 0.58, 0.52, 0.57]
+    d_points = [0.9, 0.7, 0.6, 0.55, 0.50, 0.58, 0.52, 0.57]
     curve = [("r", "curve/epoch", 10 * (i + 1), v) for i, v in enumerate(x)]
-    curve += [("r", "curve/eval/d_loss", 10 * (i + 1), v) for i, v in enumerate(subset)]
+    curve += [("r", "curve/train/d_loss", 10 * (i + 1), v) for i, v in enumerate(d_points)]
     hist = pd.concat([hist, pd.DataFrame(curve, columns=hist.columns)])
-    expected = np.std(np.diff(subset[4:]), ddof=1)  # points at 2.5, 3, 3.5, 4: changes +0.08, -0.06, +0.05
+    expected = np.std(np.diff(d_points[4:]), ddof=1)  # points at 2.5, 3, 3.5, 4: changes -0.05, +0.08, -0.06, +0.05
     assert claims.run_values(hist, entry, "d_loss_step_variation") == pytest.approx([expected])
+    # after 3 epochs of in-run pre-training (curve points without a D loss), the GAN phase's epoch 2 is x = 5
+    pre = [("p", "curve/epoch", 10 * (i + 1), 0.5 * (i + 1)) for i in range(6)]
+    pre += [(row[0].replace("r", "p"), row[1], row[2] + 60, row[3] + 3.0 if row[1] == "curve/epoch" else row[3])
+            for row in curve]
+    hist = pd.concat([hist, pd.DataFrame(pre, columns=hist.columns)])
+    assert claims.run_values(hist, [Entry("p", "id2", "model")], "d_loss_step_variation") == pytest.approx([expected])
     short = hist[~((hist["metric"].str.startswith("curve/")) & (hist["step"] > 60))]  # 2 points after epoch 2
-    with pytest.raises(claims.Missing, match="logged 2 curve points after epoch 2"):
+    with pytest.raises(claims.Missing, match="logged 2 D-loss curve points after its GAN phase's epoch 2"):
         claims.run_values(short, entry, "d_loss_step_variation")
 
 
@@ -243,8 +249,9 @@ def test_shipped_claims_files_plan_every_claim_run(stem):
     if stem == "claims":
         assert pretrain is not None and pretrain.adversarial is False
     elif stem == "spectral_claims":  # claim 2 alone: its runs and warm start are make reproduce's, found either way
-        full_pretrain, full = reproduce.plan(ROOT / "reports" / "claims.toml")
-        assert reproduce._key(pretrain) == reproduce._key(full_pretrain)
+        _, full = reproduce.plan(ROOT / "reports" / "claims.toml")
+        assert pretrain is None and not any(p.cfg.init_from for p in planned)  # each pre-trains its own generator
+        assert {(p.cfg.image_size, p.cfg.batch_size) for p in planned} == {(32, 32)}
         keys = {p.name: reproduce._key(p.cfg) for p in full}
         assert all(keys.get(p.name) == reproduce._key(p.cfg) for p in planned if p.name in keys)
         assert {p.name.rsplit("-s", 1)[0] for p in planned} == {"lab_tuned", "lab_spectral"}
