@@ -11,7 +11,7 @@ from PIL import Image
 from skimage import color as skcolor
 from skimage import metrics as skmetrics
 
-from colorgan import baselines, evaluate, tracking
+from colorgan import baselines, evaluate, references, tracking
 from colorgan.tracking import evaluations
 
 
@@ -97,7 +97,8 @@ def test_baseline_reevaluation_updates_its_run(env):
 
 
 def test_unknown_baseline_and_missing_l1_run_say_what_to_do(env):
-    with pytest.raises(evaluate.EvaluateError, match="unknown baseline 'sepia'"):
+    with pytest.raises(references.ModelRefError, match=r"'baseline:sepia' names no baseline \(known: gray, welsh, "
+                                                       r"l1_only\); a model reference is one of: RUN_ID, "):
         evaluate.run("baseline:sepia", root=env)
     with pytest.raises(evaluate.EvaluateError, match="make train EXP=l1_only"):
         evaluate.run("baseline:l1_only", root=env)
