@@ -49,7 +49,7 @@ def described(kind: str, refs: dict, run_id: str) -> str:
     if kind in ("shipped", "folder"):
         folder = paths.shipped_model_dir() if kind == "shipped" else Path(refs[kind])
         return f"the shipped model {shipped.display(folder)} (weights sha256 {shipped.weights_sha(folder)})"
-    return f"run {run_id}" if kind == "run" else f"{refs[kind]} (run {run_id})"
+    return f"run {run_id}" if kind in ("run", "runs") else f"{refs[kind]} (run {run_id})"
 
 
 @pytest.mark.slow
