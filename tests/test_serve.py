@@ -489,6 +489,7 @@ def test_many_uploads_in_flight_are_answered_200_or_503_never_500(tmp_path):
     untrained model in a shipped folder, served through --model FOLDER). The full 100 is `python -m
     colorgan.probe_serve` (figures in docs/serving.md)."""
     from colorgan import config, networks, shipped
+    from colorgan.probe_serve import ok
     from colorgan.probe_serve import run as probe
 
     cfg = config.Config(image_size=32, power_iterations=1)
@@ -497,5 +498,5 @@ def test_many_uploads_in_flight_are_answered_200_or_503_never_500(tmp_path):
     got = probe(str(folder), 30, env=env)
     print(f"30 uploads at once: {dict(got['statuses'])} in {got['seconds']:.1f} s; resident memory idle "
           f"{got['idle'] / GB:.2f} GB, peak {got['peak'] / GB:.2f} GB, after {got['after'] / GB:.2f} GB")
-    assert set(got["statuses"]) <= {"200", "503"} and got["statuses"]["200"] > 0, got["statuses"]
-    assert got["alive"] and got["peak"] - got["idle"] < MEMORY_CEILING
+    assert ok(got) and got["statuses"]["200"] > 0, got["statuses"]
+    assert got["peak"] - got["idle"] < MEMORY_CEILING
