@@ -22,7 +22,7 @@ def _train(args: argparse.Namespace) -> int:
     _close_stale()
     train.configure_threads(args.threads)
     result = train.run(cfg, Path(args.experiment) if args.experiment else None, resume_run_id=args.resume,
-                       resolve_model=_resolver(None), verbose=1 if getattr(args, "verbose", False) else 0)
+                       study_run=_study_run(None), verbose=1 if getattr(args, "verbose", False) else 0)
     psnr = metrics.QUALITY["psnr"]
     print(f"run {result.run_id} finished: {metrics.heading_of('eval/psnr')} "
           f"{psnr.show(result.final.get('eval/psnr', float('nan')))}")
@@ -74,32 +74,24 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from colorgan import evaluate
 
-    result = evaluate.run(_model_ref(args.model, None), args.data, args.size, Path(args.out) if args.out else None,
-                          overrides=tuple(args.set))
+    result = evaluate.run(args.model, args.data, args.size, Path(args.out) if args.out else None,
+                          overrides=tuple(args.set), study_run=_study_run(args.storage))
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(result.summary.round(3).to_string(index=False))
     print(f"logged to run {result.run_id} under evaluation/{result.key}/ ({len(result.skipped)} files skipped)")
     return 0
 
 
-def _model_ref(ref: str, storage: str | None) -> str:
-    """``study:NAME`` -> that study's best trial's run id (colorgan.studies knows Optuna); other forms unchanged."""
-    if ref.startswith("study:"):
+def _study_run(storage: str | None):
+    """``study:NAME`` -> its best trial's run id, for references.resolve (colorgan.studies knows Optuna; imported
+    only when a study is named)."""
+
+    def best_run_id(name: str) -> str:
         from colorgan import paths, studies
 
-        return studies.best_run_id(ref.removeprefix("study:"), storage, paths.repo_root())
-    return ref
+        return studies.best_run_id(name, storage, paths.repo_root())
 
-
-def _resolver(storage: str | None):
-    """references.resolve that also takes study:NAME: what train.run warm-starts with and ship loads with."""
-
-    def resolve(ref: str, root: Path):
-        from colorgan import references
-
-        return references.resolve(_model_ref(ref, storage), root)
-
-    return resolve
+    return best_run_id
 
 
 def _load_colorizer(args: argparse.Namespace):
@@ -108,7 +100,7 @@ def _load_colorizer(args: argparse.Namespace):
 
     root = paths.repo_root()
     ref = args.model or references.default_ref(root)
-    colorizer, model = references.load_colorizer(_model_ref(ref, args.storage), root)
+    colorizer, model = references.load_colorizer(ref, root, study_run=_study_run(args.storage))
     return colorizer, model, model.description + ("" if args.model else " (the default model)")
 
 
@@ -128,7 +120,7 @@ def _publish(args: argparse.Namespace) -> int:
     from colorgan import paths
     from colorgan.publish import publish
 
-    run_id = _model_ref(f"study:{args.study}", args.storage) if args.study else args.run
+    run_id = _study_run(args.storage)(args.study) if args.study else args.run
     published = publish(run_id, paths.repo_root(), study=args.study)
     print(f"registered {published.name} version {published.version} (alias {published.alias}) from run "
           f"{published.source_run_id}; model card in publish run {published.run_id}")
@@ -163,7 +155,7 @@ def _ship(args: argparse.Namespace) -> int:
     from colorgan.shipping import ship
 
     out = Path(args.out) if args.out else paths.shipped_model_dir()
-    result = ship(args.model, out, paths.repo_root(), args.command or "", args.replace, _resolver(args.storage))
+    result = ship(args.model, out, paths.repo_root(), args.command or "", args.replace, _study_run(args.storage))
     model, gray = result.figures["test"]["model"][0], result.figures["test"]["gray"][0]
     figures = "  ".join(f"{m.label} {m.show(model[m.name])} (gray {m.show(gray[m.name])})"
                         for m in (metrics.QUALITY[k] for k in ("psnr", "colorfulness", "colorfulness_gap")))
@@ -211,14 +203,14 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_reproduce)
 
     p = command("evaluate", help="score a model or baseline per image on a folder (default: the test split)")
-    p.add_argument("--model", required=True,
-                   help="RUN_ID, runs:/RUN_ID, models:/NAME/VERSION, models:/NAME@ALIAS, study:NAME or "
-                        "baseline:gray|welsh|l1_only")
+    p.add_argument("--model", required=True, metavar="REF",
+                   help="a model reference (as colorize's --model) or baseline:gray|welsh|l1_only")
     p.add_argument("--data", help="a folder of colour photos, evaluated whole (default: the test split)")
     p.add_argument("--size", type=int, help="image size for gray/welsh (default 128; models use their own)")
     p.add_argument("--out", help="also write the per-image table to this CSV file")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="baselines only: data config (data_dir, test_fraction, ...) whose test split is used")
+    p.add_argument("--storage", help="Optuna storage URL for study:NAME (default: sqlite under mlruns/)")
     p.set_defaults(func=_evaluate)
 
 
@@ -240,8 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_publish)
 
     p = command("ship", help="write a trained generator into the repository as a shipped model (models/)")
-    p.add_argument("--model", required=True, metavar="REF", help="RUN_ID, runs:/, models:/..., study:NAME or a "
-                   "shipped-model folder")
+    p.add_argument("--model", required=True, metavar="REF", help="a model reference (as colorize's --model)")
     p.add_argument("--out", metavar="DIR", help="the folder to write (default: the checkout's models/landscapes-128)")
     p.add_argument("--command", help="how it was trained, for the model card (default: from its resolved config)")
     p.add_argument("--replace", action="store_true", help="overwrite a shipped model already in --out")

@@ -90,7 +90,7 @@ def find_images(root: Path) -> list[str]:
     return sorted(found)
 
 
-def _entry(root: Path, rel: str) -> tuple[os.stat_result | None, str, str]:
+def entry(root: Path, rel: str) -> tuple[os.stat_result | None, str, str]:
     """(stat or None, printable name, reason it cannot be used or "") for one directory entry: a file name that is
     not valid UTF-8 (TensorFlow and MLflow need text), a symlink loop, a dangling symlink, an unreadable entry."""
     name = os.fsencode(rel).decode("utf-8", "backslashreplace")  # undecodable bytes shown as \xNN
@@ -105,6 +105,26 @@ def _entry(root: Path, rel: str) -> tuple[os.stat_result | None, str, str]:
         if exc.errno == errno.ENOENT and path.is_symlink():
             return None, name, f"dangling symlink (to {os.readlink(path)}, which does not exist)"
         return None, name, f"unreadable: {exc.strerror or exc}"
+
+
+def screen(root: Path, rels: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """(the files that can be opened, (printable name, reason) of the entries that cannot): scan's entry checks,
+    for code that decodes the files itself (`evaluate --data`)."""
+    usable, skipped = [], []
+    for rel in rels:
+        _, name, reason = entry(root, rel)
+        if reason:
+            skipped.append((name, reason))
+        else:
+            usable.append(rel)
+    return usable, skipped
+
+
+def skipped_message(skipped, n_found: int, root: Path) -> str:
+    """The one line naming skipped files (the first 20) that scan and `evaluate` print."""
+    shown = "; ".join(f"{rel}: {why}" for rel, why in skipped[:20])
+    more = f"; and {len(skipped) - 20} more" if len(skipped) > 20 else ""
+    return f"skipped {len(skipped)} of {n_found} image files in {root}: {shown}{more}"
 
 
 def _inspect(path: Path) -> tuple[np.ndarray | None, bool, str]:
@@ -140,7 +160,7 @@ def scan(root: Path, cache_dir: Path | None = None) -> ScanResult:
     rels, stats, unlisted = [], [], []  # unlisted: (printable name, reason) of entries that cannot be opened at all
     digest = hashlib.sha256()
     for rel in found:
-        st, name, reason = _entry(root, rel)
+        st, name, reason = entry(root, rel)
         digest.update(f"{name}\t{st.st_size if st else -1}\n".encode())
         if reason:
             unlisted.append((name, reason))
@@ -170,9 +190,7 @@ def scan(root: Path, cache_dir: Path | None = None) -> ScanResult:
     files = tuple(rel for rel in rels if entries[rel][2] is not None)
     skipped = tuple(sorted([(rel, entries[rel][4]) for rel in rels if entries[rel][2] is None] + unlisted))
     if skipped:
-        shown = "; ".join(f"{rel}: {why}" for rel, why in skipped[:20])
-        more = f"; and {len(skipped) - 20} more" if len(skipped) > 20 else ""
-        warnings.warn(f"skipped {len(skipped)} of {len(found)} image files in {root}: {shown}{more}", stacklevel=2)
+        warnings.warn(skipped_message(skipped, len(found), root), stacklevel=2)
     if not files:
         raise DataError(f"data directory {root} holds no usable image ({len(skipped)} files skipped)")
     return ScanResult(

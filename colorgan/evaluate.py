@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from colorgan import baselines, color, config, data, grids, metrics
+from colorgan import baselines, color, config, data, grids, metrics, references
 from colorgan.images import BadImage, read_rgb
-from colorgan.tracking import evaluations, models
+from colorgan.tracking import evaluations
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ DEFAULT_SIZE = 128
 
 
 class EvaluateError(config.UsageError):
-    """Nothing to evaluate, or a reference that names no model or baseline; the message says what to run."""
+    """Nothing to evaluate, or a baseline that cannot be built; the message says what to run."""
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,9 @@ class Subject:
     size: int
     predict: Callable[[np.ndarray], np.ndarray]
     cfg: config.Config  # whose splits define the default test data
-    run_id: str | None  # a model's run; None for a non-learned baseline (it gets its own run)
+    run_id: str | None  # a model's run; None for a shipped model or a non-learned baseline (they get runs of their own)
     baseline: str = ""
+    shipped: str = ""  # a shipped model's lineage (shipped:<folder>@<weights sha256 prefix>)
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,11 @@ def data_key(folder: str | None) -> str:
     return "data-" + hashlib.sha1(str(Path(folder).resolve()).encode()).hexdigest()[:10]
 
 
-def model_subject(ref: str, root: Path) -> Subject:
-    loaded = models.load_generator(ref, root)
-    return generator_subject(ref, loaded.generator, loaded.cfg, loaded.run_id)
+def model_subject(ref: str | references.Ref, root: Path, study_run: references.StudyRun | None = None) -> Subject:
+    """Any model reference (references.resolve) as a Subject."""
+    model = references.resolve(ref, root, study_run=study_run)
+    subject = generator_subject(model.ref, model.generator, model.cfg, model.run_id)
+    return subject if model.run_id else dataclasses.replace(subject, shipped=model.lineage)
 
 
 def generator_subject(label: str, generator, cfg: config.Config, run_id: str | None) -> Subject:
@@ -177,39 +180,45 @@ def sample_grid(subject: Subject, names: list[str], rgb: np.ndarray, rows: int =
 
 
 def run(ref: str, folder: str | None = None, size: int | None = None, out: Path | None = None,
-        root: Path | None = None, overrides: tuple[str, ...] = ()) -> Evaluation:
+        root: Path | None = None, overrides: tuple[str, ...] = (),
+        study_run: references.StudyRun | None = None) -> Evaluation:
     """Evaluate ``ref`` (a model reference or ``baseline:NAME``) on ``folder`` (default: the test split)."""
     from colorgan.paths import repo_root
 
     root = Path(root or repo_root())
-    if ref.startswith("baseline:"):
+    parsed = references.parse(ref, baselines=baselines.NAMES)
+    if parsed.kind == "baseline":
         cfg = config.build(config.parse_overrides(list(overrides)))
-        subject = baseline_subject(ref.removeprefix("baseline:"), size or DEFAULT_SIZE, cfg, root)
+        subject = baseline_subject(parsed.name, size or DEFAULT_SIZE, cfg, root)
     else:
         if overrides:
             raise EvaluateError("--set is for baselines; a model is evaluated with the config it trained with")
-        subject = model_subject(ref, root)
-    if size and subject.run_id and size != subject.size:
+        subject = model_subject(parsed, root, study_run)
+    if size and (subject.run_id or subject.shipped) and size != subject.size:
         raise EvaluateError(f"{ref} was trained at {subject.size}px and is evaluated at that size, not {size}px")
+    unlisted: list[tuple[str, str]] = []  # entries that cannot even be opened (scan's checks: data.screen)
     if folder is None:
         data_dir, rels, _ = sorted_test_split(subject.cfg, root)
     else:
         data_dir = Path(folder).resolve()
         if not data_dir.is_dir():
             raise data.DataError(f"data directory {data_dir} does not exist or is not a directory")
-        rels = data.find_images(data_dir)
-    names, rgb, skipped = load_images(data_dir, rels, subject.size)
+        found = data.find_images(data_dir)
+        rels, unlisted = data.screen(data_dir, found)
+    names, rgb, undecoded = load_images(data_dir, rels, subject.size)
+    skipped = sorted(unlisted + undecoded)
     if skipped:
-        log.warning("skipped %d of %d files in %s: %s", len(skipped), len(rels), data_dir,
-                    "; ".join(f"{n}: {why}" for n, why in skipped[:20]))
+        log.warning("%s", data.skipped_message(skipped, len(rels) + len(unlisted), data_dir))
     if not names:
         raise data.DataError(f"{data_dir}: no usable image to evaluate ({len(skipped)} skipped)")
     per_image = per_image_table(subject, names, rgb)
     table = summarise(per_image)
     key = data_key(folder)
-    run_id = subject.run_id or evaluations.baseline_run(root, subject.baseline, str(data_dir), subject.size)
-    info = {"model": ref, "baseline": subject.baseline, "data_dir": str(data_dir), "data_key": key,
-            "image_size": subject.size, "n_images": len(names), "n_skipped": len(skipped),
+    run_id = subject.run_id or (evaluations.shipped_run(root, subject.shipped, str(data_dir), subject.size)
+                                if subject.shipped else
+                                evaluations.baseline_run(root, subject.baseline, str(data_dir), subject.size))
+    info = {"model": ref, "baseline": subject.baseline, "shipped": subject.shipped, "data_dir": str(data_dir),
+            "data_key": key, "image_size": subject.size, "n_images": len(names), "n_skipped": len(skipped),
             "skipped": [f"{n}\t{why}" for n, why in skipped], "sample_rows": min(SAMPLE_ROWS, len(names)),
             "sample_files": [names[i] for i in spread_pick(names, SAMPLE_ROWS)],  # the grid's rows, top down
             "color_space": subject.cfg.color_space,

@@ -51,10 +51,10 @@ def score(subjects: dict[str, evaluate.Subject], data_dir: Path, rels: list[str]
 
 
 def ship(ref: str, out: Path, root: Path, command: str = "", replace: bool = False,
-         resolve_model=references.resolve) -> ShipResult:
+         study_run: references.StudyRun | None = None) -> ShipResult:
     """Score the generator ``ref`` names (as it will be stored) and write it, its config, card and figures to
     ``out``. ``command``: how it was trained (default: train again from the folder's resolved config)."""
-    model = resolve_model(ref, root)
+    model = references.resolve(ref, root, study_run=study_run)
     generator = shipped.stored(model.generator)
     cfg = model.cfg
     data_dir, rels, split_info = evaluate.sorted_test_split(cfg, root)

@@ -24,6 +24,7 @@ from colorgan import (
     losses,
     metrics,
     paths,
+    references,
     schedule,
     tracking,
     warmstart,
@@ -243,7 +244,7 @@ def _requirements() -> list[str]:
 
 
 def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None = None,
-        resolve_model: warmstart.Resolver | None = None,
+        study_run: references.StudyRun | None = None,
         callbacks: tuple = (), parent_run_id: str | None = None, tags: dict | None = None,
         root: Path | None = None, verbose: int = 0, on_start=None, epoch_lines: bool = True,
         heartbeat: heartbeat.Settings | None = None) -> RunResult:
@@ -255,6 +256,7 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
     ``heartbeat``: how often the run beats and its grace period (colorgan.heartbeat; a study passes its own)."""
     root = root or paths.repo_root()
     cpu_start = time.process_time()
+    warmstart.parse(cfg)  # a misspelt init_from fails before the data is read
     if resume_run_id:
         check_resume(resume_run_id, root)
     precision, why = hardware.resolve_precision(cfg.precision, gpus=len(tf.config.list_physical_devices("GPU")))
@@ -267,8 +269,8 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
     model = gan.build(cfg, recon_weights=prior[1] if prior else None)
     checkpoint = _checkpoint(model)
     gray = gray_baseline(bundle.eval, cfg.color_space)
-    # init_from, before the run exists (a bad source fails first); resolve_model also takes study:NAME (the CLI's)
-    lineage = warmstart.apply(model, cfg, root, resolve_model, resume_run_id, announce=epoch_lines)
+    # init_from, before the run exists (a bad source fails first); study_run finds study:NAME (the CLI's)
+    lineage = warmstart.apply(model, cfg, root, study_run, resume_run_id, announce=epoch_lines)
     with tracking.open_run(root, cfg.experiment, cfg.run_name, resume_run_id, parent_run_id,
                            {**(tags or {}), **lineage}, heartbeat) as tracker:
         if on_start is not None:

@@ -12,31 +12,25 @@ ConfigError naming both sides, raised before the run exists.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import tensorflow as tf
 
 from colorgan import references, tracking
-from colorgan.config import Config, ConfigError
-from colorgan.shipped import ShippedModelError
-from colorgan.tracking.models import ModelRefError
+from colorgan.config import Config, ConfigError, UsageError
 
 LINEAGE_TAG = "colorgan.init_from_run"  # the resolved source: a run id, or shipped:<folder>@<weights sha256 prefix>
 DISCRIMINATOR_TAG = "colorgan.init_from_discriminator"  # "loaded", or why D started fresh
 MUST_MATCH = ("image_size", "color_space", "generator")
 
-Resolver = Callable[[str, Path], references.Model]
-
-
-def apply(model, cfg: Config, root: Path, resolve_model: Resolver | None = None,
+def apply(model, cfg: Config, root: Path, study_run: references.StudyRun | None = None,
           resume_run_id: str | None = None, announce: bool = True) -> dict[str, str]:
     """Load ``cfg.init_from`` into ``model`` (a gan.ColorGAN) before training; returns the tags recording the
     source (and prints one line saying what was loaded, with ``announce``). Does nothing without ``init_from``,
     or for a resumed run that has a checkpoint to restore."""
     if not cfg.init_from or (resume_run_id and tracking.has_checkpoint(root, resume_run_id)):
         return {}
-    source = resolve(cfg.init_from, root, resolve_model)
+    source = resolve(cfg.init_from, root, study_run)
     check(cfg, source)
     copy_weights(model.generator, source.generator, f"init_from {cfg.init_from}: the generator")
     shadow = getattr(model, "ema_generator", None)  # the EMA shadow (ema_decay > 0) starts from the same weights
@@ -48,14 +42,23 @@ def apply(model, cfg: Config, root: Path, resolve_model: Resolver | None = None,
     return {LINEAGE_TAG: source.lineage, DISCRIMINATOR_TAG: discriminator}
 
 
-def resolve(ref: str, root: Path, resolve_model: Resolver | None = None) -> references.Model:
-    """The source model; a reference that names nothing usable is a ConfigError about ``init_from``."""
-    if ref.startswith("study:") and resolve_model is None:
-        raise ConfigError(f"init_from {ref}: a study is resolved by `colorgan train` (it knows Optuna); from Python, "
-                          "pass train.run a resolve_model that handles study:NAME, or use the trial's run id")
+def parse(cfg: Config) -> None:
+    """Check ``init_from``'s grammar only (references.parse): cheap, so train.run does it before anything else."""
+    if cfg.init_from:
+        try:
+            references.parse(cfg.init_from)
+        except UsageError as exc:
+            raise ConfigError(f"init_from {cfg.init_from}: {exc}") from None
+
+
+def resolve(ref: str, root: Path, study_run: references.StudyRun | None = None) -> references.Model:
+    """The source model (references.resolve, the grammar of every command); a reference that names nothing
+    usable is a ConfigError about ``init_from``."""
     try:
-        return (resolve_model or references.resolve)(ref, root)
-    except (ModelRefError, ShippedModelError) as exc:
+        return references.resolve(ref, root, study_run=study_run)
+    except ConfigError:
+        raise
+    except UsageError as exc:
         raise ConfigError(f"init_from {ref}: {exc}") from None
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 from skimage import color as skcolor
 from skimage import metrics as skmetrics
 
-from colorgan import baselines, evaluate, tracking
+from colorgan import baselines, evaluate, references, tracking
 from colorgan.tracking import evaluations
 
 
@@ -97,7 +97,42 @@ def test_baseline_reevaluation_updates_its_run(env):
 
 
 def test_unknown_baseline_and_missing_l1_run_say_what_to_do(env):
-    with pytest.raises(evaluate.EvaluateError, match="unknown baseline 'sepia'"):
+    with pytest.raises(references.ModelRefError, match=r"'baseline:sepia' names no baseline \(known: gray, welsh, "
+                                                       r"l1_only\); a model reference is one of: RUN_ID, "):
         evaluate.run("baseline:sepia", root=env)
     with pytest.raises(evaluate.EvaluateError, match="make train EXP=l1_only"):
         evaluate.run("baseline:l1_only", root=env)
+
+
+@pytest.mark.slow  # a real MLflow store and the evaluate pipeline
+def test_evaluate_data_names_and_counts_the_skips_training_uses(env, tmp_path, capsys, caplog):
+    """`evaluate --data` with a symlink loop, a dangling link, a non-UTF-8 name and an undecodable image: the same
+    named, counted skips as a training scan (data.screen, then the one decoder), not a traceback or a bad log."""
+    import json
+    import os
+
+    import mlflow
+
+    from colorgan.__main__ import main
+
+    folder = tmp_path / "messy"
+    write_colour_images(folder, 6, size=32, seed=4)
+    os.symlink("loop_b.png", folder / "loop_a.png")
+    os.symlink("loop_a.png", folder / "loop_b.png")
+    os.symlink("nowhere.png", folder / "gone.png")
+    Image.open(folder / "a" / "img_000.png").save(os.fsencode(folder) + b"/caf\xe9.png")  # a Latin-1 name
+    (folder / "broken.jpg").write_bytes(b"not an image at all")
+    assert main(["evaluate", "--model", "baseline:gray", "--size", "32", "--data", str(folder)]) == 0
+    logged = capsys.readouterr().out.splitlines()[-1]
+    assert logged.endswith("(5 files skipped)"), logged
+    reasons = {"loop_a.png": "symlink loop", "loop_b.png": "symlink loop",
+               "gone.png": "dangling symlink (to nowhere.png, which does not exist)",
+               "caf\\xe9.png": "file name is not valid UTF-8: rename it", "broken.jpg": "not a readable image"}
+    warned = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith(f"skipped 5 of 11 image files in {folder}")
+    assert all(f"{name}: {why}" in warned[0] for name, why in reasons.items())
+    tracking.connect(env)
+    info = json.loads(mlflow.artifacts.load_text(
+        f"runs:/{logged.split()[3]}/evaluation/{evaluate.data_key(str(folder))}/info.json"))
+    assert info["n_images"] == 6 and info["n_skipped"] == 5
+    assert dict(line.split("\t") for line in info["skipped"]) == reasons

@@ -34,7 +34,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("train", "warmstart", "evaluate", "publish", "shipping", "serve"),  # one run, its warm start, one evaluation,
     # publishing to the registry, shipping into the repository, the web app
     ("studies", "reproduce"),  # Optuna on top of train; the claims' runs, each trained once
-    ("__main__", "bench", "bench_serve"),  # entry points
+    ("__main__", "bench", "bench_serve", "probe_serve"),  # entry points
 )
 LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}
 ONLY_IN = {  # a third-party package -> the only places that may import it

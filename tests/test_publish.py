@@ -20,10 +20,9 @@ import tensorflow as tf
 from conftest import photo
 from PIL import Image
 
-from colorgan import tracking
+from colorgan import references, tracking
 from colorgan.__main__ import main
 from colorgan.references import load_colorizer
-from colorgan.tracking.models import load_generator
 
 pytestmark = pytest.mark.slow
 CHAMPION = "models:/colorgan@champion"
@@ -56,7 +55,7 @@ def test_publish_registers_the_champion_with_a_model_card(published, home):
     assert mlflow.artifacts.load_text(f"runs:/{version.run_id}/model_card/model_card.md") == card
     # every model reference form leads back to the training run's generator and config
     for ref in (CHAMPION, "models:/colorgan/1", f"runs:/{published.run_id}"):
-        loaded = load_generator(ref, home.root)
+        loaded = references.resolve(ref, home.root)
         assert loaded.run_id == published.run_id and loaded.cfg.image_size == 32
 
 

@@ -482,3 +482,21 @@ def test_the_page_shows_the_servers_message_for_an_image_it_refuses(server, tmp_
             assert "too small: 4x4" in page.inner_text("#message")
         finally:
             browser.close()
+
+
+def test_many_uploads_in_flight_are_answered_200_or_503_never_500(tmp_path):
+    """Issue 24's probe at test size: 30 uploads released at one instant to a real `colorgan serve` process (a tiny
+    untrained model in a shipped folder, served through --model FOLDER). The full 100 is `python -m
+    colorgan.probe_serve` (figures in docs/serving.md)."""
+    from colorgan import config, networks, shipped
+    from colorgan.probe_serve import ok
+    from colorgan.probe_serve import run as probe
+
+    cfg = config.Config(image_size=32, power_iterations=1)
+    folder = shipped.write(tmp_path / "tiny-32", networks.build(cfg)[0], cfg, "# card\n", {})
+    env = {**os.environ, "COLORGAN_HOME": str(tmp_path), "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    got = probe(str(folder), 30, env=env)
+    print(f"30 uploads at once: {dict(got['statuses'])} in {got['seconds']:.1f} s; resident memory idle "
+          f"{got['idle'] / GB:.2f} GB, peak {got['peak'] / GB:.2f} GB, after {got['after'] / GB:.2f} GB")
+    assert ok(got) and got["statuses"]["200"] > 0, got["statuses"]
+    assert got["peak"] - got["idle"] < MEMORY_CEILING

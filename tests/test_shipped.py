@@ -108,7 +108,13 @@ def test_weights_of_other_shapes_are_refused_naming_the_weight(tiny):
 
 def test_study_references_need_a_resolver(tiny, store):
     cfg, _ = tiny
-    with pytest.raises(config.ConfigError, match="init_from study:lr_sweep: a study is resolved by `colorgan train`"):
+    with pytest.raises(config.ConfigError, match="init_from study:lr_sweep: study:lr_sweep: a study's best trial is "
+                                                 "found by the command line"):
         warmstart.resolve("study:lr_sweep", store)
-    with pytest.raises(config.ConfigError, match="init_from 0123abcd: no model found for '0123abcd'"):
+    run_id = "0123456789abcdef0123456789abcdef"
+    with pytest.raises(config.ConfigError, match=f"init_from {run_id}: '{run_id}' names nothing in the store: no run "
+                                                 f"{run_id} in the store .*; a model reference is one of: RUN_ID, "):
+        warmstart.resolve(run_id, store)
+    with pytest.raises(config.ConfigError, match="init_from 0123abcd: '0123abcd' is not a model reference; a model "
+                                                 "reference is one of: RUN_ID, runs:/RUN_ID, models:/NAME/VERSION"):
         warmstart.resolve("0123abcd", store)

@@ -89,15 +89,15 @@ def test_a_run_starts_from_the_source_run_generator_and_discriminator(at_source)
 
 
 def test_a_resumed_warm_started_run_keeps_its_checkpoint(at_source):
-    """init_from = study:NAME through the resolver the CLI passes; the resume restores the run's own epoch 1."""
-    def resolve(ref: str, root: Path) -> references.Model:
-        assert ref == "study:demo"
-        return references.resolve(at_source.run_id, root)
+    """init_from = study:NAME through a study lookup as the CLI passes; the resume restores the run's own epoch 1."""
+    def study_run(name: str) -> str:
+        assert name == "demo"
+        return at_source.run_id
 
     cfg = smoke(at_source.data_dir, "epochs=2", "init_from=study:demo", "adversarial=false")
     first = Capture(after_epoch=1, then_raise=KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
-        train.run(cfg, root=at_source.root, verbose=0, callbacks=(first,), resolve_model=resolve)
+        train.run(cfg, root=at_source.root, verbose=0, callbacks=(first,), study_run=study_run)
     assert equal(first.begin["g"], at_source.weights["g"])
     client = tracking.connect(at_source.root)
     run_id = client.search_runs([tracking.experiment_id(cfg.experiment, at_source.root)],

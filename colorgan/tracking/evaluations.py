@@ -1,7 +1,8 @@
 """Evaluations in MLflow, where the report generator reads them.
 
 A model's evaluation goes into its own training run. A non-learned baseline gets one run per (baseline, data
-folder, image size) in the ``baselines`` experiment, found again by its tags, so evaluating it again updates that
+folder, image size) in the ``baselines`` experiment, and a shipped model (it has no training run here) one per
+(its lineage, data folder) in ``shipped-models``, each found again by its tags, so evaluating it again updates that
 run instead of adding a duplicate. Every evaluation is the same set of files under ``evaluation/<data key>/``.
 """
 
@@ -15,19 +16,31 @@ import numpy as np
 from colorgan.tracking import RunTracker, connect, experiment_id, find_runs
 
 BASELINE_EXPERIMENT = "baselines"
+SHIPPED_EXPERIMENT = "shipped-models"
 ARTIFACT_DIR = "evaluation"
 
 
 def baseline_run(root: Path, name: str, data_dir: str, size: int) -> str:
     """The run holding baseline ``name`` on ``data_dir`` at ``size`` px, created FINISHED when missing."""
-    client = connect(root)
-    exp = experiment_id(BASELINE_EXPERIMENT, root)
     tags = {"colorgan.role": "baseline", "colorgan.baseline": name, "colorgan.data_dir": str(data_dir),
             "colorgan.image_size": str(size)}
+    return _keyed_run(root, BASELINE_EXPERIMENT, tags, f"{name}-{size}px")
+
+
+def shipped_run(root: Path, lineage: str, data_dir: str, size: int) -> str:
+    """The run holding a shipped model's (``lineage``: shipped:<folder>@<sha>) evaluation on ``data_dir``."""
+    tags = {"colorgan.role": "shipped", "colorgan.shipped": lineage, "colorgan.data_dir": str(data_dir),
+            "colorgan.image_size": str(size)}
+    return _keyed_run(root, SHIPPED_EXPERIMENT, tags, f"{Path(lineage.split('@')[0]).name}-{size}px")
+
+
+def _keyed_run(root: Path, experiment: str, tags: dict[str, str], name: str) -> str:
+    client = connect(root)
+    exp = experiment_id(experiment, root)
     found = find_runs(client, [exp], tags, order_by=("attributes.start_time ASC",))
     if found:
         return found[0].info.run_id
-    run = client.create_run(exp, run_name=f"{name}-{size}px", tags=tags)
+    run = client.create_run(exp, run_name=name, tags=tags)
     client.set_terminated(run.info.run_id, "FINISHED")
     return run.info.run_id
 

@@ -1,7 +1,7 @@
 """Trained generators found again in MLflow: a run, a registered version or alias -> the Keras model and its config.
 
-`evaluate`, `colorize`, `publish` and `serve` all start from a model reference; this is the one place that
-turns a reference into (generator, config), so every command accepts the same forms.
+The lookups behind colorgan.references (which parses every reference once): a run's generator and config, a
+registered version or alias -> its training run. Nothing here parses reference text.
 """
 
 from __future__ import annotations
@@ -20,10 +20,13 @@ from colorgan.tracking import connect, resolved_config
 
 
 class ModelRefError(config_mod.UsageError):
-    """A model reference that names nothing usable; the message says which forms are accepted."""
+    """A model reference that names nothing usable; the message says why."""
 
 
-REF_FORMS = "RUN_ID, runs:/RUN_ID, models:/NAME/VERSION, models:/NAME@ALIAS or study:NAME"
+class NotFound(ModelRefError):
+    """No such run, registered model, version or alias in the store (colorgan.references adds the kinds)."""
+
+
 SOURCE_RUN_TAG = "colorgan.source_run"  # on a publish run: the training run whose generator it published
 
 
@@ -35,30 +38,34 @@ class LoadedGenerator:
     model_uri: str
 
 
-def source_run(ref: str, repo_root: Path) -> tuple[str, str]:
-    """(run id, model URI) for any accepted reference form; raises ModelRefError naming the problem."""
+def _first_line(exc: mlflow.exceptions.MlflowException) -> str:
+    return exc.message.splitlines()[0]
+
+
+def registered_run(repo_root: Path, name: str, version: str = "", alias: str = "") -> tuple[str, str]:
+    """(training run id, model URI) of ``models:/name/version`` or ``models:/name@alias``, already parsed by
+    colorgan.references. A version `publish` registered is a publish run's pyfunc: its generator is the training
+    run's (tag SOURCE_RUN_TAG), so that run is returned with its own generator."""
     client = connect(repo_root)
+    uri = f"models:/{name}@{alias}" if alias else f"models:/{name}/{version}"
     try:
-        if ref.startswith("models:/"):
-            name_version = ref.removeprefix("models:/")
-            if "@" in name_version:
-                name, alias = name_version.split("@", 1)
-                version = client.get_model_version_by_alias(name, alias)
-            else:
-                name, _, number = name_version.partition("/")
-                version = client.get_model_version(name, number)
-            source = client.get_run(version.run_id).data.tags.get(SOURCE_RUN_TAG)
-            if source:  # a version `publish` registered: the pyfunc of a publish run; the generator is its source's
-                return source_run(source, repo_root)
-            return version.run_id, ref
-        run_id = ref.removeprefix("runs:/").split("/")[0]
-        run = client.get_run(run_id)
+        found = client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(name, version)
+        source = client.get_run(found.run_id).data.tags.get(SOURCE_RUN_TAG)
     except mlflow.exceptions.MlflowException as exc:
-        raise ModelRefError(f"no model found for {ref!r} ({exc.message.splitlines()[0]}); use {REF_FORMS}") from exc
+        raise NotFound(f"no registered model version {uri} ({_first_line(exc)})") from exc
+    return (source, run_model_uri(repo_root, source)) if source else (found.run_id, uri)
+
+
+def run_model_uri(repo_root: Path, run_id: str) -> str:
+    """The URI of the generator a training run logged (its tag colorgan.model_uri)."""
+    try:
+        run = connect(repo_root).get_run(run_id)
+    except mlflow.exceptions.MlflowException as exc:
+        raise NotFound(f"no run {run_id} in the store ({_first_line(exc)})") from exc
     uri = run.data.tags.get("colorgan.model_uri")
     if not uri:
         raise ModelRefError(f"run {run_id} has no generator logged (did it finish?); use a FINISHED training run")
-    return run_id, uri
+    return uri
 
 
 def run_config(client: MlflowClient, run_id: str) -> config_mod.Config:
@@ -66,9 +73,10 @@ def run_config(client: MlflowClient, run_id: str) -> config_mod.Config:
     return config_mod.build(resolved_config(client, run_id))
 
 
-def load_generator(ref: str, repo_root: Path) -> LoadedGenerator:
-    """Any reference form (``study:NAME`` is turned into a run id by the CLI, via colorgan.studies, first)."""
-    run_id, uri = source_run(ref, repo_root)
+def load_generator(run_id: str, repo_root: Path, uri: str | None = None) -> LoadedGenerator:
+    """The generator (and config) of a training run, from ``uri`` (a registered version) or the run's own model;
+    colorgan.references.resolve turns every reference into these arguments."""
+    uri = uri or run_model_uri(repo_root, run_id)
     client = connect(repo_root)
     with tempfile.TemporaryDirectory() as tmp:  # fetched through this store's client, then loaded from disk
         try:
@@ -76,8 +84,9 @@ def load_generator(ref: str, repo_root: Path) -> LoadedGenerator:
                                                         tracking_uri=client.tracking_uri)
             generator = mlflow.keras.load_model(local)
         except (mlflow.exceptions.MlflowException, OSError) as exc:
-            why = (exc.message if isinstance(exc, mlflow.exceptions.MlflowException) else str(exc)).splitlines()[0]
-            raise ModelRefError(f"{ref}: the generator of run {run_id} ({uri}) cannot be loaded: its artifacts are "
+            why = _first_line(exc) if isinstance(exc, mlflow.exceptions.MlflowException) else \
+                (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise ModelRefError(f"the generator of run {run_id} ({uri}) cannot be loaded: its artifacts are "
                                 f"missing or damaged ({why})") from exc
     return LoadedGenerator(generator, run_config(client, run_id), run_id, uri)
 
