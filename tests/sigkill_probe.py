@@ -153,7 +153,7 @@ def probe(tries: int, base: Path, window_s: float = 0.3, seed: int = 0, log=prin
         "epoch steps missing": len(set(range(1, epochs + 1)) - set(steps)),
         "curve steps repeated": sum(n - 1 for n in Counter(curve).values()),
         "final status": client.get_run(run_id).info.status,
-        "temporary checkpoint folders the kills left in TMPDIR": len(_saves_cut(tmp)),
+        "temporary checkpoint folders the kills left in TMPDIR": len(_saves_cut(tmp)),  # at the end
     }
     return figures
 

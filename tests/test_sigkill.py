@@ -20,3 +20,4 @@ def test_sigkill_during_checkpoint_writes_loses_and_repeats_no_epoch(tmp_path, m
     assert figures["epoch steps repeated"] == figures["epoch steps missing"] == 0, figures
     assert figures["curve steps repeated"] == 0, figures
     assert figures["final status"] == "FINISHED", figures
+    assert figures["temporary checkpoint folders the kills left in TMPDIR"] == 0, figures  # swept by later saves

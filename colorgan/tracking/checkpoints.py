@@ -14,7 +14,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
+import shutil
 import tempfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +26,14 @@ import mlflow
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
+from colorgan import heartbeat
 from colorgan.tracking import RunError
 
 FOLDER = "checkpoint"
 STATE_FILE = "state.json"
 SLOTS = ("a", "b")
 PREFIX = "ckpt"  # tf.train.Checkpoint's file prefix inside a slot
+TMP_PREFIX = "colorgan-ckpt-"  # + this machine's pid space (hashed) and the pid: a save's temporary folder
 
 
 class CheckpointDamaged(RunError):
@@ -129,12 +134,29 @@ def _delete(client: MlflowClient, run_id: str, folder: str) -> None:
         get_artifact_repository(client.get_run(run_id).info.artifact_uri).delete_artifacts(folder)
 
 
+def _tmp_prefix(pid: int) -> str:
+    return f"{TMP_PREFIX}{zlib.crc32(heartbeat.pid_space().encode()):08x}-{pid}-"
+
+
+def sweep_temporary() -> int:
+    """Delete the temporary folders of saves whose process died (SIGKILL leaves a whole checkpoint's size behind),
+    only those of this pid space: a live process elsewhere that shares the folder is never touched."""
+    swept, mine = 0, _tmp_prefix(0).rsplit("-", 2)[0] + "-"
+    for path in Path(tempfile.gettempdir()).glob(f"{mine}*"):
+        pid = path.name.removeprefix(mine).split("-")[0]
+        if pid.isdigit() and heartbeat.process_gone(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            swept += 1
+    return swept
+
+
 def save(client: MlflowClient, run_id: str, slot: str, write_fn: Callable[[str], None], epoch: int,
          epoch_metrics: dict[str, float]) -> None:
     """Write the training state (``write_fn(prefix)``) and its state.json into ``slot``, and check what arrived.
     A failed save deletes what it wrote, so no half-written slot is left (the other slot still holds the last one)."""
     folder = f"{FOLDER}/{slot}"
-    with tempfile.TemporaryDirectory() as tmp:
+    sweep_temporary()
+    with tempfile.TemporaryDirectory(prefix=_tmp_prefix(os.getpid())) as tmp:
         files, marker = Path(tmp) / "files", Path(tmp) / STATE_FILE
         files.mkdir()
         write_fn(str(files / PREFIX))
