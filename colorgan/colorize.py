@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from colorgan import color, images
+from colorgan import color, diskspace, images
 from colorgan.config import UsageError
 from colorgan.images import BadImage
 
@@ -262,8 +262,16 @@ def colorize_files(inputs: list[str | Path], out_dir: str | Path, colorizer: Col
         del photo
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-        out.save(tmp, format=fmt, **_SAVE_OPTIONS.get(fmt, {}))
-        os.replace(tmp, dest)
+        try:
+            out.save(tmp, format=fmt, **_SAVE_OPTIONS.get(fmt, {}))
+            os.replace(tmp, dest)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)  # never a half-written output
+            if not diskspace.is_full(exc):
+                raise
+            raise diskspace.DiskFull(
+                f"no space left in {out_dir} ({diskspace.show(diskspace.free_bytes(out_dir))} free) while writing "
+                f"{rel}: kept the {len(report.written)} file(s) written before, whole; nothing of {rel}") from exc
         claimed[dest.resolve()] = src
         report.written.append(dest)
     return report

@@ -71,8 +71,10 @@ class CurvePoints(keras.callbacks.Callback):
     writes them."""
 
     def __init__(self, steps_per_epoch: int, points: int, subset: tf.data.Dataset, evaluate: Callable,
-                 gray: dict[str, float], log: Callable[[dict[str, float], int], None], step: TestStep):
+                 gray: dict[str, float], log: Callable[[dict[str, float], int], None], step: TestStep,
+                 logged: set[int] = frozenset()):
         super().__init__()
+        self.logged = logged  # steps logged before (a resumed run training an epoch again): not logged twice
         self.steps_per_epoch = steps_per_epoch
         self.at = boundaries(steps_per_epoch, points)
         self.subset, self.evaluate, self.gray, self.log = subset, evaluate, gray, log
@@ -98,6 +100,8 @@ class CurvePoints(keras.callbacks.Callback):
         values = {f"{PREFIX}train/{k}": (v * done - means.get(k, 0.0) * before) / (done - before)
                   for k, v in running.items()}
         self._previous = (done, running)
+        if self._epoch * self.steps_per_epoch + done in self.logged:
+            return
         cpu = time.process_time()
         figures, _ = self.evaluate(self.model, self.subset, self.step(self.model))
         self.eval_cpu += time.process_time() - cpu

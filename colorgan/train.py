@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from colorgan import (
     color,
     curves,
     data,
+    fullstore,
     gan,
     grids,
     hardware,
@@ -31,7 +33,7 @@ from colorgan import (
 )
 from colorgan import config as config_mod
 from colorgan.config import Config
-from colorgan.tracking import liveness
+from colorgan.tracking import checkpoints, liveness
 
 EPOCH_LINE = ("psnr", "ssim", "colorfulness", "colorfulness_gap")  # metrics.QUALITY names on the epoch line
 PRECISION_TAG = "colorgan.precision_reason"  # why the run trained in precision_resolved (auto: the hardware)
@@ -136,9 +138,10 @@ class EpochEnd(keras.callbacks.Callback):
     """
 
     def __init__(self, cfg: Config, bundle: data.DataBundle, tracker: tracking.RunTracker, checkpoint,
-                 gray: dict[str, float], spend: budget.Spend, print_lines: bool = True):
+                 gray: dict[str, float], spend: budget.Spend, guard: fullstore.Guard, print_lines: bool = True):
         super().__init__()
         self.cfg, self.bundle, self.tracker, self.checkpoint, self.gray = cfg, bundle, tracker, checkpoint, gray
+        self.guard = guard  # stops the run with one line when a store cannot take this epoch's writes
         self.spend, self.print_lines = spend, print_lines
         self.step = 0  # the last logged epoch (1-based)
         self.per_image: dict[str, np.ndarray] = {}  # the last evaluation's per-image scores
@@ -177,9 +180,12 @@ class EpochEnd(keras.callbacks.Callback):
         values["eval_seconds"] = time.perf_counter() - self._started - seconds
         values.update(self._schedule_values(epoch))
         values.update(self.spend.close_epoch())
+        self.guard.before_writes(step)
         if self.cfg.checkpoint:
             self.tracker.save_checkpoint(self.checkpoint.write, step, values)
+            self.guard.kept = step
         self.tracker.log_metrics(values, step=step)
+        self.guard.logged = step
         self.tracker.log_image(self._grid(), f"samples/epoch_{step:03d}.png")
         logs.update(values)
         self.last, self.step = values, step
@@ -271,13 +277,19 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
     gray = gray_baseline(bundle.eval, cfg.color_space)
     # init_from, before the run exists (a bad source fails first); study_run finds study:NAME (the CLI's)
     lineage = warmstart.apply(model, cfg, root, study_run, resume_run_id, announce=epoch_lines)
-    with tracking.open_run(root, cfg.experiment, cfg.run_name, resume_run_id, parent_run_id,
-                           {**(tags or {}), **lineage}, heartbeat) as tracker:
+    # the checkpoint is read (and a damaged one refused) before the run is touched: a failed resume changes nothing
+    restored = restore(resume_run_id, root, checkpoint) if resume_run_id else None
+    guard = fullstore.Guard(root, fullstore.state_bytes(_state_variables(model)) if cfg.checkpoint else 0,
+                            resume_run_id)
+    with guard.converting(), tracking.open_run(root, cfg.experiment, cfg.run_name, resume_run_id, parent_run_id,
+                                               {**(tags or {}), **lineage}, heartbeat) as tracker, guard.converting():
+        guard.run_id = tracker.run_id
         if on_start is not None:
             on_start(tracker.run_id)
         initial_epoch, spent = 0, {}
-        if resume_run_id:
-            initial_epoch, spent = _restore(tracker, checkpoint)
+        if restored is not None:
+            initial_epoch, spent = _resumed(tracker, restored)
+            guard.kept = guard.logged = initial_epoch
         else:
             tracker.log_params({**cfg.to_dict(), **bundle.info, "tf_version": tf.__version__,
                                 "keras_version": keras.__version__, "git_commit": tracking.git_commit(root)})
@@ -293,13 +305,13 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
         n_train = bundle.info["n_train"]
         spend = budget.Spend(cfg, n_train, spent.get("images_seen", initial_epoch * n_train),
                              spent.get("cpu_seconds", 0.0), cpu_start)
-        end_epoch = EpochEnd(cfg, bundle, tracker, checkpoint, gray, spend, print_lines=epoch_lines)
+        end_epoch = EpochEnd(cfg, bundle, tracker, checkpoint, gray, spend, guard, print_lines=epoch_lines)
         steps = math.ceil(n_train / cfg.batch_size)
+        curve = curve_points(cfg, bundle, steps, tracker, end_epoch.test_step,
+                             set(tracker.metric_steps(curves.EPOCH_KEY)) if resume_run_id else set())
         try:
             fit_phases(model, cfg, bundle.train, initial_epoch,
-                       [spend, LearningRates(cfg), end_epoch, *curve_points(cfg, bundle, steps, tracker,
-                                                                            end_epoch.test_step), *callbacks],
-                       verbose, steps, spend)
+                       [spend, LearningRates(cfg), end_epoch, *curve, *callbacks], verbose, steps, spend)
         except NonFiniteLoss as exc:
             raise NonFiniteLoss(f"run {tracker.run_id} FAILED: {exc} (lower lr_g, lr_d or lambda_recon)") from exc
         if spend.exhausted:
@@ -334,14 +346,15 @@ def fit_phases(model: gan.ColorGAN, cfg: Config, dataset: tf.data.Dataset, initi
 
 
 def curve_points(cfg: Config, bundle: data.DataBundle, steps_per_epoch: int, tracker: tracking.RunTracker,
-                 step: curves.TestStep) -> list[curves.CurvePoints]:
+                 step: curves.TestStep, logged: set[int] = frozenset()) -> list[curves.CurvePoints]:
     """The within-epoch curve logger (colorgan.curves) on the first ``curve_eval_images`` eval images; none with
-    ``curve_points = 0``."""
+    ``curve_points = 0``. ``logged``: the steps a resumed run logged already (an epoch it trains again after a crash
+    before that epoch's checkpoint), which are not logged twice."""
     if not cfg.curve_points:
         return []
     subset = curves.take_images(bundle.eval, cfg.curve_eval_images, cfg.batch_size)
     return [curves.CurvePoints(steps_per_epoch, cfg.curve_points, subset, evaluate_split,
-                               gray_baseline(subset, cfg.color_space), tracker.log_metrics, step)]
+                               gray_baseline(subset, cfg.color_space), tracker.log_metrics, step, logged)]
 
 
 def check_resume(run_id: str, root: Path) -> None:
@@ -360,20 +373,57 @@ def check_resume(run_id: str, root: Path) -> None:
                                 f"{min(steps)}..{max(steps)}: start a new run instead")
 
 
-def _restore(tracker: tracking.RunTracker, checkpoint: tf.train.Checkpoint) -> tuple[int, dict[str, float]]:
-    """Load the last completed epoch's state; log that epoch's metrics if the interruption lost them.
-    Returns that epoch and its metrics (what the run had spent: images_seen, cpu_seconds)."""
+def _state_variables(model: gan.ColorGAN) -> list:
+    """What a checkpoint holds (train._checkpoint): the networks' weights and the optimizers' state."""
+    optimizers = [model.g_optimizer] + ([model.d_optimizer] if model.discriminator is not None else [])
+    return [*model.weights, *(v for opt in optimizers for v in opt.variables)]
+
+
+def restore(run_id: str, root: Path, checkpoint: tf.train.Checkpoint) -> checkpoints.Candidate | None:
+    """Read the run's newest whole checkpoint into ``checkpoint`` (None: the run saved none). A damaged newer one is
+    named in one line and passed over; with no whole one left, CheckpointDamaged, and the run is not touched."""
     with tempfile.TemporaryDirectory() as tmp:
-        found = tracker.load_checkpoint(Path(tmp))
-        if found is None:
-            return 0, {}
-        prefix, state = found
+        found, damaged = checkpoints.newest_whole(tracking.connect(root), run_id, Path(tmp),
+                                                  lambda prefix: _unreadable(checkpoint, prefix))
+    if damaged and found is None:
+        older = f" (and {len(damaged) - 1} older one{'s' * (len(damaged) > 2)} too)" if len(damaged) > 1 else ""
+        raise checkpoints.CheckpointDamaged(
+            f"run {run_id} cannot resume: checkpoint {damaged[0].problem}{older}, and there is no earlier whole "
+            "checkpoint: put a good copy of that file back, or start a new run (this run was left unchanged)")
+    if damaged:
+        logged = tracking.RunTracker(tracking.connect(root), run_id).metric_steps(EPOCH_KEY)
+        again = [s for s in logged if s > found.epoch]
+        print(f"colorgan: warning: run {run_id}: checkpoint {damaged[0].problem}; resuming from the previous whole "
+              f"checkpoint ({found.folder}, epoch {found.epoch}), which the next save no longer overwrites"
+              + (f"; epochs {min(again)}..{max(again)} are trained and logged again" if again else ""),
+              file=sys.stderr, flush=True)
+    return found
+
+
+def _unreadable(checkpoint: tf.train.Checkpoint, prefix: str) -> str | None:
+    """None when TensorFlow reads the checkpoint at ``prefix`` whole, else which file is damaged and how."""
+    try:
         checkpoint.read(prefix).assert_existing_objects_matched()
-    epoch = int(state["epoch"])
+        return None
+    except Exception as exc:  # a cut file gives IndexError, DataLossError, OutOfRangeError... all mean the same
+        why = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''}"
+    try:
+        tf.train.load_checkpoint(prefix)  # reads the index alone
+        name = ", ".join(sorted(p.name for p in Path(prefix).parent.glob(f"{Path(prefix).name}.data-*")))
+    except Exception:
+        name = f"{Path(prefix).name}.index"
+    return f"{name} is unreadable ({why})"
+
+
+def _resumed(tracker: tracking.RunTracker, restored: checkpoints.Candidate) -> tuple[int, dict[str, float]]:
+    """The restored epoch and its metrics (what the run had spent: images_seen, cpu_seconds); that epoch's metrics
+    are logged when the interruption lost them, and the next save goes to the other slot."""
+    epoch, metrics_ = restored.epoch, dict(restored.state["metrics"])
+    tracker.checkpoint_slot = checkpoints.other_slot(restored.slot)
     if epoch not in tracker.metric_steps(EPOCH_KEY):
-        tracker.log_metrics(state["metrics"], step=epoch)
+        tracker.log_metrics(metrics_, step=epoch)
     print(f"resuming run {tracker.run_id} after epoch {epoch}", flush=True)
-    return epoch, dict(state["metrics"])
+    return epoch, metrics_
 
 
 def resume_config(run_id: str, overrides: dict, root: Path | None = None) -> Config:

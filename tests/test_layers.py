@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config",),  # the frozen hyper-parameters
     ("color", "images", "paths", "grids", "losses", "samples",  # pixels, files, locations: no model, no store
      "heartbeat",  # whether a job's process is alive
+     "diskspace",  # free space, and a write error recognised as a full disk
      "hardware",  # what the machine runs natively (precision = "auto")
      "quiet",  # what the terminal shows (log levels)
      "schedule", "budget"),  # the epoch plan (phases, learning rates) and the CPU budget: arithmetic on the config
@@ -31,7 +32,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("gan", "curves"),  # the model that trains the networks; its loss and eval curves within an epoch
     ("tracking",),  # the MLflow adapter
     ("references",),  # any model reference (MLflow or shipped) -> generator + config; the default model
-    ("train", "warmstart", "evaluate", "publish", "shipping", "serve"),  # one run, its warm start, one evaluation,
+    ("train", "warmstart", "fullstore", "evaluate", "publish", "shipping", "serve"),  # one run, its warm start, its
+    # stores filling up, one evaluation,
     # publishing to the registry, shipping into the repository, the web app
     ("studies", "reproduce"),  # Optuna on top of train; the claims' runs, each trained once
     ("__main__", "bench", "bench_serve", "probe_serve"),  # entry points

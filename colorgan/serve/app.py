@@ -27,7 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from colorgan import images
+from colorgan import diskspace, images
 from colorgan.colorize import Colorizer, png_bytes
 from colorgan.serve import limits as limits_mod
 from colorgan.serve.limits import Limits, PixelBudget
@@ -52,6 +52,10 @@ def create_app(colorizer: Colorizer, model_ref: str = "", max_bytes: int = MAX_B
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:  # never a traceback to the client
+        if diskspace.is_full(exc):  # a large upload spools to the temporary folder: a full disk is not our bug
+            log.error("no space to receive %s: %s", request.url.path, exc)
+            return JSONResponse({"detail": "the server's temporary folder is full: try a smaller photo or later"},
+                                status_code=507)
         log.exception("error while handling %s", request.url.path)
         return JSONResponse({"detail": f"internal error: {type(exc).__name__}"}, status_code=500)
 

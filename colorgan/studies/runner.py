@@ -30,7 +30,7 @@ import optuna
 import pandas as pd
 import sqlalchemy
 
-from colorgan import curves, gan, heartbeat, metrics, paths, quiet, schedule, tracking, train
+from colorgan import curves, diskspace, gan, heartbeat, metrics, paths, quiet, schedule, tracking, train
 from colorgan.studies import answer as answer_mod
 from colorgan.studies import pareto as pareto_mod
 from colorgan.studies import summaries
@@ -195,7 +195,12 @@ def _objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int | No
         for repeat in range(spec.repeats):
             name = f"trial-{trial.number}" + (f"-seed{repeat}" if spec.repeats > 1 else "")
             cfg = spec.base_config({**overrides, "run_name": name, "seed": seed0 + repeat})
-            finals.append(_one_run(trial, spec, cfg, values, repeat, parent_run_id, root, run_ids))
+            try:
+                finals.append(_one_run(trial, spec, cfg, values, repeat, parent_run_id, root, run_ids))
+            except Exception as exc:  # Optuna catches it: work() then stops the study on a full disk
+                if diskspace.is_full(exc):
+                    objective.full = exc
+                raise
         per_metric = [[final[m] for final in finals] for m in spec.metrics]
         means = [float(sum(v) / len(v)) for v in per_metric]
         for key in answer_mod.SHOWN:  # the colour figures beside the objectives, for the Pareto table
@@ -210,6 +215,7 @@ def _objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int | No
         return means[0] if len(means) == 1 else means
 
     objective.base_next = False  # set by work() when this trial's values are the base experiment's
+    objective.full = None  # the error of a trial that ran out of space: no later trial would fare better
     return objective
 
 
@@ -256,7 +262,8 @@ def _one_run(trial: optuna.Trial, spec: StudySpec, cfg, values: dict, repeat: in
         close("FAIL", reason="interrupted (Ctrl-C)")
         raise
     except Exception as exc:
-        trial.set_user_attr(COUNTED_FAIL, f"{type(exc).__name__}: {exc}"[:1000])
+        if not diskspace.is_full(exc):  # a full disk is no verdict on the trial: it runs again once there is room
+            trial.set_user_attr(COUNTED_FAIL, f"{type(exc).__name__}: {exc}"[:1000])
         close("FAIL", reason=f"{type(exc).__name__}: {exc}"[:300])
         raise
     objective_values = [result.final[m] for m in spec.metrics]
@@ -347,6 +354,9 @@ def work(spec: StudySpec, url: str, parent_run_id: str, root: Path, budget: int,
         study.sampler = optuna.samplers.PartialFixedSampler(base, sampler) if base else sampler
         objective.base_next = bool(base)
         study.optimize(objective, n_trials=1, catch=(Exception,))
+        if objective.full is not None:
+            raise diskspace.DiskFull(f"study {spec.name} stopped: {objective.full}".split(
+                "; free some space, then")[0] + f"; free some space, then colorgan study {spec.name} goes on")
         base = {}
         _update_parent(study, spec, parent_run_id, root)
     study.sampler = sampler
@@ -646,6 +656,10 @@ def run_study(spec: StudySpec, storage: str | None = None, workers: int = 1, tri
     except KeyboardInterrupt:
         tracking.mark_run(root, parent, "KILLED")
         raise
+    except Exception as exc:
+        if not diskspace.is_full(exc) or isinstance(exc, diskspace.DiskFull):
+            raise
+        raise _full(spec, url, root, exc) from exc
     study = open_study(spec, url)
     close_dead_runs(study, root)
     found = study_answer(study, spec, root)
@@ -659,6 +673,18 @@ def run_study(spec: StudySpec, storage: str | None = None, workers: int = 1, tri
             tracking.log_table(root, parent, compared.to_csv(index=False), COMPARISONS_ARTIFACT)
     tracking.mark_run(root, parent, "FINISHED")
     return study
+
+
+def _full(spec: StudySpec, url: str, root: Path, exc: Exception) -> diskspace.DiskFull:
+    """The one line for a study whose Optuna or MLflow store filled up outside a trial's own writes."""
+    stores = {**tracking.local_stores(root), "the cache": paths.cache_dir(root)}
+    if url.startswith("sqlite:///"):
+        stores["the Optuna database"] = Path(url.removeprefix("sqlite:///")).parent
+    name, path, free = diskspace.fullest(stores)
+    cause = str(exc).strip().splitlines()[0][:200]
+    return diskspace.DiskFull(f"study {spec.name} stopped: out of space ({cause}); the fullest store is {name} "
+                              f"{path} with {diskspace.show(free)} free; kept: every trial finished before; free "
+                              f"some space, then colorgan study {spec.name} goes on")
 
 
 def _run_budget(spec: StudySpec, url: str, parent: str, root: Path, budget: int, epochs: int | None,

@@ -8,7 +8,6 @@ is only used right after ``connect`` (to start a run, log or load a model, regis
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import tempfile
@@ -24,11 +23,9 @@ from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 
 from colorgan import config as config_mod
+from colorgan import diskspace, paths
 from colorgan import heartbeat as heartbeat_mod
-from colorgan import paths
 
-CHECKPOINT_DIR = "checkpoint"  # artifact folder holding the latest epoch's checkpoint and its state.json
-STATE_FILE = "state.json"
 RESOLVED_CONFIG = "config/resolved.toml"  # the run's full config, written once, read by --resume and models
 MODEL_NAME = "generator"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # lists the experiment under the UI's "Model training" (see ui.py)
@@ -51,6 +48,16 @@ def local_artifact_root(repo_root: Path) -> str | None:
     if uri.startswith("sqlite:///"):
         return paths.artifacts_beside(Path(uri.removeprefix("sqlite:///"))).resolve().as_uri()
     return None
+
+
+def local_stores(repo_root: Path) -> dict[str, Path]:
+    """The folders an embedded store writes (its SQLite database's and its artifacts'), by name, for the free-space
+    checks; empty for a tracking server, whose disk is its own."""
+    uri = store_uri(repo_root)
+    if not uri.startswith("sqlite:///"):
+        return {}
+    db = Path(uri.removeprefix("sqlite:///"))
+    return {"the MLflow database": db.parent, "the MLflow artifacts": paths.artifacts_beside(db)}
 
 
 def connect(repo_root: Path) -> MlflowClient:
@@ -123,6 +130,7 @@ class RunTracker:
 
     def __init__(self, client: MlflowClient, run_id: str):
         self.client, self.run_id = client, run_id
+        self.checkpoint_slot = "a"  # where the next checkpoint goes (a resumed run: the slot it did not read)
 
     def log_params(self, params: dict) -> None:
         self.client.log_batch(self.run_id, params=[Param(k, "" if v is None else str(v)) for k, v in params.items()])
@@ -158,20 +166,20 @@ class RunTracker:
             self.client.log_artifact(self.run_id, str(source), "config")
 
     def save_checkpoint(self, write_fn, epoch: int, epoch_metrics: dict[str, float]) -> None:
-        """Write the training state (via ``write_fn(prefix)``) and the epoch it ends, replacing the last one."""
-        with tempfile.TemporaryDirectory() as tmp:
-            write_fn(str(Path(tmp) / "ckpt"))
-            (Path(tmp) / STATE_FILE).write_text(json.dumps({"epoch": epoch, "metrics": epoch_metrics}))
-            self.client.log_artifacts(self.run_id, tmp, CHECKPOINT_DIR)
+        """Write the training state (via ``write_fn(prefix)``) and the epoch it ends into the slot that does not hold
+        the last one (tracking.checkpoints), so a crash during the write leaves the previous one whole."""
+        from colorgan.tracking import checkpoints
+
+        checkpoints.save(self.client, self.run_id, self.checkpoint_slot, write_fn, epoch, epoch_metrics)
+        self.checkpoint_slot = checkpoints.other_slot(self.checkpoint_slot)
         self.client.set_tag(self.run_id, "colorgan.last_epoch", str(epoch))
 
     def load_checkpoint(self, dest: Path) -> tuple[str, dict] | None:
-        """Download the latest checkpoint: (prefix for tf.train.Checkpoint.read, state) or None if there is none."""
-        names = [f.path for f in self.client.list_artifacts(self.run_id, CHECKPOINT_DIR)]
-        if f"{CHECKPOINT_DIR}/{STATE_FILE}" not in names:
-            return None
-        local = Path(self.client.download_artifacts(self.run_id, CHECKPOINT_DIR, str(dest)))
-        return str(local / "ckpt"), json.loads((local / STATE_FILE).read_text())
+        """Download the newest whole checkpoint: (prefix for tf.train.Checkpoint.read, state) or None if none."""
+        from colorgan.tracking import checkpoints
+
+        found, _ = checkpoints.newest_whole(self.client, self.run_id, dest)
+        return (found.prefix, found.state) if found else None
 
     def log_generator(self, generator, example: np.ndarray, requirements: list[str]) -> str:
         """The final generator as an MLflow Keras model with a signature, so it reloads and predicts anywhere.
@@ -217,8 +225,14 @@ def open_run(repo_root: Path, experiment: str, run_name: str, resume_run_id: str
         raise
     except BaseException as exc:
         status = getattr(exc, "mlflow_status", "FAILED")
-        tracker.set_tags({"colorgan.error": f"{type(exc).__name__}: {exc}"[:5000]})
-        mlflow.end_run(status)
+        try:
+            tracker.set_tags({"colorgan.error": f"{type(exc).__name__}: {exc}"[:5000]})
+            mlflow.end_run(status)
+        except Exception as again:  # the database itself is full: say so in the one line, not in a traceback
+            if not (isinstance(exc, diskspace.DiskFull) and diskspace.is_full(again)):
+                raise
+            exc.args = (f"{exc}; the run is left RUNNING (its database is full): the next colorgan train or "
+                        "close-stale marks it FAILED",)
         raise
     else:
         if resume_run_id and "colorgan.error" in client.get_run(tracker.run_id).data.tags:
@@ -268,8 +282,9 @@ def find_finished_run(repo_root: Path, experiment: str, tags: dict) -> str | Non
 
 def has_checkpoint(repo_root: Path, run_id: str) -> bool:
     """Whether a run saved a checkpoint (an epoch it can resume after)."""
-    names = [f.path for f in connect(repo_root).list_artifacts(run_id, CHECKPOINT_DIR)]
-    return f"{CHECKPOINT_DIR}/{STATE_FILE}" in names
+    from colorgan.tracking import checkpoints
+
+    return bool(checkpoints.folders(connect(repo_root), run_id))
 
 
 def run_data(repo_root: Path, run_id: str):
