@@ -226,7 +226,7 @@ def test_with_ema_the_logged_model_and_the_checkpoint_hold_the_average(colour_fo
     assert _same(logged, model.ema_generator.get_weights())
     assert not _same(logged, model.generator.get_weights())
     fresh = gan.build(cfg)  # what --resume restores: the shadow too
-    train._restore(tracking.RunTracker(client, result.run_id), train._checkpoint(fresh))
+    assert train.restore(result.run_id, store, train._checkpoint(fresh)) is not None
     assert _same(fresh.ema_generator.get_weights(), model.ema_generator.get_weights())
     assert _same(fresh.generator.get_weights(), model.generator.get_weights())
 
