@@ -11,10 +11,13 @@ artifact store copies a file in, raises ``OSError(ENOSPC)`` for the checkpoint's
 from __future__ import annotations
 
 import errno
+import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -152,3 +155,53 @@ def test_colorize_into_a_full_folder_is_one_line_and_leaves_no_partial_file(tmp_
     line = _one_line(err)
     assert rc == 2 and f"no space left in {out} (" in line and "kept the 0 file(s) written before" in line
     assert list(out.iterdir()) == []  # no partial file, no temporary one
+
+
+@pytest.mark.skipif(not _can_mount(), reason="no unprivileged user+mount namespace here (unshare -rm)")
+def test_serve_with_a_full_temporary_folder_answers_507_never_500_and_keeps_serving(tmp_path):
+    """A real 1 MB tmpfs as the server's TMPDIR (its own user and mount namespace): a 3 MB upload, which Starlette
+    spools to the temporary folder past 1 MB, does not fit, and FastAPI's "error parsing the body" (400) it would
+    give is named: 507 with a clear message. A small upload (kept in memory) is still served."""
+    import socket
+
+    import numpy as np
+    import requests
+    from PIL import Image
+
+    from colorgan.serve.app import TMP_FULL
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tmp, logs = tmp_path / "tmp", tmp_path / "server.log"
+    tmp.mkdir()
+    script = f'mount -t tmpfs -o size=1m tmpfs "{tmp}" || exit 99\nTMPDIR="{tmp}" exec "$@"'
+    with open(logs, "w") as log:
+        server = subprocess.Popen(["unshare", "-rm", "sh", "-c", script, "sh", sys.executable, "-m", "colorgan",
+                                   "serve", "--model", "shipped", "--port", str(port)],
+                                  env=_env(tmp_path / "home", tmp_path), stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 300
+        while True:
+            try:
+                requests.get(f"{url}/api/health", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert server.poll() is None and time.time() < deadline, logs.read_text()[-3000:]
+                time.sleep(1)
+        rng = np.random.default_rng(0)
+        big, small = io.BytesIO(), io.BytesIO()
+        Image.fromarray((rng.random((1000, 1000, 3)) * 255).astype(np.uint8)).save(big, format="PNG")
+        Image.fromarray((rng.random((64, 64, 3)) * 255).astype(np.uint8)).save(small, format="PNG")
+        assert big.tell() > 2 * 1024 * 1024  # noise does not compress: well past the 1 MB tmpfs
+        answer = requests.post(f"{url}/api/colorize", files={"file": ("big.png", big.getvalue(), "image/png")},
+                               timeout=120)
+        assert answer.status_code == 507 and answer.json() == {"detail": TMP_FULL}, answer.text
+        answer = requests.post(f"{url}/api/colorize", files={"file": ("small.png", small.getvalue(), "image/png")},
+                               timeout=120)
+        assert answer.status_code == 200 and answer.headers["content-type"] == "image/png", answer.text
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
