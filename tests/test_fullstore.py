@@ -205,3 +205,36 @@ def test_serve_with_a_full_temporary_folder_answers_507_never_500_and_keeps_serv
     finally:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
+
+
+def test_a_study_whose_store_fills_up_stops_in_one_line_and_goes_on_with_the_cut_off_values(env, monkeypatch,
+                                                                                             capsys):
+    """An ENOSPC injected at the file layer (``shutil.copyfileobj``, MLflow's local artifact store) on the second
+    trial's first sample grid: the study stops in one line (which store, its free space, what was kept); the trial
+    counts for nothing, and the study run again trains its values again and meets the budget."""
+    import optuna
+
+    from colorgan.studies import runner
+
+    copy, calls = shutil.copyfileobj, []
+
+    def full_disk(src, dst, *args, **kwargs):
+        if getattr(src, "name", "").endswith("epoch_001.png"):
+            calls.append(src.name)
+            if len(calls) == 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return copy(src, dst, *args, **kwargs)
+
+    study_file = ROOT / "studies" / "smoke.toml"
+    monkeypatch.setattr(shutil, "copyfileobj", full_disk)
+    assert main(["study", str(study_file), "--trials", "3", "--epochs", "1"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith("colorgan: error: study smoke stopped: out of space ([Errno 28] No space left on "
+                           "device); the fullest store is "), line
+    assert " free; kept: 1 of 3 trials finished, in the Optuna storage; trial 1 was cut off and runs again with " \
+           "the same values; free some space, then colorgan study smoke goes on" in line, line
+    monkeypatch.setattr(shutil, "copyfileobj", copy)
+    assert main(["study", str(study_file), "--trials", "3", "--epochs", "1"]) == 0
+    trials = optuna.load_study(study_name="smoke", storage=runner.storage_url(None, env)).get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[2].user_attrs[runner.RETRY_ATTR] == 1 and trials[2].params == trials[1].params

@@ -50,7 +50,7 @@ OWNER_ATTR = "colorgan.owner"  # a trial's user attribute: the process running i
 COMPARISONS_ARTIFACT = "comparisons.csv"  # on the parent run: the paired comparisons (reports read it too)
 DUPLICATE_ATTR = answer_mod.DUPLICATE_ATTR  # a trial whose values an earlier trial had: its figures, not retrained
 PRETRAIN_ATTR = "pretrain_run_id"  # the study's user attribute naming the [pretrain] run every trial starts from
-GONE_ATTR = "colorgan.tracking_gone"  # a trial cut off by its tracking server going away: no verdict, run again
+CUT_ATTR = "colorgan.cut_off"  # a trial cut off by a lost tracking server or a full store: no verdict, run again
 RETRY_ATTR = "colorgan.retry_of"  # the number of the cut-off trial whose values this trial runs again
 WARM_START_NUMBER = -1  # the comparisons table's "against" for the shared warm start (no trial number)
 
@@ -273,9 +273,11 @@ def _one_run(trial: optuna.Trial, spec: StudySpec, cfg, values: dict, repeat: in
         raise
     except Exception as exc:
         if tracking.gone(exc):  # no verdict on the trial, and nothing can be written to MLflow: run again later
-            trial.set_user_attr(GONE_ATTR, str(tracking.gone(exc))[:1000])
+            trial.set_user_attr(CUT_ATTR, str(tracking.gone(exc))[:1000])
             raise
-        if not diskspace.is_full(exc):  # a full disk is no verdict on the trial: it runs again once there is room
+        if diskspace.is_full(exc):  # a full disk is no verdict on the trial: it runs again once there is room
+            trial.set_user_attr(CUT_ATTR, f"{type(exc).__name__}: {exc}"[:1000])
+        else:
             trial.set_user_attr(COUNTED_FAIL, f"{type(exc).__name__}: {exc}"[:1000])
         close("FAIL", reason=f"{type(exc).__name__}: {exc}"[:300])
         raise
@@ -313,7 +315,7 @@ def close_dead_runs(study: optuna.Study, root: Path) -> int:
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)):
         run_id = t.user_attrs.get("mlflow_run_id")
         if run_id and tracking.run_status(root, run_id) == "RUNNING":
-            why = ("the tracking server went away mid-trial; the trial is run again" if GONE_ATTR in t.user_attrs
+            why = ("the tracking server went away mid-trial; the trial is run again" if CUT_ATTR in t.user_attrs
                    else "worker died mid-trial (no heartbeat); the trial is retried")
             tracking.mark_run(root, run_id, "FAILED", why, {"colorgan.trial_state": "FAIL"})
             closed += 1
@@ -381,33 +383,35 @@ def work(spec: StudySpec, url: str, parent_run_id: str, root: Path, budget: int,
             study.optimize(objective, n_trials=1, catch=(Exception,))
         finally:
             lock.release()
-        if objective.full is not None:
-            raise diskspace.DiskFull(f"study {spec.name} stopped: {objective.full}".split(
-                "; free some space, then")[0] + f"; free some space, then colorgan study {spec.name} goes on")
+        if objective.full is not None:  # the trial's line ("run R stopped: WHAT; kept ...") names the store
+            what = str(objective.full).partition(" stopped: ")[2].partition("; kept ")[0] or str(objective.full)
+            raise diskspace.DiskFull(_stopped_line(spec, study, budget, what, "free some space, then"))
         if objective.gone is not None:
-            raise StudyError(_gone_line(spec, study, budget, objective.gone))
+            gone = objective.gone
+            raise StudyError(_stopped_line(spec, study, budget, f"the tracking server {gone.server} did not answer "
+                                           f"for {gone.waited_s:.0f} s (COLORGAN_TRACKING_WAIT_S)",
+                                           "once the server answers again:"))
         _update_parent(study, spec, parent_run_id, root)
     study.sampler = sampler
 
 
 def _cut_off(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
-    """The first trial its tracking server's going away cut off (GONE_ATTR) that no trial has run again yet."""
+    """The first trial its tracking server's going away cut off (CUT_ATTR) that no trial has run again yet."""
     trials = study.get_trials(deepcopy=False)
     again = {t.user_attrs.get(RETRY_ATTR) for t in trials}
-    return next((t for t in trials if t.state == optuna.trial.TrialState.FAIL and GONE_ATTR in t.user_attrs
+    return next((t for t in trials if t.state == optuna.trial.TrialState.FAIL and CUT_ATTR in t.user_attrs
                  and t.number not in again and t.params), None)
 
 
-def _gone_line(spec: StudySpec, study: optuna.Study, budget: int, gone) -> str:
-    """The one line of a study whose tracking server went away: which server, how long it was waited for, what is
-    kept, and the command that goes on."""
+def _stopped_line(spec: StudySpec, study: optuna.Study, budget: int, what: str, then: str) -> str:
+    """The one line of a study a lost tracking server or a full store stopped: ``what`` happened (which server and
+    how long it was waited for, or which store and its free space), what is kept, and the command that goes on."""
     trials = study.get_trials(deepcopy=False)
-    cut = [t.number for t in trials if t.state == optuna.trial.TrialState.FAIL and GONE_ATTR in t.user_attrs
+    cut = [t.number for t in trials if t.state == optuna.trial.TrialState.FAIL and CUT_ATTR in t.user_attrs
            and t.number not in {u.user_attrs.get(RETRY_ATTR) for u in trials}]
     again = f"; trial {', '.join(map(str, cut))} was cut off and runs again with the same values" if cut else ""
-    return (f"study {spec.name} stopped: the tracking server {gone.server} did not answer for {gone.waited_s:.0f} s "
-            f"(COLORGAN_TRACKING_WAIT_S); kept: {_counted(trials)} of {budget} trials finished, in the Optuna "
-            f"storage{again}; once the server answers again: colorgan study {spec.name} goes on")
+    return (f"study {spec.name} stopped: {what}; kept: {_counted(trials)} of {budget} trials finished, in the "
+            f"Optuna storage{again}; {then} colorgan study {spec.name} goes on")
 
 
 def _base_to_run(study: optuna.Study, spec: StudySpec, worker: int) -> dict:
