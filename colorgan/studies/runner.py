@@ -850,6 +850,9 @@ def _spawn(spec, url, workers, budget, epochs, deadline, root) -> None:
         for p in procs:
             p.wait()
         raise
+    if any(codes) and all(code in (0, 2) for code in codes):  # an expected stop: each worker said why in one line
+        raise StudyError(f"study {spec.name}: {sum(c == 2 for c in codes)} of {len(codes)} workers stopped (the "
+                         f"reason above); colorgan study {spec.name} goes on once it is dealt with")
     if any(codes):
         raise RuntimeError(f"study workers exited with codes {codes}")
 
