@@ -18,6 +18,7 @@ import numpy as np
 
 from colorgan import diskspace, paths, tracking
 from colorgan.diskspace import DiskFull
+from colorgan.tracking import patience
 
 
 def state_bytes(variables) -> int:
@@ -56,19 +57,24 @@ class Guard:
         return DiskFull(self._line(f"out of space ({cause}); the fullest store is {name} {path} with "
                                    f"{diskspace.show(free)} free"))
 
-    def _line(self, what: str) -> str:
+    def _line(self, what: str, fix: str = "free some space") -> str:
         run = f"run {self.run_id}" if self.run_id else "the run (not created)"
         kept = (f"the checkpoint of epoch {self.kept} (whole)" if self.kept else "no checkpoint") + (
             f" and the metrics of epochs 1..{self.logged}" if self.logged else "")
         resume = f"colorgan train --resume {self.run_id}" if self.run_id and self.kept else "train again"
-        return f"{run} stopped: {what}; kept {kept}; free some space, then {resume}"
+        return f"{run} stopped: {what}; kept {kept}; {fix}, then {resume}"
 
     @contextmanager
     def converting(self) -> Iterator[None]:
-        """Any error that says the disk is full leaves as this run's DiskFull line."""
+        """Any error that says the disk is full leaves as this run's DiskFull line; a tracking server that stopped
+        answering (tracking.patience) as the same kind of line, saying what was kept there."""
         try:
             yield
         except DiskFull:
+            raise
+        except patience.TrackingGone as exc:
+            if not getattr(exc, "said", False):
+                exc.args, exc.said = (self._line(str(exc), "once the server answers again"),), True
             raise
         except Exception as exc:
             if diskspace.is_full(exc):

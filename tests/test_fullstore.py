@@ -11,10 +11,13 @@ artifact store copies a file in, raises ``OSError(ENOSPC)`` for the checkpoint's
 from __future__ import annotations
 
 import errno
+import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -152,3 +155,86 @@ def test_colorize_into_a_full_folder_is_one_line_and_leaves_no_partial_file(tmp_
     line = _one_line(err)
     assert rc == 2 and f"no space left in {out} (" in line and "kept the 0 file(s) written before" in line
     assert list(out.iterdir()) == []  # no partial file, no temporary one
+
+
+@pytest.mark.skipif(not _can_mount(), reason="no unprivileged user+mount namespace here (unshare -rm)")
+def test_serve_with_a_full_temporary_folder_answers_507_never_500_and_keeps_serving(tmp_path):
+    """A real 1 MB tmpfs as the server's TMPDIR (its own user and mount namespace): a 3 MB upload, which Starlette
+    spools to the temporary folder past 1 MB, does not fit, and FastAPI's "error parsing the body" (400) it would
+    give is named: 507 with a clear message. A small upload (kept in memory) is still served."""
+    import socket
+
+    import numpy as np
+    import requests
+    from PIL import Image
+
+    from colorgan.serve.app import TMP_FULL
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tmp, logs = tmp_path / "tmp", tmp_path / "server.log"
+    tmp.mkdir()
+    script = f'mount -t tmpfs -o size=1m tmpfs "{tmp}" || exit 99\nTMPDIR="{tmp}" exec "$@"'
+    with open(logs, "w") as log:
+        server = subprocess.Popen(["unshare", "-rm", "sh", "-c", script, "sh", sys.executable, "-m", "colorgan",
+                                   "serve", "--model", "shipped", "--port", str(port)],
+                                  env=_env(tmp_path / "home", tmp_path), stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 300
+        while True:
+            try:
+                requests.get(f"{url}/api/health", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert server.poll() is None and time.time() < deadline, logs.read_text()[-3000:]
+                time.sleep(1)
+        rng = np.random.default_rng(0)
+        big, small = io.BytesIO(), io.BytesIO()
+        Image.fromarray((rng.random((1000, 1000, 3)) * 255).astype(np.uint8)).save(big, format="PNG")
+        Image.fromarray((rng.random((64, 64, 3)) * 255).astype(np.uint8)).save(small, format="PNG")
+        assert big.tell() > 2 * 1024 * 1024  # noise does not compress: well past the 1 MB tmpfs
+        answer = requests.post(f"{url}/api/colorize", files={"file": ("big.png", big.getvalue(), "image/png")},
+                               timeout=120)
+        assert answer.status_code == 507 and answer.json() == {"detail": TMP_FULL}, answer.text
+        answer = requests.post(f"{url}/api/colorize", files={"file": ("small.png", small.getvalue(), "image/png")},
+                               timeout=120)
+        assert answer.status_code == 200 and answer.headers["content-type"] == "image/png", answer.text
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+def test_a_study_whose_store_fills_up_stops_in_one_line_and_goes_on_with_the_cut_off_values(env, monkeypatch,
+                                                                                             capsys):
+    """An ENOSPC injected at the file layer (``shutil.copyfileobj``, MLflow's local artifact store) on the second
+    trial's first sample grid: the study stops in one line (which store, its free space, what was kept); the trial
+    counts for nothing, and the study run again trains its values again and meets the budget."""
+    import optuna
+
+    from colorgan.studies import runner
+
+    copy, calls = shutil.copyfileobj, []
+
+    def full_disk(src, dst, *args, **kwargs):
+        if getattr(src, "name", "").endswith("epoch_001.png"):
+            calls.append(src.name)
+            if len(calls) == 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return copy(src, dst, *args, **kwargs)
+
+    study_file = ROOT / "studies" / "smoke.toml"
+    monkeypatch.setattr(shutil, "copyfileobj", full_disk)
+    assert main(["study", str(study_file), "--trials", "3", "--epochs", "1"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith("colorgan: error: study smoke stopped: out of space ([Errno 28] No space left on "
+                           "device); the fullest store is "), line
+    assert " free; kept: 1 of 3 trials finished, in the Optuna storage; trial 1 was cut off and runs again with " \
+           "the same values; free some space, then colorgan study smoke goes on" in line, line
+    monkeypatch.setattr(shutil, "copyfileobj", copy)
+    assert main(["study", str(study_file), "--trials", "3", "--epochs", "1"]) == 0
+    trials = optuna.load_study(study_name="smoke", storage=runner.storage_url(None, env)).get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[2].user_attrs[runner.RETRY_ATTR] == 1 and trials[2].params == trials[1].params

@@ -23,9 +23,11 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from colorgan import diskspace, images
 from colorgan.colorize import Colorizer, png_bytes
@@ -35,6 +37,7 @@ from colorgan.serve.limits import Limits, PixelBudget
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BYTES = 20 * 1024 * 1024  # default upload limit
+TMP_FULL = "the server's temporary folder is full: try a smaller photo or later"  # the 507's detail
 
 _STATUS = ((images.NotAnImage, 415), (images.UnsupportedMode, 415), (images.TooLarge, 413),
            (images.BadImage, 422))
@@ -54,10 +57,18 @@ def create_app(colorizer: Colorizer, model_ref: str = "", max_bytes: int = MAX_B
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:  # never a traceback to the client
         if diskspace.is_full(exc):  # a large upload spools to the temporary folder: a full disk is not our bug
             log.error("no space to receive %s: %s", request.url.path, exc)
-            return JSONResponse({"detail": "the server's temporary folder is full: try a smaller photo or later"},
-                                status_code=507)
+            return JSONResponse({"detail": TMP_FULL}, status_code=507)
         log.exception("error while handling %s", request.url.path)
         return JSONResponse({"detail": f"internal error: {type(exc).__name__}"}, status_code=500)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI turns any error while it parses the form into 400 "There was an error parsing the body", a full
+        # temporary folder included (Starlette spools an upload over 1 MB there): that one is ours to name, 507
+        if diskspace.is_full(exc):
+            log.error("no space to receive %s: %s", request.url.path, exc.__cause__ or exc)
+            return JSONResponse({"detail": TMP_FULL}, status_code=507)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:  # a string, not FastAPI's list

@@ -32,6 +32,7 @@ import sqlalchemy
 
 from colorgan import curves, diskspace, gan, heartbeat, metrics, paths, quiet, schedule, tracking, train
 from colorgan.studies import answer as answer_mod
+from colorgan.studies import lock as lock_mod
 from colorgan.studies import pareto as pareto_mod
 from colorgan.studies import summaries
 from colorgan.studies.spec import Param, StudyError, StudySpec
@@ -49,6 +50,8 @@ OWNER_ATTR = "colorgan.owner"  # a trial's user attribute: the process running i
 COMPARISONS_ARTIFACT = "comparisons.csv"  # on the parent run: the paired comparisons (reports read it too)
 DUPLICATE_ATTR = answer_mod.DUPLICATE_ATTR  # a trial whose values an earlier trial had: its figures, not retrained
 PRETRAIN_ATTR = "pretrain_run_id"  # the study's user attribute naming the [pretrain] run every trial starts from
+CUT_ATTR = "colorgan.cut_off"  # a trial cut off by a lost tracking server or a full store: no verdict, run again
+RETRY_ATTR = "colorgan.retry_of"  # the number of the cut-off trial whose values this trial runs again
 WARM_START_NUMBER = -1  # the comparisons table's "against" for the shared warm start (no trial number)
 
 
@@ -174,6 +177,9 @@ def _objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int | No
         _record_owner(trial)
         if objective.base_next:
             trial.set_user_attr(summaries.BASE_ATTR, True)
+        if objective.retry_of is not None:
+            trial.set_user_attr(RETRY_ATTR, objective.retry_of)
+        objective.lock.release()  # the trial exists, RUNNING and marked: the next worker's choice sees it
         values = {p.name: suggest(trial, p) for p in spec.params}
         earlier = _same_configuration(trial, values)
         if earlier is not None:  # a discrete space samples a value twice: its seeds would give the same numbers
@@ -197,9 +203,10 @@ def _objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int | No
             cfg = spec.base_config({**overrides, "run_name": name, "seed": seed0 + repeat})
             try:
                 finals.append(_one_run(trial, spec, cfg, values, repeat, parent_run_id, root, run_ids))
-            except Exception as exc:  # Optuna catches it: work() then stops the study on a full disk
+            except Exception as exc:  # Optuna catches it: work() then stops the study on a full disk or a lost server
                 if diskspace.is_full(exc):
                     objective.full = exc
+                objective.gone = objective.gone or tracking.gone(exc)
                 raise
         per_metric = [[final[m] for final in finals] for m in spec.metrics]
         means = [float(sum(v) / len(v)) for v in per_metric]
@@ -215,7 +222,10 @@ def _objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int | No
         return means[0] if len(means) == 1 else means
 
     objective.base_next = False  # set by work() when this trial's values are the base experiment's
+    objective.retry_of = None  # set by work() when this trial runs a cut-off trial's values again
     objective.full = None  # the error of a trial that ran out of space: no later trial would fare better
+    objective.gone = None  # the TrackingGone of a trial whose tracking server went away: none would fare better
+    objective.lock = lock_mod.StudyLock("")  # work()'s lock, released once the trial exists
     return objective
 
 
@@ -262,7 +272,12 @@ def _one_run(trial: optuna.Trial, spec: StudySpec, cfg, values: dict, repeat: in
         close("FAIL", reason="interrupted (Ctrl-C)")
         raise
     except Exception as exc:
-        if not diskspace.is_full(exc):  # a full disk is no verdict on the trial: it runs again once there is room
+        if tracking.gone(exc):  # no verdict on the trial, and nothing can be written to MLflow: run again later
+            trial.set_user_attr(CUT_ATTR, str(tracking.gone(exc))[:1000])
+            raise
+        if diskspace.is_full(exc):  # a full disk is no verdict on the trial: it runs again once there is room
+            trial.set_user_attr(CUT_ATTR, f"{type(exc).__name__}: {exc}"[:1000])
+        else:
             trial.set_user_attr(COUNTED_FAIL, f"{type(exc).__name__}: {exc}"[:1000])
         close("FAIL", reason=f"{type(exc).__name__}: {exc}"[:300])
         raise
@@ -300,8 +315,9 @@ def close_dead_runs(study: optuna.Study, root: Path) -> int:
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)):
         run_id = t.user_attrs.get("mlflow_run_id")
         if run_id and tracking.run_status(root, run_id) == "RUNNING":
-            tracking.mark_run(root, run_id, "FAILED", "worker died mid-trial (no heartbeat); the trial is retried",
-                              {"colorgan.trial_state": "FAIL"})
+            why = ("the tracking server went away mid-trial; the trial is run again" if CUT_ATTR in t.user_attrs
+                   else "worker died mid-trial (no heartbeat); the trial is retried")
+            tracking.mark_run(root, run_id, "FAILED", why, {"colorgan.trial_state": "FAIL"})
             closed += 1
     return closed
 
@@ -336,30 +352,66 @@ def fail_dead_trials(study: optuna.Study, spec: StudySpec) -> int:
 
 def work(spec: StudySpec, url: str, parent_run_id: str, root: Path, budget: int, epochs: int | None,
          deadline: float | None, worker: int = 0) -> None:
-    """One worker: run trials until the study holds ``budget`` finished ones (or time is up)."""
+    """One worker: run trials until the study holds ``budget`` finished ones (or time is up).
+
+    Each choice of the next trial (stale trials failed and retried, the budget counted, the values fixed or the
+    sampler seeded) holds the study's lock (studies.lock) until the trial exists, so processes sharing a SQLite
+    study never overshoot the budget, run the base values twice or draw the same values from the same seed."""
     study = open_study(spec, url, worker)
     objective = _objective(spec, parent_run_id, root, epochs, study.user_attrs.get(PRETRAIN_ATTR, ""))
     sampler = study.sampler
-    base = _base_to_run(study, spec, worker)
+    objective.lock = lock = lock_mod.StudyLock(url)
     while deadline is None or time.time() + _longest_trial_s(study) < deadline:
-        optuna.storages.fail_stale_trials(study)
-        fail_dead_trials(study, spec)
-        close_dead_runs(study, root)
-        trials = study.get_trials(deepcopy=False)
-        running = sum(t.state == optuna.trial.TrialState.RUNNING for t in trials)
-        if _counted(trials) + running >= budget:
-            break
-        # The base experiment's own values first: fixed by this worker's sampler (an enqueued trial can be
-        # popped by two workers at once on SQLite, which has no row locks), marked by the objective.
-        study.sampler = optuna.samplers.PartialFixedSampler(base, sampler) if base else sampler
-        objective.base_next = bool(base)
-        study.optimize(objective, n_trials=1, catch=(Exception,))
-        if objective.full is not None:
-            raise diskspace.DiskFull(f"study {spec.name} stopped: {objective.full}".split(
-                "; free some space, then")[0] + f"; free some space, then colorgan study {spec.name} goes on")
-        base = {}
+        try:
+            lock.acquire()
+            optuna.storages.fail_stale_trials(study)
+            fail_dead_trials(study, spec)
+            close_dead_runs(study, root)
+            trials = study.get_trials(deepcopy=False)
+            running = sum(t.state == optuna.trial.TrialState.RUNNING for t in trials)
+            if _counted(trials) + running >= budget:
+                break
+            # A seed per trial count: two processes that opened the study at once hold equal samplers.
+            sampler = _sampler(spec, worker, len(trials))
+            # The base experiment's own values first, or a cut-off trial's again: fixed by this worker's sampler (an
+            # enqueued trial can be popped by two workers at once on SQLite), marked by the objective.
+            base = _base_to_run(study, spec, worker)
+            retry = None if base else _cut_off(study)
+            fixed = base or (retry.params if retry else {})
+            study.sampler = optuna.samplers.PartialFixedSampler(fixed, sampler) if fixed else sampler
+            objective.base_next, objective.retry_of = bool(base), retry.number if retry else None
+            study.optimize(objective, n_trials=1, catch=(Exception,))
+        finally:
+            lock.release()
+        if objective.full is not None:  # the trial's line ("run R stopped: WHAT; kept ...") names the store
+            what = str(objective.full).partition(" stopped: ")[2].partition("; kept ")[0] or str(objective.full)
+            raise diskspace.DiskFull(_stopped_line(spec, study, budget, what, "free some space, then"))
+        if objective.gone is not None:
+            gone = objective.gone
+            raise StudyError(_stopped_line(spec, study, budget, f"the tracking server {gone.server} did not answer "
+                                           f"for {gone.waited_s:.0f} s (COLORGAN_TRACKING_WAIT_S)",
+                                           "once the server answers again:"))
         _update_parent(study, spec, parent_run_id, root)
     study.sampler = sampler
+
+
+def _cut_off(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    """The first trial its tracking server's going away cut off (CUT_ATTR) that no trial has run again yet."""
+    trials = study.get_trials(deepcopy=False)
+    again = {t.user_attrs.get(RETRY_ATTR) for t in trials}
+    return next((t for t in trials if t.state == optuna.trial.TrialState.FAIL and CUT_ATTR in t.user_attrs
+                 and t.number not in again and t.params), None)
+
+
+def _stopped_line(spec: StudySpec, study: optuna.Study, budget: int, what: str, then: str) -> str:
+    """The one line of a study a lost tracking server or a full store stopped: ``what`` happened (which server and
+    how long it was waited for, or which store and its free space), what is kept, and the command that goes on."""
+    trials = study.get_trials(deepcopy=False)
+    cut = [t.number for t in trials if t.state == optuna.trial.TrialState.FAIL and CUT_ATTR in t.user_attrs
+           and t.number not in {u.user_attrs.get(RETRY_ATTR) for u in trials}]
+    again = f"; trial {', '.join(map(str, cut))} was cut off and runs again with the same values" if cut else ""
+    return (f"study {spec.name} stopped: {what}; kept: {_counted(trials)} of {budget} trials finished, in the "
+            f"Optuna storage{again}; {then} colorgan study {spec.name} goes on")
 
 
 def _base_to_run(study: optuna.Study, spec: StudySpec, worker: int) -> dict:
@@ -584,6 +636,11 @@ def prepare(spec: StudySpec, storage: str | None, root: Path) -> tuple[str, str]
     """(storage URL, parent run id): the study and its one MLflow parent run, created or found again."""
     check_objective(spec)
     url = storage_url(storage, root)
+    with lock_mod.StudyLock(url):  # one process creates the study, its parent run and its warm start
+        return url, _prepare(spec, url, root)
+
+
+def _prepare(spec: StudySpec, url: str, root: Path) -> str:
     study = open_study(spec, url)
     parent = parent_run_id(study)
     if parent is None:
@@ -597,7 +654,7 @@ def prepare(spec: StudySpec, storage: str | None, root: Path) -> tuple[str, str]
     pretrained = pretrain(spec, root, parent)
     if pretrained:
         study.set_user_attr(PRETRAIN_ATTR, pretrained)
-    return url, parent
+    return parent
 
 
 def _show_study(spec: StudySpec, root: Path, parent: str) -> None:
@@ -647,6 +704,20 @@ def run_study(spec: StudySpec, storage: str | None = None, workers: int = 1, tri
               epochs: int | None = None, root: Path | None = None, threads: int = 0) -> optuna.Study:
     """Create or resume a study and run ``workers`` processes on it until its budget of trials is met."""
     root = root or paths.repo_root()
+    try:
+        return _run_study(spec, storage, workers, trials, epochs, root, threads)
+    except StudyError:
+        raise
+    except Exception as exc:  # the tracking server went away outside a trial (preparing, between trials)
+        gone = tracking.gone(exc)
+        if gone is None:
+            raise
+        raise StudyError(f"study {spec.name} stopped: {gone}; kept: every trial finished before, in the Optuna "
+                         f"storage; once the server answers again: colorgan study {spec.name} goes on") from exc
+
+
+def _run_study(spec: StudySpec, storage: str | None, workers: int, trials: int | None, epochs: int | None,
+               root: Path, threads: int) -> optuna.Study:
     url, parent = prepare(spec, storage, root)
     budget = trials or spec.trials
     deadline = time.time() + spec.timeout_minutes * 60 if spec.timeout_minutes else None
@@ -660,6 +731,12 @@ def run_study(spec: StudySpec, storage: str | None = None, workers: int = 1, tri
         if not diskspace.is_full(exc) or isinstance(exc, diskspace.DiskFull):
             raise
         raise _full(spec, url, root, exc) from exc
+    with lock_mod.StudyLock(url):  # two sessions that end together write the parent's tables one after the other
+        return _finish(spec, url, parent, root)
+
+
+def _finish(spec: StudySpec, url: str, parent: str, root: Path) -> optuna.Study:
+    """The parent run's description, tables and comparisons once the budget is met; the parent ends FINISHED."""
     study = open_study(spec, url)
     close_dead_runs(study, root)
     found = study_answer(study, spec, root)
@@ -706,11 +783,13 @@ def _run_budget(spec: StudySpec, url: str, parent: str, root: Path, budget: int,
 def _wants_more(spec: StudySpec, url: str, budget: int, deadline: float | None) -> bool:
     """After this session's workers stopped: whether the budget still wants trials they can run (a trial that
     another process was running ended or died meanwhile). A trial of the budget still alive elsewhere is waited for
-    up to one grace period plus a beat; past that, a StudyError says it may still be running, rather than report
-    the study done while it is not."""
+    up to twice the longest finished trial plus one grace period and a beat; past that, a StudyError says it may
+    still be running, rather than report the study done while it is not."""
     beat = spec.heartbeat
     study = open_study(spec, url)
-    give_up = time.time() + beat.grace_s + beat.interval_s
+    # a live trial is waited for as long as twice the longest finished one (another session's last trial, on a
+    # busy machine), plus a grace period: a trial that long overdue is reported, not waited for
+    give_up = time.time() + beat.grace_s + beat.interval_s + 2 * _longest_trial_s(study)
     while True:
         optuna.storages.fail_stale_trials(study)
         fail_dead_trials(study, spec)
@@ -771,6 +850,9 @@ def _spawn(spec, url, workers, budget, epochs, deadline, root) -> None:
         for p in procs:
             p.wait()
         raise
+    if any(codes) and all(code in (0, 2) for code in codes):  # an expected stop: each worker said why in one line
+        raise StudyError(f"study {spec.name}: {sum(c == 2 for c in codes)} of {len(codes)} workers stopped (the "
+                         f"reason above); colorgan study {spec.name} goes on once it is dealt with")
     if any(codes):
         raise RuntimeError(f"study workers exited with codes {codes}")
 

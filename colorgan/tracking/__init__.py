@@ -14,7 +14,7 @@ import tempfile
 import time
 import tomllib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import mlflow
@@ -25,6 +25,8 @@ from mlflow.tracking import MlflowClient
 from colorgan import config as config_mod
 from colorgan import diskspace, paths
 from colorgan import heartbeat as heartbeat_mod
+from colorgan.tracking import patience
+from colorgan.tracking.patience import TrackingGone, gone  # noqa: F401  (the face: a server that went away)
 
 RESOLVED_CONFIG = "config/resolved.toml"  # the run's full config, written once, read by --resume and models
 MODEL_NAME = "generator"
@@ -64,15 +66,35 @@ def connect(repo_root: Path) -> MlflowClient:
     """A client of this project's store, also made MLflow's current store for its module-level API.
     mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI, which store_uri reads as the user's choice; it is put
     back as it was, so connecting to one project's store never pins every later connect (or subprocess) of this
-    process to it."""
+    process to it. A tracking server's client waits for the server when it stops answering (patience)."""
     uri = store_uri(repo_root)
+    if patience.is_server(uri):
+        patience.quiet_mlflow_retries()
     before = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     if before is None:
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     else:
         os.environ["MLFLOW_TRACKING_URI"] = before
-    return MlflowClient(uri)
+    return patience.Patient(MlflowClient(uri), uri) if patience.is_server(uri) else MlflowClient(uri)
+
+
+def patiently(client, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` (MLflow's module-level API) with the patience of ``client`` when it is a server's."""
+    if isinstance(client, patience.Patient):
+        return patience.call(client.server, fn, *args, **kwargs)
+    return fn(*args, **kwargs)
+
+
+def _end_run(client, run_id: str, status: str) -> None:
+    """End the active run. MLflow's end_run forgets the run before it tells the store, so it cannot be retried:
+    a server's client (which waits) tells the server first."""
+    if isinstance(client, patience.Patient):
+        client.set_terminated(run_id, status)
+        with suppress(Exception):
+            mlflow.end_run(status)
+    else:
+        mlflow.end_run(status)
 
 
 def experiment_id(name: str, repo_root: Path) -> str:
@@ -188,8 +210,8 @@ class RunTracker:
         if active is None or active.info.run_id != self.run_id:
             raise RuntimeError(f"log_generator: run {self.run_id} is not the active run; open it with open_run")
         signature = mlflow.models.infer_signature(example, np.asarray(generator(example, training=False)))
-        info = mlflow.keras.log_model(generator, name=MODEL_NAME, signature=signature,
-                                      pip_requirements=requirements)
+        info = patiently(self.client, mlflow.keras.log_model, generator, name=MODEL_NAME, signature=signature,
+                         pip_requirements=requirements)
         self.client.set_tag(self.run_id, "colorgan.model_uri", info.model_uri)
         return info.model_uri
 
@@ -210,11 +232,11 @@ def open_run(repo_root: Path, experiment: str, run_name: str, resume_run_id: str
     client = connect(repo_root)
     if resume_run_id:
         liveness.check_resumable(client, resume_run_id)
-        run = mlflow.start_run(run_id=resume_run_id)
+        run = patiently(client, mlflow.start_run, run_id=resume_run_id)
     else:
-        run = mlflow.start_run(experiment_id=experiment_id(experiment, repo_root), run_name=run_name or None,
-                               parent_run_id=parent_run_id, nested=parent_run_id is not None,
-                               tags={k: str(v) for k, v in (tags or {}).items()})  # a tracking server wants str
+        run = patiently(client, mlflow.start_run, experiment_id=experiment_id(experiment, repo_root),
+                        run_name=run_name or None, parent_run_id=parent_run_id, nested=parent_run_id is not None,
+                        tags={k: str(v) for k, v in (tags or {}).items()})  # a tracking server wants str
     tracker = RunTracker(client, run.info.run_id)
     try:
         with liveness.beating(client, tracker.run_id, heartbeat or heartbeat_mod.Settings()):
@@ -223,11 +245,15 @@ def open_run(repo_root: Path, experiment: str, run_name: str, resume_run_id: str
         tracker.set_tags({"colorgan.error": "interrupted (Ctrl-C)"})
         mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
         raise
+    except patience.TrackingGone:
+        with suppress(Exception):  # one try: the server is gone; the run stays RUNNING until --resume or close-stale
+            mlflow.end_run("FAILED")  # pops the active run first, so this process can open another
+        raise
     except BaseException as exc:
         status = getattr(exc, "mlflow_status", "FAILED")
         try:
             tracker.set_tags({"colorgan.error": f"{type(exc).__name__}: {exc}"[:5000]})
-            mlflow.end_run(status)
+            _end_run(client, tracker.run_id, status)
         except Exception as again:  # the database itself is full: say so in the one line, not in a traceback
             if not (isinstance(exc, diskspace.DiskFull) and diskspace.is_full(again)):
                 raise
@@ -237,7 +263,7 @@ def open_run(repo_root: Path, experiment: str, run_name: str, resume_run_id: str
     else:
         if resume_run_id and "colorgan.error" in client.get_run(tracker.run_id).data.tags:
             client.delete_tag(tracker.run_id, "colorgan.error")
-        mlflow.end_run("FINISHED")
+        _end_run(client, tracker.run_id, "FINISHED")
 
 
 def run_config(run_id: str, repo_root: Path) -> tuple[str, dict]:
