@@ -33,13 +33,35 @@ def colour_folder(tmp_path) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def empty_mlflow_db(tmp_path_factory) -> Path:
+    """One empty MLflow database, made once per session by the code's own connect: creating its tables runs
+    MLflow's schema migrations, seconds per store on a small CPU, and most tests need a fresh store."""
+    from colorgan import paths, tracking
+
+    root = tmp_path_factory.mktemp("empty-store")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        tracking.connect(root).search_experiments()
+    return paths.mlflow_db(root)
+
+
+def fresh_store(root: Path, empty_db: Path) -> Path:
+    """``root`` as a project whose MLflow store is a copy of the empty database (a real store, nothing in it)."""
+    import shutil
+
+    from colorgan import paths
+
+    paths.mlruns_dir(root).mkdir(parents=True)
+    shutil.copyfile(empty_db, paths.mlflow_db(root))
+    return root
+
+
 @pytest.fixture
-def store(tmp_path, monkeypatch) -> Path:
+def store(tmp_path, monkeypatch, empty_mlflow_db) -> Path:
     """A fresh, real MLflow store under tmp_path (the code's default layout: mlruns/mlflow.db + artifacts)."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    root = tmp_path / "project"
-    root.mkdir()
-    return root
+    return fresh_store(tmp_path / "project", empty_mlflow_db)
 
 
 @pytest.fixture
@@ -52,7 +74,7 @@ def env(colour_folder, store, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, empty_mlflow_db):
     """One real tiny training run (smoke config, 1 epoch) in its own MLflow store, shared by the tests of
     colorize / publish / export / serve: (root, run_id). Trained once per session (about 30 s)."""
     from types import SimpleNamespace
@@ -62,8 +84,7 @@ def trained(tmp_path_factory):
     base = tmp_path_factory.mktemp("trained")
     folder = base / "photos"
     write_colour_images(folder, 60)
-    root = base / "project"
-    root.mkdir()
+    root = fresh_store(base / "project", empty_mlflow_db)
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         cfg = config.load(Path(__file__).resolve().parent.parent / "experiments" / "smoke.toml",

@@ -73,12 +73,15 @@ def test_references_to_a_shipped_folder(folder, store):
         references.resolve("study:x", store)
 
 
-def test_default_model_is_the_shipped_one_without_a_champion(folder, store, tmp_path):
-    assert references.default_ref(store, shipped_dir=folder) == str(folder)
+def test_default_model_is_the_shipped_one_without_a_champion(folder, tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    clone = tmp_path / "clone"  # a fresh clone: no store yet (the store fixture's holds an empty database)
+    clone.mkdir()
+    assert references.default_ref(clone, shipped_dir=folder) == str(folder)
     with pytest.raises(ModelRefError, match=f"no models:/colorgan@champion in the store and no shipped model at "
                                             f"{tmp_path / 'empty'}; name one with --model"):
-        references.default_ref(store, shipped_dir=tmp_path / "empty")
-    assert not (store / "mlruns").exists()  # asking a fresh clone for its champion creates no store
+        references.default_ref(clone, shipped_dir=tmp_path / "empty")
+    assert not (clone / "mlruns").exists()  # asking a fresh clone for its champion creates no store
 
 
 def test_init_from_is_a_config_key():
