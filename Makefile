@@ -71,7 +71,7 @@ reproduce: $(STAMP) ## train what reports/claims.toml declares (the report's 5 c
 
 test: $(STAMP) ## lint, then the whole test suite (what CI runs)
 	$(VENV)/bin/ruff check colorgan tests reports
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25  # the slowest tests, so a CI log says where its minutes went
 
 test-fast: $(STAMP) ## the tests without the slow end-to-end runs
 	$(PY) -m pytest -q -m "not slow"
