@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 import struct
+import time
+import urllib.request
 import zlib
 from pathlib import Path
 
@@ -24,6 +27,26 @@ def write_colour_images(folder: Path, count: int, size: int = 48, seed: int = 0,
         img.save(path)
         paths.append(path)
     return paths
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_mlflow_server(url: str, proc, timeout: float = 120, interval: float = 0.5) -> None:
+    """Return once the `mlflow server` at ``url`` answers /health; fail if ``proc`` exits or ``timeout`` passes."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=2)
+            return
+        except OSError:
+            if time.time() > deadline or proc.poll() is not None:
+                raise RuntimeError("mlflow server did not start") from None
+            time.sleep(interval)
 
 
 @pytest.fixture

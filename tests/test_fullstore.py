@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 from colorgan import tracking, train
 from colorgan.__main__ import main
@@ -162,7 +163,6 @@ def test_serve_with_a_full_temporary_folder_answers_507_never_500_and_keeps_serv
     """A real 1 MB tmpfs as the server's TMPDIR (its own user and mount namespace): a 3 MB upload, which Starlette
     spools to the temporary folder past 1 MB, does not fit, and FastAPI's "error parsing the body" (400) it would
     give is named: 507 with a clear message. A small upload (kept in memory) is still served."""
-    import socket
 
     import numpy as np
     import requests
@@ -170,9 +170,7 @@ def test_serve_with_a_full_temporary_folder_answers_507_never_500_and_keeps_serv
 
     from colorgan.serve.app import TMP_FULL
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     tmp, logs = tmp_path / "tmp", tmp_path / "server.log"
     tmp.mkdir()
     script = f'mount -t tmpfs -o size=1m tmpfs "{tmp}" || exit 99\nTMPDIR="{tmp}" exec "$@"'

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ import pandas as pd
 import pytest
 import requests
 import tensorflow as tf
-from conftest import photo
+from conftest import free_port, photo
 from PIL import Image
 
 from colorgan import references, tracking
@@ -76,7 +75,7 @@ def test_the_pyfunc_colorizes_images_of_any_size(published, home):
 
 
 def test_mlflow_models_serve_answers_a_request(published, home, tmp_path):
-    port = _free_port()
+    port = free_port()
     bin_dir = Path(sys.executable).parent  # mlflow starts `uvicorn` from PATH: the venv's, as when it is activated
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking.store_uri(home.root),
            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -123,12 +122,6 @@ def _b64_png(image: np.ndarray) -> str:
 
 def _decode(b64: str) -> Image.Image:
     return Image.open(io.BytesIO(base64.b64decode(b64)))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 import optuna
 import pytest
 import requests
-from conftest import photo
+from conftest import free_port, photo
 from PIL import Image
 
 from colorgan import baselines, paths, references, shipped, studies, tracking
@@ -118,12 +117,6 @@ def test_serve_takes_every_kind_of_reference(refs, home):
             proc.terminate()
         for _, proc in servers.values():
             proc.wait(timeout=30)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.parametrize("argv", [

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import requests
 import uvicorn
-from conftest import huge_png_header, photo
+from conftest import free_port, huge_png_header, photo
 from PIL import Image
 
 from colorgan import color
@@ -55,12 +55,6 @@ def server(trained):
     yield f"http://127.0.0.1:{port}"
     srv.should_exit = True
     thread.join(timeout=30)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def encode(image: np.ndarray, fmt: str = "PNG", **options) -> bytes:

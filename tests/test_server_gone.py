@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from pathlib import Path
 import keras
 import optuna
 import pytest
+from conftest import free_port, wait_for_mlflow_server
 
 from colorgan import config, studies, tracking, train
 from colorgan.__main__ import main
@@ -37,17 +37,11 @@ WAIT_S = 4
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     """`mlflow server` on a fixed port and store, which the test stops and starts again."""
 
     def __init__(self, store: Path):
-        self.store, self.port, self.proc = store, _free_port(), None
+        self.store, self.port, self.proc = store, free_port(), None
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
@@ -56,15 +50,7 @@ class Server:
              "--backend-store-uri", f"sqlite:///{self.store / 'mlflow.db'}", "--serve-artifacts",
              "--artifacts-destination", str(self.store / "artifacts"), "--workers", "1"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{self.url}/health", timeout=2)
-                return
-            except OSError:
-                if time.time() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("mlflow server did not start") from None
-                time.sleep(0.5)
+        wait_for_mlflow_server(self.url, self.proc)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

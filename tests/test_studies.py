@@ -21,6 +21,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
+from conftest import free_port, wait_for_mlflow_server
 
 from colorgan import config, heartbeat, metrics, paths, studies, tracking
 from colorgan.studies import runner, summaries
@@ -304,14 +305,6 @@ def test_two_worker_processes_share_a_sqlite_study(env):
         assert runs[trial.number].info.run_id == trial.user_attrs["mlflow_run_id"]
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def postgres():
     """A throw-away PostgreSQL server on 127.0.0.1 with databases `optuna` and `mlflow`."""
@@ -329,7 +322,7 @@ def postgres():
     base = Path(tempfile.mkdtemp(prefix="colorgan-pg-"))
     if as_pg:
         shutil.chown(base, "postgres")
-    data, port = base / "data", _free_port()
+    data, port = base / "data", free_port()
     subprocess.run([*as_pg, bindir / "initdb", "-D", data, "-A", "trust", "-U", "colorgan"], check=True,
                    capture_output=True)
     subprocess.run([*as_pg, bindir / "pg_ctl", "-D", data, "-l", base / "log", "-w", "-o",
@@ -347,9 +340,7 @@ def postgres():
 @pytest.fixture
 def mlflow_server(postgres, tmp_path):
     """`mlflow server` on 127.0.0.1 with a PostgreSQL backend: the multi-machine tracking recipe."""
-    import urllib.request
-
-    port = _free_port()
+    port = free_port()
     backend = f"{postgres}/mlflow"
     proc = subprocess.Popen([Path(sys.executable).parent / "mlflow", "server", "--host", "127.0.0.1", "--port",
                              str(port), "--backend-store-uri", backend, "--artifacts-destination",
@@ -357,15 +348,7 @@ def mlflow_server(postgres, tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=2)
-                break
-            except OSError:
-                if time.time() > deadline or proc.poll() is not None:
-                    raise RuntimeError("mlflow server did not start") from None
-                time.sleep(1)
+        wait_for_mlflow_server(url, proc, interval=1)
         yield url
     finally:
         proc.terminate()
