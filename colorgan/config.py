@@ -22,6 +22,16 @@ class UsageError(ValueError):
     all without importing (and so loading) the modules that raise them."""
 
 
+def causes(exc: BaseException | None):
+    """An exception, then each it was raised from or during (``__cause__``, else ``__context__``), once each: where
+    a full disk or a lost server hides under a library's own error."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
 def exit_code(prog: str, action, verbose: bool = False) -> int:
     """Run a command's ``action()``: an expected failure is one line on stderr and exit 2 (``verbose``: after its
     traceback), Ctrl-C exit 130."""

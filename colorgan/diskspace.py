@@ -12,7 +12,7 @@ import errno
 import shutil
 from pathlib import Path
 
-from colorgan.config import UsageError
+from colorgan.config import UsageError, causes
 
 FULL_TEXTS = ("database or disk is full", "no space left on device", "disk quota exceeded")
 RESERVE_BYTES = 4 * 1024 * 1024  # beyond a write's own size: a sample grid, metric rows, SQLite's journal
@@ -40,15 +40,8 @@ def show(n: float) -> str:
 
 def is_full(exc: BaseException | None) -> bool:
     """Whether an exception, or any it was raised from or during, says the disk (or a quota) is full."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return True
-        if any(text in str(exc).lower() for text in FULL_TEXTS):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+    return any((isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT))
+               or any(text in str(e).lower() for text in FULL_TEXTS) for e in causes(exc))
 
 
 def fullest(stores: dict[str, Path]) -> tuple[str, Path, int]:

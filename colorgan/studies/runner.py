@@ -395,20 +395,23 @@ def work(spec: StudySpec, url: str, parent_run_id: str, root: Path, budget: int,
     study.sampler = sampler
 
 
-def _cut_off(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
-    """The first trial its tracking server's going away cut off (CUT_ATTR) that no trial has run again yet."""
-    trials = study.get_trials(deepcopy=False)
+def _not_yet_run_again(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    """The trials a lost tracking server or a full store cut off (CUT_ATTR) that no trial has run again yet."""
     again = {t.user_attrs.get(RETRY_ATTR) for t in trials}
-    return next((t for t in trials if t.state == optuna.trial.TrialState.FAIL and CUT_ATTR in t.user_attrs
-                 and t.number not in again and t.params), None)
+    return [t for t in trials if t.state == optuna.trial.TrialState.FAIL and CUT_ATTR in t.user_attrs
+            and t.number not in again]
+
+
+def _cut_off(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    """The first cut-off trial with values to run again."""
+    return next((t for t in _not_yet_run_again(study.get_trials(deepcopy=False)) if t.params), None)
 
 
 def _stopped_line(spec: StudySpec, study: optuna.Study, budget: int, what: str, then: str) -> str:
     """The one line of a study a lost tracking server or a full store stopped: ``what`` happened (which server and
     how long it was waited for, or which store and its free space), what is kept, and the command that goes on."""
     trials = study.get_trials(deepcopy=False)
-    cut = [t.number for t in trials if t.state == optuna.trial.TrialState.FAIL and CUT_ATTR in t.user_attrs
-           and t.number not in {u.user_attrs.get(RETRY_ATTR) for u in trials}]
+    cut = [t.number for t in _not_yet_run_again(trials)]
     again = f"; trial {', '.join(map(str, cut))} was cut off and runs again with the same values" if cut else ""
     return (f"study {spec.name} stopped: {what}; kept: {_counted(trials)} of {budget} trials finished, in the "
             f"Optuna storage{again}; {then} colorgan study {spec.name} goes on")

@@ -16,7 +16,7 @@ import math
 import os
 import time
 
-from colorgan.config import ConfigError, UsageError
+from colorgan.config import ConfigError, UsageError, causes
 
 WAIT_ENV = "COLORGAN_TRACKING_WAIT_S"
 DEFAULT_WAIT_S = 300.0
@@ -59,27 +59,14 @@ def is_server(uri: str) -> bool:
 
 def unreachable(exc: BaseException | None) -> bool:
     """Whether an error, or one in its chain, says the server could not be reached (not that it refused a call)."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, ConnectionError) or type(exc).__name__ in ("ConnectionError", "NewConnectionError",
-                                                                      "MaxRetryError", "ProtocolError"):
-            return True
-        if any(text in str(exc).lower() for text in UNREACHABLE_TEXTS):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+    return any(isinstance(e, ConnectionError)
+               or type(e).__name__ in ("ConnectionError", "NewConnectionError", "MaxRetryError", "ProtocolError")
+               or any(text in str(e).lower() for text in UNREACHABLE_TEXTS) for e in causes(exc))
 
 
 def gone(exc: BaseException | None) -> TrackingGone | None:
     """The TrackingGone an error is, or was raised from or during, else None."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, TrackingGone):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None
+    return next((e for e in causes(exc) if isinstance(e, TrackingGone)), None)
 
 
 def call(server: str, fn, *args, **kwargs):
