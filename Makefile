@@ -13,7 +13,8 @@ HOST ?= 127.0.0.1
 COLORGAN_UI_URL ?= http://127.0.0.1:$(PORT)
 
 .DEFAULT_GOAL := help
-WORKERS ?= 1
+# two one-thread study workers: on 2 cores one worker's tracing, data and MLflow work leaves a thread idle (docs/studies.md)
+WORKERS ?= 2
 STORAGE ?=
 TRIALS ?=
 EPOCHS ?=
@@ -45,7 +46,7 @@ setup: $(STAMP) ## create .venv and install the pinned dependencies (idempotent)
 train: $(STAMP) ## train one model: make train EXP=lab_advanced SET="epochs=2 batch_size=32"
 	$(PY) -m colorgan train experiments/$(EXP).toml $(if $(strip $(SET)),--set $(SET))
 
-study: $(STAMP) ## run or resume a study: make study NAME=lr_sweep [WORKERS=2] [STORAGE=url] [TRIALS=n] [EPOCHS=n]
+study: $(STAMP) ## run or resume a study: make study NAME=lr_sweep [WORKERS=1] [STORAGE=url] [TRIALS=n] [EPOCHS=n]
 	$(PY) -m colorgan study studies/$(NAME).toml --workers $(WORKERS) $(if $(STORAGE),--storage $(STORAGE)) \
 		$(if $(TRIALS),--trials $(TRIALS)) $(if $(EPOCHS),--epochs $(EPOCHS))
 

@@ -23,22 +23,6 @@ CPU_KEY = "curve/eval_cpu_seconds"  # the CPU seconds the run's curve evaluation
 SCORES = ("psnr", "psnr_gain", "color_auc", "color_auc_rebal", "colorfulness_gap")  # eval figures of each point
 
 
-class TestStep:
-    """One tf.function of a model's test_step per training phase, shared by the epoch's whole-split evaluation
-    and the curve points: traced once per phase, not once per caller (tracing costs seconds on a small CPU)."""
-
-    def __init__(self):
-        self._fn = None
-
-    def reset(self) -> None:
-        self._fn = None  # a new phase changes what the step does (pre-training has no critic): trace again
-
-    def __call__(self, model: keras.Model):
-        if self._fn is None:
-            self._fn = tf.function(model.test_step, reduce_retracing=True)
-        return self._fn
-
-
 def boundaries(steps_per_epoch: int, points: int) -> tuple[int, ...]:
     """The 1-based batch numbers within an epoch after which a point is logged: ``points`` evenly spread, the
     last at the epoch's end (fewer when an epoch has fewer batches)."""
@@ -67,11 +51,11 @@ class CurvePoints(keras.callbacks.Callback):
     """Logs the train losses' interval means and the eval subset's losses and SCORES at each boundary.
 
     ``evaluate(model, subset, step_fn)`` scores the subset (train.evaluate_split: losses and metrics.QUALITY
-    names); ``gray`` holds the gray image's figures on the same subset, for the PSNR gain; ``log(values, step)``
+    names) with the phase's ``model.eval_step()`` (the epoch's whole-split evaluation shares it); ``gray`` holds the gray image's figures on the same subset, for the PSNR gain; ``log(values, step)``
     writes them."""
 
     def __init__(self, steps_per_epoch: int, points: int, subset: tf.data.Dataset, evaluate: Callable,
-                 gray: dict[str, float], log: Callable[[dict[str, float], int], None], step: TestStep,
+                 gray: dict[str, float], log: Callable[[dict[str, float], int], None],
                  logged: set[int] = frozenset()):
         super().__init__()
         self.logged = logged  # steps logged before (a resumed run training an epoch again): not logged twice
@@ -80,11 +64,7 @@ class CurvePoints(keras.callbacks.Callback):
         self.subset, self.evaluate, self.gray, self.log = subset, evaluate, gray, log
         self._epoch = 0
         self._previous: tuple[int, dict[str, float]] = (0, {})
-        self.step = step
         self.eval_cpu = 0.0
-
-    def on_train_begin(self, logs=None):
-        self.step.reset()  # each fit() is one phase: its test step is traced again
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -103,7 +83,7 @@ class CurvePoints(keras.callbacks.Callback):
         if self._epoch * self.steps_per_epoch + done in self.logged:
             return
         cpu = time.process_time()
-        figures, _ = self.evaluate(self.model, self.subset, self.step(self.model))
+        figures, _ = self.evaluate(self.model, self.subset, self.model.eval_step())
         self.eval_cpu += time.process_time() - cpu
         figures["psnr_gain"] = figures["psnr"] - self.gray["psnr"]
         values.update({f"{PREFIX}eval/{k}": figures[k] for k in (*names, *SCORES) if k in figures})

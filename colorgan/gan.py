@@ -38,6 +38,7 @@ class ColorGAN(keras.Model):
         self.ema_generator = _shadow(generator) if ema_decay > 0 else None
         names = ADVERSARIAL_LOSSES if discriminator is not None else REGRESSION_LOSSES
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+        self._phase_steps: dict[bool, dict] = {}  # pretraining flag -> that phase's traced step functions
 
     def compile(self, g_optimizer, d_optimizer=None, **kwargs):
         super().compile(**kwargs)
@@ -64,10 +65,39 @@ class ColorGAN(keras.Model):
         return self.ema_generator if self.ema_generator is not None else self.generator
 
     def start_phase(self, pretraining: bool) -> None:
-        """Enter pre-training or the GAN. The steps read the flag when traced, so the step functions are rebuilt."""
+        """Enter pre-training or the GAN. The steps read the flag when traced, so each phase has its own step
+        functions: traced on the phase's first entry, then kept (tracing costs seconds on a small CPU, and a
+        study's worker trains model after model of the same graph: train.reusable_model)."""
         self.pretraining = pretraining
-        self.make_train_function(force=True)
-        self.make_test_function(force=True)
+        kept = self._phase_steps.get(pretraining)
+        if kept is None:
+            self.make_train_function(force=True)
+            self.make_test_function(force=True)
+            kept = self._phase_steps[pretraining] = {
+                "train": self.train_function, "test": self.test_function,
+                "eval": tf.function(self.test_step, reduce_retracing=True)}
+        self.train_function, self.test_function = kept["train"], kept["test"]
+
+    def eval_step(self):
+        """This phase's ``test_step`` as a tf.function (train.evaluate_split and the curve points share it)."""
+        if self.pretraining not in self._phase_steps:
+            self.start_phase(self.pretraining)
+        return self._phase_steps[self.pretraining]["eval"]
+
+    def take_state_of(self, fresh: ColorGAN) -> None:
+        """Become ``fresh`` (a model just built with the same graph): its variables (networks, EMA shadow, seed
+        states, the rebalancing table, the trackers), the optimizers back to step 0 with empty moments. The step
+        functions traced for this model stay valid: they read these variables, whose values are all replaced."""
+        # variables, not weights: Keras' weights leave out the dropout layers' seed states and the trackers' state
+        pairs = list(zip(self.variables, fresh.variables, strict=True))
+        if any(mine.shape != theirs.shape or mine.dtype != theirs.dtype for mine, theirs in pairs):
+            raise ValueError("take_state_of: the fresh model's variables do not line up with this one's")
+        for mine, theirs in pairs:
+            mine.assign(theirs.value)
+        for optimizer in (self.g_optimizer, self.d_optimizer):
+            for variable in (optimizer.variables if optimizer is not None else ()):
+                variable.assign(tf.zeros(variable.shape, variable.dtype))
+        self.pretraining = False
 
     def call(self, l_in, training=False):
         return (self.generator if training else self.inference_generator)(l_in, training=training)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import tempfile
@@ -115,6 +116,63 @@ def gray_baseline(dataset: tf.data.Dataset, color_space: str) -> dict[str, float
     return metrics.split_scores(dataset, color_space)
 
 
+class SameEveryRun:
+    """What every run of a study on the same data computes alike (the gray image's scores on the eval split and
+    its curve subset, the a*b* prior), computed once per process: a study worker's runs then skip ~7 CPU-seconds
+    each of start-up. Keyed by the data set's fingerprint (names and sizes) and every setting the value reads."""
+
+    def __init__(self, size: int = 8):
+        self.size, self.values = size, {}
+
+    def get(self, key: tuple, compute):
+        if key not in self.values:
+            if len(self.values) >= self.size:
+                self.values.pop(next(iter(self.values)))
+            self.values[key] = compute()
+        return self.values[key]
+
+
+SAME_EVERY_RUN = SameEveryRun()
+
+
+RATES_AND_NAMES = ("lr_g", "lr_d", "seed", "run_name")  # what no traced step reads: the rates are variables
+
+
+class ReusableModel:
+    """The last model built in this process, kept with its traced step functions: a run whose config differs from
+    it only in RATES_AND_NAMES (a study's trials of one graph, each configuration's repeats) takes it over, set to
+    a freshly built model's state (gan.ColorGAN.take_state_of), instead of tracing its steps again (~18 CPU-seconds
+    of a 64x64 trial). A fresh model is still built for its initial weights, so a run's numbers do not depend on
+    what ran before it in the process (tests/test_train.py holds the two equal)."""
+
+    def __init__(self):
+        self.key, self.model = None, None
+
+    def get(self, cfg: Config, recon_weights) -> gan.ColorGAN:
+        fresh = gan.build(cfg, recon_weights=recon_weights)
+        graph = {k: v for k, v in cfg.to_dict().items() if k not in RATES_AND_NAMES}
+        key = (json.dumps(graph, sort_keys=True, default=str),
+               None if recon_weights is None else np.asarray(recon_weights, np.float32).tobytes())
+        if key != self.key or self.model is None:
+            self.key, self.model = key, fresh
+            return fresh
+        self.model.take_state_of(fresh)
+        return self.model
+
+
+REUSABLE_MODEL = ReusableModel()
+
+
+def reusable_model(cfg: Config, recon_weights) -> gan.ColorGAN:
+    return REUSABLE_MODEL.get(cfg, recon_weights)
+
+
+def _data_key(cfg: Config, bundle: data.DataBundle) -> tuple:
+    """The data a run reads, as a memo key: the files (fingerprint) and how they are split, filtered and sized."""
+    return (bundle.info["data_dir"], bundle.info["fingerprint"], cfg.eval_fraction, cfg.test_fraction,
+            cfg.grey_threshold, cfg.image_size, cfg.color_space)
+
+
 class LearningRates(keras.callbacks.Callback):
     """Sets both networks' learning rates at each epoch's start (schedule.learning_rates), so a resumed run
     recomputes them from its epoch and never keeps a stale rate restored with the optimizer's state."""
@@ -148,11 +206,7 @@ class EpochEnd(keras.callbacks.Callback):
         self.last: dict[str, float] = {}
         self.eval_cpu = 0.0  # CPU seconds of this session's whole-split evaluations
         self._started = 0.0
-        self.test_step = curves.TestStep()  # shared with the curve points (one trace per phase)
         self.sample_l, _ = color.encode(tf.constant(bundle.eval_rgb_sample), cfg.color_space)
-
-    def on_train_begin(self, logs=None):
-        self.test_step.reset()  # each fit() is one phase (fit_phases): trace test_step again for it
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
@@ -170,7 +224,7 @@ class EpochEnd(keras.callbacks.Callback):
         values = {f"train/{name}": float(logs[name]) for name in model.loss_names}
         if self.evaluates_whole_split(step):
             cpu = time.process_time()
-            evaluated, self.per_image = evaluate_split(model, self.bundle.eval, self.test_step(model))
+            evaluated, self.per_image = evaluate_split(model, self.bundle.eval, model.eval_step())
             self.eval_cpu += time.process_time() - cpu
             values["eval_cpu_seconds"] = self.eval_cpu  # the run's whole-split evaluations so far
             values.update({f"eval/{k}": v for k, v in evaluated.items() if k != "images"})
@@ -271,10 +325,12 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
         print(f"precision: {precision} ({why})", flush=True)
     keras.utils.set_random_seed(cfg.seed)
     bundle = data.load(cfg, root)
-    prior = rebalance_prior(cfg, root)
-    model = gan.build(cfg, recon_weights=prior[1] if prior else None)
+    prior = SAME_EVERY_RUN.get(("prior", *_data_key(cfg, bundle), cfg.max_train_images, cfg.recon_weighting,
+                                cfg.rebalance_bins, cfg.rebalance_mix), lambda: rebalance_prior(cfg, root))
+    model = reusable_model(cfg, prior[1] if prior else None)
     checkpoint = _checkpoint(model)
-    gray = gray_baseline(bundle.eval, cfg.color_space)
+    gray = dict(SAME_EVERY_RUN.get(("gray", *_data_key(cfg, bundle), bundle.eval_files),
+                                   lambda: gray_baseline(bundle.eval, cfg.color_space)))
     # init_from, before the run exists (a bad source fails first); study_run finds study:NAME (the CLI's)
     lineage = warmstart.apply(model, cfg, root, study_run, resume_run_id, announce=epoch_lines)
     # the checkpoint is read (and a damaged one refused) before the run is touched: a failed resume changes nothing
@@ -307,7 +363,7 @@ def run(cfg: Config, config_path: Path | None = None, resume_run_id: str | None 
                              spent.get("cpu_seconds", 0.0), cpu_start)
         end_epoch = EpochEnd(cfg, bundle, tracker, checkpoint, gray, spend, guard, print_lines=epoch_lines)
         steps = math.ceil(n_train / cfg.batch_size)
-        curve = curve_points(cfg, bundle, steps, tracker, end_epoch.test_step,
+        curve = curve_points(cfg, bundle, steps, tracker,
                              set(tracker.metric_steps(curves.EPOCH_KEY)) if resume_run_id else set())
         try:
             fit_phases(model, cfg, bundle.train, initial_epoch,
@@ -346,15 +402,17 @@ def fit_phases(model: gan.ColorGAN, cfg: Config, dataset: tf.data.Dataset, initi
 
 
 def curve_points(cfg: Config, bundle: data.DataBundle, steps_per_epoch: int, tracker: tracking.RunTracker,
-                 step: curves.TestStep, logged: set[int] = frozenset()) -> list[curves.CurvePoints]:
+                 logged: set[int] = frozenset()) -> list[curves.CurvePoints]:
     """The within-epoch curve logger (colorgan.curves) on the first ``curve_eval_images`` eval images; none with
     ``curve_points = 0``. ``logged``: the steps a resumed run logged already (an epoch it trains again after a crash
     before that epoch's checkpoint), which are not logged twice."""
     if not cfg.curve_points:
         return []
     subset = curves.take_images(bundle.eval, cfg.curve_eval_images, cfg.batch_size)
-    return [curves.CurvePoints(steps_per_epoch, cfg.curve_points, subset, evaluate_split,
-                               gray_baseline(subset, cfg.color_space), tracker.log_metrics, step, logged)]
+    gray = dict(SAME_EVERY_RUN.get(("gray", *_data_key(cfg, bundle), bundle.eval_files[:cfg.curve_eval_images]),
+                                   lambda: gray_baseline(subset, cfg.color_space)))
+    return [curves.CurvePoints(steps_per_epoch, cfg.curve_points, subset, evaluate_split, gray, tracker.log_metrics,
+                               logged)]
 
 
 def check_resume(run_id: str, root: Path) -> None:

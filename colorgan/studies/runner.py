@@ -30,7 +30,7 @@ import optuna
 import pandas as pd
 import sqlalchemy
 
-from colorgan import curves, diskspace, gan, heartbeat, metrics, paths, quiet, schedule, tracking, train
+from colorgan import curves, data, diskspace, gan, heartbeat, metrics, paths, quiet, schedule, tracking, train
 from colorgan.studies import answer as answer_mod
 from colorgan.studies import lock as lock_mod
 from colorgan.studies import pareto as pareto_mod
@@ -690,7 +690,11 @@ def pretrain(spec: StudySpec, root: Path, parent: str) -> str:
     cfg = spec.pretrain_config()
     if cfg is None:
         return ""
-    key = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+    # the data it learnt from is part of the key: the same config on another data set (COLORGAN_DATA, the built-in
+    # samples) is another warm start, whose eval split the trials' paired comparisons could not join
+    _, _, _, data_info = data.split_dataset(cfg, root)
+    resolved = {**cfg.to_dict(), "data_dir": data_info["data_dir"], "data_fingerprint": data_info["fingerprint"]}
+    key = hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:16]
     tags = {"colorgan.role": "pretrain", "colorgan.pretrain_key": key}
     found = tracking.find_finished_run(root, cfg.experiment, tags)
     if found is None:
