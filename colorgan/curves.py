@@ -51,8 +51,8 @@ class CurvePoints(keras.callbacks.Callback):
     """Logs the train losses' interval means and the eval subset's losses and SCORES at each boundary.
 
     ``evaluate(model, subset, step_fn)`` scores the subset (train.evaluate_split: losses and metrics.QUALITY
-    names) with the phase's ``model.eval_step()`` (the epoch's whole-split evaluation shares it); ``gray`` holds the gray image's figures on the same subset, for the PSNR gain; ``log(values, step)``
-    writes them."""
+    names) with the phase's ``model.eval_step()`` (the epoch's whole-split evaluation shares it); ``gray`` holds
+    the gray image's figures on the same subset, for the PSNR gain; ``log(values, step)`` writes them."""
 
     def __init__(self, steps_per_epoch: int, points: int, subset: tf.data.Dataset, evaluate: Callable,
                  gray: dict[str, float], log: Callable[[dict[str, float], int], None],
