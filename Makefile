@@ -16,6 +16,9 @@ COLORGAN_UI_URL ?= http://127.0.0.1:$(PORT)
 # two one-thread study workers: on 2 cores one worker's tracing, data and MLflow work leaves a thread idle (docs/studies.md)
 WORKERS ?= 2
 STORAGE ?=
+# test processes: most of a tiny test's time is single-threaded tracing and Python, so one per core (a test file
+# stays in one process, its module fixtures built once)
+TEST_PROCS ?= auto
 TRIALS ?=
 EPOCHS ?=
 # `$(WHERE) NAME` prints a location of the project (root, mlruns, mlflow-uri, optuna-db...): colorgan/paths.py
@@ -72,7 +75,7 @@ reproduce: $(STAMP) ## train what reports/claims.toml declares (the report's 5 c
 
 test: $(STAMP) ## lint, then the whole test suite (what CI runs)
 	$(VENV)/bin/ruff check colorgan tests reports
-	$(PY) -m pytest -q --durations=25  # the slowest tests, so a CI log says where its minutes went
+	$(PY) -m pytest -q -n $(TEST_PROCS) --dist loadfile --durations=25  # the slowest tests: where CI's minutes went
 
 test-fast: $(STAMP) ## the tests without the slow end-to-end runs
 	$(PY) -m pytest -q -m "not slow"
