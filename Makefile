@@ -28,7 +28,7 @@ MODEL ?=
 DATA ?=
 SIZE ?=
 
-.PHONY: help setup train study summary dashboard evaluate report reproduce test test-fast lint ui bench bench-serve serve \
+.PHONY: help setup train study summary dashboard evaluate ood report reproduce test test-fast lint ui bench bench-serve serve \
 	model-serve clean
 
 # Each target's `## text` is its line in `make help`; $(PORT) and $(HOST) in it are written with their values.
@@ -62,6 +62,9 @@ dashboard: $(STAMP) ## optuna-dashboard on http://127.0.0.1:8080 over the study 
 
 evaluate: $(STAMP) ## score a model or baseline on the test split: make evaluate MODEL=RUN_ID|baseline:welsh [DATA=dir] [SIZE=64]
 	$(PY) -m colorgan evaluate --model '$(or $(MODEL),models:/colorgan@champion)' $(if $(DATA),--data $(DATA)) $(if $(SIZE),--size $(SIZE))
+
+ood: $(STAMP) ## score a model on photos of other subjects (the built-in samples' source photos, whole): make ood [MODEL=shipped]
+	$(PY) -m colorgan evaluate --model '$(or $(MODEL),shipped)' --data "$$($(PY) -m colorgan.samples)" $(if $(SIZE),--size $(SIZE))
 
 report: $(STAMP) ## reports/NAME/ from MLflow, evaluating what is missing first: make report NAME=seed_graphs|<study> [STORAGE=url]
 	cache="$$($(WHERE) cache)" && mkdir -p "$$cache" && \

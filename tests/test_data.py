@@ -277,6 +277,32 @@ def test_samples_build_offline_once_and_load(tmp_path, monkeypatch):
     assert sum(int(l_in.shape[0]) for l_in, _ in bundle.train) == bundle.info["n_train"]
 
 
+def test_the_other_subjects_folder_holds_every_source_photo_whole_built_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: pytest.fail("must not touch the network"))
+    sources = samples.source_images()
+    folder = samples.other_subjects_dir(tmp_path)
+    files = sorted(folder.rglob("*.png"))
+    assert [p.relative_to(folder).as_posix() for p in files] == [f"other/{n}.png" for n in sorted(sources)]
+    for path in files:  # whole: the source's own size and pixels, not a crop
+        with Image.open(path) as img:
+            assert img.size == sources[path.stem].size
+            assert np.array_equal(np.asarray(img.convert("RGB")), np.asarray(sources[path.stem]))
+    stamp = snapshot(folder)
+    assert samples.other_subjects_dir(tmp_path) == folder and snapshot(folder) == stamp  # built once
+
+
+def test_make_ood_finds_the_other_subjects_folder_under_the_project_cache(tmp_path):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COLORGAN_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "colorgan.samples"], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    folder = Path(out.stdout.strip())
+    assert folder == tmp_path / ".cache" / "colorgan" / "other-subjects" and len(list(folder.rglob("*.png"))) >= 5
+
+
 def test_a_file_gone_mid_run_is_dropped_not_fatal(tmp_path):
     make_dataset(tmp_path, n_good=5)
     paths = [str(p) for p in sorted(tmp_path.rglob("*.*"))] + [str(tmp_path / "deleted.jpg")]
