@@ -1,9 +1,10 @@
 """`colorgan ship`: a trained generator -> a shipped-model folder in the repository (colorgan.shipped's format).
 
 The generator is rounded to the float16 weights the folder stores, then scored on the whole test split of its
-config and on a fixed subset (the first SUBSET files of the sorted test split), next to the gray image, with
-`evaluate`'s code. The card and ``figures.json`` hold those figures; ``tests/test_shipped_model.py`` recomputes
-the subset's, so a change that breaks loading or the colour pipeline fails CI.
+config, on a fixed subset (the first SUBSET files of the sorted test split) and on the photos of other subjects
+(`make ood`: colorgan.samples.other_subjects_dir), next to the gray image, with `evaluate`'s code. The card and
+``figures.json`` hold those figures; ``tests/test_shipped_model.py`` recomputes the subset's and the other
+subjects', so a change that breaks loading or the colour pipeline fails CI.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from colorgan import data, evaluate, metrics, publish, references, shipped, tracking
+from colorgan import data, evaluate, metrics, paths, publish, references, samples, shipped, tracking
 
 SUBSET = 64  # the fixed subset: the first files of the sorted test split, at the model's size
 FORMAT = 1  # figures.json's layout
@@ -33,14 +34,19 @@ def _records(summary: pd.DataFrame) -> list[dict]:
             for row in summary.to_dict("records")]
 
 
+def _tables(subjects: dict[str, evaluate.Subject], folder: Path, rels: list[str]):
+    """(names kept, skipped, each subject's per-image table) on the files, at the subjects' size."""
+    size = next(iter(subjects.values())).size
+    names, rgb, skipped = evaluate.load_images(folder, rels, size)
+    if not names:
+        raise data.DataError(f"{folder}: no usable image to score ({len(skipped)} skipped)")
+    return names, skipped, {label: evaluate.per_image_table(subject, names, rgb) for label, subject in subjects.items()}
+
+
 def score(subjects: dict[str, evaluate.Subject], data_dir: Path, rels: list[str]) -> dict:
     """Each subject's figures on the files: ``test`` (summary rows: "all", then one per class) and ``subset`` (the
     "all" row of the first SUBSET files), with the files of the subset."""
-    size = next(iter(subjects.values())).size
-    names, rgb, skipped = evaluate.load_images(data_dir, rels, size)
-    if not names:
-        raise data.DataError(f"{data_dir}: no usable test image to score ({len(skipped)} skipped)")
-    tables = {label: evaluate.per_image_table(subject, names, rgb) for label, subject in subjects.items()}
+    names, skipped, tables = _tables(subjects, data_dir, rels)
     return {
         "n_test": len(names),
         "skipped": [f"{n}\t{why}" for n, why in skipped],
@@ -48,6 +54,20 @@ def score(subjects: dict[str, evaluate.Subject], data_dir: Path, rels: list[str]
         "subset": {"files": names[:SUBSET],
                    **{label: _records(evaluate.summarise(t.iloc[:SUBSET]))[0] for label, t in tables.items()}},
     }
+
+
+def other_subjects(subjects: dict[str, evaluate.Subject], root: Path) -> dict:
+    """The model and the gray image on the photos of other subjects (`make ood`): each one's "all" row, every
+    photo's PSNR, and the model's per-photo PSNR gain over gray with its paired 95% interval. A landscape model
+    that does not know a subject should not do worse than leaving it gray."""
+    folder = samples.other_subjects_dir(paths.cache_dir(root) / "colorgan")
+    rels = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png"))
+    names, _, tables = _tables(subjects, folder, rels)
+    gain = metrics.paired_difference(tables["model"]["psnr"], tables["gray"]["psnr"], "psnr", "higher")
+    return {"files": names,
+            **{label: _records(evaluate.summarise(t))[0] for label, t in tables.items()},
+            "psnr_per_photo": {label: [float(v) for v in t["psnr"]] for label, t in tables.items()},
+            "psnr_gain": {"mean": gain.mean, "low": gain.low, "high": gain.high, "verdict": gain.verdict}}
 
 
 def ship(ref: str, out: Path, root: Path, command: str = "", replace: bool = False,
@@ -66,7 +86,7 @@ def ship(ref: str, out: Path, root: Path, command: str = "", replace: bool = Fal
                "image_size": cfg.image_size, "color_space": cfg.color_space,
                "data": {"data_dir": str(data_dir), "data_source": split_info["data_source"],
                         "fingerprint": split_info["fingerprint"]},
-               **score(subjects, data_dir, rels)}
+               **score(subjects, data_dir, rels), "other_subjects": other_subjects(subjects, root)}
     card = model_card(shipped.display(out), cfg, figures, {**params, **split_info, "n_test": figures["n_test"]}, params)
     shipped.write(out, generator, cfg, card, figures, replace=replace)
     return ShipResult(Path(out), model.description, figures, card)
@@ -108,9 +128,10 @@ def model_card(folder: str, cfg, figures: dict, info: dict, params: dict) -> str
         *(f"| {m['group']} | {m['n']} | {m['psnr']:.2f} | {g['psnr']:.2f} | {m['colorfulness_gap']:.1f} | "
           f"{g['colorfulness_gap']:.1f} |" for m, g in zip(model, gray, strict=True)),
         "",
+        *other_subjects_section(figures["other_subjects"], size),
         f"`{shipped.FIGURES_FILE}` holds these figures, and under `subset` those of the first "
         f"{len(figures['subset']['files'])} files of the sorted test split, which `tests/test_shipped_model.py` "
-        "recomputes.",
+        "recomputes with those of the other subjects.",
         "",
         "## How to use it",
         "",
@@ -123,3 +144,26 @@ def model_card(folder: str, cfg, figures: dict, info: dict, params: dict) -> str
         *publish.card_limitations(size),
     ]
     return "\n".join(lines) + "\n"
+
+
+def other_subjects_section(ood: dict, size: int) -> list[str]:
+    """The card's lines on the photos of other subjects: every photo against gray, the paired mean gain."""
+    model, gray, gain = ood["model"], ood["gray"], ood["psnr_gain"]
+    per_photo = zip(ood["files"], ood["psnr_per_photo"]["model"], ood["psnr_per_photo"]["gray"], strict=True)
+    return [
+        "## Photos of other subjects",
+        "",
+        f"The {len(ood['files'])} colour photographs bundled with scikit-image and scikit-learn (`make ood`), whole, "
+        f"at {size}x{size}: subjects a landscape model never saw. Where it does worse than the gray image it colours "
+        "a subject wrongly; so few photos are a smoke alarm, not a benchmark.",
+        "",
+        "| photo | PSNR (dB): model | gray | gain |",
+        "|---|---|---|---|",
+        *(f"| {Path(name).stem} | {m:.2f} | {g:.2f} | {m - g:+.2f} |" for name, m, g in per_photo),
+        "",
+        f"Per photo {gain['mean']:+.2f} dB over the gray image, paired 95% interval [{gain['low']:+.2f}, "
+        f"{gain['high']:+.2f}] ({gain['verdict']}); pooled {model['psnr'] - gray['psnr']:+.2f} dB; colourfulness "
+        f"gap {model['colorfulness_gap']:.1f} (gray {gray['colorfulness_gap']:.1f}).",
+        "",
+    ]
+

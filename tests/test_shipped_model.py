@@ -3,8 +3,9 @@
 Its ``figures.json`` holds, under ``subset``, the figures of the model and of the gray image on a fixed subset of
 the landscape test split: the first 64 files of the sorted test split, at the model's size. This test loads the
 shipped folder, takes that subset again (the data found the usual way: $COLORGAN_DATA, data/landscapes, then
-../shared/data/landscapes), scores both again and compares within TOLERANCE, so a change that breaks loading the
-model or the colour pipeline fails CI. (`tests/test_shipping.py` runs the same check on a folder it ships.)
+../shared/data/landscapes), scores both again, and on the photos of other subjects (`make ood`), and compares
+within TOLERANCE, so a change that breaks loading the model or the colour pipeline fails CI.
+(`tests/test_shipping.py` runs the same check on a folder it ships.)
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ TOLERANCE = {"psnr": 0.05, "psnr_mean": 0.05, "psnr_median": 0.05, "ssim": 0.002
 
 
 def check_shipped_figures(folder: Path, root: Path) -> None:
-    """Recompute a shipped model's subset figures and compare them with its figures.json."""
+    """Recompute a shipped model's subset figures and those on the photos of other subjects, and compare them
+    with its figures.json."""
     assert shipped.exists(folder), (f"no shipped model at {folder}: train the landscapes experiment and run "
                                     f"`colorgan ship --model RUN_ID --out {folder}`")
     model = shipped.load(folder)
@@ -37,6 +39,12 @@ def check_shipped_figures(folder: Path, root: Path) -> None:
     wrong = [f"{label} {key}: {got[label][key]:.4f}, figures.json {expected[label][key]:.4f}"
              for label in ("model", "gray") for key, tol in TOLERANCE.items()
              if not abs(got[label][key] - expected[label][key]) <= tol]
+    expected_ood = shipped.read_figures(folder)["other_subjects"]
+    got_ood = shipping.other_subjects(subjects, root)
+    assert got_ood["files"] == expected_ood["files"], "the photos of other subjects are not those it shipped with"
+    wrong += [f"other subjects, {label} {key}: {got_ood[label][key]:.4f}, figures.json {expected_ood[label][key]:.4f}"
+              for label in ("model", "gray") for key, tol in TOLERANCE.items()
+              if not abs(got_ood[label][key] - expected_ood[label][key]) <= tol]
     assert not wrong, "the shipped model's figures changed:\n" + "\n".join(wrong)
 
 

@@ -41,11 +41,18 @@ def test_ship_writes_the_folder_with_its_figures_and_card(shipped_folder, home, 
         assert figures["subset"][label]["n"] == len(rels)  # fewer than 64 test images: the subset is all of them
         assert figures["subset"][label]["psnr"] == pytest.approx(rows[0]["psnr"], abs=1e-3)
     assert figures["test"]["gray"][0]["colorfulness"] == pytest.approx(0.0, abs=0.05)
+    ood = figures["other_subjects"]  # the photos of other subjects, whole: per photo, and the paired gain
+    assert [f.split("/")[0] for f in ood["files"]] == ["other"] * len(ood["files"]) and len(ood["files"]) >= 5
+    gains = np.subtract(ood["psnr_per_photo"]["model"], ood["psnr_per_photo"]["gray"])
+    assert ood["psnr_gain"]["mean"] == pytest.approx(gains.mean(), abs=1e-6)
+    assert ood["psnr_gain"]["low"] < ood["psnr_gain"]["mean"] < ood["psnr_gain"]["high"]
+    assert ood["model"]["n"] == ood["gray"]["n"] == len(ood["files"])
     card = (shipped_folder / "model_card.md").read_text()
     for text in ("# tiny-32: the reference colorization generator", f"from run {home.run_id}", "float16",
                  "## Training data", "## Config", "image_size = 32", "make train EXP=smoke", "| PSNR pooled (dB) |",
                  "| PSNR mean (dB) |", " ± ", "| colourfulness gap to original |", "gray image", "| a |",
-                 "## Limitations", f'init_from = "{shipped_folder}"'):
+                 "## Limitations", f'init_from = "{shipped_folder}"', "## Photos of other subjects",
+                 "| chelsea |", "paired 95% interval"):
         assert text in card, text
 
 
