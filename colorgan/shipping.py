@@ -61,8 +61,7 @@ def other_subjects(subjects: dict[str, evaluate.Subject], root: Path) -> dict:
     photo's PSNR, and the model's per-photo PSNR gain over gray with its paired 95% interval. A landscape model
     that does not know a subject should not do worse than leaving it gray."""
     folder = samples.other_subjects_dir(paths.cache_dir(root) / "colorgan")
-    rels = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png"))
-    names, _, tables = _tables(subjects, folder, rels)
+    names, _, tables = _tables(subjects, folder, data.find_images(folder))  # what `colorgan evaluate --data` lists
     gain = metrics.paired_difference(tables["model"]["psnr"], tables["gray"]["psnr"], "psnr", "higher")
     return {"files": names,
             **{label: _records(evaluate.summarise(t))[0] for label, t in tables.items()},
@@ -166,4 +165,3 @@ def other_subjects_section(ood: dict, size: int) -> list[str]:
         f"gap {model['colorfulness_gap']:.1f} (gray {gray['colorfulness_gap']:.1f}).",
         "",
     ]
-

@@ -28,7 +28,8 @@ def check_shipped_figures(folder: Path, root: Path) -> None:
     assert shipped.exists(folder), (f"no shipped model at {folder}: train the landscapes experiment and run "
                                     f"`colorgan ship --model RUN_ID --out {folder}`")
     model = shipped.load(folder)
-    expected = shipped.read_figures(folder)["subset"]
+    figures = shipped.read_figures(folder)
+    expected = figures["subset"]
     cfg = model.cfg.replace(data_dir="")  # the data found the usual way, wherever it trained
     data_dir, rels, _ = evaluate.sorted_test_split(cfg, root)
     files = expected["files"]
@@ -39,7 +40,7 @@ def check_shipped_figures(folder: Path, root: Path) -> None:
     wrong = [f"{label} {key}: {got[label][key]:.4f}, figures.json {expected[label][key]:.4f}"
              for label in ("model", "gray") for key, tol in TOLERANCE.items()
              if not abs(got[label][key] - expected[label][key]) <= tol]
-    expected_ood = shipped.read_figures(folder)["other_subjects"]
+    expected_ood = figures["other_subjects"]
     got_ood = shipping.other_subjects(subjects, root)
     assert got_ood["files"] == expected_ood["files"], "the photos of other subjects are not those it shipped with"
     wrong += [f"other subjects, {label} {key}: {got_ood[label][key]:.4f}, figures.json {expected_ood[label][key]:.4f}"
