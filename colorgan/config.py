@@ -80,6 +80,7 @@ class Config:
     resize_margin: float = 1.125  # train images are resized to size*margin, then randomly cropped (jitter)
     # --- networks ---
     generator: str = "unet"  # the generator architecture: the report's U-Net
+    generator_width: float = 1.0  # multiplies the U-Net's channel widths (capacity; cost grows about as its square)
     dropout: float = 0.5  # on the deepest up-sampling blocks of the U-Net
     power_iterations: int = 10  # spectral normalization power iterations; 0 = no spectral normalization
     spectral_norm_on: str = "discriminator"  # which network's convolutions get spectral normalization
@@ -141,6 +142,7 @@ class Config:
         _check_range(self, "dropout", 0.0, 0.95)
         _check_range(self, "beta1", 0.0, 0.999)
         _check_range(self, "resize_margin", 1.0, 2.0)
+        _check_range(self, "generator_width", 0.25, 4.0)
         for key in ("batch_size", "epochs", "sample_images", "curve_eval_images"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: must be at least 1, got {getattr(self, key)}")

@@ -34,15 +34,16 @@ _INIT_STDDEV = 0.02  # pix2pix / DCGAN weight initialisation
 _BN_MOMENTUM = 0.9
 
 
-def down_widths(image_size: int) -> list[int]:
-    """One Conv2D(stride 2) block per halving, down to 1x1."""
+def down_widths(image_size: int, width: float = 1.0) -> list[int]:
+    """One Conv2D(stride 2) block per halving, down to 1x1; ``width`` scales every block (to a multiple of 8)."""
     depth = int(math.log2(image_size))
-    return [(_DOWN_WIDTHS[i] if i < len(_DOWN_WIDTHS) else _MAX_WIDTH) for i in range(depth)]
+    report = [(_DOWN_WIDTHS[i] if i < len(_DOWN_WIDTHS) else _MAX_WIDTH) for i in range(depth)]
+    return [max(8, round(w * width / 8) * 8) for w in report]
 
 
-def up_widths(image_size: int) -> list[int]:
+def up_widths(image_size: int, width: float = 1.0) -> list[int]:
     """Mirror of the down path without its first block: the report's 512,256,256,128,128,64 for 128."""
-    return list(reversed(down_widths(image_size)[1:]))
+    return list(reversed(down_widths(image_size, width)[1:]))
 
 
 def _conv(layer: layers.Layer, power_iterations: int) -> layers.Layer:
@@ -96,16 +97,16 @@ def _down(x, filters: int, batchnorm: bool, power_iterations: int, name: str, pa
 
 
 def build_generator(image_size: int, out_channels: int, dropout: float = 0.5, power_iterations: int = 0,
-                    name: str = "unet_generator", padding: str = "zero") -> keras.Model:
+                    name: str = "unet_generator", padding: str = "zero", width: float = 1.0) -> keras.Model:
     """U-Net: L in [-1, 1] [H, W, 1] -> colour channels in [-1, 1] (tanh), with skip connections."""
     inputs = keras.Input((image_size, image_size, 1), name="l_input")
     x = inputs
     skips = []
-    for i, filters in enumerate(down_widths(image_size)):
+    for i, filters in enumerate(down_widths(image_size, width)):
         x = _down(x, filters, batchnorm=i > 0, power_iterations=power_iterations, name=f"down{i + 1}",
                   padding=padding)
         skips.append(x)
-    for i, (filters, skip) in enumerate(zip(up_widths(image_size), reversed(skips[:-1]), strict=True)):
+    for i, (filters, skip) in enumerate(zip(up_widths(image_size, width), reversed(skips[:-1]), strict=True)):
         x = _strided(x, layers.Conv2DTranspose, filters, padding, power_iterations, f"up{i + 1}_convT",
                      use_bias=False)
         x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name=f"up{i + 1}_bn")(x)
@@ -142,7 +143,7 @@ def unet(cfg: Config) -> keras.Model:
     """The report's U-Net, with spectral normalization too when ``spectral_norm_on = "both"``."""
     power = cfg.power_iterations if cfg.spectral_norm_on == "both" else 0
     return build_generator(cfg.image_size, color.channels(cfg.color_space), cfg.dropout, power,
-                           padding=cfg.padding)
+                           padding=cfg.padding, width=cfg.generator_width)
 
 
 GENERATORS: dict[str, Callable[[Config], keras.Model]] = {"unet": unet}

@@ -30,6 +30,15 @@ def test_report_widths_at_128():
     assert d.output.shape[1:] == (32, 32, 1)
 
 
+def test_generator_width_scales_every_block_and_is_read_from_the_config():
+    assert networks.down_widths(128, 1.5) == [48, 96, 192, 192, 384, 384, 768]
+    assert networks.down_widths(32, 0.25) == [8, 16, 32, 32, 64]  # rounded to multiples of 8, at least 8
+    g = networks.build(config.build({"image_size": 32, "generator_width": 2.0, "adversarial": False}))[0]
+    assert g.get_layer("down1_conv").filters == 64 and g.get_layer("up1_convT").filters == 512
+    with pytest.raises(config.ConfigError, match="generator_width"):
+        config.build({"generator_width": 0.1})
+
+
 def test_spectral_normalization_wraps_convolutions_with_power_iterations():
     d = networks.build_discriminator(32, 2, power_iterations=10)
     wrapped = [layer for layer in d.layers if isinstance(layer, keras.layers.SpectralNormalization)]
