@@ -31,15 +31,16 @@ def _train(args: argparse.Namespace) -> int:
 
 def _study(args: argparse.Namespace) -> int:
     from colorgan import paths, studies
+    from colorgan.studies import printout, runner, storage
 
     spec = studies.load_spec(studies.resolve_path(args.study))
     root = paths.repo_root()
     if args.summary:
-        studies.print_summary(studies.open_study(spec, studies.storage_url(args.storage, root)), spec, root)
+        printout.print_summary(storage.open_study(spec, storage.storage_url(args.storage, root)), spec, root)
         return 0
     _close_stale()
-    study = studies.run_study(spec, args.storage, args.workers, args.trials, args.epochs, root, args.threads)
-    studies.print_summary(study, spec, root)
+    study = runner.run_study(spec, args.storage, args.workers, args.trials, args.epochs, root, args.threads)
+    printout.print_summary(study, spec, root)
     return 0
 
 
@@ -87,9 +88,10 @@ def _study_run(storage: str | None):
     only when a study is named)."""
 
     def best_run_id(name: str) -> str:
-        from colorgan import paths, studies
+        from colorgan import paths
+        from colorgan.studies import runner
 
-        return studies.best_run_id(name, storage, paths.repo_root())
+        return runner.best_run_id(name, storage, paths.repo_root())
 
     return best_run_id
 

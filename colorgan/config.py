@@ -242,18 +242,20 @@ def build(overrides: dict[str, Any], base: Config | None = None) -> Config:
     return (base or Config()).replace(**values)
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
+def read_toml(path: str | Path, what: str = "config file", error: type[UsageError] = ConfigError) -> dict[str, Any]:
+    """A TOML file's tables; a missing, undecodable or invalid file is one ``error`` naming it (experiment and
+    study files share this reading)."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
+        raise error(f"{what} {path} does not exist")
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        raise error(f"{path}: not valid TOML: {exc}") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not a TOML text file (not UTF-8: byte {exc.object[exc.start]:#04x} at "
-                          f"offset {exc.start})") from None
+        raise error(f"{path}: not a TOML text file (not UTF-8: byte {exc.object[exc.start]:#04x} at "
+                    f"offset {exc.start})") from None
 
 
 def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:

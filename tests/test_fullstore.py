@@ -212,7 +212,8 @@ def test_a_study_whose_store_fills_up_stops_in_one_line_and_goes_on_with_the_cut
     counts for nothing, and the study run again trains its values again and meets the budget."""
     import optuna
 
-    from colorgan.studies import runner
+    from colorgan.studies.storage import storage_url
+    from colorgan.studies.trials import RETRY_ATTR
 
     copy, calls = shutil.copyfileobj, []
 
@@ -233,6 +234,6 @@ def test_a_study_whose_store_fills_up_stops_in_one_line_and_goes_on_with_the_cut
            "the same values; free some space, then colorgan study smoke goes on" in line, line
     monkeypatch.setattr(shutil, "copyfileobj", copy)
     assert main(["study", str(study_file), "--trials", "3", "--epochs", "1"]) == 0
-    trials = optuna.load_study(study_name="smoke", storage=runner.storage_url(None, env)).get_trials()
+    trials = optuna.load_study(study_name="smoke", storage=storage_url(None, env)).get_trials()
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
-    assert trials[2].user_attrs[runner.RETRY_ATTR] == 1 and trials[2].params == trials[1].params
+    assert trials[2].user_attrs[RETRY_ATTR] == 1 and trials[2].params == trials[1].params

@@ -162,17 +162,17 @@ def test_logged_keys_read_with_their_declared_label_and_unit():
 def test_study_summary_names_its_objective_with_label_and_unit():
     import optuna
 
-    from colorgan.studies import runner, spec
+    from colorgan.studies import spec, summaries
 
     study = optuna.create_study(direction="maximize")
     dist = {"lr_g": optuna.distributions.FloatDistribution(1e-5, 1e-2, log=True)}
     for lr, value in ((1e-4, 0.5), (1e-3, 1.25)):
         study.add_trial(optuna.trial.create_trial(params={"lr_g": lr}, distributions=dist, value=value))
     study_spec = spec.load_spec(spec.resolve_path("smoke"))  # one objective: eval/psnr_gain
-    table = runner.summary(study, study_spec)
+    table = summaries.table(study, study_spec)
     label = "eval PSNR gain over the gray image (dB)"
     assert list(table[label]) == [0.5, 1.25]
-    assert runner.best_text(study, study_spec).startswith("best trial 1: eval PSNR gain over the gray image 1.25 dB")
+    assert summaries.best_text(study, study_spec).startswith("best trial 1: eval PSNR gain over the gray image 1.25 dB")
 
 
 def test_a_paired_difference_finds_a_known_shift_and_no_shift():

@@ -44,11 +44,12 @@ def test_reports_locations_agree_with_colorgan_paths(home, tracking_uri, tmp_pat
 
 
 def test_the_stores_are_opened_where_paths_says(store):
-    from colorgan import studies, tracking
+    from colorgan import tracking
+    from colorgan.studies import storage
 
     assert tracking.store_uri(store) == paths.sqlite_url(paths.mlflow_db(store))
     assert tracking.local_artifact_root(store) == paths.artifacts_beside(paths.mlflow_db(store)).resolve().as_uri()
-    assert studies.storage_url(None, store) == paths.sqlite_url(paths.optuna_db(store)) == locations.optuna_url(store)
+    assert storage.storage_url(None, store) == paths.sqlite_url(paths.optuna_db(store)) == locations.optuna_url(store)
     assert paths.mlruns_dir(store).is_dir()
 
 

@@ -17,8 +17,9 @@ import requests
 from conftest import free_port, photo
 from PIL import Image
 
-from colorgan import baselines, paths, references, shipped, studies, tracking
+from colorgan import baselines, paths, references, shipped, tracking
 from colorgan.__main__ import main
+from colorgan.studies.storage import storage_url
 from colorgan.tracking import registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +35,7 @@ def refs(trained, tmp_path_factory):
     uri = tracking.run_data(root, run_id).tags["colorgan.model_uri"]
     version = registry.register(root, uri, "grammar", {})
     registry.set_alias(root, "grammar", "best", version)
-    study = optuna.create_study(study_name="grammar", storage=studies.storage_url(None, root), direction="maximize")
+    study = optuna.create_study(study_name="grammar", storage=storage_url(None, root), direction="maximize")
     study.add_trial(optuna.trial.create_trial(value=1.0, params={}, distributions={},
                                               user_attrs={"mlflow_run_id": run_id}))
     model = references.resolve(run_id, root)

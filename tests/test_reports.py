@@ -21,6 +21,7 @@ from test_layers import imports
 from test_train import smoke_config
 
 from colorgan import evaluate, studies, train
+from colorgan.studies import runner
 from reports import __main__ as reports_cli
 from reports import build, source, spec, verdicts
 
@@ -57,7 +58,7 @@ def project(tmp_path_factory):
         mp.setenv("COLORGAN_HOME", str(root))
         train.run(smoke_config(photos, "epochs=2"), root=root, verbose=0)
         train.run(smoke_config(photos, "epochs=2", "adversarial=false", "run_name=smoke_l1"), root=root, verbose=0)
-        studies.run_study(studies.load_spec(ROOT / "studies" / "smoke.toml"), trials=2, epochs=2, root=root)
+        runner.run_study(studies.load_spec(ROOT / "studies" / "smoke.toml"), trials=2, epochs=2, root=root)
         for name, folder in (("two_runs", specs), ("smoke", spec.HERE), ("whole_folder", specs)):
             commands = build.plan(spec.load(name, folder), source.Source(root))
             assert commands, "nothing was evaluated yet, so the plan must list evaluate commands"

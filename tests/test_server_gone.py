@@ -26,7 +26,8 @@ from conftest import free_port, wait_for_mlflow_server
 
 from colorgan import config, studies, tracking, train
 from colorgan.__main__ import main
-from colorgan.studies import runner
+from colorgan.studies.storage import parent_run_id, storage_url
+from colorgan.studies.trials import RETRY_ATTR
 from colorgan.tracking import checkpoints
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,7 +137,7 @@ def test_a_run_whose_server_goes_away_stops_in_one_line_and_resumes_with_no_epoc
 def test_a_study_whose_server_goes_away_stops_in_one_line_and_goes_on_with_no_trial_lost_or_run_twice(
         server, capsys, monkeypatch):
     spec = studies.load_spec(SMOKE_STUDY)
-    url = runner.storage_url(None, Path(os.environ["COLORGAN_HOME"]))
+    url = storage_url(None, Path(os.environ["COLORGAN_HOME"]))
     stopped = {}
 
     class StopDuringSecondTrial(keras.callbacks.Callback):  # the study's trials take no callbacks: patch train
@@ -169,11 +170,11 @@ def test_a_study_whose_server_goes_away_stops_in_one_line_and_goes_on_with_no_tr
     trials = optuna.load_study(study_name=spec.name, storage=url).get_trials()
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 3 and len(trials) == 4  # the budget, plus the cut-off trial, run again once
-    assert [t.number for t in trials if t.user_attrs.get(runner.RETRY_ATTR) == cut.number] == [2]
+    assert [t.number for t in trials if t.user_attrs.get(RETRY_ATTR) == cut.number] == [2]
     assert trials[2].params == cut.params  # the cut-off configuration ran again, not a new one instead
     assert len({t.params["lr_g"] for t in complete}) == 3  # no configuration trained twice
     client = tracking.connect(Path(os.environ["COLORGAN_HOME"]))
-    runs = tracking.child_runs(Path(os.environ["COLORGAN_HOME"]), studies.parent_run_id(study))
+    runs = tracking.child_runs(Path(os.environ["COLORGAN_HOME"]), parent_run_id(study))
     by_trial: dict[str, list] = {}
     for run in runs:
         by_trial.setdefault(run.data.tags["colorgan.trial"], []).append(run)

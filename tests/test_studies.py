@@ -23,8 +23,8 @@ import pandas as pd
 import pytest
 from conftest import free_port, wait_for_mlflow_server
 
-from colorgan import config, heartbeat, metrics, paths, studies, tracking
-from colorgan.studies import runner, summaries
+from colorgan import config, heartbeat, metrics, paths, studies, tracking, train
+from colorgan.studies import comparisons, printout, runner, storage, summaries
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "studies" / "smoke.toml"
@@ -189,11 +189,11 @@ def _runs(store: Path, parent: str) -> dict[int, object]:
 @pytest.mark.slow
 def test_smoke_study_nests_trials_and_resumes_without_duplicates(env, capsys):
     spec = studies.load_spec(SMOKE)
-    study = studies.run_study(spec, trials=2, epochs=1, root=env)
+    study = runner.run_study(spec, trials=2, epochs=1, root=env)
     assert [t.state for t in study.trials] == [State.COMPLETE] * 2
     parent = study.user_attrs["mlflow_parent_run_id"]
 
-    study = studies.run_study(spec, trials=4, epochs=1, root=env)  # resume: the budget is now 4
+    study = runner.run_study(spec, trials=4, epochs=1, root=env)  # resume: the budget is now 4
     assert len(study.trials) == 4 and all(t.state == State.COMPLETE for t in study.trials)
     assert study.user_attrs["mlflow_parent_run_id"] == parent
     client = tracking.connect(env)
@@ -229,7 +229,7 @@ def test_smoke_study_nests_trials_and_resumes_without_duplicates(env, capsys):
     assert view["orderByKey"] == "metrics.`eval/psnr_gain`" and view["orderByAsc"] is False
 
     capsys.readouterr()
-    studies.print_summary(study, spec, env)  # make summary: each figure next to the gray one, with its epoch
+    printout.print_summary(study, spec, env)  # make summary: each figure next to the gray one, with its epoch
     lines = capsys.readouterr().out.splitlines()
     header = lines[0].split()
     assert header[:3] == ["trial", "state", "lr_g"] and "gray PSNR pooled (dB)" in lines[0]
@@ -241,7 +241,7 @@ def test_smoke_study_nests_trials_and_resumes_without_duplicates(env, capsys):
     best_line = f"best trial {study.best_trial.number}: eval PSNR gain over the gray image "
     assert lines[5].startswith(best_line) and "(gray PSNR pooled " in lines[5]
 
-    study = studies.run_study(spec, trials=4, epochs=1, root=env)  # budget met: nothing more runs
+    study = runner.run_study(spec, trials=4, epochs=1, root=env)  # budget met: nothing more runs
     assert len(study.trials) == 4
 
 
@@ -250,7 +250,7 @@ def test_pruned_trial_is_marked_in_optuna_and_mlflow(env, tmp_path):
     text = SMOKE.read_text().replace('[pruner]\nname = "none"',
                                      '[pruner]\nname = "threshold"\nlower = 1000.0  # no PSNR reaches it')
     spec = studies.load_spec(_spec_file(tmp_path, text))
-    study = studies.run_study(spec, trials=1, root=env)
+    study = runner.run_study(spec, trials=1, root=env)
     (trial,) = study.trials
     assert trial.state == State.PRUNED and trial.user_attrs["epochs"] == 1
     (run,) = _runs(env, study.user_attrs["mlflow_parent_run_id"]).values()
@@ -259,7 +259,7 @@ def test_pruned_trial_is_marked_in_optuna_and_mlflow(env, tmp_path):
     assert run.info.status == "FINISHED" and run.info.run_name == "trial-0 (pruned)"
     found = tracking.connect(env).search_runs([run.info.experiment_id], "tags.colorgan.trial_state = 'PRUNED'")
     assert [r.info.run_id for r in found] == [run.info.run_id]
-    (row,) = studies.summary(study, spec, env).to_dict("records")
+    (row,) = summaries.table(study, spec, printout.gray_by_run(study, env)).to_dict("records")
     assert row["state"] == "pruned" and row["epoch"] == "1/2"  # its figure is from epoch 1 of 2
     gain = row["eval PSNR gain over the gray image (dB)"]
     assert gain == pytest.approx(run.data.metrics["eval/psnr_gain"])
@@ -269,7 +269,7 @@ def test_pruned_trial_is_marked_in_optuna_and_mlflow(env, tmp_path):
 @pytest.mark.slow
 def test_killed_worker_trial_is_failed_retried_and_its_run_closed(env):
     spec = studies.load_spec(SMOKE)
-    url, parent = studies.prepare(spec, None, env)
+    url, parent = runner.prepare(spec, None, env)
     worker = subprocess.Popen([sys.executable, "-m", "colorgan.studies.worker", str(SMOKE), "--storage", url,
                                "--trials", "1", "--epochs", "1"], env={**os.environ})
     study = optuna.load_study(study_name="smoke", storage=url)
@@ -284,7 +284,7 @@ def test_killed_worker_trial_is_failed_retried_and_its_run_closed(env):
     assert tracking.run_status(env, dead_run) == "RUNNING"
     time.sleep(spec.runner["grace_period"] + 1)
 
-    study = studies.run_study(spec, trials=1, epochs=1, root=env)
+    study = runner.run_study(spec, trials=1, epochs=1, root=env)
     first, retry = study.trials
     assert first.state == State.FAIL and retry.state == State.COMPLETE
     assert retry.params == first.params
@@ -296,7 +296,7 @@ def test_killed_worker_trial_is_failed_retried_and_its_run_closed(env):
 @pytest.mark.slow
 def test_two_worker_processes_share_a_sqlite_study(env):
     spec = studies.load_spec(SMOKE)
-    study = studies.run_study(spec, workers=2, trials=2, epochs=1, root=env)
+    study = runner.run_study(spec, workers=2, trials=2, epochs=1, root=env)
     numbers = [t.number for t in study.trials]
     assert len(numbers) == len(set(numbers)) >= 2
     runs = _runs(env, study.user_attrs["mlflow_parent_run_id"])
@@ -359,7 +359,7 @@ def mlflow_server(postgres, tmp_path):
 def test_two_workers_on_postgresql_and_a_tracking_server(env, postgres, mlflow_server, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     spec = studies.load_spec(SMOKE)
-    study = studies.run_study(spec, storage=f"{postgres}/optuna", workers=2, trials=2, epochs=1, root=env)
+    study = runner.run_study(spec, storage=f"{postgres}/optuna", workers=2, trials=2, epochs=1, root=env)
     assert len(study.trials) >= 2 and all(t.state == State.COMPLETE for t in study.trials)
     runs = _runs(env, study.user_attrs["mlflow_parent_run_id"])
     assert sorted(runs) == sorted(t.number for t in study.trials)
@@ -371,7 +371,7 @@ def test_two_workers_on_postgresql_and_a_tracking_server(env, postgres, mlflow_s
 @pytest.mark.slow
 def test_ctrl_c_marks_the_running_trial_in_optuna_and_mlflow(env):
     spec = studies.load_spec(SMOKE)
-    url, _ = studies.prepare(spec, None, env)
+    url, _ = runner.prepare(spec, None, env)
     # A shell without job control starts background jobs with SIGINT ignored, and children inherit that (CI may
     # run us so): give the study the terminal's default, as when a user presses Ctrl-C.
     proc = subprocess.Popen([sys.executable, "-m", "colorgan", "study", str(SMOKE), "--trials", "1", "--epochs", "50"],
@@ -414,16 +414,16 @@ def test_time_budget_starts_no_trial_that_would_end_past_it(env):
     import dataclasses
 
     spec = studies.load_spec(SMOKE)
-    study = studies.run_study(spec, trials=1, epochs=1, root=env)
+    study = runner.run_study(spec, trials=1, epochs=1, root=env)
     (first,) = study.trials
     length = (first.datetime_complete - first.datetime_start).total_seconds()
     # A budget shorter than the longest trial so far: a new trial could not end within it, so none starts.
     short = dataclasses.replace(spec, timeout_minutes=0.5 * length / 60)
     started = time.time()
-    study = studies.run_study(short, trials=5, epochs=1, root=env)
+    study = runner.run_study(short, trials=5, epochs=1, root=env)
     assert len(study.trials) == 1
     assert time.time() - started < 0.5 * length + 15  # only the closing bookkeeping (summary, trials.csv)
-    study = studies.run_study(spec, trials=2, epochs=1, root=env)  # without a time budget the next one runs
+    study = runner.run_study(spec, trials=2, epochs=1, root=env)  # without a time budget the next one runs
     assert len(study.trials) == 2
 
 
@@ -439,7 +439,7 @@ def test_a_rerun_never_reports_a_study_done_while_a_trial_is_unfinished(env, tmp
 
     path = _tiny_smoke(tmp_path)
     spec = studies.load_spec(path)
-    url, _ = studies.prepare(spec, None, env)
+    url, _ = runner.prepare(spec, None, env)
     worker = subprocess.Popen([sys.executable, "-m", "colorgan.studies.worker", str(path), "--storage", url,
                                "--trials", "1", "--epochs", "10000"], env={**os.environ}, start_new_session=True)
     study = optuna.load_study(study_name=spec.name, storage=url)
@@ -463,7 +463,7 @@ def test_a_rerun_never_reports_a_study_done_while_a_trial_is_unfinished(env, tmp
     dead_run = dead.user_attrs["mlflow_run_id"]
     # Dead: a rerun right away, well within a long grace period, fails and retries the trial and ends the budget.
     spec = studies.load_spec(_tiny_smoke(tmp_path, grace=600))
-    study = studies.run_study(spec, trials=1, epochs=1, root=env)
+    study = runner.run_study(spec, trials=1, epochs=1, root=env)
     first, retry = study.trials
     assert first.state == State.FAIL and retry.state == State.COMPLETE and retry.params == first.params
     assert tracking.run_status(env, dead_run) == "FAILED"
@@ -474,8 +474,8 @@ def test_a_rerun_never_reports_a_study_done_while_a_trial_is_unfinished(env, tmp
 def test_an_emptied_or_corrupt_study_database_is_one_clear_error(env, tmp_path):
     path = _tiny_smoke(tmp_path)
     spec = studies.load_spec(path)
-    study = studies.run_study(spec, trials=1, epochs=1, root=env)
-    parent = studies.parent_run_id(study)
+    study = runner.run_study(spec, trials=1, epochs=1, root=env)
+    parent = storage.parent_run_id(study)
     del study
     gc.collect()
     db = paths.optuna_db(env)
@@ -511,7 +511,7 @@ def test_an_objective_no_run_logs_is_an_error_before_any_trial(env, tmp_path):
     text = _study_text().replace('metrics = ["eval/psnr_gain"]', 'metrics = ["eval/psnr_gainn"]')
     spec = studies.load_spec(_spec_file(tmp_path, text))
     with pytest.raises(studies.StudyError, match="eval/psnr_gainn is logged by no run"):
-        studies.run_study(spec, trials=1, epochs=1, root=env)
+        runner.run_study(spec, trials=1, epochs=1, root=env)
     assert tracking.connect(env).get_experiment_by_name(f"study-{spec.name}") is None  # nothing was created
 
 
@@ -535,10 +535,10 @@ def test_a_comparison_within_noise_says_what_it_would_need(store):
     for lr, value, table in ((1e-3, 1.5, scores[0]), (2e-4, 1.0, scores[1])):
         run = client.create_run(experiment).info.run_id
         text = pd.DataFrame({"file": files, **table}).to_csv(index=False)
-        client.log_text(run, text, runner.train.PER_IMAGE_ARTIFACT)
+        client.log_text(run, text, train.PER_IMAGE_ARTIFACT)
         study.add_trial(optuna.trial.create_trial(params={"lr_g": lr}, distributions=dist, value=value,
                                                   user_attrs={"mlflow_run_id": run}))
-    compared = runner.comparisons(study, studies.load_spec(SMOKE), store).set_index("score")
+    compared = comparisons.comparisons(study, studies.load_spec(SMOKE), store).set_index("score")
     psnr = metrics.paired_difference(scores[0]["psnr"], base, "psnr", "higher")
     assert psnr.verdict == "within noise" and compared.loc["psnr", "verdict"] == "within noise"
     assert compared.loc["psnr", "detectable"] == pytest.approx(psnr.detectable, abs=1e-4)
@@ -547,7 +547,7 @@ def test_a_comparison_within_noise_says_what_it_would_need(store):
     assert compared.loc["colorfulness_gap", ["detectable", "needed"]].isna().all()
     assert compared.loc["color_auc_rebal", "verdict"] == "within noise"  # equal scores: no n resolves 0
 
-    (line,) = runner.comparison_lines(compared.reset_index())
+    (line,) = comparisons.comparison_lines(compared.reset_index())
     d, low, high = compared.loc["psnr", ["difference", "ci95_low", "ci95_high"]]
     assert (f"PSNR mean {d:+.2f} [{low:+.2f}, {high:+.2f}] dB "
             f"(within noise; detectable at this budget: ±{psnr.detectable:.2f} dB; {psnr.needed:,} images would "
@@ -556,8 +556,8 @@ def test_a_comparison_within_noise_says_what_it_would_need(store):
     assert "(within noise; detectable at this budget: ±0.0000; no number of images would resolve a difference of 0)" \
         in line
     logged = pd.read_csv(io.StringIO(compared.reset_index().to_csv(index=False)))  # as the study logs it
-    assert runner.comparison_lines(logged) == [line]
-    older = runner.comparison_lines(logged.drop(columns=["detectable", "needed"]))
+    assert comparisons.comparison_lines(logged) == [line]
+    older = comparisons.comparison_lines(logged.drop(columns=["detectable", "needed"]))
     assert "PSNR mean" in older[0] and "(within noise)" in older[0] and "detectable" not in older[0]
 
 
@@ -567,7 +567,7 @@ def test_a_configuration_sampled_again_is_not_trained_again(env, tmp_path, capsy
     text = _study_text(top="repeats = 2\n").replace(
         'type = "float"\nlow = 1e-4\nhigh = 1e-2\nlog = true', 'type = "categorical"\nchoices = [0.0004, 0.001]')
     spec = studies.load_spec(_spec_file(tmp_path, text))
-    study = studies.run_study(spec, trials=5, epochs=1, root=env)
+    study = runner.run_study(spec, trials=5, epochs=1, root=env)
     copies = [t for t in study.trials if "duplicate_of" in t.user_attrs]
     assert len(copies) >= 3  # 5 trials over 2 values
     trained = {t.number for t in study.trials} - {t.number for t in copies}
@@ -578,14 +578,14 @@ def test_a_configuration_sampled_again_is_not_trained_again(env, tmp_path, capsy
         assert copy.params == earlier.params and copy.value == earlier.value
         assert copy.user_attrs["seeds:eval/psnr_gain"] == earlier.user_attrs["seeds:eval/psnr_gain"]
     assert "not trained again" in capsys.readouterr().out
-    compared = studies.comparisons(study, spec, env)
+    compared = comparisons.comparisons(study, spec, env)
     assert set(compared["against"]) | set(compared["best"]) <= trained  # a copy is never compared with itself
 
 
 @pytest.mark.slow
 def test_repeats_train_each_configuration_with_every_seed_and_compare_paired(env, tmp_path, capsys):
     spec = studies.load_spec(_spec_file(tmp_path, _study_text(top="repeats = 2\n")))
-    study = studies.run_study(spec, trials=2, epochs=1, root=env)
+    study = runner.run_study(spec, trials=2, epochs=1, root=env)
     assert [t.state for t in study.trials] == [State.COMPLETE] * 2
     client = tracking.connect(env)
     runs = tracking.child_runs(env, study.user_attrs["mlflow_parent_run_id"])
@@ -602,11 +602,11 @@ def test_repeats_train_each_configuration_with_every_seed_and_compare_paired(env
         for r in mine:  # the gain is the PSNR minus the gray image's on the same eval images
             assert r.data.metrics["eval/psnr_gain"] == pytest.approx(
                 r.data.metrics["eval/psnr"] - float(r.data.params["gray_psnr"]), abs=1e-4)
-    table = studies.summary(study, spec, env)
+    table = summaries.table(study, spec, printout.gray_by_run(study, env))
     ci = summaries._ci_heading(metrics.declared(spec.metrics[0]))
     assert table[ci].tolist() == pytest.approx([t.user_attrs["ci95:eval/psnr_gain"] for t in study.trials])
 
-    compared = studies.comparisons(study, spec, env)
+    compared = comparisons.comparisons(study, spec, env)
     n_eval = int(runs[0].data.params["n_eval"])
     assert list(compared["score"]) == [score for score, _ in metrics.PAIRED]
     assert set(compared["images"]) == {n_eval}
@@ -620,10 +620,10 @@ def test_repeats_train_each_configuration_with_every_seed_and_compare_paired(env
         raise AssertionError("the summary recomputed the comparisons the study had logged")
 
     with pytest.MonkeyPatch.context() as mp:  # the summary reads what the study logged, never downloads it all again
-        mp.setattr(runner, "comparisons", recompute)
-        logged = studies.logged_comparisons(study, spec, env)
+        mp.setattr(comparisons, "comparisons", recompute)
+        logged = comparisons.logged_comparisons(study, spec, env)
     pd.testing.assert_frame_equal(logged, compared, check_dtype=False)
-    studies.print_summary(study, spec, env)
+    printout.print_summary(study, spec, env)
     out = capsys.readouterr().out
     assert "paired 95% CI: PSNR mean" in out
     for number, seed in itertools.product((0, 1), (42, 43)):  # one line per seed of each trial, as it ends
@@ -634,7 +634,7 @@ def test_repeats_train_each_configuration_with_every_seed_and_compare_paired(env
 def test_a_pretrain_table_is_trained_once_and_shared_by_two_workers(env, tmp_path):
     text = _study_text(extra='\n[pretrain]\nexperiment = "smoke"\nepochs = 1\nadversarial = false\n')
     spec = studies.load_spec(_spec_file(tmp_path, text))
-    study = studies.run_study(spec, workers=2, trials=2, epochs=1, root=env)
+    study = runner.run_study(spec, workers=2, trials=2, epochs=1, root=env)
     client = tracking.connect(env)
     experiment = client.get_experiment_by_name(studies.spec.PRETRAIN_EXPERIMENT).experiment_id
     (pre,) = client.search_runs([experiment], "tags.`colorgan.role` = 'pretrain'")
@@ -646,11 +646,11 @@ def test_a_pretrain_table_is_trained_once_and_shared_by_two_workers(env, tmp_pat
     for run in trial_runs:  # every trial, in either worker, started from the one shared run
         assert run.data.params["init_from"] == pre.info.run_id
 
-    studies.run_study(spec, trials=3, epochs=1, root=env)  # a later call finds it again by its config
+    runner.run_study(spec, trials=3, epochs=1, root=env)  # a later call finds it again by its config
     assert len(client.search_runs([experiment], "tags.`colorgan.role` = 'pretrain'")) == 1
     other = tmp_path / "other_study.toml"  # another study with the same [pretrain] table trains none of its own
     other.write_text(text)
-    second = studies.run_study(studies.load_spec(other), trials=1, epochs=1, root=env)
+    second = runner.run_study(studies.load_spec(other), trials=1, epochs=1, root=env)
     assert len(client.search_runs([experiment], "tags.`colorgan.role` = 'pretrain'")) == 1
     assert client.get_run(second.user_attrs["mlflow_parent_run_id"]).data.tags["colorgan.pretrain_run"] == \
         pre.info.run_id
@@ -672,7 +672,7 @@ def test_a_two_objective_study_answers_with_its_pareto_front_and_the_rule_s_pick
         'metrics = ["eval/psnr_gain"]', 'metrics = ["eval/psnr_gain", "eval/color_auc_rebal"]').replace(
         'directions = ["maximize"]', 'directions = ["maximize", "maximize"]')
     spec = studies.load_spec(_spec_file(tmp_path, text))
-    study = studies.run_study(spec, trials=2, epochs=1, root=env)
+    study = runner.run_study(spec, trials=2, epochs=1, root=env)
     parent = study.user_attrs["mlflow_parent_run_id"]
     client = tracking.connect(env)
     assert {"pareto.csv", "pareto.png", "comparisons.csv"} <= {a.path for a in client.list_artifacts(parent)}
@@ -690,7 +690,7 @@ def test_a_two_objective_study_answers_with_its_pareto_front_and_the_rule_s_pick
     compared = pd.read_csv(io.StringIO(tracking.read_text(env, parent, "comparisons.csv")))
     assert "warm start" in set(compared["against_is"]) and "color_auc_rebal" in set(compared["score"])
     capsys.readouterr()
-    studies.print_summary(study, spec, env)
+    printout.print_summary(study, spec, env)
     out = capsys.readouterr().out
     assert "Pareto front: " in out and "Recommended by the study file's rule" in out
     assert "- the warm start (warm start), eval split" in out and "CPU time: trials " in out

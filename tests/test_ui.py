@@ -16,6 +16,7 @@ import pytest
 from conftest import free_port
 
 from colorgan import studies, tracking
+from colorgan.studies import runner
 from colorgan.tracking import studyruns
 
 pytestmark = pytest.mark.slow
@@ -29,7 +30,7 @@ def study_store(env):
     """A study as `make study` leaves it in MLflow, without training: the study prepared (parent run, its
     params and the experiment's runs view) and three nested trial runs, the last pruned."""
     spec = studies.load_spec(ROOT / "studies" / "smoke.toml")
-    _, parent = studies.prepare(spec, None, env)
+    _, parent = runner.prepare(spec, None, env)
     for number, psnr in PSNR.items():
         state = "PRUNED" if number == 2 else "COMPLETE"
         with tracking.open_run(env, "study-smoke", f"trial-{number}", parent_run_id=parent,

@@ -1,24 +1,19 @@
-"""Optuna studies over the core config: study files (``spec``), running them (``runner``: storage, samplers,
-pruners, trials, resume), a study as text (``summaries``: the trials table, each trial's line) and worker
-processes (``worker``, ``python -m colorgan.studies.worker``).
+"""Optuna studies over the core config, one module per job:
 
-Only this package imports Optuna, and only ``runner`` and ``summaries`` of it. The runner's names are loaded on
-first use, so reading a study file (or importing ``StudyError``) loads neither Optuna nor TensorFlow.
+- ``spec``: study files, pure (no Optuna, no TensorFlow: reading one or importing ``StudyError`` loads neither),
+  with what each of their tables may set (``settings``);
+- ``storage``: the Optuna storage, samplers, pruners and the study's user attributes;
+- ``objective``: one trial (its seeds' ``train.run``, pruning, its line); ``trials``: which count, died, were cut off;
+- ``workers``: running trials until the budget is met (``worker``: one worker process's entry point);
+- ``pretrain``: the shared warm start; ``runner``: preparing, running and finishing a study, its best run;
+- ``comparisons``: paired comparisons; ``summaries`` and ``printout``: a study as text;
+- ``pareto`` and ``answer``: a two-objective study's front and recommended trial; ``lock``: the study's flock.
+
+Only this package imports Optuna. This face imports only ``spec``; the rest is imported from its module.
 """
 
 from __future__ import annotations
 
 from colorgan.studies.spec import Param, StudyError, StudySpec, load_spec, resolve_path
 
-RUNNER_NAMES = ("best_run_id", "best_text", "close_dead_runs", "comparisons", "logged_comparisons", "open_study",
-                "parent_run_id", "prepare", "print_summary", "run_study", "storage_url", "summary")
-
-__all__ = ["Param", "StudyError", "StudySpec", "load_spec", "resolve_path", *RUNNER_NAMES]
-
-
-def __getattr__(name: str):
-    if name in RUNNER_NAMES:
-        from colorgan.studies import runner
-
-        return getattr(runner, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["Param", "StudyError", "StudySpec", "load_spec", "resolve_path"]

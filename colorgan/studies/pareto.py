@@ -1,7 +1,7 @@
 """A two-objective study's answer: its Pareto front, the reference points every trial is read against (the gray
 image and the shared warm start), and the one trial the study file's [recommend] rule picks from the front.
 
-Pure: plain numbers in, a table out, so the rule is tested on synthetic studies; ``runner`` feeds it the trials
+Pure: plain numbers in, a table out, so the rule is tested on synthetic studies; ``answer`` feeds it the trials
 and the reference runs' figures and logs the table (``TABLE_ARTIFACT``) and figure on the study's parent run,
 where the summary and the report read them.
 """

@@ -1,28 +1,27 @@
 """Study files (``studies/NAME.toml``): reading and checking them, before any trial starts.
 
 Pure: no Optuna here (a test holds it so), so a study file is checked, and the CLI's errors are known, without
-loading Optuna or TensorFlow. ``runner`` turns a checked ``StudySpec`` into an Optuna study.
+loading Optuna or TensorFlow. ``storage`` turns a checked ``StudySpec`` into an Optuna study;
+``settings`` holds what each table may set.
 """
 
 from __future__ import annotations
 
-import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from colorgan import config as config_mod
 from colorgan import heartbeat as heartbeat_mod
 from colorgan import paths
+from colorgan.studies import settings
+from colorgan.studies.settings import PRUNERS, SAMPLERS, StudyError, check_recommend, options
 
 SPEC_KEYS = {"base", "fixed", "search", "objective", "budget", "sampler", "pruner", "runner", "repeats", "pretrain",
              "recommend"}
 DEFAULT_OBJECTIVE = "eval/psnr_gain"  # dB over the gray image on the same eval images: readable on its own
-SAMPLERS = ("tpe", "random", "grid", "nsga2")
 # The shared warm starts of every study live in one experiment, found again by their resolved config: a second
 # study (or a later call) with the same [pretrain] table trains none of its own.
 PRETRAIN_EXPERIMENT = "study-warm-starts"
-PRUNERS = ("median", "hyperband", "successive_halving", "threshold", "none")
 
 
 def resolve_path(name_or_path: str) -> Path:
@@ -31,10 +30,6 @@ def resolve_path(name_or_path: str) -> Path:
     if path.suffix == ".toml" or path.exists():
         return path
     return paths.studies_dir() / f"{name_or_path}.toml"
-
-
-class StudyError(config_mod.UsageError):
-    """A study file that cannot run: the message names the problem."""
 
 
 @dataclass(frozen=True)
@@ -153,15 +148,7 @@ def _param(name: str, table: dict) -> Param:
 def load_spec(path: str | Path) -> StudySpec:
     """Read and check a study file; every problem is a StudyError naming it, before any trial starts."""
     path = Path(path)
-    if not path.is_file():
-        raise StudyError(f"study file {path} does not exist")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise StudyError(f"{path}: not valid TOML: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise StudyError(f"{path}: not a TOML text file (not UTF-8: byte {exc.object[exc.start]:#04x} at offset "
-                         f"{exc.start})") from None
+    raw = config_mod.read_toml(path, "study file", StudyError)
     try:
         return _spec(path, raw)
     except (StudyError, config_mod.ConfigError) as exc:
@@ -187,7 +174,7 @@ def _spec(path: Path, raw: dict) -> StudySpec:
     if overlap:
         raise StudyError(f"{', '.join(sorted(overlap))}: both fixed and searched")
     objective = raw.get("objective", {})
-    _options("objective", objective, {"metrics": "list", "directions": "list"})
+    options("objective", objective, {"metrics": "list", "directions": "list"})
     metrics = tuple(objective.get("metrics", [DEFAULT_OBJECTIVE]))
     directions = tuple(objective.get("directions", ["maximize"] * len(metrics)))
     if not all(isinstance(m, str) and m for m in metrics):
@@ -195,21 +182,21 @@ def _spec(path: Path, raw: dict) -> StudySpec:
     if len(metrics) != len(directions) or not metrics or any(d not in ("maximize", "minimize") for d in directions):
         raise StudyError("objective: give one direction (maximize/minimize) per metric")
     budget = raw.get("budget", {})
-    _options("budget", budget, BUDGET)
+    options("budget", budget, settings.BUDGET)
     sampler = {"name": "tpe", "seed": 0, **raw.get("sampler", {})}
     pruner = {"name": "median", **raw.get("pruner", {})}
     if sampler["name"] not in SAMPLERS:
         raise StudyError(f"sampler: {sampler['name']!r} is not one of {', '.join(SAMPLERS)}")
     if pruner["name"] not in PRUNERS:
         raise StudyError(f"pruner: {pruner['name']!r} is not one of {', '.join(PRUNERS)}")
-    _options(f"sampler ({sampler['name']})", sampler, {"name": "str", **SAMPLER_OPTIONS[sampler["name"]]})
-    _options(f"pruner ({pruner['name']})", pruner, {"name": "str", **PRUNER_OPTIONS[pruner["name"]]})
+    options(f"sampler ({sampler['name']})", sampler, {"name": "str", **settings.SAMPLER_OPTIONS[sampler["name"]]})
+    options(f"pruner ({pruner['name']})", pruner, {"name": "str", **settings.PRUNER_OPTIONS[pruner["name"]]})
     if sampler["name"] == "grid" and any(p.kind != "categorical" for p in params):
         raise StudyError("sampler: grid needs categorical search parameters")
     runner = raw.get("runner", {})
-    _options("runner", runner, RUNNER)
+    options("runner", runner, settings.RUNNER)
     recommend = raw.get("recommend", {})
-    _check_recommend(recommend, metrics)
+    check_recommend(recommend, metrics)
     spec = StudySpec(name=path.stem, path=path, base=base, fixed=raw.get("fixed", {}), params=params,
                      metrics=metrics, directions=directions, trials=budget.get("trials", 8),
                      timeout_minutes=float(budget.get("timeout_minutes", 0)), sampler=sampler, pruner=pruner,
@@ -223,69 +210,6 @@ def _spec(path: Path, raw: dict) -> StudySpec:
     trial_cfg = spec.base_config()  # fixed overrides: unknown keys and bad values fail here
     _check_pretrain(spec, trial_cfg)
     return spec
-
-
-# The settings of each table, as (kind, least value): checked here so a wrong one is a StudyError naming it, not a
-# TypeError from Optuna after the study's parent run exists.
-BUDGET = {"trials": ("int", 1), "timeout_minutes": ("number", 0), "include_base": "bool"}
-RUNNER = {"heartbeat_interval": ("int", 1), "grace_period": ("int", 2), "max_retry": ("int", 0)}
-SAMPLER_OPTIONS = {"tpe": {"seed": ("int", 0), "n_startup_trials": ("int", 0), "multivariate": "bool"},
-                   **{name: {"seed": ("int", 0)} for name in ("random", "grid", "nsga2")}}
-PRUNER_OPTIONS = {
-    "median": {"n_startup_trials": ("int", 0), "n_warmup_steps": ("int", 0), "interval_steps": ("int", 1),
-               "n_min_trials": ("int", 1)},
-    "hyperband": {"min_resource": ("int|auto", 1), "max_resource": ("int|auto", 1), "reduction_factor": ("int", 2),
-                  "bootstrap_count": ("int", 0)},
-    "successive_halving": {"min_resource": ("int|auto", 1), "reduction_factor": ("int", 2),
-                           "min_early_stopping_rate": ("int", 0), "bootstrap_count": ("int", 0)},
-    "threshold": {"lower": ("number", None), "upper": ("number", None), "n_warmup_steps": ("int", 0),
-                  "interval_steps": ("int", 1)},
-    "none": {},
-}
-
-
-def _options(section: str, table: dict, allowed: dict) -> None:
-    """Every key of ``table`` is one of ``allowed`` and has its kind: "str", "bool", "list", or (kind, least)
-    with kind "int", "number" (finite) or "int|auto"."""
-    unknown = sorted(set(table) - set(allowed))
-    if unknown:
-        raise StudyError(f"{section}: unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
-    for key, value in table.items():
-        kind, least = allowed[key] if isinstance(allowed[key], tuple) else (allowed[key], None)
-        if kind == "int|auto" and value == "auto":
-            continue
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        ok = {"str": isinstance(value, str), "bool": isinstance(value, bool), "list": isinstance(value, list),
-              "int": isinstance(value, int) and not isinstance(value, bool), "int|auto": isinstance(value, int) and
-              not isinstance(value, bool), "number": number and math.isfinite(value)}[kind]
-        if not ok:
-            wanted = {"int": "a whole number", "number": "a finite number", "int|auto": 'a whole number or "auto"',
-                      "str": "a string", "bool": "true or false", "list": "a list"}[kind]
-            raise StudyError(f"{section}.{key}: must be {wanted}, got {value!r}")
-        if least is not None and value < least:
-            raise StudyError(f"{section}.{key}: must be at least {least}, got {value}")
-
-
-def _check_recommend(recommend: dict, objectives: tuple[str, ...]) -> None:
-    """[recommend] names two of the objectives and a margin; a study with two objectives must have one, so its
-    answer is one configuration picked by a stated rule, not whichever end of the front a reader looks at."""
-    if not recommend:
-        if len(objectives) == 2:
-            raise StudyError("two objectives need a [recommend] rule: best = one objective, require = the other, "
-                             "margin = how much better than the warm start (or gray) it must be")
-        return
-    if len(objectives) != 2:
-        raise StudyError(f"recommend: picks from the Pareto front of two objectives; this study has {len(objectives)}")
-    _options("recommend", recommend, {"best": "str", "require": "str", "margin": ("number", 0)})
-    for key in ("best", "require", "margin"):
-        if key not in recommend:
-            raise StudyError(f"recommend.{key}: missing")
-    for key in ("best", "require"):
-        if recommend[key] not in objectives:
-            raise StudyError(f"recommend.{key}: {recommend[key]!r} is not one of the objectives "
-                             f"({', '.join(objectives)})")
-    if recommend["best"] == recommend["require"]:
-        raise StudyError("recommend: best and require must be the two different objectives")
 
 
 def _check_pretrain(spec: StudySpec, trial_cfg: config_mod.Config) -> None:
