@@ -2,7 +2,8 @@
 
 One publish = one run in the MLflow experiment ``colorgan-registry`` (tag ``colorgan.source_run`` = the training
 run) holding the test-split figures next to the gray baseline, a sample grid, the model card, and the pyfunc
-(colorgan.tracking.pyfunc) that is registered. The card is also the registered version's description.
+(colorgan.pyfunc_model, behind colorgan.tracking.pyfunc) that is registered. The card is also the registered
+version's description.
 
 This is the workflow (what is scored, drawn and written); every MLflow call is ``colorgan.tracking``'s.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from colorgan import color, data, grids, metrics, tracking
+from colorgan import color, data, grids, metrics, pyfunc_model, tracking
 from colorgan import config as config_mod
 from colorgan.references import ALIAS, MODEL_NAME
 from colorgan.tracking import registry
@@ -183,7 +184,9 @@ def publish(run_id: str, root: Path, study: str | None = None, name: str = MODEL
                          **{f"baseline/gray_{k}": v for k, v in gray.items()}}, step=0)
         if grid is not None:
             run.log_image(grid, "model_card/test_samples.png")
-        model_uri = registry.log_pyfunc(run, loaded.model_uri, loaded.cfg.image_size, loaded.cfg.color_space)
+        settings = {"predictor": pyfunc_model.PREDICTOR, "image_size": loaded.cfg.image_size,
+                    "color_space": loaded.cfg.color_space}
+        model_uri = registry.log_pyfunc(run, loaded.model_uri, settings)
     version = registry.register(root, model_uri, name, tags)
     card = model_card(name=name, version=version, source_run_id=loaded.run_id, study=study, cfg=loaded.cfg,
                       info=info, params=source.params, model=model, gray=gray, last_eval=last_eval)

@@ -34,7 +34,7 @@ from colorgan import (
 )
 from colorgan import config as config_mod
 from colorgan.config import Config
-from colorgan.tracking import checkpoints, liveness
+from colorgan.tracking import checkpoints
 
 EPOCH_LINE = ("psnr", "ssim", "colorfulness", "colorfulness_gap")  # metrics.QUALITY names on the epoch line
 PRECISION_TAG = "colorgan.precision_reason"  # why the run trained in precision_resolved (auto: the hardware)
@@ -419,11 +419,10 @@ def check_resume(run_id: str, root: Path) -> None:
     """Refuse, before any work, to resume a run that another process is training (liveness.RunBusy), or one with
     no checkpoint that already logged epochs: it would train them again from epoch 0 and log each step twice.
     A run stopped before its first epoch ended (nothing logged) starts over in the same run."""
-    client = tracking.connect(root)
-    liveness.check_resumable(client, run_id)
+    tracking.check_resumable(root, run_id)
     if tracking.has_checkpoint(root, run_id):
         return
-    steps = tracking.RunTracker(client, run_id).metric_steps(EPOCH_KEY)
+    steps = tracking.run_tracker(root, run_id).metric_steps(EPOCH_KEY)
     if steps:
         why = " (it trained with checkpoint = false, as study trials do)" if tracking.run_data(
             root, run_id).params.get("checkpoint") == "False" else ""
@@ -441,15 +440,15 @@ def restore(run_id: str, root: Path, checkpoint: tf.train.Checkpoint) -> checkpo
     """Read the run's newest whole checkpoint into ``checkpoint`` (None: the run saved none). A damaged newer one is
     named in one line and passed over; with no whole one left, CheckpointDamaged, and the run is not touched."""
     with tempfile.TemporaryDirectory() as tmp:
-        found, damaged = checkpoints.newest_whole(tracking.connect(root), run_id, Path(tmp),
-                                                  lambda prefix: _unreadable(checkpoint, prefix))
+        found, damaged = tracking.run_tracker(root, run_id).newest_whole(
+            Path(tmp), lambda prefix: _unreadable(checkpoint, prefix))
     if damaged and found is None:
         older = f" (and {len(damaged) - 1} older one{'s' * (len(damaged) > 2)} too)" if len(damaged) > 1 else ""
         raise checkpoints.CheckpointDamaged(
             f"run {run_id} cannot resume: checkpoint {damaged[0].problem}{older}, and there is no earlier whole "
             "checkpoint: put a good copy of that file back, or start a new run (this run was left unchanged)")
     if damaged:
-        logged = tracking.RunTracker(tracking.connect(root), run_id).metric_steps(EPOCH_KEY)
+        logged = tracking.run_tracker(root, run_id).metric_steps(EPOCH_KEY)
         again = [s for s in logged if s > found.epoch]
         print(f"colorgan: warning: run {run_id}: checkpoint {damaged[0].problem}; resuming from the previous whole "
               f"checkpoint ({found.folder}, epoch {found.epoch}), which the next save no longer overwrites"

@@ -92,7 +92,7 @@ def _load_discriminator(model, cfg: Config, source: references.Model, root: Path
     if (source.cfg.power_iterations > 0) != (cfg.power_iterations > 0):
         return "fresh (the source's spectral normalization differs)"
     with tempfile.TemporaryDirectory() as tmp:
-        found = tracking.RunTracker(tracking.connect(root), source.run_id).load_checkpoint(Path(tmp))
+        found = tracking.run_tracker(root, source.run_id).load_checkpoint(Path(tmp))
         if found is None:
             return "fresh (the source run saved no checkpoint)"
         fresh = [w.copy() for w in model.discriminator.get_weights()]

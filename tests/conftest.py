@@ -65,7 +65,7 @@ def empty_mlflow_db(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("empty-store")
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        tracking.connect(root).search_experiments()
+        tracking.store.connect(root).search_experiments()
     return paths.mlflow_db(root)
 
 
@@ -123,7 +123,7 @@ def home(trained, monkeypatch):
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("COLORGAN_HOME", str(trained.root))
-    tracking.connect(trained.root)
+    tracking.store.connect(trained.root)
     return trained
 
 

@@ -73,7 +73,7 @@ def _slots(home: Path, run_id: str, dest: Path) -> str:
     from colorgan import tracking
     from colorgan.tracking import checkpoints
 
-    client = tracking.connect(home)
+    client = tracking.store.connect(home)
     folder = next((home / "mlruns" / "artifacts").rglob(f"{run_id}/artifacts/checkpoint"), None)
     out = []
     for slot in checkpoints.SLOTS:
@@ -112,14 +112,14 @@ def probe(tries: int, base: Path, window_s: float = 0.3, seed: int = 0, log=prin
         cut_before = _saves_cut(tmp)
         cmd = [sys.executable, "-m", "colorgan", "train"] + (
             ["--resume", run_id] if run_id else [str(SMOKE), "--set", *TINY, f"epochs={epochs}"])
-        logged = sorted(m.step for m in tracking.connect(home).get_metric_history(run_id, train.EPOCH_KEY)) \
+        logged = sorted(m.step for m in tracking.store.connect(home).get_metric_history(run_id, train.EPOCH_KEY)) \
             if run_id else []
         with open(base / f"out{i}", "w") as out, open(base / f"err{i}", "w") as err:
             proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err)
             delay = (proc.wait(), None)[1] if last_one else _kill_during_write(proc, home, tmp, rng, window_s)
         text, errs = (base / f"out{i}").read_text(), (base / f"err{i}").read_text()
         if run_id is None:
-            runs = tracking.connect(home).search_runs([tracking.experiment_id("colorgan-smoke", home)])
+            runs = tracking.store.connect(home).search_runs([tracking.experiment_id("colorgan-smoke", home)])
             run_id = runs[0].info.run_id
         resumed = re.search(r"resuming run \w+ after epoch (\d+)", text)
         last = max(logged) if logged else 0
@@ -137,7 +137,7 @@ def probe(tries: int, base: Path, window_s: float = 0.3, seed: int = 0, log=prin
             f"{'inside' if inside else 'after'} the save; slots left: {left}"
             + (f"; it had resumed after epoch {resumed.group(1)}" if resumed else ""))
         i += 1
-    client = tracking.connect(home)
+    client = tracking.store.connect(home)
     steps = [m.step for m in client.get_metric_history(run_id, train.EPOCH_KEY)]
     curve = [m.step for m in client.get_metric_history(run_id, "curve/epoch")]
     figures = {

@@ -58,7 +58,7 @@ def _read(home: Path) -> dict:
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     same = Counter(tuple(sorted(t.params.items())) for t in complete)
-    client = tracking.connect(home)
+    client = tracking.store.connect(home)
     exp = client.get_experiment_by_name("study-smoke")
     parents = tracking.find_runs(client, [exp.experiment_id], {"colorgan.role": "parent"}, max_results=100)
     runs = tracking.find_runs(client, [exp.experiment_id], {"colorgan.role": "trial"}, max_results=1000)

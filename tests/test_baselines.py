@@ -78,7 +78,8 @@ def test_bad_files_are_counted_named_and_skipped(env, tmp_path):
     result = evaluate.run("baseline:gray", str(folder), 32, root=env, out=tmp_path / "per_image.csv")
     assert sorted(name for name, _ in result.skipped) == ["a/broken.png", "a/tiny.png"]
     assert len(result.per_image) == 4 and (tmp_path / "per_image.csv").is_file()
-    info = tracking.connect(env).download_artifacts(result.run_id, f"evaluation/{result.key}/info.json", str(tmp_path))
+    info = tracking.store.connect(env).download_artifacts(result.run_id, f"evaluation/{result.key}/info.json",
+                                                          str(tmp_path))
     assert '"n_skipped": 2' in Path(info).read_text()
 
 
@@ -87,7 +88,7 @@ def test_baseline_reevaluation_updates_its_run(env):
     first = evaluate.run("baseline:gray", size=32, root=env)
     second = evaluate.run("baseline:gray", size=32, root=env)
     assert first.run_id == second.run_id and first.key == "test"
-    client = tracking.connect(env)
+    client = tracking.store.connect(env)
     exp = client.get_experiment_by_name(evaluations.BASELINE_EXPERIMENT)
     assert len(client.search_runs([exp.experiment_id])) == 1
     run = client.get_run(first.run_id)
@@ -131,7 +132,7 @@ def test_evaluate_data_names_and_counts_the_skips_training_uses(env, tmp_path, c
     warned = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
     assert len(warned) == 1 and warned[0].startswith(f"skipped 5 of 11 image files in {folder}")
     assert all(f"{name}: {why}" in warned[0] for name, why in reasons.items())
-    tracking.connect(env)
+    tracking.store.connect(env)
     info = json.loads(mlflow.artifacts.load_text(
         f"runs:/{logged.split()[3]}/evaluation/{evaluate.data_key(str(folder))}/info.json"))
     assert info["n_images"] == 6 and info["n_skipped"] == 5

@@ -52,7 +52,7 @@ def _epoch_of(slot: Path) -> int:
 
 
 def _snapshot(root: Path, run_id: str, folder: Path) -> dict:
-    client = tracking.connect(root)
+    client = tracking.store.connect(root)
     run = client.get_run(run_id)
     return {"status": run.info.status, "tags": run.data.tags, "params": run.data.params,
             "steps": {k: [(m.step, m.value) for m in client.get_metric_history(run_id, k)] for k in run.data.metrics},
@@ -118,7 +118,7 @@ def test_a_damaged_newest_checkpoint_resumes_from_the_previous_whole_one(cli, ca
                        f"not {size}; resuming from the previous whole checkpoint (checkpoint/{older}, epoch 1), which"
                        " the next save no longer overwrites; epochs 2..2 are trained and logged again"]
     assert f"resuming run {run_id} after epoch 1" in captured.out
-    client = tracking.connect(root)
+    client = tracking.store.connect(root)
     assert sorted(m.step for m in client.get_metric_history(run_id, train.EPOCH_KEY)) == [1, 2, 2, 3]
     assert client.get_run(run_id).info.status == "FINISHED"
     found, damaged = checkpoints.newest_whole(client, run_id, tmp_path)

@@ -16,7 +16,7 @@ AWKWARD = ["plain", "it's", 'say "hi"', "back\\slash", "ends in \\", "both ' and
 @pytest.fixture
 def tagged(store):
     """A store with one run per awkward value (tag ``k``), plus a FINISHED twin of ``it's`` started later."""
-    client = tracking.connect(store)
+    client = tracking.store.connect(store)
     exp = tracking.experiment_id("find", store)
     runs = {value: client.create_run(exp, tags={"k": value, "role": "x"}).info.run_id for value in AWKWARD}
     twin = client.create_run(exp, tags={"k": "it's", "role": "x"}, start_time=2**41).info.run_id

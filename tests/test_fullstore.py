@@ -83,7 +83,7 @@ def test_a_small_filesystem_stops_the_run_with_one_line_and_keeps_its_checkpoint
     assert "epoch 2's writes need; kept the checkpoint of epoch 1 (whole) and the metrics of epochs 1..1" in line
     run_id = line.split("run ", 1)[1].split()[0]
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    client = tracking.connect(home)
+    client = tracking.store.connect(home)
     run = client.get_run(run_id)
     assert run.info.status == "FAILED" and "epoch 2's writes need" in run.data.tags["colorgan.error"]
     assert [m.step for m in client.get_metric_history(run_id, train.EPOCH_KEY)] == [1]
@@ -109,7 +109,7 @@ def test_the_issues_3_mb_filesystem_is_one_line_not_a_traceback(colour_folder, t
     assert rc == 2 and "epoch 1's writes need; kept no checkpoint; free some space, then train again" in line
     run_id = line.split("run ", 1)[1].split()[0]
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    run = tracking.connect(home).get_run(run_id)
+    run = tracking.store.connect(home).get_run(run_id)
     assert run.info.status == "FAILED" and "stopped: " in run.data.tags["colorgan.error"]
 
 
@@ -130,7 +130,7 @@ def test_a_write_that_runs_out_of_space_leaves_the_last_checkpoint_whole(env, mo
     assert "stopped: out of space ([Errno 28] No space left on device); the fullest store is " in line
     assert "kept the checkpoint of epoch 1 (whole) and the metrics of epochs 1..1; free some space" in line
     run_id = line.split("run ", 1)[1].split()[0]
-    client = tracking.connect(env)
+    client = tracking.store.connect(env)
     run = client.get_run(run_id)
     assert run.info.status == "FAILED" and "No space left on device" in run.data.tags["colorgan.error"]
     assert checkpoints.folders(client, run_id) == ["checkpoint/a"]

@@ -89,7 +89,7 @@ def test_stale_runs_are_marked_failed_with_the_reason_and_live_ones_left_running
         assert closed.keys() == {hung_id, killed_id}
         assert closed[killed_id] == f"its process {host}:{killed.pid} is gone"
         assert closed[hung_id].startswith(f"no heartbeat from {host}:{hung.pid} for ")
-        client = tracking.connect(store)
+        client = tracking.store.connect(store)
         for run_id in (hung_id, killed_id):
             run = client.get_run(run_id)
             assert run.info.status == "FAILED"

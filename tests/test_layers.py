@@ -32,9 +32,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("gan", "curves"),  # the model that trains the networks; its loss and eval curves within an epoch
     ("tracking",),  # the MLflow adapter
     ("references",),  # any model reference (MLflow or shipped) -> generator + config; the default model
-    ("train", "warmstart", "fullstore", "evaluate", "publish", "shipping", "serve"),  # one run, its warm start, its
-    # stores filling up, one evaluation,
-    # publishing to the registry, shipping into the repository, the web app
+    ("train", "warmstart", "fullstore", "evaluate", "publish", "pyfunc_model", "shipping", "serve"),  # one run, its
+    # warm start, its stores filling up, one evaluation,
+    # publishing to the registry and what the registered model does, shipping into the repository, the web app
     ("studies", "reproduce"),  # Optuna on top of train; the claims' runs, each trained once
     ("__main__", "bench", "bench_serve", "probe_serve"),  # entry points
 )

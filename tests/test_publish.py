@@ -38,7 +38,7 @@ def published(trained):
 
 
 def test_publish_registers_the_champion_with_a_model_card(published, home):
-    client = tracking.connect(home.root)
+    client = tracking.store.connect(home.root)
     version = client.get_model_version_by_alias("colorgan", "champion")
     assert str(version.version) == "1"
     card = version.description

@@ -86,7 +86,7 @@ def test_a_tiny_run_trains_with_rebalance_and_logs_its_prior(colour_folder, stor
                       [f"data_dir={colour_folder}", "eval_fraction=0.2", "test_fraction=0.1", "epochs=1",
                        "recon_weighting=rebalance", "rebalance_bins=8"])
     result = train.run(cfg, root=store, verbose=0)
-    client = tracking.connect(store)
+    client = tracking.store.connect(store)
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED"
     assert int(run.data.params["ab_prior_images"]) == int(run.data.params["n_train"])

@@ -51,7 +51,7 @@ def test_resume_of_a_run_without_a_checkpoint_is_refused(finished):
     with pytest.raises(tracking.RunError, match=f"run {run_id} has no checkpoint to resume from \\(it trained with "
                                                 "checkpoint = false, as study trials do\\) and logged epochs 1..1"):
         train.run(cfg, resume_run_id=run_id, root=root, verbose=0)
-    client = tracking.connect(root)
+    client = tracking.store.connect(root)
     assert [m.step for m in client.get_metric_history(run_id, "eval/psnr")] == [1]  # nothing trained again
     assert client.get_run(run_id).info.status == "FINISHED"
 
@@ -83,7 +83,7 @@ def test_non_finite_loss_fails_the_run_with_the_reason_in_one_line(cli_home, cap
     assert main(["train", str(SMOKE), "--set", *TINY, "lambda_recon=1e39"]) == 2
     line = _one_line_error(capsys.readouterr().err)
     assert "non-finite loss in batch 1" in line and "FAILED" in line
-    client = tracking.connect(cli_home)
+    client = tracking.store.connect(cli_home)
     run_id = line.split("run ", 1)[1].split()[0]
     run = client.get_run(run_id)
     assert run.info.status == "FAILED"
@@ -92,7 +92,7 @@ def test_non_finite_loss_fails_the_run_with_the_reason_in_one_line(cli_home, cap
 
 def test_a_missing_model_is_one_line(finished, cli_home, capsys):
     _, _, run_id = finished
-    client = tracking.connect(cli_home)
+    client = tracking.store.connect(cli_home)
     uri = client.get_run(run_id).data.tags["colorgan.model_uri"]
     models = cli_home / "mlruns" / "artifacts" / "models"
     moved = cli_home / "models-away"
@@ -111,11 +111,11 @@ def training_elsewhere(finished):
     root, photos, _ = finished
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env.update(COLORGAN_HOME=str(root), COLORGAN_DATA=str(photos), PYTHONPATH=str(ROOT))
-    before = {r.info.run_id for r in tracking.connect(root).search_runs(
+    before = {r.info.run_id for r in tracking.store.connect(root).search_runs(
         [tracking.experiment_id("colorgan-smoke", root)])}
     proc = subprocess.Popen([sys.executable, "-m", "colorgan", "train", str(SMOKE), "--set", *TINY[:-1],
                              "epochs=10000"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = tracking.connect(root)
+    client = tracking.store.connect(root)
     deadline, run_id = time.time() + 300, None
     while run_id is None and time.time() < deadline and proc.poll() is None:
         runs = client.search_runs([tracking.experiment_id("colorgan-smoke", root)], "attributes.status = 'RUNNING'")
@@ -137,7 +137,7 @@ def test_resume_of_a_run_another_process_is_training_is_refused(training_elsewhe
     cfg = train.resume_config(run_id, {"epochs": 1}, root=cli_home)
     with pytest.raises(liveness.RunBusy, match=owner):
         train.run(cfg, resume_run_id=run_id, root=cli_home, verbose=0)
-    run = tracking.connect(cli_home).get_run(run_id)
+    run = tracking.store.connect(cli_home).get_run(run_id)
     assert run.info.status == "RUNNING" and run.data.tags[liveness.OWNER_TAG] == owner  # still the other's
 
 
@@ -148,9 +148,9 @@ def test_a_killed_run_is_marked_failed_by_the_next_command(training_elsewhere, c
     assert "no stale runs" in capsys.readouterr().out  # alive: left RUNNING
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert tracking.connect(cli_home).get_run(run_id).info.status == "RUNNING"  # what SIGKILL leaves behind
+    assert tracking.store.connect(cli_home).get_run(run_id).info.status == "RUNNING"  # what SIGKILL leaves behind
     assert main(["close-stale"]) == 0
     assert f"marked run {run_id} (smoke) FAILED: its process {owner} is gone" in capsys.readouterr().out
-    run = tracking.connect(cli_home).get_run(run_id)
+    run = tracking.store.connect(cli_home).get_run(run_id)
     assert run.info.status == "FAILED"
     assert run.data.tags["colorgan.error"].startswith(f"abandoned: its process {owner} is gone")

@@ -114,7 +114,7 @@ def test_a_run_whose_server_goes_away_stops_in_one_line_and_resumes_with_no_epoc
     assert waited >= WAIT_S
 
     server.start()  # the same store and port: the server is back
-    client = tracking.connect(Path(os.environ["COLORGAN_HOME"]))
+    client = tracking.store.connect(Path(os.environ["COLORGAN_HOME"]))
     assert client.get_run(run_id).info.status == "RUNNING"  # nothing could be written while it was gone
     assert checkpoints.folders(client, run_id) == ["checkpoint/a"]  # epoch 2's save never began
     with tempfile.TemporaryDirectory() as tmp:
@@ -173,14 +173,14 @@ def test_a_study_whose_server_goes_away_stops_in_one_line_and_goes_on_with_no_tr
     assert [t.number for t in trials if t.user_attrs.get(RETRY_ATTR) == cut.number] == [2]
     assert trials[2].params == cut.params  # the cut-off configuration ran again, not a new one instead
     assert len({t.params["lr_g"] for t in complete}) == 3  # no configuration trained twice
-    client = tracking.connect(Path(os.environ["COLORGAN_HOME"]))
+    client = tracking.store.connect(Path(os.environ["COLORGAN_HOME"]))
     runs = tracking.child_runs(Path(os.environ["COLORGAN_HOME"]), parent_run_id(study))
     by_trial: dict[str, list] = {}
     for run in runs:
-        by_trial.setdefault(run.data.tags["colorgan.trial"], []).append(run)
+        by_trial.setdefault(run.tags["colorgan.trial"], []).append(run)
     assert sorted(by_trial) == ["0", "1", "2", "3"] and all(len(v) == 1 for v in by_trial.values())
-    assert by_trial["1"][0].info.status == "FAILED"  # the cut-off run, closed once the server was back
+    assert by_trial["1"][0].status == "FAILED"  # the cut-off run, closed once the server was back
     for number in ("0", "2", "3"):
         run = by_trial[number][0]
-        assert run.info.status == "FINISHED"
-        assert sorted(m.step for m in client.get_metric_history(run.info.run_id, train.EPOCH_KEY)) == [1, 2]
+        assert run.status == "FINISHED"
+        assert sorted(m.step for m in client.get_metric_history(run.run_id, train.EPOCH_KEY)) == [1, 2]

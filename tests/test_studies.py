@@ -183,7 +183,7 @@ def test_summary_puts_each_figure_next_to_the_gray_one_with_its_epoch():
 
 
 def _runs(store: Path, parent: str) -> dict[int, object]:
-    return {int(r.data.tags["colorgan.trial"]): r for r in tracking.child_runs(store, parent)}
+    return {int(r.tags["colorgan.trial"]): r for r in tracking.child_runs(store, parent)}
 
 
 @pytest.mark.slow
@@ -196,7 +196,7 @@ def test_smoke_study_nests_trials_and_resumes_without_duplicates(env, capsys):
     study = runner.run_study(spec, trials=4, epochs=1, root=env)  # resume: the budget is now 4
     assert len(study.trials) == 4 and all(t.state == State.COMPLETE for t in study.trials)
     assert study.user_attrs["mlflow_parent_run_id"] == parent
-    client = tracking.connect(env)
+    client = tracking.store.connect(env)
     exp = client.get_experiment_by_name("study-smoke")
     parents = client.search_runs([exp.experiment_id], "tags.`colorgan.role` = 'parent'")
     assert [p.info.run_id for p in parents] == [parent]
@@ -204,17 +204,17 @@ def test_smoke_study_nests_trials_and_resumes_without_duplicates(env, capsys):
     assert sorted(runs) == [0, 1, 2, 3]
     for trial in study.trials:
         run = runs[trial.number]
-        assert run.info.status == "FINISHED"
-        assert run.data.tags["colorgan.trial_state"] == "COMPLETE"
-        assert float(run.data.params["lr_g"]) == pytest.approx(trial.params["lr_g"])
-        assert run.data.metrics["eval/psnr_gain"] == pytest.approx(trial.value)  # the default objective
+        assert run.status == "FINISHED"
+        assert run.tags["colorgan.trial_state"] == "COMPLETE"
+        assert float(run.params["lr_g"]) == pytest.approx(trial.params["lr_g"])
+        assert run.metrics["eval/psnr_gain"] == pytest.approx(trial.value)  # the default objective
     assert study.trials[0].user_attrs["base"] and study.trials[0].params == {"lr_g": 4e-4}  # the smoke default
     lr = [t.params["lr_g"] for t in study.trials]
     assert len(set(lr)) == 4, f"the resumed call sampled the first call's values again: {lr}"
     best = client.get_run(parent)
     assert best.info.status == "FINISHED"  # no session is working on it any more
     assert best.data.tags["best.trial"] == str(study.best_trial.number)
-    assert runs[study.best_trial.number].data.tags["colorgan.best"] == "true"
+    assert runs[study.best_trial.number].tags["colorgan.best"] == "true"
     assert {a.path for a in client.list_artifacts(parent)} >= {"trials.csv", "study"}
     # The parent page answers "what did this study find": its settings, the best so far per trial, the table.
     assert best.data.params["space.lr_g"] == "float 0.0001 to 0.01 log"
@@ -255,10 +255,10 @@ def test_pruned_trial_is_marked_in_optuna_and_mlflow(env, tmp_path):
     assert trial.state == State.PRUNED and trial.user_attrs["epochs"] == 1
     (run,) = _runs(env, study.user_attrs["mlflow_parent_run_id"]).values()
     # A normal outcome, not a failure: FINISHED, named and tagged as pruned, found by the filter docs/studies.md gives.
-    assert run.data.tags["colorgan.trial_state"] == "PRUNED"
-    assert run.info.status == "FINISHED" and run.info.run_name == "trial-0 (pruned)"
-    found = tracking.connect(env).search_runs([run.info.experiment_id], "tags.colorgan.trial_state = 'PRUNED'")
-    assert [r.info.run_id for r in found] == [run.info.run_id]
+    assert run.tags["colorgan.trial_state"] == "PRUNED"
+    assert run.status == "FINISHED" and run.name == "trial-0 (pruned)"
+    found = tracking.store.connect(env).search_runs([run.experiment_id], "tags.colorgan.trial_state = 'PRUNED'")
+    assert [r.info.run_id for r in found] == [run.run_id]
     (row,) = summaries.table(study, spec, printout.gray_by_run(study, env)).to_dict("records")
     assert row["state"] == "pruned" and row["epoch"] == "1/2"  # its figure is from epoch 1 of 2
     gain = row["eval PSNR gain over the gray image (dB)"]
@@ -290,7 +290,7 @@ def test_killed_worker_trial_is_failed_retried_and_its_run_closed(env):
     assert retry.params == first.params
     assert retry.system_attrs["failed_trial"] == first.number
     assert tracking.run_status(env, dead_run) == "FAILED"
-    assert tracking.connect(env).get_run(dead_run).data.tags["colorgan.trial_state"] == "FAIL"
+    assert tracking.store.connect(env).get_run(dead_run).data.tags["colorgan.trial_state"] == "FAIL"
 
 
 @pytest.mark.slow
@@ -302,7 +302,7 @@ def test_two_worker_processes_share_a_sqlite_study(env):
     runs = _runs(env, study.user_attrs["mlflow_parent_run_id"])
     for trial in study.trials:
         assert trial.state == State.COMPLETE
-        assert runs[trial.number].info.run_id == trial.user_attrs["mlflow_run_id"]
+        assert runs[trial.number].run_id == trial.user_attrs["mlflow_run_id"]
 
 
 @pytest.fixture
@@ -365,7 +365,7 @@ def test_two_workers_on_postgresql_and_a_tracking_server(env, postgres, mlflow_s
     assert sorted(runs) == sorted(t.number for t in study.trials)
     for trial in study.trials:
         run = runs[trial.number]
-        assert run.info.status == "FINISHED" and run.data.metrics["eval/psnr_gain"] == pytest.approx(trial.value)
+        assert run.status == "FINISHED" and run.metrics["eval/psnr_gain"] == pytest.approx(trial.value)
 
 
 @pytest.mark.slow
@@ -382,7 +382,8 @@ def test_ctrl_c_marks_the_running_trial_in_optuna_and_mlflow(env):
     run_id = None
     while time.time() < deadline and run_id is None:  # wait until the trial is training (its first epoch logged)
         trials = [t for t in study.get_trials() if "mlflow_run_id" in t.user_attrs]
-        if trials and tracking.connect(env).get_metric_history(trials[0].user_attrs["mlflow_run_id"], "eval/psnr"):
+        client = tracking.store.connect(env)
+        if trials and client.get_metric_history(trials[0].user_attrs["mlflow_run_id"], "eval/psnr"):
             run_id = trials[0].user_attrs["mlflow_run_id"]
         time.sleep(0.5)
     assert run_id is not None, "the trial never started training"
@@ -392,7 +393,7 @@ def test_ctrl_c_marks_the_running_trial_in_optuna_and_mlflow(env):
     assert "interrupted" in err
     (trial,) = study.get_trials()
     assert trial.state == State.FAIL
-    run = tracking.connect(env).get_run(run_id)
+    run = tracking.store.connect(env).get_run(run_id)
     assert run.info.status == "KILLED"
     assert run.data.tags["colorgan.trial_state"] == "FAIL"
     assert run.data.tags["colorgan.error"] == "interrupted (Ctrl-C)"
@@ -405,7 +406,7 @@ def test_ctrl_c_marks_the_running_trial_in_optuna_and_mlflow(env):
     # ... and once the budget is met, running the same command again adds nothing.
     subprocess.run(cli, env={**os.environ}, check=True, capture_output=True)
     assert len(study.get_trials()) == 2
-    parents = tracking.connect(env).search_runs([run.info.experiment_id], "tags.`colorgan.role` = 'parent'")
+    parents = tracking.store.connect(env).search_runs([run.info.experiment_id], "tags.`colorgan.role` = 'parent'")
     assert len(parents) == 1
 
 
@@ -467,7 +468,7 @@ def test_a_rerun_never_reports_a_study_done_while_a_trial_is_unfinished(env, tmp
     first, retry = study.trials
     assert first.state == State.FAIL and retry.state == State.COMPLETE and retry.params == first.params
     assert tracking.run_status(env, dead_run) == "FAILED"
-    assert tracking.connect(env).get_run(dead_run).data.tags["colorgan.trial_state"] == "FAIL"
+    assert tracking.store.connect(env).get_run(dead_run).data.tags["colorgan.trial_state"] == "FAIL"
 
 
 @pytest.mark.slow
@@ -512,7 +513,7 @@ def test_an_objective_no_run_logs_is_an_error_before_any_trial(env, tmp_path):
     spec = studies.load_spec(_spec_file(tmp_path, text))
     with pytest.raises(studies.StudyError, match="eval/psnr_gainn is logged by no run"):
         runner.run_study(spec, trials=1, epochs=1, root=env)
-    assert tracking.connect(env).get_experiment_by_name(f"study-{spec.name}") is None  # nothing was created
+    assert tracking.store.connect(env).get_experiment_by_name(f"study-{spec.name}") is None  # nothing was created
 
 
 def test_a_comparison_within_noise_says_what_it_would_need(store):
@@ -524,7 +525,7 @@ def test_a_comparison_within_noise_says_what_it_would_need(store):
 
     import numpy as np
 
-    client = tracking.connect(store)
+    client = tracking.store.connect(store)
     experiment = client.create_experiment("comparisons")
     rng = np.random.default_rng(0)
     files, base, gap = [f"f{i}.png" for i in range(80)], rng.normal(25.0, 3.0, 80), rng.normal(20.0, 5.0, 80)
@@ -572,7 +573,7 @@ def test_a_configuration_sampled_again_is_not_trained_again(env, tmp_path, capsy
     assert len(copies) >= 3  # 5 trials over 2 values
     trained = {t.number for t in study.trials} - {t.number for t in copies}
     runs = tracking.child_runs(env, study.user_attrs["mlflow_parent_run_id"])
-    assert {int(r.data.tags["colorgan.trial"]) for r in runs} == trained and len(runs) == 2 * len(trained)
+    assert {int(r.tags["colorgan.trial"]) for r in runs} == trained and len(runs) == 2 * len(trained)
     for copy in copies:
         earlier = study.trials[copy.user_attrs["duplicate_of"]]
         assert copy.params == earlier.params and copy.value == earlier.value
@@ -587,15 +588,15 @@ def test_repeats_train_each_configuration_with_every_seed_and_compare_paired(env
     spec = studies.load_spec(_spec_file(tmp_path, _study_text(top="repeats = 2\n")))
     study = runner.run_study(spec, trials=2, epochs=1, root=env)
     assert [t.state for t in study.trials] == [State.COMPLETE] * 2
-    client = tracking.connect(env)
+    client = tracking.store.connect(env)
     runs = tracking.child_runs(env, study.user_attrs["mlflow_parent_run_id"])
     assert len(runs) == 4
     for trial in study.trials:
-        mine = sorted((r for r in runs if r.data.tags["colorgan.trial"] == str(trial.number)),
-                      key=lambda r: int(r.data.tags["colorgan.repeat"]))
-        assert [r.data.tags["colorgan.repeat"] for r in mine] == ["0", "1"]
-        assert [r.data.params["seed"] for r in mine] == ["42", "43"]
-        gains = [r.data.metrics["eval/psnr_gain"] for r in mine]
+        mine = sorted((r for r in runs if r.tags["colorgan.trial"] == str(trial.number)),
+                      key=lambda r: int(r.tags["colorgan.repeat"]))
+        assert [r.tags["colorgan.repeat"] for r in mine] == ["0", "1"]
+        assert [r.params["seed"] for r in mine] == ["42", "43"]
+        gains = [r.metrics["eval/psnr_gain"] for r in mine]
         assert trial.value == pytest.approx(sum(gains) / 2)  # Optuna sees the mean over the seeds
         assert trial.user_attrs["seeds:eval/psnr_gain"] == pytest.approx(gains)
         assert trial.user_attrs["ci95:eval/psnr_gain"] == pytest.approx(metrics.mean_ci(gains)[1])
@@ -635,7 +636,7 @@ def test_a_pretrain_table_is_trained_once_and_shared_by_two_workers(env, tmp_pat
     text = _study_text(extra='\n[pretrain]\nexperiment = "smoke"\nepochs = 1\nadversarial = false\n')
     spec = studies.load_spec(_spec_file(tmp_path, text))
     study = runner.run_study(spec, workers=2, trials=2, epochs=1, root=env)
-    client = tracking.connect(env)
+    client = tracking.store.connect(env)
     experiment = client.get_experiment_by_name(studies.spec.PRETRAIN_EXPERIMENT).experiment_id
     (pre,) = client.search_runs([experiment], "tags.`colorgan.role` = 'pretrain'")
     assert pre.info.status == "FINISHED" and pre.data.params["adversarial"] == "False"
@@ -644,7 +645,7 @@ def test_a_pretrain_table_is_trained_once_and_shared_by_two_workers(env, tmp_pat
     trial_runs = tracking.child_runs(env, parent)
     assert len(trial_runs) >= 2
     for run in trial_runs:  # every trial, in either worker, started from the one shared run
-        assert run.data.params["init_from"] == pre.info.run_id
+        assert run.params["init_from"] == pre.info.run_id
 
     runner.run_study(spec, trials=3, epochs=1, root=env)  # a later call finds it again by its config
     assert len(client.search_runs([experiment], "tags.`colorgan.role` = 'pretrain'")) == 1
@@ -674,7 +675,7 @@ def test_a_two_objective_study_answers_with_its_pareto_front_and_the_rule_s_pick
     spec = studies.load_spec(_spec_file(tmp_path, text))
     study = runner.run_study(spec, trials=2, epochs=1, root=env)
     parent = study.user_attrs["mlflow_parent_run_id"]
-    client = tracking.connect(env)
+    client = tracking.store.connect(env)
     assert {"pareto.csv", "pareto.png", "comparisons.csv"} <= {a.path for a in client.list_artifacts(parent)}
     table = pd.read_csv(io.StringIO(tracking.read_text(env, parent, "pareto.csv")))
     assert list(table["point"][:2]) == ["gray", "warm start"]

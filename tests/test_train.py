@@ -38,7 +38,7 @@ class InterruptAfter(keras.callbacks.Callback):
 def test_run_is_tracked_completely(colour_folder, store):
     cfg = smoke_config(colour_folder)
     result = train.run(cfg, ROOT / "experiments" / "smoke.toml", root=store, verbose=0)
-    client = tracking.connect(store)
+    client = tracking.store.connect(store)
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED"
     params = run.data.params
@@ -89,7 +89,7 @@ def test_run_is_tracked_completely(colour_folder, store):
 def test_full_eval_last_epoch_scores_the_whole_split_once_and_the_curve_subset_throughout(colour_folder, store):
     cfg = smoke_config(colour_folder, "full_eval=last_epoch", "curve_points=2", "curve_eval_images=4")
     result = train.run(cfg, None, root=store, verbose=0)
-    client = tracking.connect(store)
+    client = tracking.store.connect(store)
     assert _history(client, result.run_id, "eval/psnr") == [2]  # the whole eval split after the last epoch only
     assert _history(client, result.run_id, "epoch_seconds") == [1, 2]
     assert len(_history(client, result.run_id, "curve/eval/psnr")) == 4
@@ -100,7 +100,7 @@ def test_interrupted_run_resumes_at_the_right_epoch(colour_folder, store):
     cfg = smoke_config(colour_folder, "epochs=3")
     with pytest.raises(KeyboardInterrupt):
         train.run(cfg, root=store, verbose=0, callbacks=(InterruptAfter(1, KeyboardInterrupt()),))
-    client = tracking.connect(store)
+    client = tracking.store.connect(store)
     run_id = client.search_runs([tracking.experiment_id(cfg.experiment, store)])[0].info.run_id
     assert client.get_run(run_id).info.status == "KILLED"
     assert client.get_run(run_id).data.tags["colorgan.error"] == "interrupted (Ctrl-C)"
@@ -124,7 +124,7 @@ def test_interrupted_run_resumes_at_the_right_epoch(colour_folder, store):
 def test_a_cpu_budget_stops_the_run_early_and_says_so(colour_folder, store, capsys):
     cfg = smoke_config(colour_folder, "epochs=3", "max_cpu_minutes=0.0001")  # spent within the first batch
     result = train.run(cfg, root=store, verbose=0)
-    client = tracking.connect(store)
+    client = tracking.store.connect(store)
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED"
     assert result.epochs == 1
@@ -139,7 +139,7 @@ def test_failure_marks_the_run_failed_with_the_error(colour_folder, store):
     cfg = smoke_config(colour_folder, "epochs=1", "adversarial=false")
     with pytest.raises(RuntimeError, match="boom"):
         train.run(cfg, root=store, verbose=0, callbacks=(InterruptAfter(1, RuntimeError("boom")),))
-    client = tracking.connect(store)
+    client = tracking.store.connect(store)
     run = client.search_runs([tracking.experiment_id(cfg.experiment, store)])[0]
     assert run.info.status == "FAILED"
     assert "boom" in run.data.tags["colorgan.error"]
@@ -176,7 +176,7 @@ def test_pretraining_then_the_gan_resumes_across_the_phase_boundary(colour_folde
     with pytest.raises(KeyboardInterrupt):  # stopped after the pre-training epoch
         train.run(cfg, root=store, verbose=0, callbacks=(InterruptAfter(1, KeyboardInterrupt()),))
     assert "epoch 1/2 (pretrain)  train g_total" in capsys.readouterr().out
-    client = tracking.connect(store)
+    client = tracking.store.connect(store)
     run_id = client.search_runs([tracking.experiment_id(cfg.experiment, store)])[0].info.run_id
     assert _history(client, run_id, "eval/psnr") == [1]
 
@@ -206,7 +206,7 @@ def test_the_logged_learning_rates_follow_linear_decay_through_a_resume(colour_f
                        "decay_epochs=2", "max_train_images=16", "max_eval_images=8")
     with pytest.raises(KeyboardInterrupt):  # the optimizers' state (rates included) comes back from the checkpoint
         train.run(cfg, root=store, verbose=0, callbacks=(InterruptAfter(3, KeyboardInterrupt()),))
-    client = tracking.connect(store)
+    client = tracking.store.connect(store)
     run_id = client.search_runs([tracking.experiment_id(cfg.experiment, store)])[0].info.run_id
     train.run(cfg, resume_run_id=run_id, root=store, verbose=0)
     # per phase of n epochs, epoch e: 1 - max(0, e + 1 - (n - 2)) / 3; pre-training n = 2, then the GAN n = 3
@@ -221,7 +221,7 @@ def test_with_ema_the_logged_model_and_the_checkpoint_hold_the_average(colour_fo
     keep = KeepModel()
     result = train.run(cfg, root=store, verbose=0, callbacks=(keep,))
     model = keep.trained
-    client = tracking.connect(store)
+    client = tracking.store.connect(store)
     logged = _logged_weights(client, result.run_id)
     assert _same(logged, model.ema_generator.get_weights())
     assert not _same(logged, model.generator.get_weights())
@@ -233,7 +233,7 @@ def test_with_ema_the_logged_model_and_the_checkpoint_hold_the_average(colour_fo
 
 def test_auto_precision_is_resolved_by_the_hardware_and_logged(colour_folder, store, capsys):
     result = train.run(smoke_config(colour_folder, "epochs=1", "precision=auto"), root=store, verbose=0)
-    run = tracking.connect(store).get_run(result.run_id)
+    run = tracking.store.connect(store).get_run(result.run_id)
     expected, why = hardware.resolve_precision("auto")  # this machine's flags (no GPU in CI)
     assert run.data.params["precision"] == "auto"
     assert run.data.params["precision_resolved"] == expected
@@ -257,7 +257,7 @@ def test_a_run_that_takes_over_the_last_model_scores_as_a_freshly_built_one(colo
     assert other.final["eval/psnr"] != first.final["eval/psnr"]  # B trained otherwise: the comparison can fail
     scores = [k for k in first.final if k.startswith(("train/", "eval/"))]  # not the timings
     assert len(scores) > 10 and {k: again.final[k] for k in scores} == {k: first.final[k] for k in scores}
-    client = tracking.connect(store)
+    client = tracking.store.connect(store)
     for key in ("curve/train/g_total", "curve/eval/psnr", "train/d_loss"):
         assert ([m.value for m in client.get_metric_history(again.run_id, key)]
                 == [m.value for m in client.get_metric_history(first.run_id, key)]), key

@@ -81,7 +81,7 @@ def test_a_run_starts_from_the_source_run_generator_and_discriminator(at_source)
                        verbose=0, callbacks=(capture,))
     assert equal(capture.begin["g"], at_source.weights["g"])  # before the first step
     assert equal(capture.begin["d"], at_source.weights["d"])  # from the source's checkpoint
-    run = tracking.connect(at_source.root).get_run(result.run_id)
+    run = tracking.store.connect(at_source.root).get_run(result.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.params["init_from"] == f"runs:/{at_source.run_id}"
     assert run.data.tags[warmstart.LINEAGE_TAG] == at_source.run_id
@@ -99,7 +99,7 @@ def test_a_resumed_warm_started_run_keeps_its_checkpoint(at_source):
     with pytest.raises(KeyboardInterrupt):
         train.run(cfg, root=at_source.root, verbose=0, callbacks=(first,), study_run=study_run)
     assert equal(first.begin["g"], at_source.weights["g"])
-    client = tracking.connect(at_source.root)
+    client = tracking.store.connect(at_source.root)
     run_id = client.search_runs([tracking.experiment_id(cfg.experiment, at_source.root)],
                                 "params.init_from = 'study:demo'")[0].info.run_id
     assert client.get_run(run_id).data.tags[warmstart.LINEAGE_TAG] == at_source.run_id
@@ -127,7 +127,7 @@ def test_a_resumed_run_without_a_checkpoint_is_warm_started_again(at_source):
                 "checkpoint=false", "run_name=no-checkpoint")
     with pytest.raises(KeyboardInterrupt):
         train.run(cfg, root=at_source.root, verbose=0, callbacks=(StopInFirstBatch(),))
-    client = tracking.connect(at_source.root)
+    client = tracking.store.connect(at_source.root)
     run_id = client.search_runs([tracking.experiment_id(cfg.experiment, at_source.root)],
                                 "attributes.run_name = 'no-checkpoint'")[0].info.run_id
     resumed = Capture()
@@ -136,7 +136,7 @@ def test_a_resumed_run_without_a_checkpoint_is_warm_started_again(at_source):
 
 
 def test_a_source_of_another_size_is_an_error_before_any_run(at_source):
-    client = tracking.connect(at_source.root)
+    client = tracking.store.connect(at_source.root)
     experiment = tracking.experiment_id("colorgan-smoke", at_source.root)
     before = len(client.search_runs([experiment]))
     with pytest.raises(config.ConfigError, match=f"init_from {at_source.run_id}: image_size 32 != this run's 64"):
@@ -154,7 +154,7 @@ def test_warm_start_from_a_shipped_folder(at_source, tmp_path):
                        verbose=0, callbacks=(capture,))
     assert equal(capture.begin["g"], shipped.load(folder).generator.get_weights())
     assert equal(capture.begin["ema"], capture.begin["g"])  # the EMA shadow starts from the source too
-    tags = tracking.connect(at_source.root).get_run(result.run_id).data.tags
+    tags = tracking.store.connect(at_source.root).get_run(result.run_id).data.tags
     assert tags[warmstart.LINEAGE_TAG] == f"shipped:{folder}@{shipped.weights_sha(folder)}"
     assert tags[warmstart.DISCRIMINATOR_TAG] == "fresh (a shipped model has none)"
 

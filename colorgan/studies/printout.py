@@ -60,12 +60,12 @@ def cpu_split(study: optuna.Study, root: Path) -> str:
     parent = parent_run_id(study)
     if parent is None:
         return ""
-    runs = [r for r in tracking.child_runs(root, parent) if "cpu_seconds" in r.data.metrics]
+    runs = [r for r in tracking.child_runs(root, parent) if "cpu_seconds" in r.metrics]
     if not runs:
         return ""
-    total = sum(r.data.metrics["cpu_seconds"] for r in runs)
-    whole = sum(r.data.metrics.get("eval_cpu_seconds", 0.0) for r in runs)
-    points = sum(r.data.metrics.get(curves.CPU_KEY, 0.0) for r in runs)
+    total = sum(r.metrics["cpu_seconds"] for r in runs)
+    whole = sum(r.metrics.get("eval_cpu_seconds", 0.0) for r in runs)
+    points = sum(r.metrics.get(curves.CPU_KEY, 0.0) for r in runs)
     text = (f"CPU time: trials {total:,.0f} s ({len(runs)} runs), of which evaluation {whole + points:,.0f} s "
             f"(the whole eval split {whole:,.0f} s, the curve points' subset {points:,.0f} s)")
     warm = study.user_attrs.get(PRETRAIN_ATTR, "")

@@ -144,7 +144,7 @@ def _check_trial_count(spec: StudySpec, study: optuna.Study, parent: str, root: 
     """The parent run's trial runs against the Optuna study: MLflow holding a trial number Optuna never had means
     the study's storage was emptied, replaced or rolled back; going on would number trials from 0 again under
     the same parent, beside the old ones."""
-    tags = [r.data.tags.get("colorgan.trial", "") for r in tracking.child_runs(root, parent)]
+    tags = [r.tags.get("colorgan.trial", "") for r in tracking.child_runs(root, parent)]
     numbers = {int(n) for n in tags if n.isdigit()}
     have = len(study.get_trials(deepcopy=False))
     if numbers and max(numbers) >= have:

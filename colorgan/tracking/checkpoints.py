@@ -27,7 +27,7 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 from mlflow.tracking import MlflowClient
 
 from colorgan import heartbeat
-from colorgan.tracking import RunError
+from colorgan.tracking.store import RunError
 
 FOLDER = "checkpoint"
 STATE_FILE = "state.json"

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from colorgan.tracking import RunTracker, connect, experiment_id, find_runs
+from colorgan.tracking.store import connect, experiment_id, find_runs
+from colorgan.tracking.tracker import RunTracker
 
 BASELINE_EXPERIMENT = "baselines"
 SHIPPED_EXPERIMENT = "shipped-models"

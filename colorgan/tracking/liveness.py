@@ -18,7 +18,8 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from colorgan import heartbeat, paths
-from colorgan.tracking import RunError, RunTracker, connect
+from colorgan.tracking.store import RunError, connect
+from colorgan.tracking.tracker import RunTracker
 
 HEARTBEAT_TAG = "colorgan.heartbeat"  # Unix time of the owner's last beat
 OWNER_TAG = "colorgan.owner"  # host:pid of the process training the run

@@ -16,7 +16,8 @@ from mlflow.tracking import MlflowClient
 
 from colorgan import config as config_mod
 from colorgan import paths
-from colorgan.tracking import connect, resolved_config
+from colorgan.tracking.runs import resolved_config
+from colorgan.tracking.store import connect
 
 
 class ModelRefError(config_mod.UsageError):

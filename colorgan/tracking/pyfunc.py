@@ -1,49 +1,28 @@
-"""The registered model: an MLflow pyfunc around the full-resolution colorize path (colorgan.colorize).
+"""The MLflow side of the registered model: a pyfunc that loads its run's Keras generator and hands every input
+to the application's predictor, named in its model_config as "module:Class" (``predictor``; what the model does
+and the inputs it takes: colorgan.pyfunc_model). The adapter imports no application code.
 
-Inputs ``predict`` accepts (any size, any number):
-
-- a uint8 array HxW (gray) or HxWx3 (colour: only its L* is used) -> a uint8 RGB array HxWx3;
-- a list of such arrays -> a list of RGB arrays;
-- a DataFrame with a string column ``image`` holding base64-encoded image files (PNG, JPEG, WebP, BMP, TIFF) ->
-  a DataFrame with a column ``image`` of base64-encoded PNGs of the same sizes. This is the form for
-  ``mlflow models serve``: POST /invocations ``{"dataframe_records": [{"image": "<base64>"}, ...]}``
-  (or ``{"inputs": {"image": [...]}}``); nested uint8 lists (``{"inputs": [[...], ...]}``) work too.
-
-The model logs no signature on purpose: a single MLflow signature cannot describe "an array of any rank-2/3
-shape" next to "a column of encoded files", and enforcing one would refuse one of the two forms.
+The class keeps its name and module: the models registered before pickled it by this path, without a
+``predictor``, and load the colorize predictor they were built around (``DEFAULT_PREDICTOR``).
 """
 
 from __future__ import annotations
 
-import base64
+import importlib
 
 import mlflow
-import numpy as np
-import pandas as pd
 
-IMAGE_COLUMN = "image"
+DEFAULT_PREDICTOR = "colorgan.pyfunc_model:ColorizerPredictor"  # a model registered before model_config named it
 
 
 class ColorizerModel(mlflow.pyfunc.PythonModel):
-    """artifacts["generator"]: the training run's MLflow Keras model; model_config: image_size, color_space."""
+    """artifacts["generator"]: the training run's MLflow Keras model; model_config: the predictor's settings."""
 
     def load_context(self, context):
-        from colorgan.colorize import Colorizer
-
         generator = mlflow.keras.load_model(context.artifacts["generator"])
-        cfg = context.model_config
-        self.colorizer = Colorizer(generator, int(cfg["image_size"]), str(cfg["color_space"]))
+        cfg = dict(context.model_config)
+        module, _, name = str(cfg.pop("predictor", DEFAULT_PREDICTOR)).partition(":")
+        self.predictor = getattr(importlib.import_module(module), name)(generator, cfg)
 
     def predict(self, context, model_input, params=None):
-        from colorgan.colorize import png_bytes
-        from colorgan.images import read_image
-
-        if isinstance(model_input, pd.DataFrame):
-            if IMAGE_COLUMN not in model_input.columns:
-                raise ValueError(f"expected a column {IMAGE_COLUMN!r} of base64-encoded image files")
-            out = [base64.b64encode(png_bytes(self.colorizer(read_image(base64.b64decode(value))))).decode("ascii")
-                   for value in model_input[IMAGE_COLUMN]]
-            return pd.DataFrame({IMAGE_COLUMN: out})
-        if isinstance(model_input, list):
-            return [self.colorizer(np.asarray(image)) for image in model_input]
-        return self.colorizer(np.asarray(model_input))
+        return self.predictor(model_input)

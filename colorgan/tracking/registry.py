@@ -14,15 +14,17 @@ import numpy as np
 import PIL
 import tensorflow as tf
 
-from colorgan.tracking import RunTracker, connect
 from colorgan.tracking.pyfunc import ColorizerModel
+from colorgan.tracking.store import connect
+from colorgan.tracking.tracker import RunTracker
 
 PYFUNC_NAME = "colorizer"  # the pyfunc's name inside its run
 
 
-def log_pyfunc(tracker: RunTracker, generator_uri: str, image_size: int, color_space: str) -> str:
+def log_pyfunc(tracker: RunTracker, generator_uri: str, model_config: dict) -> str:
     """Log the pyfunc (colorgan.tracking.pyfunc) around a training run's generator into the tracker's run, which
-    must be the active one (``open_run``'s: MLflow logs a model into the active run). Returns its model URI."""
+    must be the active one (``open_run``'s: MLflow logs a model into the active run); ``model_config`` names its
+    predictor ("module:Class") and that predictor's settings. Returns its model URI."""
     active = mlflow.active_run()
     if active is None or active.info.run_id != tracker.run_id:
         raise RuntimeError(f"log_pyfunc: run {tracker.run_id} is not the active run; open it with open_run")
@@ -31,7 +33,7 @@ def log_pyfunc(tracker: RunTracker, generator_uri: str, image_size: int, color_s
                                                             tracking_uri=tracker.client.tracking_uri)
         info = mlflow.pyfunc.log_model(
             name=PYFUNC_NAME, python_model=ColorizerModel(), artifacts={"generator": generator_dir},
-            model_config={"image_size": image_size, "color_space": color_space},
+            model_config=model_config,
             pip_requirements=[f"tensorflow-cpu=={tf.__version__}", f"keras=={keras.__version__}",
                               f"mlflow=={mlflow.__version__}", f"numpy=={np.__version__}",
                               f"pillow=={PIL.__version__}", "colorgan"],

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from colorgan.tracking import RunTracker, child_runs, connect, gray_figures, set_run_tags
+from colorgan.tracking.runs import child_runs, gray_figures, set_run_tags
+from colorgan.tracking.store import connect
+from colorgan.tracking.tracker import RunTracker
 
 NOTE_TAG = "mlflow.note.content"  # the run's description (markdown) on its page in the UI
 RUN_NAME_TAG = "mlflow.runName"
@@ -43,7 +45,7 @@ def experiment_of(repo_root: Path, run_id: str) -> str:
 
 def gray_by_run(repo_root: Path, parent_run_id: str) -> dict[str, dict[str, float]]:
     """{run id: its gray figures by QUALITY name} for every child run of a study's parent."""
-    return {run.info.run_id: gray_figures(run.data) for run in child_runs(repo_root, parent_run_id)}
+    return {run.run_id: gray_figures(run) for run in child_runs(repo_root, parent_run_id)}
 
 
 def log_figure(repo_root: Path, run_id: str, figure, artifact_file: str) -> None:

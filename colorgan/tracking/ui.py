@@ -29,7 +29,7 @@ import urllib.request
 from pathlib import Path
 
 from colorgan import paths
-from colorgan.tracking import connect
+from colorgan.tracking.store import connect
 
 SHARED_VIEW_TAG = "mlflow.sharedViewState."  # + key: a saved runs view of an experiment (JSON)
 VIEW_KEY = "colorgan"
