@@ -309,12 +309,12 @@ def best_table(report: Report, metrics: list[str]) -> pd.DataFrame:
             for ev in report.evaluations if "psnr" in ev.summary}
     rows = []
     for t in sorted(study.best_trials, key=lambda t: t.number):
-        run_id = t.user_attrs.get("mlflow_run_id", "")
+        run_id = t.user_attrs.get("run_id", "")
         row = {"study": study.study_name, "trial": t.number}
         row.update({f"{report.label(m)}, eval split, final epoch": v for m, v in zip(metrics, t.values, strict=True)})
         if run_id in test:
             row[f"PSNR pooled (dB), {report.where}"] = test[run_id]
-        rows.append({**row, **t.params, "mlflow_run_id": run_id})
+        rows.append({**row, **t.params, "run_id": run_id})
     return pd.DataFrame(rows)
 
 

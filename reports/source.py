@@ -163,14 +163,14 @@ class Source:
         done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
         out = []
         for t in sorted(study.get_trials(deepcopy=False, states=done), key=lambda t: t.number):
-            run_id = t.user_attrs.get("mlflow_run_id")
+            run_id = t.user_attrs.get("run_id")
             if run_id:
                 out.append(Entry(f"trial {t.number}", run_id, "model", {k: str(v) for k, v in t.params.items()}))
         return out
 
     def best_trials(self, study: optuna.Study) -> list[Entry]:
         best = sorted(study.best_trials, key=lambda t: t.number) if len(study.directions) > 1 else [study.best_trial]
-        return [Entry(f"best trial {t.number}", t.user_attrs["mlflow_run_id"], "model",
+        return [Entry(f"best trial {t.number}", t.user_attrs["run_id"], "model",
                       {k: str(v) for k, v in t.params.items()}) for t in best]
 
     # --- metric histories ----------------------------------------------------------------------------------

@@ -100,7 +100,7 @@ def test_study_reference_resolves_to_the_best_trial(home, tmp_path, capsys):
     dist = {"lr_g": optuna.distributions.FloatDistribution(1e-5, 1e-2, log=True)}
     for value, run_id in ((10.0, "not-a-run"), (30.0, home.run_id)):
         study.add_trial(optuna.trial.create_trial(params={"lr_g": 1e-3}, distributions=dist, value=value,
-                                                  user_attrs={"mlflow_run_id": run_id}))
+                                                  user_attrs={"run_id": run_id}))
     Image.fromarray(photo(33, 45, seed=6)).save(tmp_path / "a.png")
     assert main(["colorize", str(tmp_path / "a.png"), "--model", "study:tiny", "--storage", storage,
                  "--out", str(tmp_path / "out"), "--quiet"]) == 0

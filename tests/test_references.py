@@ -37,7 +37,7 @@ def refs(trained, tmp_path_factory):
     registry.set_alias(root, "grammar", "best", version)
     study = optuna.create_study(study_name="grammar", storage=storage_url(None, root), direction="maximize")
     study.add_trial(optuna.trial.create_trial(value=1.0, params={}, distributions={},
-                                              user_attrs={"mlflow_run_id": run_id}))
+                                              user_attrs={"run_id": run_id}))
     model = references.resolve(run_id, root)
     folder = shipped.write(tmp_path_factory.mktemp("shipped") / "tiny-32", model.generator, model.cfg, "# card\n", {})
     return {"run": run_id, "runs": f"runs:/{run_id}", "version": f"models:/grammar/{version}",

@@ -176,7 +176,7 @@ def project(tmp_path_factory):
                                                (1e-2, "batch", "PRUNED"))):
             run = _log(client, trials, f"trial-{n}", epochs=1 if state == "PRUNED" else EPOCHS, lr_g=lr)
             study.add_trial(optuna.trial.create_trial(
-                params={"lr_g": lr, "norm": norm}, distributions=space, user_attrs={"mlflow_run_id": run},
+                params={"lr_g": lr, "norm": norm}, distributions=space, user_attrs={"run_id": run},
                 state=optuna.trial.TrialState[state], value=float(n) if state == "COMPLETE" else None))
         yield root
 

@@ -25,6 +25,7 @@ from conftest import free_port, wait_for_mlflow_server
 
 from colorgan import config, heartbeat, metrics, paths, studies, tracking, train
 from colorgan.studies import comparisons, printout, runner, storage, summaries
+from colorgan.tracking import studyruns
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "studies" / "smoke.toml"
@@ -164,8 +165,8 @@ def test_summary_puts_each_figure_next_to_the_gray_one_with_its_epoch():
     appears only once a trial has repeat values. (A PSNR objective: a gain objective has no gray column.)"""
     spec = dataclasses.replace(studies.load_spec(SMOKE), metrics=("eval/psnr",))
     study = optuna.create_study(direction="maximize")
-    study.add_trial(_trial(State.COMPLETE, 14.0, {1: 13.0, 2: 14.0}, epochs=2, epochs_planned=2, mlflow_run_id="a"))
-    study.add_trial(_trial(State.PRUNED, None, {1: 12.5}, epochs=1, epochs_planned=2, mlflow_run_id="b"))
+    study.add_trial(_trial(State.COMPLETE, 14.0, {1: 13.0, 2: 14.0}, epochs=2, epochs_planned=2, run_id="a"))
+    study.add_trial(_trial(State.PRUNED, None, {1: 12.5}, epochs=1, epochs_planned=2, run_id="b"))
     gray = {"a": {"psnr": 13.5}, "b": {"psnr": 13.0}}
     rows = summaries.table(study, spec, gray).to_dict("records")
     assert [(r["state"], r["epoch"], r["eval PSNR pooled (dB)"], r["gray (dB)"]) for r in rows] == [
@@ -274,13 +275,13 @@ def test_killed_worker_trial_is_failed_retried_and_its_run_closed(env):
                                "--trials", "1", "--epochs", "1"], env={**os.environ})
     study = optuna.load_study(study_name="smoke", storage=url)
     deadline = time.time() + 180
-    while time.time() < deadline and not any("mlflow_run_id" in t.user_attrs for t in study.get_trials()):
+    while time.time() < deadline and not any("run_id" in t.user_attrs for t in study.get_trials()):
         time.sleep(0.5)
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     (dead,) = study.get_trials()
     assert dead.state == State.RUNNING
-    dead_run = dead.user_attrs["mlflow_run_id"]
+    dead_run = dead.user_attrs["run_id"]
     assert tracking.run_status(env, dead_run) == "RUNNING"
     time.sleep(spec.runner["grace_period"] + 1)
 
@@ -302,7 +303,7 @@ def test_two_worker_processes_share_a_sqlite_study(env):
     runs = _runs(env, study.user_attrs["mlflow_parent_run_id"])
     for trial in study.trials:
         assert trial.state == State.COMPLETE
-        assert runs[trial.number].run_id == trial.user_attrs["mlflow_run_id"]
+        assert runs[trial.number].run_id == trial.user_attrs["run_id"]
 
 
 @pytest.fixture
@@ -381,10 +382,10 @@ def test_ctrl_c_marks_the_running_trial_in_optuna_and_mlflow(env):
     deadline = time.time() + 180
     run_id = None
     while time.time() < deadline and run_id is None:  # wait until the trial is training (its first epoch logged)
-        trials = [t for t in study.get_trials() if "mlflow_run_id" in t.user_attrs]
+        trials = [t for t in study.get_trials() if "run_id" in t.user_attrs]
         client = tracking.store.connect(env)
-        if trials and client.get_metric_history(trials[0].user_attrs["mlflow_run_id"], "eval/psnr"):
-            run_id = trials[0].user_attrs["mlflow_run_id"]
+        if trials and client.get_metric_history(trials[0].user_attrs["run_id"], "eval/psnr"):
+            run_id = trials[0].user_attrs["run_id"]
         time.sleep(0.5)
     assert run_id is not None, "the trial never started training"
     proc.send_signal(signal.SIGINT)
@@ -445,7 +446,7 @@ def test_a_rerun_never_reports_a_study_done_while_a_trial_is_unfinished(env, tmp
                                "--trials", "1", "--epochs", "10000"], env={**os.environ}, start_new_session=True)
     study = optuna.load_study(study_name=spec.name, storage=url)
     deadline = time.time() + 300
-    while time.time() < deadline and not any("mlflow_run_id" in t.user_attrs for t in study.get_trials()):
+    while time.time() < deadline and not any("run_id" in t.user_attrs for t in study.get_trials()):
         time.sleep(0.5)
     owner = f"{heartbeat.owner().rpartition(':')[0]}:{worker.pid}"
     try:
@@ -461,7 +462,7 @@ def test_a_rerun_never_reports_a_study_done_while_a_trial_is_unfinished(env, tmp
         os.killpg(worker.pid, signal.SIGKILL)  # the whole process group, as `make study` is killed
         worker.wait()
     (dead,) = study.get_trials()
-    dead_run = dead.user_attrs["mlflow_run_id"]
+    dead_run = dead.user_attrs["run_id"]
     # Dead: a rerun right away, well within a long grace period, fails and retries the trial and ends the budget.
     spec = studies.load_spec(_tiny_smoke(tmp_path, grace=600))
     study = runner.run_study(spec, trials=1, epochs=1, root=env)
@@ -538,7 +539,7 @@ def test_a_comparison_within_noise_says_what_it_would_need(store):
         text = pd.DataFrame({"file": files, **table}).to_csv(index=False)
         client.log_text(run, text, train.PER_IMAGE_ARTIFACT)
         study.add_trial(optuna.trial.create_trial(params={"lr_g": lr}, distributions=dist, value=value,
-                                                  user_attrs={"mlflow_run_id": run}))
+                                                  user_attrs={"run_id": run}))
     compared = comparisons.comparisons(study, studies.load_spec(SMOKE), store).set_index("score")
     psnr = metrics.paired_difference(scores[0]["psnr"], base, "psnr", "higher")
     assert psnr.verdict == "within noise" and compared.loc["psnr", "verdict"] == "within noise"
@@ -695,3 +696,11 @@ def test_a_two_objective_study_answers_with_its_pareto_front_and_the_rule_s_pick
     out = capsys.readouterr().out
     assert "Pareto front: " in out and "Recommended by the study file's rule" in out
     assert "- the warm start (warm start), eval split" in out and "CPU time: trials " in out
+
+
+def test_a_trial_stored_before_the_rename_keeps_its_run():
+    """Studies stored before the user attributes were named run_id / run_ids still lead to their runs."""
+    assert studyruns.trial_run_id({"mlflow_run_id": "a"}) == "a"
+    assert studyruns.trial_run_ids({"mlflow_run_ids": ["a", "b"]}) == ["a", "b"]
+    assert studyruns.trial_run_id({"run_id": "new", "mlflow_run_id": "old"}) == "new"
+    assert studyruns.trial_run_ids({"run_id": "a"}) == ["a"] and studyruns.trial_run_ids({}) == [None]

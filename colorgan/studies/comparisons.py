@@ -17,6 +17,7 @@ from colorgan.studies import summaries
 from colorgan.studies.answer import DUPLICATE_ATTR
 from colorgan.studies.spec import StudySpec
 from colorgan.studies.storage import PRETRAIN_ATTR, parent_run_id
+from colorgan.tracking import studyruns
 
 COMPARISONS_ARTIFACT = "comparisons.csv"  # on the parent run: the paired comparisons (reports read it too)
 WARM_START_NUMBER = -1  # the comparisons table's "against" for the shared warm start (no trial number)
@@ -24,7 +25,7 @@ WARM_START_NUMBER = -1  # the comparisons table's "against" for the shared warm 
 
 def _per_image(root: Path, trial: optuna.trial.FrozenTrial) -> pd.DataFrame | None:
     """A trial's per-image eval scores, averaged over its seeds (rows: files), None if no run logged them."""
-    return _run_per_image(root, trial.user_attrs.get("mlflow_run_ids") or [trial.user_attrs.get("mlflow_run_id")])
+    return _run_per_image(root, studyruns.trial_run_ids(trial.user_attrs))
 
 
 def _run_per_image(root: Path, run_ids: list[str]) -> pd.DataFrame | None:

@@ -36,7 +36,7 @@ class Pruned(Exception):
     """Raised inside fit() when the pruner stops a trial: a normal outcome, so its MLflow run ends FINISHED (not
     KILLED, a failure in the UI), tagged PRUNED and named ``trial-N (pruned)``."""
 
-    mlflow_status = "FINISHED"
+    run_status = "FINISHED"
 
 
 class ReportToTrial(keras.callbacks.Callback):
@@ -135,9 +135,9 @@ def _one_run(trial: optuna.Trial, spec: StudySpec, cfg, values: dict, repeat: in
     def started(run_id: str) -> None:
         state["run_id"] = run_id
         run_ids.append(run_id)
-        trial.set_user_attr("mlflow_run_ids", list(run_ids))
+        trial.set_user_attr(studyruns.RUNS_ATTR, list(run_ids))
         if repeat == 0:
-            trial.set_user_attr("mlflow_run_id", run_id)
+            trial.set_user_attr(studyruns.RUN_ATTR, run_id)
 
     loud = quiet.is_verbose()  # -v: Keras' progress bar and every epoch's line; else one line per trial (seed)
     started_at = time.time()

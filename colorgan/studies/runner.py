@@ -178,7 +178,7 @@ def best_run_id(name: str, storage: str | None = None, root: Path | None = None)
             best = next((t for t in complete if t.number == int(picked)), best)
     else:
         best = study.best_trial
-    run_id = best.user_attrs.get("mlflow_run_id")
+    run_id = studyruns.trial_run_id(best.user_attrs)
     if not run_id:
         raise StudyError(f"study {name!r}: best trial {best.number} has no MLflow run recorded")
     return run_id

@@ -15,13 +15,14 @@ import pandas as pd
 
 from colorgan import metrics
 from colorgan.studies.spec import StudySpec
+from colorgan.tracking import studyruns
 
 State = optuna.trial.TrialState
 STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
 EPOCHS_ATTR = "epochs"  # user attribute: epochs a trial trained (set after each epoch)
 PLANNED_ATTR = "epochs_planned"  # user attribute: epochs a trial was to train
 REPEATS_ATTR = "repeat_values"  # user attribute: the objective of each repeat of a trial (e.g. seeds), if any
-RUN_ATTR = "mlflow_run_id"
+RUN_ATTR = "run_id"  # the table's column of each trial's (first seed's) run
 BASE_ATTR = "base"  # user attribute: the trial is the base experiment's own values (run first)
 NOTE = ("Gray: the input itself (a\\*b\\* = 0) on the same eval split. A pruned trial's figure is from the epoch "
         "it stopped at, not comparable with a complete trial's final one.")
@@ -72,7 +73,7 @@ def table(study: optuna.Study, spec: StudySpec, gray_by_run: dict[str, dict[str,
     rows = []
     for t in trials:
         values, epoch = reported(t)
-        run_id = t.user_attrs.get(RUN_ATTR, "")
+        run_id = studyruns.trial_run_id(t.user_attrs) or ""
         gray = (gray_by_run or {}).get(run_id, {})
         row = {"trial": t.number, "state": STATES.get(t.state.name, t.state.name.lower()), **t.params}
         for i, (key, m, gray_heading, gain_heading) in enumerate(_columns(spec)):
@@ -136,7 +137,7 @@ def best_text(study: optuna.Study, spec: StudySpec, gray_by_run: dict[str, dict[
                 + ", ".join(map(str, front)) + (" (the front, the reference points and the recommended trial below)"
                                                 if spec.recommend else ""))
     best = study.best_trial
-    gray = (gray_by_run or {}).get(best.user_attrs.get(RUN_ATTR, ""), {})
+    gray = (gray_by_run or {}).get(studyruns.trial_run_id(best.user_attrs) or "", {})
     epoch, planned = best.user_attrs.get(EPOCHS_ATTR), best.user_attrs.get(PLANNED_ATTR)
     at = f" at epoch {epoch}/{planned}" if epoch and planned else ""
     return (f"best trial {best.number}: {figure(spec.metrics[0], best.value, gray)}{at} "

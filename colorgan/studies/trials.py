@@ -11,6 +11,7 @@ import optuna
 from colorgan import heartbeat, tracking
 from colorgan.studies.spec import StudySpec
 from colorgan.studies.storage import retry_stale
+from colorgan.tracking import studyruns
 
 COUNTED_FAIL = "colorgan.fail_reason"  # a trial failed by its own training (NaN, error): it used its budget
 OWNER_ATTR = "colorgan.owner"  # a trial's user attribute: the process running it (colorgan.heartbeat)
@@ -28,7 +29,7 @@ def close_dead_runs(study: optuna.Study, root: Path) -> int:
     """Failed trials whose MLflow run is still RUNNING belonged to a dead worker: mark those runs FAILED."""
     closed = 0
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)):
-        run_id = t.user_attrs.get("mlflow_run_id")
+        run_id = studyruns.trial_run_id(t.user_attrs)
         if run_id and tracking.run_status(root, run_id) == "RUNNING":
             why = ("the tracking server went away mid-trial; the trial is run again" if CUT_ATTR in t.user_attrs
                    else "worker died mid-trial (no heartbeat); the trial is retried")

@@ -103,7 +103,7 @@ def update_parent(study: optuna.Study, spec: StudySpec, parent_run_id: str, root
     tracking.log_parent_progress(
         root, parent_run_id, {"number": best.number, "params": best.params,
                               "values": dict(zip(spec.metrics, best.values, strict=True))},
-        max(t.number for t in finished), best.user_attrs.get("mlflow_run_id"))
+        max(t.number for t in finished), studyruns.trial_run_id(best.user_attrs))
 
 
 def run_worker(spec: StudySpec, url: str, budget: int, epochs: int | None = None, deadline: float | None = None,

@@ -46,17 +46,6 @@ def _keyed_run(root: Path, experiment: str, tags: dict[str, str], name: str) -> 
     return run.info.run_id
 
 
-def latest_run(root: Path, experiment: str, run_name: str) -> str | None:
-    """The newest FINISHED run called ``run_name`` in ``experiment`` (how `l1_only` is found), or None."""
-    client = connect(root)
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None:
-        return None
-    found = find_runs(client, [exp.experiment_id], {"mlflow.runName": run_name}, status="FINISHED",
-                      order_by=("attributes.start_time DESC",))
-    return found[0].info.run_id if found else None
-
-
 def log_evaluation(root: Path, run_id: str, key: str, headline: dict[str, float], tables: dict[str, str],
                    samples: np.ndarray, info: dict) -> str:
     """Headline figures as metrics ``<key>/<name>`` (step 0), CSV tables, the sample grid and what was evaluated

@@ -42,7 +42,8 @@ def open_run(repo_root: Path, experiment: str, run_name: str, resume_run_id: str
              heartbeat: heartbeat_mod.Settings | None = None) -> Iterator[RunTracker]:
     """Start (or resume) a run; it ends FINISHED, KILLED on Ctrl-C, or FAILED with the error as a tag.
 
-    An exception type may carry ``mlflow_status`` (e.g. "KILLED" for a pruned trial) to choose the end state.
+    An exception type may carry ``run_status`` to choose the end state (a pruned trial's: "FINISHED", a normal
+    outcome).
     While open, the run carries this process's heartbeat (``heartbeat``, default ``heartbeat.Settings()``), so
     other processes can tell it from a dead one; a run alive in another process is refused as ``resume_run_id``.
     A resumed run that ends FINISHED loses the error tag of the attempt before.
@@ -68,7 +69,7 @@ def open_run(repo_root: Path, experiment: str, run_name: str, resume_run_id: str
             mlflow.end_run("FAILED")  # pops the active run first, so this process can open another
         raise
     except BaseException as exc:
-        status = getattr(exc, "mlflow_status", "FAILED")
+        status = getattr(exc, "run_status", "FAILED")
         try:
             tracker.set_tags({"colorgan.error": f"{type(exc).__name__}: {exc}"[:5000]})
             end_run(client, tracker.run_id, status)
@@ -123,7 +124,8 @@ def read_text(repo_root: Path, run_id: str, artifact_file: str) -> str | None:
 
 
 def find_finished_run(repo_root: Path, experiment: str, tags: dict) -> str | None:
-    """The newest FINISHED run of ``experiment`` with these tags (e.g. a study's shared warm start), or None."""
+    """The newest FINISHED run of ``experiment`` with these tags (a study's shared warm start; by its name,
+    ``mlflow.runName``, the l1_only baseline), or None."""
     client = connect(repo_root)
     found = client.get_experiment_by_name(experiment)
     if found is None:

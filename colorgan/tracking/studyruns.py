@@ -16,6 +16,19 @@ from colorgan.tracking.tracker import RunTracker
 NOTE_TAG = "mlflow.note.content"  # the run's description (markdown) on its page in the UI
 RUN_NAME_TAG = "mlflow.runName"
 STATE_NAMES = {"PRUNED": "pruned"}  # trial states whose run name says so (failures have the UI's FAILED status)
+RUN_ATTR = "run_id"  # a trial's user attribute: the run of its first seed
+RUNS_ATTR = "run_ids"  # a trial's user attribute: the runs of all its seeds
+LEGACY_ATTRS = {RUN_ATTR: "mlflow_run_id", RUNS_ATTR: "mlflow_run_ids"}  # their names in studies stored before
+
+
+def trial_run_id(attrs: dict) -> str | None:
+    """The run of a trial's first seed, from its user attributes (a study stored before: under the old name)."""
+    return attrs.get(RUN_ATTR) or attrs.get(LEGACY_ATTRS[RUN_ATTR])
+
+
+def trial_run_ids(attrs: dict) -> list[str | None]:
+    """The runs of all a trial's seeds (at least its first seed's, None when it has no run)."""
+    return attrs.get(RUNS_ATTR) or attrs.get(LEGACY_ATTRS[RUNS_ATTR]) or [trial_run_id(attrs)]
 
 
 def name_trial_run(repo_root: Path, run_id: str, name: str, state: str) -> None:
