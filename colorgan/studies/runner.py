@@ -1,6 +1,6 @@
 """Running studies: Optuna storage, samplers and pruners, the trial objective, workers, resume and the summary.
 
-Every trial is one ``train.run`` (so one nested MLflow run with the core's full per-epoch logging) under one
+Every trial is one ``train.run_training`` (so one nested MLflow run with the core's full per-epoch logging) under one
 parent run per study, whose id the study keeps as a user attribute (``PARENT_ATTR``).
 
 Storage: the embedded default is SQLite (WAL journal, 60 s busy timeout) at ``paths.optuna_db``, chosen
@@ -25,12 +25,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import keras
 import optuna
 import pandas as pd
 import sqlalchemy
 
-from colorgan import curves, data, diskspace, gan, heartbeat, metrics, paths, quiet, schedule, tracking, train
+from colorgan import curves, data, diskspace, gan, heartbeat, metrics, paths, schedule, terminal, tracking, train
 from colorgan.studies import answer as answer_mod
 from colorgan.studies import lock as lock_mod
 from colorgan.studies import pareto as pareto_mod
@@ -42,7 +41,7 @@ from colorgan.tracking import ui as tracking_ui
 # Heartbeats and stale-trial retry are the features this runner is built on; their 'experimental' label is noise.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 # Quiet, a trial's line (summaries.trial_line) says how it ended; -v adds Optuna's own INFO lines.
-optuna.logging.set_verbosity(optuna.logging.INFO if quiet.is_verbose() else optuna.logging.ERROR)
+optuna.logging.set_verbosity(optuna.logging.INFO if terminal.is_verbose() else optuna.logging.ERROR)
 
 COUNTED_FAIL = "colorgan.fail_reason"  # a trial failed by its own training (NaN, error): it used its budget
 PARENT_ATTR = "mlflow_parent_run_id"  # the study's user attribute naming its MLflow parent run
@@ -151,25 +150,25 @@ class Pruned(Exception):
     mlflow_status = "FINISHED"
 
 
-class ReportToTrial(keras.callbacks.Callback):
-    """After the core's per-epoch evaluation (it runs first and fills ``logs``), report and maybe prune."""
+class ReportToTrial:
+    """A run's epoch.OnEpochEnd hook: the last step of each epoch's end (after its evaluation, checkpoint and
+    logging), report the objective to the trial and maybe prune."""
 
     def __init__(self, trial: optuna.Trial, metric: str, can_prune: bool):
-        super().__init__()
         self.trial, self.metric, self.can_prune = trial, metric, can_prune
         self.epochs = 0
         self.last: float | None = None  # the objective after the last epoch
 
-    def on_epoch_end(self, epoch, logs=None):
-        self.epochs = epoch + 1
+    def __call__(self, step: int, values: dict[str, float]) -> None:
+        self.epochs = step
         self.trial.set_user_attr(summaries.EPOCHS_ATTR, self.epochs)
-        self.last = float((logs or {}).get(self.metric, math.nan))
-        if not self.can_prune or self.metric not in (logs or {}):  # full_eval = last_epoch: no whole-split figure
+        self.last = float(values.get(self.metric, math.nan))
+        if not self.can_prune or self.metric not in values:  # full_eval = last_epoch: no whole-split figure
             return
-        value = float((logs or {})[self.metric])
-        self.trial.report(value, epoch + 1)
+        value = float(values[self.metric])
+        self.trial.report(value, step)
         if self.trial.should_prune():
-            raise Pruned(f"pruned after epoch {epoch + 1}: {self.metric} = {value:.3f}")
+            raise Pruned(f"pruned after epoch {step}: {self.metric} = {value:.3f}")
 
 
 def _objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int | None, init_from: str = ""):
@@ -251,7 +250,7 @@ def _one_run(trial: optuna.Trial, spec: StudySpec, cfg, values: dict, repeat: in
         if repeat == 0:
             trial.set_user_attr("mlflow_run_id", run_id)
 
-    loud = quiet.is_verbose()  # -v: Keras' progress bar and every epoch's line; else one line per trial (seed)
+    loud = terminal.is_verbose()  # -v: Keras' progress bar and every epoch's line; else one line per trial (seed)
     started_at = time.time()
 
     def close(outcome: str, figures: list[float] | None = None, reason: str = "") -> None:
@@ -262,9 +261,9 @@ def _one_run(trial: optuna.Trial, spec: StudySpec, cfg, values: dict, repeat: in
                   cfg.seed if spec.repeats > 1 else None)
 
     try:
-        result = train.run(cfg, spec.path, parent_run_id=parent_run_id, tags=tags, root=root,
-                           verbose=1 if loud else 0, epoch_lines=loud, callbacks=(reporter,), on_start=started,
-                           heartbeat=spec.heartbeat)
+        result = train.run_training(cfg, spec.path, parent_run_id=parent_run_id, tags=tags, root=root,
+                                    verbose=1 if loud else 0, epoch_lines=loud, on_epoch_end=reporter,
+                                    on_start=started, heartbeat=spec.heartbeat)
     except Pruned as exc:
         close("PRUNED", [reporter.last])
         raise optuna.TrialPruned(str(exc)) from None
@@ -700,7 +699,8 @@ def pretrain(spec: StudySpec, root: Path, parent: str) -> str:
     if found is None:
         print(f"study {spec.name}: training the shared warm start ([pretrain], {cfg.pretrain_epochs} + "
               f"{cfg.epochs} epochs) once", flush=True)
-        found = train.run(cfg, spec.path, tags={**tags, "colorgan.study": spec.name}, root=root, verbose=0).run_id
+        found = train.run_training(cfg, spec.path, tags={**tags, "colorgan.study": spec.name}, root=root,
+                                   verbose=0).run_id
     else:
         print(f"study {spec.name}: the shared warm start ([pretrain]) is run {found}, trained before", flush=True)
     tracking.set_run_tags(root, parent, {"colorgan.pretrain_run": found})

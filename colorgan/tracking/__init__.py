@@ -266,7 +266,7 @@ def open_run(repo_root: Path, experiment: str, run_name: str, resume_run_id: str
         _end_run(client, tracker.run_id, "FINISHED")
 
 
-def run_config(run_id: str, repo_root: Path) -> tuple[str, dict]:
+def experiment_and_config(run_id: str, repo_root: Path) -> tuple[str, dict]:
     """(experiment name, resolved config dict) of an existing run, for ``--resume``; RunError when there is no
     such run, or it is not a training run (it has no resolved config)."""
     from colorgan.tracking import liveness
