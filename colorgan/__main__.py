@@ -1,4 +1,5 @@
-"""The `colorgan` command line: a thin layer over train / study / evaluate / colorize / publish / export / serve."""
+"""The `colorgan` command line: a thin layer over train / study / reproduce / evaluate / colorize / publish / ship /
+export / serve / close-stale."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from pathlib import Path
 
 
 def _train(args: argparse.Namespace) -> int:
-    from colorgan import config, metrics, train
+    from colorgan import config, metrics, resume, train
 
     if args.resume:
-        cfg = train.resume_config(args.resume, config.parse_overrides(args.set))
+        cfg = resume.resume_config(args.resume, config.parse_overrides(args.set))
     elif args.experiment is None:
         raise config.ConfigError("name an experiment file (e.g. experiments/lab_advanced.toml) or --resume RUN_ID")
     else:
@@ -21,8 +22,8 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     _close_stale()
     train.configure_threads(args.threads)
-    result = train.run(cfg, Path(args.experiment) if args.experiment else None, resume_run_id=args.resume,
-                       study_run=_study_run(None), verbose=1 if getattr(args, "verbose", False) else 0)
+    result = train.run_training(cfg, Path(args.experiment) if args.experiment else None, resume_run_id=args.resume,
+                                study_run=_study_run(None), verbose=1 if getattr(args, "verbose", False) else 0)
     psnr = metrics.QUALITY["psnr"]
     print(f"run {result.run_id} finished: {metrics.heading_of('eval/psnr')} "
           f"{psnr.show(result.final.get('eval/psnr', float('nan')))}")
@@ -52,7 +53,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         print(report)
         return 0
     _close_stale()
-    done = reproduce.run(Path(args.file), only=tuple(args.only))
+    done = reproduce.train_claims(Path(args.file), only=tuple(args.only))
     print(f"reproduce: {len(done)} runs ready in MLflow; next: make report NAME={report}")
     return 0
 
@@ -75,8 +76,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from colorgan import evaluate
 
-    result = evaluate.run(args.model, args.data, args.size, Path(args.out) if args.out else None,
-                          overrides=tuple(args.set), study_run=_study_run(args.storage))
+    result = evaluate.evaluate_model(args.model, args.data, args.size, Path(args.out) if args.out else None,
+                                     overrides=tuple(args.set), study_run=_study_run(args.storage))
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(result.summary.round(3).to_string(index=False))
     print(f"logged to run {result.run_id} under evaluation/{result.key}/ ({len(result.skipped)} files skipped)")
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                          help="show the traceback of an expected failure too, not only its one line; and "
                               "TensorFlow's start-up and log lines, Keras' progress bar, MLflow's and Optuna's "
-                              "info lines and every epoch of a study's trials (see colorgan/quiet.py)")
+                              "info lines and every epoch of a study's trials (see colorgan/terminal.py)")
     parser = argparse.ArgumentParser(prog="colorgan", description="Colorization cGAN research harness.",
                                      parents=[verbose])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -261,11 +262,11 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_close_stale)
 
     args = parser.parse_args(argv)
-    from colorgan import quiet
+    from colorgan import terminal
     from colorgan.config import exit_code
 
     verbose = getattr(args, "verbose", False)
-    quiet.setup(verbose)  # before anything imports TensorFlow
+    terminal.setup(verbose)  # before anything imports TensorFlow
     return exit_code("colorgan", lambda: args.func(args), verbose)
 
 

@@ -50,7 +50,7 @@ def take_images(dataset: tf.data.Dataset, count: int, batch_size: int) -> tf.dat
 class CurvePoints(keras.callbacks.Callback):
     """Logs the train losses' interval means and the eval subset's losses and SCORES at each boundary.
 
-    ``evaluate(model, subset, step_fn)`` scores the subset (train.evaluate_split: losses and metrics.QUALITY
+    ``evaluate(model, subset, step_fn)`` scores the subset (epoch.evaluate_split: losses and metrics.QUALITY
     names) with the phase's ``model.eval_step()`` (the epoch's whole-split evaluation shares it); ``gray`` holds
     the gray image's figures on the same subset, for the PSNR gain; ``log(values, step)`` writes them."""
 

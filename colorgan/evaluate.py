@@ -179,9 +179,9 @@ def sample_grid(subject: Subject, names: list[str], rgb: np.ndarray, rows: int =
     return grids.sample_grid([baselines.gray(originals), subject.predict(originals), originals])
 
 
-def run(ref: str, folder: str | None = None, size: int | None = None, out: Path | None = None,
-        root: Path | None = None, overrides: tuple[str, ...] = (),
-        study_run: references.StudyRun | None = None) -> Evaluation:
+def evaluate_model(ref: str, folder: str | None = None, size: int | None = None, out: Path | None = None,
+                   root: Path | None = None, overrides: tuple[str, ...] = (),
+                   study_run: references.StudyRun | None = None) -> Evaluation:
     """Evaluate ``ref`` (a model reference or ``baseline:NAME``) on ``folder`` (default: the test split)."""
     from colorgan.paths import repo_root
 

@@ -67,7 +67,7 @@ class ColorGAN(keras.Model):
     def start_phase(self, pretraining: bool) -> None:
         """Enter pre-training or the GAN. The steps read the flag when traced, so each phase has its own step
         functions: traced on the phase's first entry, then kept (tracing costs seconds on a small CPU, and a
-        study's worker trains model after model of the same graph: train.reusable_model)."""
+        study's worker trains model after model of the same graph: reuse.REUSABLE_MODEL)."""
         self.pretraining = pretraining
         kept = self._phase_steps.get(pretraining)
         if kept is None:
@@ -79,7 +79,7 @@ class ColorGAN(keras.Model):
         self.train_function, self.test_function = kept["train"], kept["test"]
 
     def eval_step(self):
-        """This phase's ``test_step`` as a tf.function (train.evaluate_split and the curve points share it)."""
+        """This phase's ``test_step`` as a tf.function (epoch.evaluate_split and the curve points share it)."""
         if self.pretraining not in self._phase_steps:
             self.start_phase(self.pretraining)
         return self._phase_steps[self.pretraining]["eval"]
@@ -158,7 +158,7 @@ class ColorGAN(keras.Model):
     def test_step(self, data) -> dict[str, dict[str, tf.Tensor]]:
         """One inference-mode batch: ``{"losses": batch means, "scores": per-image quality vs the original}``.
 
-        It returns the batch's own figures instead of running means, so that evaluation (train.evaluate_split)
+        It returns the batch's own figures instead of running means, so that evaluation (epoch.evaluate_split)
         can weight the losses by batch size and pool the per-image scores over a whole split."""
         l_in, target = data
         values, fake = self.compute_losses(l_in, target, training=False)
@@ -187,9 +187,10 @@ def make_optimizer(learning_rate: float, beta1: float) -> keras.optimizers.Optim
     return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta1)
 
 
-def build(cfg: Config, recon_weights=None) -> ColorGAN:
+def build_colorgan(cfg: Config, recon_weights=None) -> ColorGAN:
     """A compiled model ready for fit(): the networks from networks.build, each with its own Adam (shared beta1).
-    ``recon_weights``: the a*b* weight table that ``recon_weighting = "rebalance"`` needs (train.run makes it)."""
+    ``recon_weights``: the a*b* weight table that ``recon_weighting = "rebalance"`` needs (train.run_training
+    makes it)."""
     if (cfg.recon_weighting == "rebalance") != (recon_weights is not None):
         raise ValueError(f"recon_weighting = {cfg.recon_weighting!r} and a weight table "
                          f"{'missing' if recon_weights is None else 'given'}: pass one exactly for 'rebalance'")

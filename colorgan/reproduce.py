@@ -93,7 +93,7 @@ def _train_once(cfg: config.Config, role: str, root: Path, label: str) -> tuple[
         return found, False
     print(f"{label}: training ({cfg.pretrain_epochs + cfg.epochs} epochs)", flush=True)
     start = time.monotonic()
-    result = train.run(cfg, tags=tags, root=root, epoch_lines=False)
+    result = train.run_training(cfg, tags=tags, root=root, epoch_lines=False)
     gain = result.final.get("eval/psnr_gain")
     said = f", eval PSNR gain over the gray image {gain:+.2f} dB" if gain is not None else ""
     print(f"{label}: trained in {time.monotonic() - start:.0f} s{said}", flush=True)
@@ -105,7 +105,7 @@ def report_name(path: Path) -> str:
     return str(_read(path).get("report", "seed_graphs"))
 
 
-def run(path: Path, root: Path | None = None, only: tuple[str, ...] = ()) -> dict[str, str]:
+def train_claims(path: Path, root: Path | None = None, only: tuple[str, ...] = ()) -> dict[str, str]:
     """Train what is missing; returns {run name: run id}. ``only``: these configuration names (tests, quick looks)."""
     root = root or paths.repo_root()
     pretrain, planned = plan(path)  # a bad file fails here, before anything trains

@@ -43,7 +43,8 @@ def apply(model, cfg: Config, root: Path, study_run: references.StudyRun | None 
 
 
 def parse(cfg: Config) -> None:
-    """Check ``init_from``'s grammar only (references.parse): cheap, so train.run does it before anything else."""
+    """Check ``init_from``'s grammar only (references.parse): cheap, so train.run_training does it before anything
+    else."""
     if cfg.init_from:
         try:
             references.parse(cfg.init_from)

@@ -112,7 +112,7 @@ def trained(tmp_path_factory, empty_mlflow_db):
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         cfg = config.load(Path(__file__).resolve().parent.parent / "experiments" / "smoke.toml",
                           [f"data_dir={folder}", "eval_fraction=0.2", "test_fraction=0.2", "epochs=1"])
-        result = train.run(cfg, root=root, verbose=0)
+        result = train.run_training(cfg, root=root, verbose=0)
     return SimpleNamespace(root=root, run_id=result.run_id, data_dir=folder)
 
 

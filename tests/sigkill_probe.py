@@ -92,7 +92,7 @@ def _slots(home: Path, run_id: str, dest: Path) -> str:
 def probe(tries: int, base: Path, window_s: float = 0.3, seed: int = 0, log=print) -> dict:
     from conftest import write_colour_images
 
-    from colorgan import tracking, train
+    from colorgan import epoch, tracking
 
     photos, home, tmp = base / "photos", base / "home", base / "tmp"
     write_colour_images(photos, 40)
@@ -112,7 +112,7 @@ def probe(tries: int, base: Path, window_s: float = 0.3, seed: int = 0, log=prin
         cut_before = _saves_cut(tmp)
         cmd = [sys.executable, "-m", "colorgan", "train"] + (
             ["--resume", run_id] if run_id else [str(SMOKE), "--set", *TINY, f"epochs={epochs}"])
-        logged = sorted(m.step for m in tracking.store.connect(home).get_metric_history(run_id, train.EPOCH_KEY)) \
+        logged = sorted(m.step for m in tracking.store.connect(home).get_metric_history(run_id, epoch.EPOCH_KEY)) \
             if run_id else []
         with open(base / f"out{i}", "w") as out, open(base / f"err{i}", "w") as err:
             proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err)
@@ -138,7 +138,7 @@ def probe(tries: int, base: Path, window_s: float = 0.3, seed: int = 0, log=prin
             + (f"; it had resumed after epoch {resumed.group(1)}" if resumed else ""))
         i += 1
     client = tracking.store.connect(home)
-    steps = [m.step for m in client.get_metric_history(run_id, train.EPOCH_KEY)]
+    steps = [m.step for m in client.get_metric_history(run_id, epoch.EPOCH_KEY)]
     curve = [m.step for m in client.get_metric_history(run_id, "curve/epoch")]
     figures = {
         "processes killed": len(rows),

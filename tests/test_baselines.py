@@ -19,7 +19,7 @@ from colorgan.tracking import evaluations
 def test_gray_reproduces_the_psnr_skimage_computes(env, tmp_path):
     folder = tmp_path / "small"
     write_colour_images(folder, 6, size=32, seed=3)
-    result = evaluate.run("baseline:gray", str(folder), 32, root=env)
+    result = evaluate.evaluate_model("baseline:gray", str(folder), 32, root=env)
     assert len(result.per_image) == 6
     for _, row in result.per_image.iterrows():
         original = np.asarray(Image.open(folder / row["file"]), np.float64) / 255.0
@@ -75,7 +75,7 @@ def test_bad_files_are_counted_named_and_skipped(env, tmp_path):
     write_colour_images(folder, 4, size=32)
     (folder / "a" / "broken.png").write_bytes(b"not a png")
     (folder / "a" / "tiny.png").write_bytes(b"")
-    result = evaluate.run("baseline:gray", str(folder), 32, root=env, out=tmp_path / "per_image.csv")
+    result = evaluate.evaluate_model("baseline:gray", str(folder), 32, root=env, out=tmp_path / "per_image.csv")
     assert sorted(name for name, _ in result.skipped) == ["a/broken.png", "a/tiny.png"]
     assert len(result.per_image) == 4 and (tmp_path / "per_image.csv").is_file()
     info = tracking.store.connect(env).download_artifacts(result.run_id, f"evaluation/{result.key}/info.json",
@@ -85,8 +85,8 @@ def test_bad_files_are_counted_named_and_skipped(env, tmp_path):
 
 @pytest.mark.slow  # a real MLflow store and the evaluate pipeline
 def test_baseline_reevaluation_updates_its_run(env):
-    first = evaluate.run("baseline:gray", size=32, root=env)
-    second = evaluate.run("baseline:gray", size=32, root=env)
+    first = evaluate.evaluate_model("baseline:gray", size=32, root=env)
+    second = evaluate.evaluate_model("baseline:gray", size=32, root=env)
     assert first.run_id == second.run_id and first.key == "test"
     client = tracking.store.connect(env)
     exp = client.get_experiment_by_name(evaluations.BASELINE_EXPERIMENT)
@@ -100,9 +100,9 @@ def test_baseline_reevaluation_updates_its_run(env):
 def test_unknown_baseline_and_missing_l1_run_say_what_to_do(env):
     with pytest.raises(references.ModelRefError, match=r"'baseline:sepia' names no baseline \(known: gray, welsh, "
                                                        r"l1_only\); a model reference is one of: RUN_ID, "):
-        evaluate.run("baseline:sepia", root=env)
+        evaluate.evaluate_model("baseline:sepia", root=env)
     with pytest.raises(evaluate.EvaluateError, match="make train EXP=l1_only"):
-        evaluate.run("baseline:l1_only", root=env)
+        evaluate.evaluate_model("baseline:l1_only", root=env)
 
 
 @pytest.mark.slow  # a real MLflow store and the evaluate pipeline

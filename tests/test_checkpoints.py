@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from colorgan import config, tracking, train
+from colorgan import config, epoch, tracking, train
 from colorgan.__main__ import main
 from colorgan.tracking import checkpoints
 
@@ -33,7 +33,7 @@ def two_epochs(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         cfg = config.load(SMOKE, [f"data_dir={base / 'photos'}", *TINY, "epochs=2"])
-        run_id = train.run(cfg, root=root, verbose=0, epoch_lines=False).run_id
+        run_id = train.run_training(cfg, root=root, verbose=0, epoch_lines=False).run_id
     folder = next((root / "mlruns" / "artifacts").rglob(f"{run_id}/artifacts/checkpoint"))
     return root, base / "photos", run_id, folder
 
@@ -119,7 +119,7 @@ def test_a_damaged_newest_checkpoint_resumes_from_the_previous_whole_one(cli, ca
                        " the next save no longer overwrites; epochs 2..2 are trained and logged again"]
     assert f"resuming run {run_id} after epoch 1" in captured.out
     client = tracking.store.connect(root)
-    assert sorted(m.step for m in client.get_metric_history(run_id, train.EPOCH_KEY)) == [1, 2, 2, 3]
+    assert sorted(m.step for m in client.get_metric_history(run_id, epoch.EPOCH_KEY)) == [1, 2, 2, 3]
     assert client.get_run(run_id).info.status == "FINISHED"
     found, damaged = checkpoints.newest_whole(client, run_id, tmp_path)
     assert found.epoch == 3 and damaged == []  # the damaged slot was written over by a whole one

@@ -41,8 +41,8 @@ def test_each_value_finds_exactly_its_runs(tagged, find_runs):
 def test_an_evaluation_of_a_folder_with_quotes_is_found_by_the_report(store, tmp_path):
     folder = tmp_path / "Bob's \"best\" \\ photos"
     write_colour_images(folder, 4, size=32)
-    first = evaluate.run("baseline:gray", str(folder), 32, root=store)
-    again = evaluate.run("baseline:gray", str(folder), 32, root=store)
+    first = evaluate.evaluate_model("baseline:gray", str(folder), 32, root=store)
+    again = evaluate.evaluate_model("baseline:gray", str(folder), 32, root=store)
     assert again.run_id == first.run_id  # found again by its tags, not duplicated
     reader = source.Source(store)
     entry = reader.baseline("gray", str(folder.resolve()), 32)

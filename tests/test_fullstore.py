@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from conftest import free_port
 
-from colorgan import tracking, train
+from colorgan import epoch, tracking
 from colorgan.__main__ import main
 from colorgan.tracking import checkpoints
 
@@ -86,7 +86,7 @@ def test_a_small_filesystem_stops_the_run_with_one_line_and_keeps_its_checkpoint
     client = tracking.store.connect(home)
     run = client.get_run(run_id)
     assert run.info.status == "FAILED" and "epoch 2's writes need" in run.data.tags["colorgan.error"]
-    assert [m.step for m in client.get_metric_history(run_id, train.EPOCH_KEY)] == [1]
+    assert [m.step for m in client.get_metric_history(run_id, epoch.EPOCH_KEY)] == [1]
     found, damaged = checkpoints.newest_whole(client, run_id, tmp_path / "dl")
     assert found.epoch == 1 and found.folder == "checkpoint/a" and not damaged
     assert checkpoints.folders(client, run_id) == ["checkpoint/a"]  # nothing begun in the other slot
@@ -95,7 +95,7 @@ def test_a_small_filesystem_stops_the_run_with_one_line_and_keeps_its_checkpoint
     monkeypatch.setenv("COLORGAN_HOME", str(home))
     monkeypatch.setenv("COLORGAN_DATA", str(colour_folder))
     assert main(["train", "--resume", run_id]) == 0
-    assert sorted(m.step for m in client.get_metric_history(run_id, train.EPOCH_KEY)) == [1, 2, 3]
+    assert sorted(m.step for m in client.get_metric_history(run_id, epoch.EPOCH_KEY)) == [1, 2, 3]
     assert client.get_run(run_id).info.status == "FINISHED"
 
 
@@ -138,7 +138,7 @@ def test_a_write_that_runs_out_of_space_leaves_the_last_checkpoint_whole(env, mo
     assert not (artifacts / "checkpoint" / "b").exists() or not any((artifacts / "checkpoint" / "b").iterdir())
     monkeypatch.setattr(shutil, "copyfileobj", copy)
     assert main(["train", "--resume", run_id]) == 0
-    assert sorted(m.step for m in client.get_metric_history(run_id, train.EPOCH_KEY)) == [1, 2, 3]
+    assert sorted(m.step for m in client.get_metric_history(run_id, epoch.EPOCH_KEY)) == [1, 2, 3]
 
 
 @pytest.mark.skipif(not _can_mount(), reason="no unprivileged user+mount namespace here (unshare -rm)")

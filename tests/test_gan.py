@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorgan import config, gan, losses, metrics, train
+from colorgan import config, epoch, gan, losses, metrics
 
 
 def _batch(n: int = 4, seed: int = 0) -> tuple[tf.Tensor, tf.Tensor]:
@@ -24,7 +24,7 @@ def _moved(before: list[np.ndarray], network) -> list[bool]:
 
 
 def test_one_train_step_moves_both_networks_with_finite_losses():
-    model = gan.build(config.build({"image_size": 32, "batch_size": 4, "power_iterations": 1}))
+    model = gan.build_colorgan(config.build({"image_size": 32, "batch_size": 4, "power_iterations": 1}))
     g_before, d_before = _weights(model.generator), _weights(model.discriminator)
     logs = model.train_step(_batch())
     assert set(logs) == set(gan.ADVERSARIAL_LOSSES)
@@ -38,7 +38,7 @@ def test_the_generators_update_leaves_the_discriminator_alone():
     G's gradients, which flow through D, move G's variables only. No spectral normalization here, because
     Keras' SpectralNormalization rewrites its kernel in every training forward pass."""
     cfg = config.build({"image_size": 32, "batch_size": 4, "power_iterations": 0})
-    model = gan.build(cfg)
+    model = gan.build_colorgan(cfg)
     model.compile(g_optimizer=gan.make_optimizer(cfg.lr_g, cfg.beta1), d_optimizer=gan.make_optimizer(0.0, cfg.beta1))
     g_before, d_before = _weights(model.generator), _weights(model.discriminator)
     model.train_step(_batch())
@@ -47,16 +47,16 @@ def test_the_generators_update_leaves_the_discriminator_alone():
 
 
 def test_the_regression_baseline_has_no_discriminator():
-    model = gan.build(config.build({"image_size": 32, "adversarial": False}))
+    model = gan.build_colorgan(config.build({"image_size": 32, "adversarial": False}))
     assert model.discriminator is None and model.d_optimizer is None
     assert set(model.train_step(_batch())) == set(gan.REGRESSION_LOSSES)
 
 
 def test_evaluation_runs_through_test_step_weighting_losses_by_batch_size():
-    model = gan.build(config.build({"image_size": 32, "power_iterations": 1}))
+    model = gan.build_colorgan(config.build({"image_size": 32, "power_iterations": 1}))
     l_in, target = _batch(10, seed=1)
     dataset = tf.data.Dataset.from_tensor_slices((l_in, target)).batch(4)  # batches of 4, 4 and 2
-    figures, _ = train.evaluate_split(model, dataset)
+    figures, _ = epoch.evaluate_split(model, dataset)
     steps = [model.test_step(batch) for batch in dataset]
     sizes = [4, 4, 2]
     for name in gan.ADVERSARIAL_LOSSES:
@@ -73,9 +73,9 @@ def test_the_epoch_line_shows_the_registrys_figures_next_to_gray():
     values = {"train/g_total": 1.5, "train/d_loss": 0.7, "images_per_sec": 3.25,
               **{f"eval/{name}": 1.0 for name in metrics.QUALITY}}
     gray = {name: 2.0 for name in metrics.QUALITY}
-    line = train.epoch_line(1, 2, "gan", values, gray, 12.0)
+    line = epoch.epoch_line(1, 2, "gan", values, gray, 12.0)
     assert line.startswith("epoch 1/2 (gan)  train g_total 1.500  d_loss 0.700  | eval PSNR pooled 1.00 dB (gray 2.00)")
-    for name in train.EPOCH_LINE:
+    for name in epoch.EPOCH_LINE:
         assert metrics.QUALITY[name].label in line
 
 
@@ -85,7 +85,7 @@ def _all_weights(network) -> list[np.ndarray]:
 
 def test_pretraining_steps_the_generator_alone_and_never_runs_the_discriminator():
     """D keeps every weight bit-identical, spectral norm's u included (it moves in any training forward pass)."""
-    model = gan.build(config.build({"image_size": 32, "power_iterations": 1, "pretrain_epochs": 1}))
+    model = gan.build_colorgan(config.build({"image_size": 32, "power_iterations": 1, "pretrain_epochs": 1}))
     model.start_phase(pretraining=True)
     g_before, d_before = _weights(model.generator), _all_weights(model.discriminator)
     logs = model.train_step(_batch())
@@ -99,7 +99,7 @@ def test_pretraining_steps_the_generator_alone_and_never_runs_the_discriminator(
 
 
 def test_the_ema_shadow_averages_every_float_weight_and_is_what_infers():
-    model = gan.build(config.build({"image_size": 32, "power_iterations": 1, "ema_decay": 0.5}))
+    model = gan.build_colorgan(config.build({"image_size": 32, "power_iterations": 1, "ema_decay": 0.5}))
     assert model.ema_generator is not None and model.inference_generator is model.ema_generator
     model.train_step(_batch())  # the first step copies the generator (the decay ramps from 0)
     assert all(np.array_equal(s, g) for s, g in zip(_all_weights(model.ema_generator),
@@ -121,5 +121,5 @@ def test_the_ema_shadow_averages_every_float_weight_and_is_what_infers():
 
 
 def test_without_ema_the_generator_itself_infers():
-    model = gan.build(config.build({"image_size": 32, "adversarial": False}))
+    model = gan.build_colorgan(config.build({"image_size": 32, "adversarial": False}))
     assert model.ema_generator is None and model.inference_generator is model.generator

@@ -25,15 +25,17 @@ LAYERS: tuple[tuple[str, ...], ...] = (
      "heartbeat",  # whether a job's process is alive
      "diskspace",  # free space, and a write error recognised as a full disk
      "hardware",  # what the machine runs natively (precision = "auto")
-     "quiet",  # what the terminal shows (log levels)
+     "terminal",  # what the terminal shows (log levels)
      "schedule", "budget"),  # the epoch plan (phases, learning rates) and the CPU budget: arithmetic on the config
     ("data", "metrics", "baselines"),  # datasets and scores (metrics/color are shared by evaluate/baselines/publish)
     ("networks", "colorize", "shipped"),  # the architectures; a trained generator applied to photos; models/ folders
     ("gan", "curves"),  # the model that trains the networks; its loss and eval curves within an epoch
     ("tracking",),  # the MLflow adapter
     ("references",),  # any model reference (MLflow or shipped) -> generator + config; the default model
-    ("train", "warmstart", "fullstore", "evaluate", "publish", "pyfunc_model", "shipping", "serve"),  # one run, its
-    # warm start, its stores filling up, one evaluation,
+    ("train", "epoch", "resume", "reuse", "warmstart", "fullstore", "evaluate", "publish",
+     "pyfunc_model", "shipping", "serve"),
+    # one run, its epochs' ends, its checkpoint and --resume, what a process's runs reuse, its warm start, its
+    # stores filling up, one evaluation,
     # publishing to the registry and what the registered model does, shipping into the repository, the web app
     ("studies", "reproduce"),  # Optuna on top of train; the claims' runs, each trained once
     ("__main__", "bench", "bench_serve", "probe_serve"),  # entry points

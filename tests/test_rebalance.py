@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorgan import color, config, data, gan, losses, tracking, train
+from colorgan import color, config, data, gan, losses, resume, tracking, train
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,10 +73,10 @@ def test_the_prior_is_counted_over_the_capped_training_split(colour_folder, tmp_
 def test_build_wants_a_table_exactly_for_rebalance():
     cfg = config.build({"image_size": 32, "recon_weighting": "rebalance", "power_iterations": 0})
     with pytest.raises(ValueError, match="missing"):
-        gan.build(cfg)
+        gan.build_colorgan(cfg)
     with pytest.raises(ValueError, match="given"):
-        gan.build(cfg.replace(recon_weighting="none"), recon_weights=np.ones((16, 16)))
-    model = gan.build(cfg, recon_weights=np.ones((16, 16)))
+        gan.build_colorgan(cfg.replace(recon_weighting="none"), recon_weights=np.ones((16, 16)))
+    model = gan.build_colorgan(cfg, recon_weights=np.ones((16, 16)))
     assert model.recon_weights.shape == (16, 16) and not model.recon_weights.trainable
 
 
@@ -85,7 +85,7 @@ def test_a_tiny_run_trains_with_rebalance_and_logs_its_prior(colour_folder, stor
     cfg = config.load(ROOT / "experiments" / "smoke.toml",
                       [f"data_dir={colour_folder}", "eval_fraction=0.2", "test_fraction=0.1", "epochs=1",
                        "recon_weighting=rebalance", "rebalance_bins=8"])
-    result = train.run(cfg, root=store, verbose=0)
+    result = train.run_training(cfg, root=store, verbose=0)
     client = tracking.store.connect(store)
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED"
@@ -100,7 +100,7 @@ def test_a_tiny_run_trains_with_rebalance_and_logs_its_prior(colour_folder, stor
 def test_the_weight_table_is_checkpointed(tmp_path):
     cfg = config.build({"image_size": 32, "recon_weighting": "rebalance", "rebalance_bins": 4, "power_iterations": 0})
     table = np.arange(16, dtype=np.float32).reshape(4, 4)
-    prefix = train._checkpoint(gan.build(cfg, recon_weights=table)).write(str(tmp_path / "ckpt"))
-    restored = gan.build(cfg, recon_weights=np.ones((4, 4)))
-    train._checkpoint(restored).read(prefix).assert_existing_objects_matched()
+    prefix = resume.checkpoint_of(gan.build_colorgan(cfg, recon_weights=table)).write(str(tmp_path / "ckpt"))
+    restored = gan.build_colorgan(cfg, recon_weights=np.ones((4, 4)))
+    resume.checkpoint_of(restored).read(prefix).assert_existing_objects_matched()
     np.testing.assert_array_equal(restored.recon_weights.numpy(), table)

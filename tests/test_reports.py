@@ -56,8 +56,9 @@ def project(tmp_path_factory):
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         mp.setenv("COLORGAN_DATA", str(photos))
         mp.setenv("COLORGAN_HOME", str(root))
-        train.run(smoke_config(photos, "epochs=2"), root=root, verbose=0)
-        train.run(smoke_config(photos, "epochs=2", "adversarial=false", "run_name=smoke_l1"), root=root, verbose=0)
+        train.run_training(smoke_config(photos, "epochs=2"), root=root, verbose=0)
+        train.run_training(smoke_config(photos, "epochs=2", "adversarial=false", "run_name=smoke_l1"), root=root,
+                           verbose=0)
         runner.run_study(studies.load_spec(ROOT / "studies" / "smoke.toml"), trials=2, epochs=2, root=root)
         for name, folder in (("two_runs", specs), ("smoke", spec.HERE), ("whole_folder", specs)):
             commands = build.plan(spec.load(name, folder), source.Source(root))
@@ -152,7 +153,7 @@ def test_table_numbers_equal_colorgan_evaluate(runs_report, project):
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         mp.setenv("COLORGAN_DATA", str(project["photos"]))
-        fresh = evaluate.run(report.models[0].run_id, root=project["root"])
+        fresh = evaluate.evaluate_model(report.models[0].run_id, root=project["root"])
     mine = table[table["label"] == "smoke"].set_index("group")
     for _, row in fresh.summary.iterrows():
         for col in ("n", "psnr", "psnr_mean", "psnr_ci95", "psnr_median", "ssim", "ssim_ci95", "colorfulness",

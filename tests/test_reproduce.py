@@ -266,9 +266,9 @@ def test_shipped_claims_files_plan_every_claim_run(stem):
 def test_reproduce_trains_once_and_the_report_checks_every_claim(env, tmp_path, colour_folder, capsys):
     path = tmp_path / "claims.toml"
     path.write_text(TINY)
-    done = reproduce.run(path, root=env)
+    done = reproduce.train_claims(path, root=env)
     assert set(done) == {"pretrain", "gan-s1", "gan-s2", "no_sn-s1", "no_sn-s2", "rgb-s3", "rgb-s4"}
-    again = reproduce.run(path, root=env)
+    again = reproduce.train_claims(path, root=env)
     assert again == done  # found again by their configs: nothing retrained
     assert capsys.readouterr().out.count("already trained") == 6
 

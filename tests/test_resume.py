@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from colorgan import config, heartbeat, tracking, train
+from colorgan import config, heartbeat, resume, tracking, train
 from colorgan.__main__ import main
 from colorgan.tracking import liveness
 
@@ -41,16 +41,16 @@ def finished(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         cfg = config.load(SMOKE, [f"data_dir={base / 'photos'}", *TINY, "checkpoint=false"])
-        result = train.run(cfg, root=root, verbose=0)
+        result = train.run_training(cfg, root=root, verbose=0)
     return root, base / "photos", result.run_id
 
 
 def test_resume_of_a_run_without_a_checkpoint_is_refused(finished):
     root, _, run_id = finished
-    cfg = train.resume_config(run_id, {"epochs": 2}, root=root)
+    cfg = resume.resume_config(run_id, {"epochs": 2}, root=root)
     with pytest.raises(tracking.RunError, match=f"run {run_id} has no checkpoint to resume from \\(it trained with "
                                                 "checkpoint = false, as study trials do\\) and logged epochs 1..1"):
-        train.run(cfg, resume_run_id=run_id, root=root, verbose=0)
+        train.run_training(cfg, resume_run_id=run_id, root=root, verbose=0)
     client = tracking.store.connect(root)
     assert [m.step for m in client.get_metric_history(run_id, "eval/psnr")] == [1]  # nothing trained again
     assert client.get_run(run_id).info.status == "FINISHED"
@@ -134,9 +134,9 @@ def test_resume_of_a_run_another_process_is_training_is_refused(training_elsewhe
     assert main(["train", "--resume", run_id, "--set", "epochs=1"]) == 2
     line = _one_line_error(capsys.readouterr().err)
     assert f"run {run_id} is being trained by {owner} (last heartbeat " in line
-    cfg = train.resume_config(run_id, {"epochs": 1}, root=cli_home)
+    cfg = resume.resume_config(run_id, {"epochs": 1}, root=cli_home)
     with pytest.raises(liveness.RunBusy, match=owner):
-        train.run(cfg, resume_run_id=run_id, root=cli_home, verbose=0)
+        train.run_training(cfg, resume_run_id=run_id, root=cli_home, verbose=0)
     run = tracking.store.connect(cli_home).get_run(run_id)
     assert run.info.status == "RUNNING" and run.data.tags[liveness.OWNER_TAG] == owner  # still the other's
 

@@ -24,7 +24,7 @@ import optuna
 import pytest
 from conftest import free_port, wait_for_mlflow_server
 
-from colorgan import config, studies, tracking, train
+from colorgan import config, epoch, studies, tracking, train
 from colorgan.__main__ import main
 from colorgan.studies.storage import parent_run_id, storage_url
 from colorgan.studies.trials import RETRY_ATTR
@@ -103,7 +103,8 @@ def test_a_run_whose_server_goes_away_stops_in_one_line_and_resumes_with_no_epoc
         server, capsys):
     cfg = config.load(SMOKE, [*TINY, "epochs=3"])
     started = time.monotonic()
-    rc = config.exit_code("colorgan", lambda: train.run(cfg, callbacks=(StopServerAfterEpoch(server, 1),)) and 0)
+    rc = config.exit_code("colorgan",
+                          lambda: train.run_training(cfg, callbacks=(StopServerAfterEpoch(server, 1),)) and 0)
     waited = time.monotonic() - started
     line = _one_line(capsys.readouterr().err)
     assert rc == 2 and not server.answers()
@@ -120,14 +121,14 @@ def test_a_run_whose_server_goes_away_stops_in_one_line_and_resumes_with_no_epoc
     with tempfile.TemporaryDirectory() as tmp:
         whole, damaged = checkpoints.newest_whole(client, run_id, Path(tmp))
     assert whole is not None and whole.epoch == 1 and not damaged
-    assert sorted(m.step for m in client.get_metric_history(run_id, train.EPOCH_KEY)) == [1]
+    assert sorted(m.step for m in client.get_metric_history(run_id, epoch.EPOCH_KEY)) == [1]
 
     assert main(["train", "--resume", run_id]) == 0
     out = capsys.readouterr().out
     assert f"resuming run {run_id} after epoch 1" in out
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and "colorgan.error" not in run.data.tags
-    assert sorted(m.step for m in client.get_metric_history(run_id, train.EPOCH_KEY)) == [1, 2, 3]
+    assert sorted(m.step for m in client.get_metric_history(run_id, epoch.EPOCH_KEY)) == [1, 2, 3]
     curve = [m.step for m in client.get_metric_history(run_id, "curve/epoch")]
     assert len(curve) == len(set(curve)) == 3  # one curve point per epoch, none repeated
     assert {f.path for f in client.list_artifacts(run_id, "samples")} == {
@@ -147,14 +148,14 @@ def test_a_study_whose_server_goes_away_stops_in_one_line_and_goes_on_with_no_tr
                 stopped["trial"] = trials[-1].number
                 server.stop()
 
-    real_run = train.run
+    real_run = train.run_training
 
     def run_with_stop(cfg, *args, callbacks=(), **kwargs):
         return real_run(cfg, *args, callbacks=(*callbacks, StopDuringSecondTrial()), **kwargs)
 
-    monkeypatch.setattr(train, "run", run_with_stop)
+    monkeypatch.setattr(train, "run_training", run_with_stop)
     rc = main(["study", str(SMOKE_STUDY), "--trials", "3", "--epochs", "2"])
-    monkeypatch.setattr(train, "run", real_run)
+    monkeypatch.setattr(train, "run_training", real_run)
     line = _one_line(capsys.readouterr().err)
     assert rc == 2 and stopped == {"trial": 1}
     assert line.startswith(f"colorgan: error: study smoke stopped: the tracking server {server.url} did not "
@@ -183,4 +184,4 @@ def test_a_study_whose_server_goes_away_stops_in_one_line_and_goes_on_with_no_tr
     for number in ("0", "2", "3"):
         run = by_trial[number][0]
         assert run.status == "FINISHED"
-        assert sorted(m.step for m in client.get_metric_history(run.run_id, train.EPOCH_KEY)) == [1, 2]
+        assert sorted(m.step for m in client.get_metric_history(run.run_id, epoch.EPOCH_KEY)) == [1, 2]

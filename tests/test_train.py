@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from colorgan import config, curves, gan, hardware, tracking, train
+from colorgan import config, curves, epoch, gan, hardware, resume, reuse, tracking, train
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ class InterruptAfter(keras.callbacks.Callback):
 
 def test_run_is_tracked_completely(colour_folder, store):
     cfg = smoke_config(colour_folder)
-    result = train.run(cfg, ROOT / "experiments" / "smoke.toml", root=store, verbose=0)
+    result = train.run_training(cfg, ROOT / "experiments" / "smoke.toml", root=store, verbose=0)
     client = tracking.store.connect(store)
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED"
@@ -88,7 +88,7 @@ def test_run_is_tracked_completely(colour_folder, store):
 
 def test_full_eval_last_epoch_scores_the_whole_split_once_and_the_curve_subset_throughout(colour_folder, store):
     cfg = smoke_config(colour_folder, "full_eval=last_epoch", "curve_points=2", "curve_eval_images=4")
-    result = train.run(cfg, None, root=store, verbose=0)
+    result = train.run_training(cfg, None, root=store, verbose=0)
     client = tracking.store.connect(store)
     assert _history(client, result.run_id, "eval/psnr") == [2]  # the whole eval split after the last epoch only
     assert _history(client, result.run_id, "epoch_seconds") == [1, 2]
@@ -99,16 +99,16 @@ def test_full_eval_last_epoch_scores_the_whole_split_once_and_the_curve_subset_t
 def test_interrupted_run_resumes_at_the_right_epoch(colour_folder, store):
     cfg = smoke_config(colour_folder, "epochs=3")
     with pytest.raises(KeyboardInterrupt):
-        train.run(cfg, root=store, verbose=0, callbacks=(InterruptAfter(1, KeyboardInterrupt()),))
+        train.run_training(cfg, root=store, verbose=0, callbacks=(InterruptAfter(1, KeyboardInterrupt()),))
     client = tracking.store.connect(store)
     run_id = client.search_runs([tracking.experiment_id(cfg.experiment, store)])[0].info.run_id
     assert client.get_run(run_id).info.status == "KILLED"
     assert client.get_run(run_id).data.tags["colorgan.error"] == "interrupted (Ctrl-C)"
     assert _history(client, run_id, "eval/psnr") == [1]
 
-    resumed = train.resume_config(run_id, {}, root=store)
+    resumed = resume.resume_config(run_id, {}, root=store)
     assert resumed == cfg
-    result = train.run(resumed, resume_run_id=run_id, root=store, verbose=0)
+    result = train.run_training(resumed, resume_run_id=run_id, root=store, verbose=0)
     assert result.run_id == run_id
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
@@ -123,7 +123,7 @@ def test_interrupted_run_resumes_at_the_right_epoch(colour_folder, store):
 
 def test_a_cpu_budget_stops_the_run_early_and_says_so(colour_folder, store, capsys):
     cfg = smoke_config(colour_folder, "epochs=3", "max_cpu_minutes=0.0001")  # spent within the first batch
-    result = train.run(cfg, root=store, verbose=0)
+    result = train.run_training(cfg, root=store, verbose=0)
     client = tracking.store.connect(store)
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED"
@@ -138,7 +138,7 @@ def test_a_cpu_budget_stops_the_run_early_and_says_so(colour_folder, store, caps
 def test_failure_marks_the_run_failed_with_the_error(colour_folder, store):
     cfg = smoke_config(colour_folder, "epochs=1", "adversarial=false")
     with pytest.raises(RuntimeError, match="boom"):
-        train.run(cfg, root=store, verbose=0, callbacks=(InterruptAfter(1, RuntimeError("boom")),))
+        train.run_training(cfg, root=store, verbose=0, callbacks=(InterruptAfter(1, RuntimeError("boom")),))
     client = tracking.store.connect(store)
     run = client.search_runs([tracking.experiment_id(cfg.experiment, store)])[0]
     assert run.info.status == "FAILED"
@@ -146,7 +146,7 @@ def test_failure_marks_the_run_failed_with_the_error(colour_folder, store):
 
 
 def test_non_finite_loss_stops_the_epoch():
-    callback = train.EpochEnd.__new__(train.EpochEnd)
+    callback = epoch.EpochBoundary.__new__(epoch.EpochBoundary)
     callback.on_train_batch_end(0, {"g_total": 1.0})
     with pytest.raises(train.NonFiniteLoss, match="g_total"):
         callback.on_train_batch_end(3, {"g_total": float("nan"), "d_loss": 0.5})
@@ -174,15 +174,15 @@ def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
 def test_pretraining_then_the_gan_resumes_across_the_phase_boundary(colour_folder, store, capsys):
     cfg = smoke_config(colour_folder, "pretrain_epochs=1", "epochs=1")
     with pytest.raises(KeyboardInterrupt):  # stopped after the pre-training epoch
-        train.run(cfg, root=store, verbose=0, callbacks=(InterruptAfter(1, KeyboardInterrupt()),))
+        train.run_training(cfg, root=store, verbose=0, callbacks=(InterruptAfter(1, KeyboardInterrupt()),))
     assert "epoch 1/2 (pretrain)  train g_total" in capsys.readouterr().out
     client = tracking.store.connect(store)
     run_id = client.search_runs([tracking.experiment_id(cfg.experiment, store)])[0].info.run_id
     assert _history(client, run_id, "eval/psnr") == [1]
 
     keep = KeepModel()
-    train.run(train.resume_config(run_id, {}, root=store), resume_run_id=run_id, root=store, verbose=0,
-              callbacks=(keep,))
+    train.run_training(resume.resume_config(run_id, {}, root=store), resume_run_id=run_id, root=store, verbose=0,
+                       callbacks=(keep,))
     assert "epoch 2/2 (gan)  train g_total" in capsys.readouterr().out
     assert client.get_run(run_id).info.status == "FINISHED"
     assert _history(client, run_id, "eval/psnr") == [1, 2]
@@ -195,8 +195,8 @@ def test_pretraining_then_the_gan_resumes_across_the_phase_boundary(colour_folde
     # without EMA, the logged model is the generator itself
     assert _same(_logged_weights(client, run_id), keep.trained.generator.get_weights())
 
-    extended = train.resume_config(run_id, {"epochs": 2}, root=store)  # --resume RUN --set epochs=2
-    train.run(extended, resume_run_id=run_id, root=store, verbose=0)
+    extended = resume.resume_config(run_id, {"epochs": 2}, root=store)  # --resume RUN --set epochs=2
+    train.run_training(extended, resume_run_id=run_id, root=store, verbose=0)
     assert _history(client, run_id, "eval/psnr") == [1, 2, 3]
     assert _values(client, run_id, "phase") == [0, 1, 1]
 
@@ -205,10 +205,10 @@ def test_the_logged_learning_rates_follow_linear_decay_through_a_resume(colour_f
     cfg = smoke_config(colour_folder, "pretrain_epochs=2", "epochs=3", "lr_schedule=linear_decay",
                        "decay_epochs=2", "max_train_images=16", "max_eval_images=8")
     with pytest.raises(KeyboardInterrupt):  # the optimizers' state (rates included) comes back from the checkpoint
-        train.run(cfg, root=store, verbose=0, callbacks=(InterruptAfter(3, KeyboardInterrupt()),))
+        train.run_training(cfg, root=store, verbose=0, callbacks=(InterruptAfter(3, KeyboardInterrupt()),))
     client = tracking.store.connect(store)
     run_id = client.search_runs([tracking.experiment_id(cfg.experiment, store)])[0].info.run_id
-    train.run(cfg, resume_run_id=run_id, root=store, verbose=0)
+    train.run_training(cfg, resume_run_id=run_id, root=store, verbose=0)
     # per phase of n epochs, epoch e: 1 - max(0, e + 1 - (n - 2)) / 3; pre-training n = 2, then the GAN n = 3
     factors = [2 / 3, 1 / 3, 1.0, 2 / 3, 1 / 3]
     assert _values(client, run_id, "lr/g") == pytest.approx([cfg.lr_g * f for f in factors], rel=1e-6)
@@ -219,20 +219,20 @@ def test_the_logged_learning_rates_follow_linear_decay_through_a_resume(colour_f
 def test_with_ema_the_logged_model_and_the_checkpoint_hold_the_average(colour_folder, store):
     cfg = smoke_config(colour_folder, "epochs=1", "ema_decay=0.5")
     keep = KeepModel()
-    result = train.run(cfg, root=store, verbose=0, callbacks=(keep,))
+    result = train.run_training(cfg, root=store, verbose=0, callbacks=(keep,))
     model = keep.trained
     client = tracking.store.connect(store)
     logged = _logged_weights(client, result.run_id)
     assert _same(logged, model.ema_generator.get_weights())
     assert not _same(logged, model.generator.get_weights())
-    fresh = gan.build(cfg)  # what --resume restores: the shadow too
-    assert train.restore(result.run_id, store, train._checkpoint(fresh)) is not None
+    fresh = gan.build_colorgan(cfg)  # what --resume restores: the shadow too
+    assert resume.restore(result.run_id, store, resume.checkpoint_of(fresh)) is not None
     assert _same(fresh.ema_generator.get_weights(), model.ema_generator.get_weights())
     assert _same(fresh.generator.get_weights(), model.generator.get_weights())
 
 
 def test_auto_precision_is_resolved_by_the_hardware_and_logged(colour_folder, store, capsys):
-    result = train.run(smoke_config(colour_folder, "epochs=1", "precision=auto"), root=store, verbose=0)
+    result = train.run_training(smoke_config(colour_folder, "epochs=1", "precision=auto"), root=store, verbose=0)
     run = tracking.store.connect(store).get_run(result.run_id)
     expected, why = hardware.resolve_precision("auto")  # this machine's flags (no GPU in CI)
     assert run.data.params["precision"] == "auto"
@@ -242,18 +242,18 @@ def test_auto_precision_is_resolved_by_the_hardware_and_logged(colour_folder, st
 
 
 def test_a_run_that_takes_over_the_last_model_scores_as_a_freshly_built_one(colour_folder, store):
-    """train.REUSABLE_MODEL: a run differing from the last one only in its rates and seed takes over that model
+    """reuse.REUSABLE_MODEL: a run differing from the last one only in its rates and seed takes over that model
     and its traced steps. Its numbers must be a fresh model's: run A fresh, run B (other rates, other seed) in
     between, then A's config again, which takes over B's model, and must log A's figures exactly."""
     a = smoke_config(colour_folder, "ema_decay=0.9", "pretrain_epochs=1", "epochs=1", "seed=3")
     b = smoke_config(colour_folder, "ema_decay=0.9", "pretrain_epochs=1", "epochs=1", "seed=4", "lr_g=1e-3",
                      "lr_d=5e-5")
-    train.REUSABLE_MODEL.model = None  # A is built fresh, whatever the tests before it ran
-    first = train.run(a, root=store, verbose=0, epoch_lines=False)
-    kept = train.REUSABLE_MODEL.model
-    other = train.run(b, root=store, verbose=0, epoch_lines=False)
-    again = train.run(a, root=store, verbose=0, epoch_lines=False)
-    assert train.REUSABLE_MODEL.model is kept  # B and A again took over A's model: its steps were not traced again
+    reuse.REUSABLE_MODEL.model = None  # A is built fresh, whatever the tests before it ran
+    first = train.run_training(a, root=store, verbose=0, epoch_lines=False)
+    kept = reuse.REUSABLE_MODEL.model
+    other = train.run_training(b, root=store, verbose=0, epoch_lines=False)
+    again = train.run_training(a, root=store, verbose=0, epoch_lines=False)
+    assert reuse.REUSABLE_MODEL.model is kept  # B and A again took over A's model: its steps were not traced again
     assert other.final["eval/psnr"] != first.final["eval/psnr"]  # B trained otherwise: the comparison can fail
     scores = [k for k in first.final if k.startswith(("train/", "eval/"))]  # not the timings
     assert len(scores) > 10 and {k: again.final[k] for k in scores} == {k: first.final[k] for k in scores}

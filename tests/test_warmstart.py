@@ -11,7 +11,7 @@ import pytest
 from conftest import photo, write_colour_images
 from PIL import Image
 
-from colorgan import config, references, shipped, tracking, train, warmstart
+from colorgan import config, references, resume, shipped, tracking, train, warmstart
 from colorgan.__main__ import main
 from colorgan.tracking import registry
 
@@ -64,7 +64,7 @@ def source(tmp_path_factory):
     capture = Capture(after_epoch=1)
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        result = train.run(smoke(folder), root=root, verbose=0, callbacks=(capture,))
+        result = train.run_training(smoke(folder), root=root, verbose=0, callbacks=(capture,))
     return SimpleNamespace(root=root, run_id=result.run_id, data_dir=folder, weights=capture.after)
 
 
@@ -77,8 +77,8 @@ def at_source(source, monkeypatch):
 
 def test_a_run_starts_from_the_source_run_generator_and_discriminator(at_source):
     capture = Capture()
-    result = train.run(smoke(at_source.data_dir, f"init_from=runs:/{at_source.run_id}"), root=at_source.root,
-                       verbose=0, callbacks=(capture,))
+    result = train.run_training(smoke(at_source.data_dir, f"init_from=runs:/{at_source.run_id}"),
+                                root=at_source.root, verbose=0, callbacks=(capture,))
     assert equal(capture.begin["g"], at_source.weights["g"])  # before the first step
     assert equal(capture.begin["d"], at_source.weights["d"])  # from the source's checkpoint
     run = tracking.store.connect(at_source.root).get_run(result.run_id)
@@ -97,7 +97,7 @@ def test_a_resumed_warm_started_run_keeps_its_checkpoint(at_source):
     cfg = smoke(at_source.data_dir, "epochs=2", "init_from=study:demo", "adversarial=false")
     first = Capture(after_epoch=1, then_raise=KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
-        train.run(cfg, root=at_source.root, verbose=0, callbacks=(first,), study_run=study_run)
+        train.run_training(cfg, root=at_source.root, verbose=0, callbacks=(first,), study_run=study_run)
     assert equal(first.begin["g"], at_source.weights["g"])
     client = tracking.store.connect(at_source.root)
     run_id = client.search_runs([tracking.experiment_id(cfg.experiment, at_source.root)],
@@ -106,8 +106,8 @@ def test_a_resumed_warm_started_run_keeps_its_checkpoint(at_source):
     assert client.get_run(run_id).data.tags[warmstart.DISCRIMINATOR_TAG] == "not used (adversarial = false)"
 
     resumed = Capture()  # no resolver this time: the checkpoint is restored and the source never looked up
-    train.run(train.resume_config(run_id, {}, root=at_source.root), resume_run_id=run_id, root=at_source.root,
-              verbose=0, callbacks=(resumed,))
+    train.run_training(resume.resume_config(run_id, {}, root=at_source.root), resume_run_id=run_id,
+                       root=at_source.root, verbose=0, callbacks=(resumed,))
     assert equal(resumed.begin["g"], first.after["g"])
     assert not equal(resumed.begin["g"], at_source.weights["g"])
     assert [m.step for m in client.get_metric_history(run_id, "eval/psnr")] == [1, 2]
@@ -126,12 +126,12 @@ def test_a_resumed_run_without_a_checkpoint_is_warm_started_again(at_source):
     cfg = smoke(at_source.data_dir, "epochs=2", f"init_from={at_source.run_id}", "adversarial=false",
                 "checkpoint=false", "run_name=no-checkpoint")
     with pytest.raises(KeyboardInterrupt):
-        train.run(cfg, root=at_source.root, verbose=0, callbacks=(StopInFirstBatch(),))
+        train.run_training(cfg, root=at_source.root, verbose=0, callbacks=(StopInFirstBatch(),))
     client = tracking.store.connect(at_source.root)
     run_id = client.search_runs([tracking.experiment_id(cfg.experiment, at_source.root)],
                                 "attributes.run_name = 'no-checkpoint'")[0].info.run_id
     resumed = Capture()
-    train.run(cfg, resume_run_id=run_id, root=at_source.root, verbose=0, callbacks=(resumed,))
+    train.run_training(cfg, resume_run_id=run_id, root=at_source.root, verbose=0, callbacks=(resumed,))
     assert equal(resumed.begin["g"], at_source.weights["g"])  # it starts over from epoch 0: from the source again
 
 
@@ -140,8 +140,8 @@ def test_a_source_of_another_size_is_an_error_before_any_run(at_source):
     experiment = tracking.experiment_id("colorgan-smoke", at_source.root)
     before = len(client.search_runs([experiment]))
     with pytest.raises(config.ConfigError, match=f"init_from {at_source.run_id}: image_size 32 != this run's 64"):
-        train.run(smoke(at_source.data_dir, "image_size=64", f"init_from={at_source.run_id}"), root=at_source.root,
-                  verbose=0)
+        train.run_training(smoke(at_source.data_dir, "image_size=64", f"init_from={at_source.run_id}"),
+                           root=at_source.root, verbose=0)
     assert len(client.search_runs([experiment])) == before
 
 
@@ -150,8 +150,8 @@ def test_warm_start_from_a_shipped_folder(at_source, tmp_path):
     cfg = smoke(at_source.data_dir)
     folder = shipped.write(tmp_path / "tiny", generator, cfg, "card", {})
     capture = Capture()
-    result = train.run(smoke(at_source.data_dir, f"init_from={folder}", "ema_decay=0.9"), root=at_source.root,
-                       verbose=0, callbacks=(capture,))
+    result = train.run_training(smoke(at_source.data_dir, f"init_from={folder}", "ema_decay=0.9"),
+                                root=at_source.root, verbose=0, callbacks=(capture,))
     assert equal(capture.begin["g"], shipped.load(folder).generator.get_weights())
     assert equal(capture.begin["ema"], capture.begin["g"])  # the EMA shadow starts from the source too
     tags = tracking.store.connect(at_source.root).get_run(result.run_id).data.tags

@@ -13,7 +13,8 @@ from colorgan import hardware
 SHOWN_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
 
-def _one(args: list[str]) -> dict:
+def _measure(args: list[str]) -> dict:
+    """One measurement (``python -m colorgan.bench --json ARGS``) in a process of its own: its JSON line."""
     cmd = [sys.executable, "-m", "colorgan.bench", "--json", *args]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode:
@@ -77,17 +78,17 @@ def main(argv: list[str] | None = None) -> int:
     flags = hardware.cpu_flags()
     native = ["fp32"] + (["bf16"] if hardware.resolve_precision("auto", flags)[0] == "bf16" else [])
     quick = ["--quick"] if args.quick else []
-    ceiling = {p: _one(["ceiling", {"fp32": "float32", "bf16": "bfloat16"}[p], *quick]) for p in native}
+    ceiling = {p: _measure(["ceiling", {"fp32": "float32", "bf16": "bfloat16"}[p], *quick]) for p in native}
     rows = []
     for size in (32,) if args.quick else (64, 128):
         for precision in native:
-            rows.append(_one([str(size), precision, "--batch-size", str(args.batch_size), *quick]))
+            rows.append(_measure([str(size), precision, "--batch-size", str(args.batch_size), *quick]))
             print(f"  {size}x{size} {precision}: harness {rows[-1]['harness']:.1f} images/s", file=sys.stderr,
                   flush=True)
     # The same step on one thread: how much a second worker on the other core could add at most.
     first = rows[0]
-    one_thread = _one([str(first["image_size"]), first["precision"], "--batch-size", str(args.batch_size),
-                       "--threads", "1", *quick])["harness"]
+    one_thread = _measure([str(first["image_size"]), first["precision"], "--batch-size", str(args.batch_size),
+                           "--threads", "1", *quick])["harness"]
     print(table(ceiling, rows, flags, steps, repeats, one_thread))
     return 0
 

@@ -60,7 +60,7 @@ def measure(size: int, precision: str, batch: int, steps: int, repeats: int, epo
     fit_images = batch * max(steps, 30)  # 30 steps an epoch: long enough for an epoch's time to mean something
     cfg = config.build({"image_size": size, "precision": precision, "batch_size": batch,
                         "max_train_images": fit_images, "max_eval_images": batch, "epochs": epochs})
-    model = gan.build(cfg)
+    model = gan.build_colorgan(cfg)
     rng = tf.random.Generator.from_seed(0)
     l_in = rng.uniform((batch, size, size, 1), -1, 1)
     target = rng.uniform((batch, size, size, 2), -1, 1)
@@ -77,7 +77,7 @@ def measure(size: int, precision: str, batch: int, steps: int, repeats: int, epo
     ratio = statistics.median(h / r for h, r in zip(rates["harness"], rates["reference"], strict=True))
 
     bundle = data.load(cfg, paths.repo_root())
-    fitted = gan.build(cfg)
+    fitted = gan.build_colorgan(cfg)
     timer = EpochTimer()
     fitted.fit(bundle.train, epochs=epochs, verbose=0, callbacks=[timer])
     n_train = bundle.info["n_train"]

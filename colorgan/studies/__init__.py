@@ -3,7 +3,8 @@
 - ``spec``: study files, pure (no Optuna, no TensorFlow: reading one or importing ``StudyError`` loads neither),
   with what each of their tables may set (``settings``);
 - ``storage``: the Optuna storage, samplers, pruners and the study's user attributes;
-- ``objective``: one trial (its seeds' ``train.run``, pruning, its line); ``trials``: which count, died, were cut off;
+- ``objective``: one trial (its seeds' ``train.run_training``, pruning, its line); ``trials``: which count, died,
+  were cut off;
 - ``workers``: running trials until the budget is met (``worker``: one worker process's entry point);
 - ``pretrain``: the shared warm start; ``runner``: preparing, running and finishing a study, its best run;
 - ``comparisons``: paired comparisons; ``summaries`` and ``printout``: a study as text;

@@ -1,4 +1,4 @@
-"""One trial: its values suggested, each seed one ``train.run`` (a nested MLflow run under the study's parent),
+"""One trial: its values suggested, each seed one ``train.run_training`` (a nested MLflow run under the study's parent),
 reported to the pruner after each epoch, and the line it prints when it ends.
 """
 
@@ -9,10 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import keras
 import optuna
 
-from colorgan import diskspace, metrics, quiet, schedule, tracking, train
+from colorgan import diskspace, metrics, schedule, terminal, tracking, train
 from colorgan.studies import answer as answer_mod
 from colorgan.studies import lock as lock_mod
 from colorgan.studies import summaries
@@ -39,25 +38,25 @@ class Pruned(Exception):
     run_status = "FINISHED"
 
 
-class ReportToTrial(keras.callbacks.Callback):
-    """After the core's per-epoch evaluation (it runs first and fills ``logs``), report and maybe prune."""
+class ReportToTrial:
+    """A run's epoch.OnEpochEnd hook: the last step of each epoch's end (after its evaluation, checkpoint and
+    logging), report the objective to the trial and maybe prune."""
 
     def __init__(self, trial: optuna.Trial, metric: str, can_prune: bool):
-        super().__init__()
         self.trial, self.metric, self.can_prune = trial, metric, can_prune
         self.epochs = 0
         self.last: float | None = None  # the objective after the last epoch
 
-    def on_epoch_end(self, epoch, logs=None):
-        self.epochs = epoch + 1
+    def __call__(self, step: int, values: dict[str, float]) -> None:
+        self.epochs = step
         self.trial.set_user_attr(summaries.EPOCHS_ATTR, self.epochs)
-        self.last = float((logs or {}).get(self.metric, math.nan))
-        if not self.can_prune or self.metric not in (logs or {}):  # full_eval = last_epoch: no whole-split figure
+        self.last = float(values.get(self.metric, math.nan))
+        if not self.can_prune or self.metric not in values:  # full_eval = last_epoch: no whole-split figure
             return
-        value = float((logs or {})[self.metric])
-        self.trial.report(value, epoch + 1)
+        value = float(values[self.metric])
+        self.trial.report(value, step)
         if self.trial.should_prune():
-            raise Pruned(f"pruned after epoch {epoch + 1}: {self.metric} = {value:.3f}")
+            raise Pruned(f"pruned after epoch {step}: {self.metric} = {value:.3f}")
 
 
 def make_objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int | None, init_from: str = ""):
@@ -139,7 +138,7 @@ def _one_run(trial: optuna.Trial, spec: StudySpec, cfg, values: dict, repeat: in
         if repeat == 0:
             trial.set_user_attr(studyruns.RUN_ATTR, run_id)
 
-    loud = quiet.is_verbose()  # -v: Keras' progress bar and every epoch's line; else one line per trial (seed)
+    loud = terminal.is_verbose()  # -v: Keras' progress bar and every epoch's line; else one line per trial (seed)
     started_at = time.time()
 
     def close(outcome: str, figures: list[float] | None = None, reason: str = "") -> None:
@@ -150,9 +149,9 @@ def _one_run(trial: optuna.Trial, spec: StudySpec, cfg, values: dict, repeat: in
                   cfg.seed if spec.repeats > 1 else None)
 
     try:
-        result = train.run(cfg, spec.path, parent_run_id=parent_run_id, tags=tags, root=root,
-                           verbose=1 if loud else 0, epoch_lines=loud, callbacks=(reporter,), on_start=started,
-                           heartbeat=spec.heartbeat)
+        result = train.run_training(cfg, spec.path, parent_run_id=parent_run_id, tags=tags, root=root,
+                                    verbose=1 if loud else 0, epoch_lines=loud, on_epoch_end=reporter,
+                                    on_start=started, heartbeat=spec.heartbeat)
     except Pruned as exc:
         close("PRUNED", [reporter.last])
         raise optuna.TrialPruned(str(exc)) from None

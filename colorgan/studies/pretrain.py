@@ -30,7 +30,8 @@ def pretrain(spec: StudySpec, root: Path, parent: str) -> str:
     if found is None:
         print(f"study {spec.name}: training the shared warm start ([pretrain], {cfg.pretrain_epochs} + "
               f"{cfg.epochs} epochs) once", flush=True)
-        found = train.run(cfg, spec.path, tags={**tags, "colorgan.study": spec.name}, root=root, verbose=0).run_id
+        found = train.run_training(cfg, spec.path, tags={**tags, "colorgan.study": spec.name}, root=root,
+                                   verbose=0).run_id
     else:
         print(f"study {spec.name}: the shared warm start ([pretrain]) is run {found}, trained before", flush=True)
     tracking.set_run_tags(root, parent, {"colorgan.pretrain_run": found})

@@ -1,7 +1,7 @@
 """Running a study: prepared once (the Optuna study, its one MLflow parent run, the shared warm start), its
 workers run until the budget is met, then the parent run's tables; and a study's best run for model references.
 
-Every trial is one ``train.run`` (so one nested MLflow run with the core's full per-epoch logging) under one
+Every trial is one ``train.run_training`` (so one nested MLflow run with the core's full per-epoch logging) under one
 parent run per study, whose id the study keeps as a user attribute (``storage.PARENT_ATTR``).
 """
 

@@ -17,13 +17,13 @@ from typing import Any
 import optuna
 import sqlalchemy
 
-from colorgan import paths, quiet
+from colorgan import paths, terminal
 from colorgan.studies.spec import StudyError, StudySpec
 
 # Heartbeats and stale-trial retry are the features this runner is built on; their 'experimental' label is noise.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 # Quiet, a trial's line (summaries.trial_line) says how it ended; -v adds Optuna's own INFO lines.
-optuna.logging.set_verbosity(optuna.logging.INFO if quiet.is_verbose() else optuna.logging.ERROR)
+optuna.logging.set_verbosity(optuna.logging.INFO if terminal.is_verbose() else optuna.logging.ERROR)
 
 PARENT_ATTR = "mlflow_parent_run_id"  # the study's user attribute naming its MLflow parent run
 PRETRAIN_ATTR = "pretrain_run_id"  # the study's user attribute naming the [pretrain] run every trial starts from

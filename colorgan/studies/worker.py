@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from colorgan import quiet
+from colorgan import terminal
 from colorgan.config import exit_code
 from colorgan.studies.spec import load_spec
 
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def work() -> int:
         spec = load_spec(args.study)
-        quiet.setup()  # as quiet or verbose as the command that started this worker ($COLORGAN_VERBOSE)
+        terminal.setup()  # as quiet or verbose as the command that started this worker ($COLORGAN_VERBOSE)
         from colorgan.studies import workers  # Optuna and TensorFlow: only once the arguments are good
 
         workers.run_worker(spec, args.storage, args.trials, args.epochs, args.deadline, args.index, args.threads)

@@ -15,6 +15,7 @@ from colorgan.tracking.runs import (
     RunRecord,
     check_resumable,
     child_runs,
+    experiment_and_config,
     find_finished_run,
     find_or_create_parent,
     git_commit,
@@ -27,7 +28,6 @@ from colorgan.tracking.runs import (
     open_run,
     read_text,
     resolved_config,
-    run_config,
     run_data,
     run_status,
     run_tracker,
@@ -48,8 +48,9 @@ from colorgan.tracking.store import (
 from colorgan.tracking.tracker import RunTracker
 
 __all__ = ["EXPERIMENT_KIND_TAG", "GRAY_PARAM", "LEGACY_GRAY_METRIC", "MODEL_NAME", "RESOLVED_CONFIG", "RunError",
-           "RunRecord", "RunTracker", "TrackingGone", "check_resumable", "child_runs", "experiment_id",
+           "RunRecord", "RunTracker", "TrackingGone", "check_resumable", "child_runs", "experiment_and_config",
+           "experiment_id",
            "find_finished_run", "find_or_create_parent", "find_runs", "git_commit", "gone", "gray_figures",
            "gray_params", "has_checkpoint", "local_artifact_root", "local_stores", "log_parent_progress", "log_table",
-           "mark_run", "open_run", "patiently", "read_text", "resolved_config", "run_config", "run_data", "run_status",
+           "mark_run", "open_run", "patiently", "read_text", "resolved_config", "run_data", "run_status",
            "run_tracker", "set_run_tags", "store_uri"]

@@ -69,7 +69,7 @@ def run_model_uri(repo_root: Path, run_id: str) -> str:
     return uri
 
 
-def run_config(client: MlflowClient, run_id: str) -> config_mod.Config:
+def trained_config(client: MlflowClient, run_id: str) -> config_mod.Config:
     """The resolved config a run trained with (its RESOLVED_CONFIG artifact)."""
     return config_mod.build(resolved_config(client, run_id))
 
@@ -89,7 +89,7 @@ def load_generator(run_id: str, repo_root: Path, uri: str | None = None) -> Load
                 (str(exc).splitlines() or [type(exc).__name__])[0]
             raise ModelRefError(f"the generator of run {run_id} ({uri}) cannot be loaded: its artifacts are "
                                 f"missing or damaged ({why})") from exc
-    return LoadedGenerator(generator, run_config(client, run_id), run_id, uri)
+    return LoadedGenerator(generator, trained_config(client, run_id), run_id, uri)
 
 
 def alias_exists(repo_root: Path, name: str, alias: str) -> bool:

@@ -95,7 +95,7 @@ def check_resumable(repo_root: Path, run_id: str) -> None:
     liveness.check_resumable(connect(repo_root), run_id)
 
 
-def run_config(run_id: str, repo_root: Path) -> tuple[str, dict]:
+def experiment_and_config(run_id: str, repo_root: Path) -> tuple[str, dict]:
     """(experiment name, resolved config dict) of an existing run, for ``--resume``; RunError when there is no
     such run, or it is not a training run (it has no resolved config)."""
     client = connect(repo_root)
