@@ -47,6 +47,6 @@ def test_an_evaluation_of_a_folder_with_quotes_is_found_by_the_report(store, tmp
     reader = source.Source(store)
     entry = reader.baseline("gray", str(folder.resolve()), 32)
     assert entry is not None and entry.run_id == first.run_id
-    evaluated = reader.evaluation(entry, source.data_key(str(folder)))
+    evaluated = reader.evaluation(entry, str(folder))
     assert evaluated is not None and evaluated.info["data_dir"] == str(folder.resolve())
     assert int(evaluated.summary.iloc[0]["n"]) == 4

@@ -101,12 +101,12 @@ def test_a_categorical_param_or_a_run_set_gets_a_palette_and_a_missing_loss_says
     assert [t.get_text() for t in drawn[1].legends[-1].get_texts()] == ["l1 only"]
 
 
-def test_score_curves_draw_the_eval_subset_scores_and_the_gray_image(tmp_path, monkeypatch):
+def test_score_curves_draw_the_eval_subset_scores_and_the_gray_image(tmp_path, monkeypatch, declared):
     figures.use_style()
     drawn = _drawn(monkeypatch)
     hist = _hist(_points("a") + _points("b"))
-    plotted = figures.score_curves(hist, tmp_path, "score_curves", eval_images=64)
-    assert set(plotted["metric"]) == {f"curve/eval/{n}" for n, _, _ in figures.SCORE_CURVES}
+    plotted = figures.score_curves(hist, tmp_path, "score_curves", eval_images=64, declared=declared)
+    assert set(plotted["metric"]) == {f"curve/eval/{n}" for n in figures.SCORE_CURVES}
     assert (plotted.groupby(["run", "metric"]).size() == EPOCHS * POINTS).all()
     gain = next(ax for ax in drawn[0].axes if ax.get_title().startswith("PSNR"))
     assert {line.get_linestyle() for line in gain.get_lines() if line.get_gid() != figures.GRAY_ID} == {"--"}
@@ -128,7 +128,7 @@ def test_figure_names_and_keys_match_what_colorgan_logs():
 
     assert figures.CURVE_EPOCH == curves.EPOCH_KEY
     assert {n for n, _, _ in figures.LOSS_CURVES} <= set(gan.ADVERSARIAL_LOSSES)
-    assert {n for n, _, _ in figures.SCORE_CURVES} <= set(curves.SCORES)
+    assert set(figures.SCORE_CURVES) <= set(curves.SCORES)
 
 
 def test_curve_figures_are_drawn_by_default_for_studies_and_run_sets():
