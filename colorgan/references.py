@@ -106,7 +106,7 @@ def resolve(ref: str | Ref, root: Path, shipped_dir: Path | None = None, study_r
         raise _refuse(ref.text, "is a baseline, not a model")
     if ref.kind in ("shipped", "folder"):
         found = model_folder.load(Path(shipped_dir or paths.shipped_model_dir()) if ref.kind == "shipped"
-                             else Path(ref.name))
+                                  else Path(ref.name))
         return Model(found.generator, found.cfg, ref.text, f"the shipped model {found.name} (weights sha256 "
                      f"{found.sha})", f"shipped:{found.name}@{found.sha}")
     try:

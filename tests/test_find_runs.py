@@ -24,6 +24,7 @@ def tagged(store):
     return client, exp, runs, twin
 
 
+@pytest.mark.slow  # a real MLflow store for each
 @pytest.mark.parametrize("find_runs", [tracking.find_runs, source.find_runs], ids=["tracking", "reports"])
 def test_each_value_finds_exactly_its_runs(tagged, find_runs):
     client, exp, runs, twin = tagged

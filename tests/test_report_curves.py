@@ -48,6 +48,7 @@ def _drawn(monkeypatch) -> list:
     return drawn
 
 
+@pytest.mark.slow  # several figures drawn
 def test_loss_curves_have_every_point_train_solid_eval_dashed_coloured_by_a_log_param(tmp_path, monkeypatch):
     figures.use_style()
     drawn = _drawn(monkeypatch)
@@ -77,6 +78,7 @@ def test_loss_curves_have_every_point_train_solid_eval_dashed_coloured_by_a_log_
     assert "eval split" in (tmp_path / "loss_curves_lr_g.svg").read_text()
 
 
+@pytest.mark.slow  # several figures drawn
 def test_a_categorical_param_or_a_run_set_gets_a_palette_and_a_missing_loss_says_so(tmp_path, monkeypatch):
     figures.use_style()
     drawn = _drawn(monkeypatch)
@@ -191,6 +193,7 @@ def _report(root: Path, report_spec: spec.ReportSpec, out: Path) -> build.Report
     return report
 
 
+@pytest.mark.slow  # a study and its report
 def test_a_study_report_draws_each_trial_coloured_by_each_searched_param(project, tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     report = _report(project, spec.ReportSpec("curves", "curves", study="curves", figures=spec.STUDY_DEFAULT),
@@ -213,6 +216,7 @@ def test_a_study_report_draws_each_trial_coloured_by_each_searched_param(project
         assert (tmp_path / f"{name}.png").is_file() and (tmp_path / f"{name}.svg").is_file()
 
 
+@pytest.mark.slow  # a report of runs
 def test_a_run_set_report_colours_by_run_and_notes_runs_without_curve_points(project, tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     (tmp_path / "set.toml").write_text('experiment = "set"\nruns = ["new_a", "new_b", "old"]\n')
@@ -225,6 +229,7 @@ def test_a_run_set_report_colours_by_run_and_notes_runs_without_curve_points(pro
     assert note.startswith("1 of the 3 runs (old) logged no curve points") and "leave them out" in note
 
 
+@pytest.mark.slow  # a report store
 def test_runs_from_before_curve_points_give_a_note_not_a_failure(project, tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     (tmp_path / "old.toml").write_text('experiment = "set"\nruns = ["old"]\n')

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image
 
 from reports import figures
@@ -94,6 +95,7 @@ def _svg(path) -> str:
     return path.read_text()
 
 
+@pytest.mark.slow  # five figures drawn
 def test_every_psnr_figure_has_a_labelled_gray_image_line(tmp_path):
     figures.use_style()
     trials = _trials()

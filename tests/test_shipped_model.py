@@ -27,7 +27,7 @@ def check_shipped_figures(folder: Path, root: Path) -> None:
     """Recompute a shipped model's subset figures and those on the photos of other subjects, and compare them
     with its figures.json."""
     assert model_folder.exists(folder), (f"no shipped model at {folder}: train the landscapes experiment and run "
-                                    f"`colorgan ship --model RUN_ID --out {folder}`")
+                                         f"`colorgan ship --model RUN_ID --out {folder}`")
     model = model_folder.load(folder)
     figures = json.loads((folder / model_folder.FIGURES_FILE).read_text())
     expected = figures["subset"]
@@ -50,6 +50,7 @@ def check_shipped_figures(folder: Path, root: Path) -> None:
     assert not wrong, "the shipped model's figures changed:\n" + "\n".join(wrong)
 
 
+@pytest.mark.slow  # the real landscape photos, scored twice
 def test_the_shipped_model_keeps_its_figures():
     root = paths.repo_root()
     _, source = data.resolve_data_dir("", root)
