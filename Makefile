@@ -76,12 +76,13 @@ reproduce: $(STAMP) ## train what reports/claims.toml declares (the report's 5 c
 	$(PY) -m colorgan reproduce reports/$(or $(CLAIMS),claims).toml
 	$(MAKE) report NAME="$$($(PY) -m colorgan reproduce reports/$(or $(CLAIMS),claims).toml --report-name)"
 
+# -m "": every test, the slow ones too (a plain `pytest` leaves them out: pyproject's addopts)
 test: $(STAMP) ## lint, then the whole test suite (what CI runs)
 	$(VENV)/bin/ruff check colorgan tests reports
-	$(PY) -m pytest -q -n $(TEST_PROCS) --dist loadfile --durations=25  # the slowest tests: where CI's minutes went
+	$(PY) -m pytest -q -m "" -n $(TEST_PROCS) --dist loadfile --durations=25  # the slowest tests: where CI's minutes went
 
-test-fast: $(STAMP) ## the tests without the slow end-to-end runs
-	$(PY) -m pytest -q -m "not slow"
+test-fast: $(STAMP) ## the tests without the slow end-to-end runs (what a plain `pytest` runs)
+	$(PY) -m pytest -q
 
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check colorgan tests reports

@@ -244,7 +244,6 @@ def main(argv: list[str] | None = None) -> int:
 
     p = command("export", help="export a generator as a TensorFlow SavedModel for TF Serving")
     p.add_argument("--model", metavar="REF", help=model_help)
-    p.add_argument("--format", choices=["savedmodel"], default="savedmodel")
     p.add_argument("--out", required=True, metavar="DIR", help="a new (or empty) folder")
     p.add_argument("--storage", help="Optuna storage URL for study:NAME")
     p.set_defaults(func=_export)

@@ -87,13 +87,6 @@ def predicted_ab(l_in: tf.Tensor, target: tf.Tensor, color_space: str) -> tf.Ten
     return rgb_to_lab(decode(l_in, target, color_space))[..., 1:]
 
 
-def gray_target(l_in: tf.Tensor, color_space: str) -> tf.Tensor:
-    """The network output that means "leave it grey" (a*b* = 0): the gray baseline."""
-    if color_space == "lab":
-        return tf.zeros(tf.concat([tf.shape(l_in)[:-1], [2]], 0), tf.float32)
-    return gray_rgb(l_in) * 2.0 - 1.0
-
-
 def gray_rgb(l_in: tf.Tensor) -> tf.Tensor:
     """The grey RGB image with the input's L* (a*b* = 0)."""
     lab = tf.concat([(tf.cast(l_in, tf.float32) + 1.0) * (L_MAX / 2.0), tf.zeros_like(l_in, tf.float32),

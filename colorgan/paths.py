@@ -37,7 +37,7 @@ SHIPPED_MODEL = "landscapes-128"  # the reference model that ships with the chec
 
 
 def models_dir() -> Path:
-    """Shipped models (colorgan.shipped folders), part of the checkout, not of a project's stores."""
+    """Shipped models (colorgan.model_folder folders), part of the checkout, not of a project's stores."""
     return CHECKOUT / "models"
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from colorgan import config as config_mod
-from colorgan import paths, shipped
+from colorgan import model_folder, paths
 from colorgan.tracking import models
 
 MODEL_NAME = "colorgan"  # the registered model `publish` writes
@@ -105,8 +105,8 @@ def resolve(ref: str | Ref, root: Path, shipped_dir: Path | None = None, study_r
     if ref.kind == "baseline":
         raise _refuse(ref.text, "is a baseline, not a model")
     if ref.kind in ("shipped", "folder"):
-        found = shipped.load(Path(shipped_dir or paths.shipped_model_dir()) if ref.kind == "shipped"
-                             else Path(ref.name))
+        found = model_folder.load(Path(shipped_dir or paths.shipped_model_dir()) if ref.kind == "shipped"
+                                  else Path(ref.name))
         return Model(found.generator, found.cfg, ref.text, f"the shipped model {found.name} (weights sha256 "
                      f"{found.sha})", f"shipped:{found.name}@{found.sha}")
     try:
@@ -132,7 +132,7 @@ def default_ref(root: Path, shipped_dir: Path | None = None) -> str:
     if models.alias_exists(root, MODEL_NAME, ALIAS):
         return CHAMPION
     folder = Path(shipped_dir or paths.shipped_model_dir())
-    if shipped.exists(folder):
+    if model_folder.exists(folder):
         return str(folder) if shipped_dir else SHIPPED
     raise ModelRefError(f"no model named and none to default to: no {CHAMPION} in the store and no shipped "
                         f"model at {folder}; name one with --model ({FORMS})")

@@ -1,4 +1,4 @@
-"""`colorgan ship`: a trained generator -> a shipped-model folder in the repository (colorgan.shipped's format).
+"""`colorgan ship`: a trained generator -> a shipped-model folder in the repository (colorgan.model_folder's format).
 
 The generator is rounded to the float16 weights the folder stores, then scored on the whole test split of its
 config, on a fixed subset (the first SUBSET files of the sorted test split) and on the photos of other subjects
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from colorgan import data, evaluate, metrics, paths, publish, references, samples, shipped, tracking
+from colorgan import data, evaluate, metrics, model_folder, paths, publish, references, samples, tracking
 
 SUBSET = 64  # the fixed subset: the first files of the sorted test split, at the model's size
 FORMAT = 1  # figures.json's layout
@@ -74,25 +74,26 @@ def ship(ref: str, out: Path, root: Path, command: str = "", replace: bool = Fal
     """Score the generator ``ref`` names (as it will be stored) and write it, its config, card and figures to
     ``out``. ``command``: how it was trained (default: train again from the folder's resolved config)."""
     model = references.resolve(ref, root, study_run=study_run)
-    generator = shipped.stored(model.generator)
+    generator = model_folder.stored(model.generator)
     cfg = model.cfg
     data_dir, rels, split_info = evaluate.sorted_test_split(cfg, root)
     subjects = {"model": evaluate.generator_subject(ref, generator, cfg, model.run_id),
                 "gray": evaluate.baseline_subject("gray", cfg.image_size, cfg, root)}
-    command = command or f"colorgan train {out}/{shipped.CONFIG_FILE}  # the resolved config; command not recorded"
+    command = command or f"colorgan train {out}/{model_folder.CONFIG_FILE}  # the resolved config; command not recorded"
     params = dict(tracking.run_data(root, model.run_id).params) if model.run_id else {}
     figures = {"format": FORMAT, "source": model.description, "lineage": model.lineage, "command": command,
                "image_size": cfg.image_size, "color_space": cfg.color_space,
                "data": {"data_dir": str(data_dir), "data_source": split_info["data_source"],
                         "fingerprint": split_info["fingerprint"]},
                **score(subjects, data_dir, rels), "other_subjects": other_subjects(subjects, root)}
-    card = model_card(shipped.display(out), cfg, figures, {**params, **split_info, "n_test": figures["n_test"]}, params)
-    shipped.write(out, generator, cfg, card, figures, replace=replace)
+    card = model_card(model_folder.display(out), cfg, figures, {**params, **split_info, "n_test": figures["n_test"]},
+                      params)
+    model_folder.write(out, generator, cfg, card, figures, replace=replace)
     return ShipResult(Path(out), model.description, figures, card)
 
 
 def model_card(folder: str, cfg, figures: dict, info: dict, params: dict) -> str:
-    """The card of a shipped model in ``folder`` (as shipped.display shows it), from ship's figures."""
+    """The card of a shipped model in ``folder`` (as model_folder.display shows it), from ship's figures."""
     size, name = cfg.image_size, Path(folder).name
     model, gray = figures["test"]["model"], figures["test"]["gray"]
     psnr, gap = metrics.QUALITY["psnr"], metrics.QUALITY["colorfulness_gap"]
@@ -100,8 +101,8 @@ def model_card(folder: str, cfg, figures: dict, info: dict, params: dict) -> str
         f"# {name}: the reference colorization generator",
         "",
         f"Shipped {datetime.now(UTC):%Y-%m-%d %H:%M UTC} from {figures['source']}. "
-        f"`{shipped.GENERATOR_FILE}` stores its weights as {shipped.STORED_DTYPE} (cast back to float32 on load); "
-        "every figure below was computed on those weights.",
+        f"`{model_folder.GENERATOR_FILE}` stores its weights as {model_folder.STORED_DTYPE} (cast back to float32 on "
+        "load); every figure below was computed on those weights.",
         "",
         *publish.card_intro(cfg, info, params),
         "## How it was trained",
@@ -128,7 +129,7 @@ def model_card(folder: str, cfg, figures: dict, info: dict, params: dict) -> str
           f"{g['colorfulness_gap']:.1f} |" for m, g in zip(model, gray, strict=True)),
         "",
         *other_subjects_section(figures["other_subjects"], size),
-        f"`{shipped.FIGURES_FILE}` holds these figures, and under `subset` those of the first "
+        f"`{model_folder.FIGURES_FILE}` holds these figures, and under `subset` those of the first "
         f"{len(figures['subset']['files'])} files of the sorted test split, which `tests/test_shipped_model.py` "
         "recomputes with those of the other subjects.",
         "",
@@ -138,7 +139,7 @@ def model_card(folder: str, cfg, figures: dict, info: dict, params: dict) -> str
         f"reference `shipped`) it is what `colorize`, `export` and `make serve` use when no `{references.CHAMPION}` "
         "is registered",
         f'- warm start: `init_from = "{folder}"` in an experiment file (`"shipped"` for models/landscapes-128)',
-        f"- in Python: `colorgan.shipped.load(\"{folder}\")` -> (generator, config)",
+        f"- in Python: `colorgan.model_folder.load(\"{folder}\")` -> (generator, config)",
         "",
         *publish.card_limitations(size),
     ]

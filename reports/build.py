@@ -7,6 +7,7 @@ missing, so a table never mixes evaluated and unevaluated entries.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -14,15 +15,14 @@ import optuna
 import pandas as pd
 
 from reports import captions, claims, figures, front, verdicts
-from reports.source import Entry, Evaluated, Missing, Source, data_key, evaluate_command
+from reports.declared import GAIN_SUFFIX, Declared
+from reports.source import Entry, Evaluated, Missing, Source, evaluate_command
 from reports.spec import CURVE_FIGURES, STUDY_FIGURES, ReportSpec
 
 LOSS_KEYS = ("train/g_total", "eval/g_total", "train/d_loss", "eval/d_loss")
 QUALITY_KEYS = ("eval/psnr", "eval/colorfulness")
-GAIN_SUFFIX = "_gain"  # eval/psnr_gain: the model's figure minus the gray image's on the same images
 PHASE_KEY = "phase"  # colorgan logs 0 for a generator pre-training epoch, 1 for a GAN epoch
 SPLIT_KEYS = ("eval_fraction", "test_fraction", "grey_threshold")  # what decides a model's test split
-GRID_BORDER = 2  # colorgan's sample grids put 2 white pixels between tiles
 MIN_TRIALS_FOR_IMPORTANCES = 5  # finished trials; fANOVA on fewer ranks noise
 
 
@@ -47,21 +47,13 @@ class Report:
     where: str = "test split"  # what the evaluations scored: the test split, or a named folder
 
     @property
-    def declared(self) -> dict[str, dict]:
-        """The metric declarations colorgan logged with the evaluations (name -> label, unit, ...)."""
-        found = next((ev.info["metrics"] for ev in self.evaluations if ev.info.get("metrics")), [])
-        return {m["name"]: m for m in found}
+    def declared(self) -> Declared:
+        """The metric declarations colorgan logged with the evaluations: every label, unit and decimal shown."""
+        return Declared.logged(self.evaluations)
 
     def label(self, key: str) -> str:
         """An axis label with its unit for a logged key: "eval/psnr" -> "PSNR pooled (dB)"."""
-        name = key.rsplit("/", 1)[-1]
-        m = self.declared.get(name)
-        gain = self.declared.get(name.removesuffix(GAIN_SUFFIX)) if name.endswith(GAIN_SUFFIX) else None
-        if m is None and gain is not None:  # colorgan logs eval/<figure>_gain: the figure minus the gray image's
-            m = {**gain, "label": f"{gain['label']} gain over the gray image"}
-        if m is None:
-            return key
-        return m["label"] + (f" ({m['unit']})" if m.get("unit") else "")
+        return self.declared.label(key)
 
 
 def entries(spec: ReportSpec, source: Source) -> tuple[list[Entry], list[Entry], optuna.Study | None]:
@@ -74,11 +66,10 @@ def entries(spec: ReportSpec, source: Source) -> tuple[list[Entry], list[Entry],
 
 
 def _evaluations(spec: ReportSpec, source: Source, models: list[Entry]) -> tuple[list[Evaluated], list[str]]:
-    key = data_key(spec.data)
     data_args = ["--data", str(Path(spec.data).resolve())] if spec.data else []
     found, commands = [], []
     for entry in models:
-        evaluated = source.evaluation(entry, key)
+        evaluated = source.evaluation(entry, spec.data)
         if evaluated is None or not evaluated.info.get("sample_files"):  # absent, or older than its grid's record
             commands.append(evaluate_command("--model", entry.run_id, *data_args))
         else:
@@ -92,7 +83,7 @@ def _evaluations(spec: ReportSpec, source: Source, models: list[Entry]) -> tuple
     split = [f"{k}={params[k]}" for k in SPLIT_KEYS if k in params]
     for name in spec.baselines:
         entry = source.baseline(name, data_dir, size)
-        evaluated = source.evaluation(entry, key) if entry else None
+        evaluated = source.evaluation(entry, spec.data) if entry else None
         if evaluated is not None and n_images is not None and evaluated.info.get("n_images") != n_images:
             evaluated = None  # evaluated on another split of the same folder: evaluate again on the models' one
         if evaluated is not None and (not evaluated.info.get("sample_files")
@@ -160,12 +151,14 @@ def sample_classes(evaluated: Evaluated) -> list[str]:
     return [by_file.get(f, "") for f in evaluated.info.get("sample_files", [])]
 
 
-def tiles(grid: np.ndarray, column: int) -> np.ndarray:
-    """Cut column ``column`` of a colorgan sample grid (3 columns: gray | prediction | original) into tiles."""
-    side = (grid.shape[1] - GRID_BORDER) // 3 - GRID_BORDER
-    rows = (grid.shape[0] - GRID_BORDER) // (side + GRID_BORDER)
-    x = GRID_BORDER + column * (side + GRID_BORDER)
-    return np.stack([grid[GRID_BORDER + r * (side + GRID_BORDER):][:side, x:x + side] for r in range(rows)])
+def tiles(grid: np.ndarray, column: int, side: int) -> np.ndarray:
+    """Cut column ``column`` of a colorgan sample grid (3 columns: gray | prediction | original, tiles of ``side``
+    pixels: the evaluation's logged image_size) into tiles. The border between tiles is what the width leaves:
+    the report keeps no copy of colorgan's."""
+    border = (grid.shape[1] - 3 * side) // 4
+    rows = (grid.shape[0] - border) // (side + border)
+    x = border + column * (side + border)
+    return np.stack([grid[border + r * (side + border):][:side, x:x + side] for r in range(rows)])
 
 
 def _study_figures(report: Report, source: Source, out: Path) -> None:
@@ -222,7 +215,7 @@ def _study_figures(report: Report, source: Source, out: Path) -> None:
             report.captions["pareto"] = front.caption(labels, rule, pick)
             report.says = front.table(logged, metrics, report.label)
             report.says_title = "What this study says: the Pareto front and the recommended trial (eval split)"
-            report.says_lines = front.lines(rule, pick, source.comparisons(study))
+            report.says_lines = front.lines(rule, pick, source.comparisons(study), report.declared)
             answered = True
         else:
             on_front = [t.number for t in study.best_trials]
@@ -230,7 +223,7 @@ def _study_figures(report: Report, source: Source, out: Path) -> None:
             report.captions["pareto"] = captions.pareto(labels)
     report.best = best_table(report, metrics)
     if len(study.directions) == 1 and not answered:
-        report.says, report.says_lines = verdicts.study_says(study, source.comparisons(study))
+        report.says, report.says_lines = verdicts.study_says(study, source.comparisons(study), report.declared)
 
 
 def search_space(study: optuna.Study) -> dict[str, optuna.distributions.BaseDistribution]:
@@ -272,8 +265,9 @@ def _curve_figures(report: Report, source: Source, out: Path) -> None:
     wanted = [name for name in CURVE_FIGURES if name in report.spec.figures]
     if not wanted:
         return
-    drawers = {"loss_curves": (figures.loss_curves, figures.LOSS_CURVES, captions.loss_curves),
-               "score_curves": (figures.score_curves, figures.SCORE_CURVES, captions.score_curves)}
+    drawers = {"loss_curves": (figures.loss_curves, tuple(n for n, _, _ in figures.LOSS_CURVES), captions.loss_curves),
+               "score_curves": (partial(figures.score_curves, declared=report.declared), figures.SCORE_CURVES,
+                                captions.score_curves)}
     keys = dict.fromkeys(k for name in wanted for k in figures.curve_keys(drawers[name][1]))
     hist = source.histories(report.curves, (*keys, PHASE_KEY))
     logged = set(hist.loc[hist["metric"] == figures.CURVE_EPOCH, "run"])
@@ -343,7 +337,7 @@ def build(spec: ReportSpec, source: Source, out: Path) -> Report:
             report.captions["losses"] = captions.losses()
         if "quality" in spec.figures:
             gray = source.gray(curves, "psnr")
-            report.plotted["quality"] = figures.quality(hist, figs, gray)
+            report.plotted["quality"] = figures.quality(hist, figs, gray, report.declared)
             report.captions["quality"] = captions.quality(gray)
     if study is not None and set(spec.figures) & set(STUDY_FIGURES):
         _study_figures(report, source, figs)
@@ -351,21 +345,24 @@ def build(spec: ReportSpec, source: Source, out: Path) -> Report:
     if "samples" in spec.figures:
         first = evaluations[0]
         classes = sample_classes(first)
-        columns = [("gray input", tiles(first.samples, 0))] + [(ev.entry.label, tiles(ev.samples, 1))
-                                                               for ev in evaluations if ev.entry.label != "gray"]
-        columns.append(("original", tiles(first.samples, 2)))
+        side = int(first.info["image_size"])
+        columns = [("gray input", tiles(first.samples, 0, side))] + [
+            (ev.entry.label, tiles(ev.samples, 1, int(ev.info["image_size"])))
+            for ev in evaluations if ev.entry.label != "gray"]
+        columns.append(("original", tiles(first.samples, 2, side)))
         title = f"{where}: fixed images, taken in turn from each class"
         report.plotted["samples"] = figures.sample_grid(columns, figs, classes, title)
         report.captions["samples"] = captions.samples(len(report.plotted["samples"]), classes, where)
     if "per_class" in spec.figures and (report.table["group"] != "all").any():
-        report.plotted["per_class"] = figures.per_class(per_class_table(report), figs, where)
+        report.plotted["per_class"] = figures.per_class(per_class_table(report), figs, where,
+                                                        declared=report.declared)
         report.captions["per_class"] = captions.per_class(where, evaluations[0].info.get("n_images"),
                                                           "gray" in report.plotted["per_class"]["label"].values)
     if spec.claims:
         claims_file = Path(spec.source).with_name(f"{spec.claims}.toml")
         report.says_title = (f"{claims.title(claims_file)}, checked (eval split, at the budget of `colorgan reproduce "
                              f"reports/{spec.claims}.toml`)")
-        report.says, report.says_lines, plotted, caps = claims.check(source, claims_file, figs)
+        report.says, report.says_lines, plotted, caps = claims.check(source, claims_file, figs, report.declared)
         report.plotted.update(plotted)
         report.captions.update(caps)
     report.figure_files = {name: [figs / f"{name}.png", figs / f"{name}.svg"] for name in report.plotted}

@@ -2,9 +2,10 @@
 reproduce` trained, as an effect (a - b) with its 95% CI and a verdict: supported / contradicted / inconclusive
 at this budget.
 
-Two kinds of score. Paired (psnr, colorfulness_gap: what colorgan.train logs per image): per eval image, each
-configuration's scores averaged over its seeds, the mean per-image difference with a Student-t interval, so
-image-to-image variation cancels. Per run (colorfulness, overfit_gap, d_loss_variation, d_loss_step_variation,
+Two kinds of score. Paired (psnr, colorfulness_gap: what colorgan.train logs per image, shown as colorgan declared
+the mean over images of each, read from the evaluations' info.json): per eval image, each configuration's scores
+averaged over its seeds, the mean per-image difference with a Student-t interval, so image-to-image variation
+cancels. Per run (colorfulness, overfit_gap, d_loss_variation, d_loss_step_variation,
 images_per_sec): one value per seed (per epoch for images/s), the difference of means with Welch's interval, so
 the seed's noise is in the interval.
 
@@ -26,10 +27,10 @@ import pandas as pd
 from scipy import stats
 
 from reports import captions, figures
+from reports.declared import Declared
 from reports.source import Entry, Missing, Source, find_runs
 
 PER_IMAGE = "eval/per_image.csv"  # colorgan.train logs the last epoch's per-image eval scores here
-PAIRED = {"psnr": ("PSNR (mean per image)", "dB", 2), "colorfulness_gap": ("colourfulness gap", "", 1)}
 RUN_SCORES = {"colorfulness": ("colourfulness (eval split, last epoch)", "", 1),
               "overfit_gap": ("over-fitting gap (eval / train L1 - 1, last epoch)", "", 3),
               "d_loss_variation": ("D loss variation (SD of epoch-to-epoch change from epoch 3)", "", 4),
@@ -64,18 +65,18 @@ class Effect:
     per: str = "images"  # what `needed` counts: "images", or "seeds" / "epochs" per configuration
     margin: float = 0.0  # of an expect = "same" part
 
-    def text(self) -> str:
-        label, unit, digits = (PAIRED | RUN_SCORES)[self.score]
+    def text(self, scores: dict[str, tuple[str, str, int]]) -> str:
+        label, unit, digits = scores[self.score]
         unit = f" {unit}" if unit else ""
         return (f"{label} {self.mean:+.{digits}f}{unit} [{self.low:+.{digits}f}, {self.high:+.{digits}f}] "
                 f"({self.a} - {self.b}, {self.samples})")
 
-    def smallest(self) -> str:
+    def smallest(self, scores: dict[str, tuple[str, str, int]]) -> str:
         """The smallest effect this budget detects, as text: "±0.03 dB"."""
-        _, unit, digits = (PAIRED | RUN_SCORES)[self.score]
+        _, unit, digits = scores[self.score]
         return f"±{self.detectable:.{digits}f}" + (f" {unit}" if unit else "")
 
-    def resolve(self) -> str:
+    def resolve(self, scores: dict[str, tuple[str, str, int]]) -> str:
         """How many samples would settle this part: its interval clear of 0, or within the margin for "same"."""
         per = self.per if self.per == "images" else f"{self.per} per configuration"
         goal = f"fit its interval within ±{self.margin:g}" if self.expect == "same" else "resolve the observed effect"
@@ -83,7 +84,7 @@ class Effect:
             why = ("its spread is unmeasured (one sample)" if not math.isfinite(self.detectable)
                    else f"it lies outside ±{self.margin:g}" if self.expect == "same" else "it is 0")
             return f"no number of {per} would {goal} ({why})"
-        _, _, digits = (PAIRED | RUN_SCORES)[self.score]
+        _, _, digits = scores[self.score]
         return f"about {self.needed:,} {per} would {goal} ({self.mean:+.{digits}f})"
 
 
@@ -93,13 +94,18 @@ def load(path: Path) -> dict:
         if claim.get("rule", "all") not in RULES:
             raise ValueError(f"{path}: claim {claim.get('id')}: rule must be one of {', '.join(RULES)}")
         for part in claim["parts"]:
-            if part["score"] not in PAIRED | RUN_SCORES or part["expect"] not in EXPECT:
-                raise ValueError(f"{path}: claim {claim.get('id')}: unknown score {part['score']!r} or expect "
-                                 f"{part['expect']!r}")
+            if part["expect"] not in EXPECT:
+                raise ValueError(f"{path}: claim {claim.get('id')}: unknown expect {part['expect']!r}")
             if part["expect"] == "same" and not part.get("margin"):
                 raise ValueError(f"{path}: claim {claim.get('id')}: expect = \"same\" needs a margin (how large a "
                                  f"difference still counts as the same)")
     return raw
+
+
+def scores(declared: Declared) -> dict[str, tuple[str, str, int]]:
+    """Score -> (label, unit, digits): each per-image score colorgan declared a mean over images of (paired), then
+    the per-run scores (a run score of the same name, colorfulness, is the run's: its eval split, last epoch)."""
+    return {score: declared.mean(score) for score in sorted(declared.paired())} | RUN_SCORES
 
 
 def names(raw: dict) -> dict[str, list[str]]:
@@ -245,7 +251,7 @@ def verdict(rule: str, parts: list[str]) -> str:
 def measure(claim: dict, part: dict, found: dict[str, list[Entry]], hist: pd.DataFrame,
             tables: dict[str, pd.DataFrame]) -> Effect:
     a, b, score, margin = part["a"], part["b"], part["score"], float(part.get("margin", 0.0))
-    if score in PAIRED:
+    if score not in RUN_SCORES:
         joined = tables[a][[score]].join(tables[b][[score]], how="inner", lsuffix="_a", rsuffix="_b")
         diff = (joined[f"{score}_a"] - joined[f"{score}_b"]).to_numpy(np.float64)
         mean, low, high = t_interval(diff)
@@ -271,21 +277,22 @@ def _expected(effect: Effect, claim: dict) -> str:
     return f"the same within +-{part['margin']:g}" if effect.expect == "same" else effect.expect
 
 
-def judged(claim: dict, measured: list[Effect]) -> tuple[dict, str]:
-    """One claim's row of the table and its sentence. An inconclusive claim says, for each part within noise, the
-    smallest effect this budget detects and the samples that would resolve it."""
+def judged(claim: dict, measured: list[Effect], scores: dict[str, tuple[str, str, int]]) -> tuple[dict, str]:
+    """One claim's row of the table and its sentence, each score shown as ``scores`` says. An inconclusive claim
+    says, for each part within noise, the smallest effect this budget detects and the samples that would resolve
+    it."""
     said = verdict(claim.get("rule", "all"), [m.holds for m in measured])
     open_ = [m for m in measured if said.startswith("inconclusive") and m.holds == "within noise"]
-    label = {m.score: (PAIRED | RUN_SCORES)[m.score][0] for m in open_}
+    label = {m.score: scores[m.score][0] for m in open_}
     row = {"claim": claim["id"], "the claim": claim["text"],
-           "effect (a - b), 95% CI": "; ".join(m.text() for m in measured), "verdict": said,
-           "smallest detectable effect": "; ".join(f"{label[m.score]} {m.smallest()}" for m in open_),
-           "would resolve it": "; ".join(f"{label[m.score]}: {m.resolve()}" for m in open_),
+           "effect (a - b), 95% CI": "; ".join(m.text(scores) for m in measured), "verdict": said,
+           "smallest detectable effect": "; ".join(f"{label[m.score]} {m.smallest(scores)}" for m in open_),
+           "would resolve it": "; ".join(f"{label[m.score]}: {m.resolve(scores)}" for m in open_),
            "figure": f"claim_{claim['figure']}"}
     line = (f"Claim {claim['id']}, \"{claim['text']}\": {said}. "
-            + "; ".join(f"{m.text()}: {m.holds} (expected {_expected(m, claim)})" for m in measured) + "."
+            + "; ".join(f"{m.text(scores)}: {m.holds} (expected {_expected(m, claim)})" for m in measured) + "."
             + "".join(f" Inconclusive at this budget, {label[m.score]}: the smallest effect it can detect is "
-                      f"{m.smallest()}; {m.resolve()}." for m in open_))
+                      f"{m.smallest(scores)}; {m.resolve(scores)}." for m in open_))
     return row, line
 
 
@@ -294,20 +301,27 @@ def title(path: Path) -> str:
     return load(path).get("title", "The original report's claims")
 
 
-def check(source: Source, path: Path, folder: Path) -> tuple[pd.DataFrame, list[str], dict, dict]:
-    """(the claims table, one sentence per claim, figure name -> plotted data, figure name -> caption)."""
+def check(source: Source, path: Path, folder: Path, declared: Declared
+          ) -> tuple[pd.DataFrame, list[str], dict, dict]:
+    """(the claims table, one sentence per claim, figure name -> plotted data, figure name -> caption); the
+    paired scores shown as ``declared`` (the metric declarations logged with the report's evaluations)."""
     raw = load(path)
+    shown = scores(declared)
+    unknown = sorted({p["score"] for c in raw["claims"] for p in c["parts"]} - set(shown))
+    if unknown:
+        raise ValueError(f"{path}: unknown score {', '.join(map(repr, unknown))}; known: {', '.join(shown)}")
     found = find(source, raw)
     wanted = {p["a"] for c in raw["claims"] for p in c["parts"]} | {p["b"] for c in raw["claims"] for p in c["parts"]}
     entries = [e for name in wanted for e in found[name]]
     hist = source.histories(entries, HISTORY_KEYS)
+    paired = [p for c in raw["claims"] for p in c["parts"] if p["score"] not in RUN_SCORES]
     tables = {name: per_image(source, found[name]) for name in sorted(wanted)
-              if any(p["score"] in PAIRED and name in (p["a"], p["b"]) for c in raw["claims"] for p in c["parts"])}
+              if any(name in (p["a"], p["b"]) for p in paired)}
     rows, lines, effects = [], [], []
     for claim in raw["claims"]:
         measured = [measure(claim, part, found, hist, tables) for part in claim["parts"]]
         effects += measured
-        row, line = judged(claim, measured)
+        row, line = judged(claim, measured, shown)
         rows.append(row)
         lines.append(line)
     plotted, caps = {}, {}
@@ -320,7 +334,7 @@ def check(source: Source, path: Path, folder: Path) -> tuple[pd.DataFrame, list[
         if key == "effects":
             plotted[name] = figures.effects(pd.DataFrame([vars(m) for m in effects if m.claim in
                                                           {c["id"] for c in raw["claims"] if c["figure"] == key}]),
-                                            {**PAIRED, **RUN_SCORES}, folder, name)
+                                            shown, folder, name)
             caps[name] = captions.claim_effects()
         else:
             sub = hist[hist["run"].map(by_config).isin(pair)].assign(config=lambda f: f["run"].map(by_config))

@@ -17,6 +17,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.colors import LogNorm, Normalize  # noqa: E402
 
+from reports.declared import Declared  # noqa: E402
+
 DPI = 300
 PALETTE = "colorblind"
 WIDTH = 7.0  # inches: a page width
@@ -163,10 +165,12 @@ def losses(hist: pd.DataFrame, folder: Path) -> pd.DataFrame:
     return curves(hist, panels, folder, "losses")
 
 
-def quality(hist: pd.DataFrame, folder: Path, gray: dict[str, float] | None = None) -> pd.DataFrame:
-    """Eval-split PSNR (with the gray image's) and colourfulness per epoch."""
-    panels = [("eval/psnr", "PSNR pooled, eval split", "PSNR pooled (dB)"),
-              ("eval/colorfulness", "colourfulness, eval split", "colourfulness")]
+def quality(hist: pd.DataFrame, folder: Path, gray: dict[str, float] | None = None,
+            declared: Declared | None = None) -> pd.DataFrame:
+    """Eval-split PSNR (with the gray image's) and colourfulness per epoch, labelled as ``declared``."""
+    declared = declared or Declared()
+    panels = [(key, f"{declared.name(key)}, eval split", declared.label(key))
+              for key in ("eval/psnr", "eval/colorfulness")]
     return curves(hist, panels, folder, "quality", ncols=2, sharey=False, gray={"eval/psnr": gray or {}})
 
 
@@ -212,14 +216,20 @@ LOSS_CURVES = (("g_gan", "G adversarial loss", "BCE (fakes as real)"),
                ("g_recon", "G L1 term", "L1 (unweighted)"),
                ("d_loss_real", "D loss on real patches", "BCE"),
                ("d_loss_fake", "D loss on generated patches", "BCE"))
-SCORE_CURVES = (("psnr_gain", "PSNR pooled gain over the gray image", "PSNR gain (dB)"),
-                ("color_auc_rebal", "colour AuC, rebalanced (higher is better)", "colour AuC (1 = exact)"),
-                ("colorfulness_gap", "colourfulness gap (lower is better)", "colourfulness gap"))
+SCORE_CURVES = ("psnr_gain", "color_auc_rebal", "colorfulness_gap")  # titled and labelled as colorgan declared them
 
 
-def curve_keys(panels: tuple[tuple[str, str, str], ...]) -> tuple[str, ...]:
-    """The MLflow keys the panels may draw (curve/train/NAME, curve/eval/NAME) and their x, CURVE_EPOCH."""
-    return tuple(f"curve/{split}/{n}" for n, _, _ in panels for split in SPLIT_STYLE) + (CURVE_EPOCH,)
+def curve_keys(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The MLflow keys the panels of these curve names may draw (curve/train/NAME, curve/eval/NAME) and their x,
+    CURVE_EPOCH."""
+    return tuple(f"curve/{split}/{n}" for n in names for split in SPLIT_STYLE) + (CURVE_EPOCH,)
+
+
+def score_panels(declared: Declared) -> tuple[tuple[str, str, str], ...]:
+    """SCORE_CURVES as panels (name, title, y label): the declared label, "(higher is better)" where declared so,
+    and the label with its unit."""
+    return tuple((n, declared.name(n) + (f" ({declared.better(n)} is better)" if declared.better(n) else ""),
+                  declared.label(n)) for n in SCORE_CURVES)
 
 
 def curve_points(hist: pd.DataFrame) -> pd.DataFrame:
@@ -343,12 +353,12 @@ def loss_curves(hist: pd.DataFrame, folder: Path, name: str = "loss_curves",
 
 def score_curves(hist: pd.DataFrame, folder: Path, name: str = "score_curves",
                  colour_by: dict[str, float | str] | None = None, key: str = "run", log: bool = False,
-                 eval_images: int | None = None) -> pd.DataFrame:
+                 eval_images: int | None = None, declared: Declared | None = None) -> pd.DataFrame:
     """The fixed eval subset's scores at each curve point: PSNR gain over the gray image (whose line is 0 by
     definition), rebalanced colour AuC and colourfulness gap (epoch_curves draws them)."""
     title = f"scores within epochs on the eval split's fixed subset, coloured by {key}"
-    return epoch_curves(hist, SCORE_CURVES, folder, name, colour_by, key, log, eval_images, title,
-                        gray={"psnr_gain": 0.0})
+    return epoch_curves(hist, score_panels(declared or Declared()), folder, name, colour_by, key, log, eval_images,
+                        title, gray={"psnr_gain": 0.0})
 
 
 def objective_vs_params(trials: pd.DataFrame, params: dict[str, bool], objective: str, folder: Path,
@@ -454,7 +464,8 @@ def sample_grid(columns: list[tuple[str, np.ndarray]], folder: Path, classes: li
     return pd.DataFrame({"row": range(rows), "class": classes})
 
 
-def per_class(plotted: pd.DataFrame, folder: Path, where: str, gray: str | None = "gray") -> pd.DataFrame:
+def per_class(plotted: pd.DataFrame, folder: Path, where: str, gray: str | None = "gray",
+              declared: Declared | None = None) -> pd.DataFrame:
     """PSNR pooled (with its 95% interval, psnr_lo..psnr_hi) and colourfulness gap (± colorfulness_gap_ci95) per
     class, one bar per model and baseline; the PSNR axis spans the data, not 0. The ``gray`` entry is drawn as a
     dotted reference line across each class instead of a bar."""
@@ -463,8 +474,9 @@ def per_class(plotted: pd.DataFrame, folder: Path, where: str, gray: str | None 
     bars = [label for label in dict.fromkeys(plotted["label"]) if label != gray]
     colours = dict(zip(bars, sns.color_palette(PALETTE, len(bars)), strict=True))
     width = 0.8 / max(len(bars), 1)
-    panels = [("psnr", "PSNR pooled (dB)", "higher is better"), ("colorfulness_gap", "colourfulness gap",
-                                                                  "lower is better")]
+    declared = declared or Declared()
+    panels = [(col, declared.label(col), f"{declared.better(col)} is better" if declared.better(col) else "")
+              for col in ("psnr", "colorfulness_gap")]
     for ax, (col, ylabel, better) in zip(axes, panels, strict=True):
         lo, hi = ((plotted["psnr_lo"], plotted["psnr_hi"]) if col == "psnr" else
                   (plotted[col] - plotted[f"{col}_ci95"], plotted[col] + plotted[f"{col}_ci95"]))
@@ -488,7 +500,7 @@ def per_class(plotted: pd.DataFrame, folder: Path, where: str, gray: str | None 
         else:
             ax.set_ylim(bottom=0)  # a gap is never negative, even where a small class's interval reaches below 0
         ax.set_xticks(range(len(classes)), classes, rotation=30)
-        ax.set_title(f"{ylabel.split(' (')[0]}, {where} ({better})", fontsize=10)
+        ax.set_title(f"{declared.name(col)}, {where}" + (f" ({better})" if better else ""), fontsize=10)
         ax.set_xlabel("class")
         ax.set_ylabel(ylabel)
     _legend_outside(axes, "model / baseline")

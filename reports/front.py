@@ -14,14 +14,13 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from reports import figures
+from reports.declared import Declared
 
 RULE_TAG = "colorgan.recommend_rule"
 PICK_TAG = "colorgan.recommended_trial"
 REFERENCES = {"gray": "s", "warm start": "D"}  # reference point -> marker
 ROLES = {"warm start": "the warm start (no GAN phase)", "base": "the default (base experiment)",
          "runner-up": "the runner-up"}
-SCORES = {"psnr": ("PSNR mean", " dB", 2), "colorfulness_gap": ("colourfulness gap", "", 1),
-          "color_auc_rebal": ("colour AuC, rebalanced", "", 4)}
 
 
 def figure(table: pd.DataFrame, objectives: list[str], labels: list[str], folder: Path) -> pd.DataFrame:
@@ -79,8 +78,8 @@ def table(logged: pd.DataFrame, objectives: list[str], label) -> pd.DataFrame:
     return out.rename(columns={k: f"{label(k)}, eval split" for k in scores})
 
 
-def lines(rule: str, pick: str, compared: pd.DataFrame | None) -> list[str]:
-    """The rule, its pick and the pick's paired comparisons in sentences."""
+def lines(rule: str, pick: str, compared: pd.DataFrame | None, declared: Declared) -> list[str]:
+    """The rule, its pick and the pick's paired comparisons in sentences, each score as ``declared``."""
     out = [f"The study file's rule: {rule}. " + (f"It picks trial {pick}." if pick.isdigit() else
                                                  "No configuration on the front meets it: no GAN phase searched "
                                                  "here bought that much colour over the warm start.")]
@@ -91,9 +90,10 @@ def lines(rule: str, pick: str, compared: pd.DataFrame | None) -> list[str]:
             continue
         parts = []
         for r in group.itertuples():
-            if r.score not in SCORES:
+            if r.score not in declared.paired():
                 continue
-            label, unit, digits = SCORES[r.score]
+            label, unit, digits = declared.mean(r.score)
+            unit = f" {unit}" if unit else ""
             need = ""
             if r.verdict == "within noise" and pd.notna(getattr(r, "detectable", None)):
                 need = f"; detectable at this budget ±{r.detectable:.{digits}f}{unit}" + (

@@ -13,6 +13,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from reports.build import Report
+from reports.declared import Declared
 from reports.locations import UI_URL_ENV, artifact_root, ui_url
 from reports.source import Source, find_runs
 
@@ -27,7 +28,7 @@ def summary_table(report: Report) -> pd.DataFrame:
     """One row per run and baseline on the same test images (the "all" group), formatted for reading. The columns
     are the figures colorgan declared and logged with the evaluation (info.json "metrics": name, label, unit,
     digits, mean_of): a mean over images gets its 95% interval."""
-    declared = next((ev.info["metrics"] for ev in report.evaluations if ev.info.get("metrics")), [])
+    declared = Declared.logged(report.evaluations)
     rows = []
     for _, r in report.table[report.table["group"] == "all"].iterrows():
         row = {"run / baseline": r["label"], "kind": r["kind"], "n": int(r["n"]), "size": r["image_size"]}

@@ -6,7 +6,6 @@ Nothing here trains or predicts: a missing run or evaluation is a ``Missing`` er
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -27,6 +26,8 @@ from reports.spec import ReportSpec
 
 BASELINE_EXPERIMENT = "baselines"  # where `colorgan evaluate` logs the non-learned baselines
 EVALUATION_DIR = "evaluation"
+EVALUATED_TAG = "colorgan.evaluated."  # + a data key, on each run an evaluation was logged to
+TEST_SPLIT = "test"  # the data key of the default test split (evaluation/test/)
 
 
 class Missing(LookupError):
@@ -77,11 +78,16 @@ def gray_figures(metrics: dict, params: dict) -> dict[str, float]:
     return found
 
 
-def data_key(folder: str | None) -> str:
-    """The key `colorgan evaluate` files an evaluation under: "test", or a hash of the folder's absolute path."""
+def evaluation_key(tags: dict[str, str], folder: str | None) -> str | None:
+    """The data key `colorgan evaluate` filed a run's evaluation of ``folder`` (None: the default test split)
+    under, read from the run's tags (``colorgan.evaluated.<key>`` = "<data dir> @ <size>px"), so the report keeps
+    no copy of how colorgan makes the key; None when the run holds no such evaluation."""
     if folder is None:
-        return "test"
-    return "data-" + hashlib.sha1(str(Path(folder).resolve()).encode()).hexdigest()[:10]
+        return TEST_SPLIT if EVALUATED_TAG + TEST_SPLIT in tags else None
+    where = str(Path(folder).resolve())
+    return next((key.removeprefix(EVALUATED_TAG) for key, value in tags.items()
+                 if key.startswith(EVALUATED_TAG) and key != EVALUATED_TAG + TEST_SPLIT
+                 and value.rsplit(" @ ", 1)[0] == where), None)
 
 
 def evaluate_command(*args: str) -> str:
@@ -231,7 +237,11 @@ class Source:
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
-    def evaluation(self, entry: Entry, key: str) -> Evaluated | None:
+    def evaluation(self, entry: Entry, data: str | None) -> Evaluated | None:
+        """The entry's evaluation of the folder ``data`` (None: the default test split), None when not logged."""
+        key = evaluation_key(self.client.get_run(entry.run_id).data.tags, data)
+        if key is None:
+            return None
         folder = f"{EVALUATION_DIR}/{key}"
         summary = self.artifact_text(entry.run_id, f"{folder}/summary.csv")
         if summary is None:

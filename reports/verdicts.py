@@ -2,7 +2,8 @@
 the runner-up, paired on the same eval images, read from the ``comparisons.csv`` the study runner logs on the
 parent run. A table, and the same in sentences a reader can paste into a paper. A "within noise" verdict says
 what it would need (when the comparisons.csv has the columns): the smallest difference the images detect and the
-images that would resolve the observed one.
+images that would resolve the observed one. Each score is shown as colorgan declared the mean over images it is a
+difference of (label, unit, decimals: the ``metrics`` of the evaluations' info.json).
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 import optuna
 import pandas as pd
 
+from reports.declared import Declared
+
 ROLES = {"base": "the default (base experiment)", "runner-up": "the runner-up"}
-SCORES = {"psnr": ("PSNR", " dB", 2), "colorfulness_gap": ("colourfulness gap", "", 1),  # label, unit, digits
-          "color_auc_rebal": ("colour AuC, rebalanced", "", 3)}  # the scores colorgan.metrics.PAIRED compares
 SEEDS_PREFIX = "seeds:"  # a trial's user attribute: its objective per seed, when the study has repeats
 
 
@@ -36,7 +37,8 @@ def _power(r, unit: str, digits: int) -> tuple[str, str]:
     return f"±{detectable:.{digits}f}{unit}", "" if needed is None or pd.isna(needed) else f"{int(needed):,}"
 
 
-def study_says(study: optuna.Study, compared: pd.DataFrame | None) -> tuple[pd.DataFrame, list[str]]:
+def study_says(study: optuna.Study, compared: pd.DataFrame | None, declared: Declared
+               ) -> tuple[pd.DataFrame, list[str]]:
     """(table, sentences). Without comparisons (fewer than two finished trials, or a study from before they were
     logged) the table is empty and the one sentence says why."""
     if compared is None or compared.empty:
@@ -59,7 +61,8 @@ def study_says(study: optuna.Study, compared: pd.DataFrame | None) -> tuple[pd.D
         row.update({k: _value(other.params.get(k, "")) for k in best.params})
         parts = []
         for r in group.itertuples():
-            label, unit, digits = SCORES[r.score]
+            label, unit, digits = declared.mean(r.score)
+            unit = f" {unit}" if unit else ""
             interval = f"{r.difference:+.{digits}f}{unit} [{r.ci95_low:+.{digits}f}, {r.ci95_high:+.{digits}f}]"
             row[f"{label} difference, 95% CI"] = interval
             row[f"{label} verdict"] = r.verdict

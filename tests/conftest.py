@@ -147,3 +147,15 @@ def huge_png_header(path: Path, side: int = 8000) -> None:
     path.write_bytes(
         b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
     )
+
+
+@pytest.fixture(scope="session")
+def declared():
+    """The metric declarations as `colorgan evaluate` logs them (info.json "metrics"), read as the report reads
+    them: what a report test labels its figures and sentences with."""
+    import dataclasses
+
+    from colorgan import metrics
+    from reports.declared import Declared
+
+    return Declared(dataclasses.asdict(m) for m in metrics.QUALITY.values())

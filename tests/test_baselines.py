@@ -97,6 +97,7 @@ def test_baseline_reevaluation_updates_its_run(env):
     assert set(first.summary["group"]) == {"all", "a", "b"}
 
 
+@pytest.mark.slow  # a real MLflow store and a trained run
 def test_unknown_baseline_and_missing_l1_run_say_what_to_do(env):
     with pytest.raises(references.ModelRefError, match=r"'baseline:sepia' names no baseline \(known: gray, welsh, "
                                                        r"l1_only\); a model reference is one of: RUN_ID, "):

@@ -19,6 +19,7 @@ def test_help_lists_the_commands():
     assert out.returncode == 0 and "train" in out.stdout and "study" in out.stdout
 
 
+@pytest.mark.slow  # a `colorgan` process
 def test_bad_override_is_a_clear_error_before_anything_runs():
     out = _cli("train", "experiments/smoke.toml", "--set", "epocs=2")
     assert out.returncode == 2 and "unknown config key 'epocs'" in out.stderr
@@ -26,17 +27,20 @@ def test_bad_override_is_a_clear_error_before_anything_runs():
     assert out.returncode == 2 and "color_space: 'hsv' is not one of lab, rgb" in out.stderr
 
 
+@pytest.mark.slow  # a `colorgan` process
 def test_missing_data_dir_names_the_path(tmp_path):
     missing = tmp_path / "nowhere"
     out = _cli("train", "experiments/smoke.toml", "--set", f"data_dir={missing}")
     assert out.returncode == 2 and str(missing) in out.stderr
 
 
+@pytest.mark.slow  # a `colorgan` process
 def test_dry_run_prints_the_resolved_config():
     out = _cli("train", "experiments/lab_tuned.toml", "--set", "epochs=3", "--dry-run")
     assert out.returncode == 0 and "epochs = 3" in out.stdout and "power_iterations = 0" in out.stdout
 
 
+@pytest.mark.slow  # `colorgan` processes
 def test_reproduce_names_the_report_of_each_claims_file():
     # `make reproduce CLAIMS=...` draws the report this prints, so each claims file must name the right one.
     assert _cli("reproduce", "--report-name").stdout.strip() == "seed_graphs"
@@ -60,6 +64,7 @@ def test_study_workers_are_a_module_of_their_own(tmp_path):
     assert out.returncode == 2 and "low (1) must be below high (0.5)" in out.stderr
 
 
+@pytest.mark.slow  # a `colorgan serve` process
 def test_serving_never_loads_the_training_data_module(tmp_path):
     """`colorgan serve` with a bad model reference: a one-line error, and neither colorgan.data nor
     colorgan.evaluate was imported on the way (the CLI catches config.UsageError, not each module's error)."""

@@ -24,6 +24,7 @@ def tagged(store):
     return client, exp, runs, twin
 
 
+@pytest.mark.slow  # a real MLflow store for each
 @pytest.mark.parametrize("find_runs", [tracking.find_runs, source.find_runs], ids=["tracking", "reports"])
 def test_each_value_finds_exactly_its_runs(tagged, find_runs):
     client, exp, runs, twin = tagged
@@ -47,6 +48,6 @@ def test_an_evaluation_of_a_folder_with_quotes_is_found_by_the_report(store, tmp
     reader = source.Source(store)
     entry = reader.baseline("gray", str(folder.resolve()), 32)
     assert entry is not None and entry.run_id == first.run_id
-    evaluated = reader.evaluation(entry, source.data_key(str(folder)))
+    evaluated = reader.evaluation(entry, str(folder))
     assert evaluated is not None and evaluated.info["data_dir"] == str(folder.resolve())
     assert int(evaluated.summary.iloc[0]["n"]) == 4

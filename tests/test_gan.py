@@ -52,6 +52,7 @@ def test_the_regression_baseline_has_no_discriminator():
     assert set(model.train_step(_batch())) == set(gan.REGRESSION_LOSSES)
 
 
+@pytest.mark.slow  # several seconds of tracing
 def test_evaluation_runs_through_test_step_weighting_losses_by_batch_size():
     model = gan.build_colorgan(config.build({"image_size": 32, "power_iterations": 1}))
     l_in, target = _batch(10, seed=1)

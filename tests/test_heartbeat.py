@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from colorgan import heartbeat, tracking
 from colorgan.tracking import liveness
 
@@ -66,6 +68,7 @@ with tracking.open_run(Path(sys.argv[1]), "holders", "holder", heartbeat=heartbe
 """
 
 
+@pytest.mark.slow  # a process that dies, waited for
 def test_stale_runs_are_marked_failed_with_the_reason_and_live_ones_left_running(store):
     """Three real processes hold a run open: one beating, one that stopped beating (a hung process: alive, its
     last beat older than its grace), one killed. Only the two dead ones are closed."""

@@ -193,6 +193,7 @@ def test_a_paired_difference_finds_a_known_shift_and_no_shift():
         metrics.paired_difference(b[:3], b[:4], "psnr", "higher")
 
 
+@pytest.mark.slow  # about 10 s of t-quantile searches
 def test_a_within_noise_comparison_says_what_it_would_need():
     """Known answers: MDE = (t.975 + t.80) * sd / sqrt(n), and the fewest images whose interval around the observed
     mean excludes 0 (found by counting up from 2)."""

@@ -6,7 +6,7 @@ import tensorflow as tf
 from colorgan import config, losses, networks
 
 
-@pytest.mark.parametrize("size", [32, 64, 128, 256])
+@pytest.mark.parametrize("size", [32, 64, 128, pytest.param(256, marks=pytest.mark.slow)])  # 256: seconds
 def test_output_shapes(size):
     g = networks.build_generator(size, 2)
     d = networks.build_discriminator(size, 2, power_iterations=1)

@@ -84,6 +84,7 @@ def test_both_sides_agree_from_another_folder(tmp_path, with_pyproject):
     assert reports_side.splitlines()[0] == str(checkout if with_pyproject else elsewhere)
 
 
+@pytest.mark.slow  # a `python -m reports` process
 def test_python_m_reports_from_another_folder_reads_the_store_colorgan_names(tmp_path):
     checkout, env = _copied_checkout(tmp_path, with_pyproject=True)
     elsewhere = tmp_path / "elsewhere"

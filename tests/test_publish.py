@@ -102,7 +102,7 @@ def test_mlflow_models_serve_answers_a_request(published, home, tmp_path):
 
 def test_export_writes_a_savedmodel_whose_signature_runs(published, home, tmp_path):
     out = tmp_path / "savedmodel"
-    assert main(["export", "--model", CHAMPION, "--format", "savedmodel", "--out", str(out)]) == 0
+    assert main(["export", "--model", CHAMPION, "--out", str(out)]) == 0
     loaded = tf.saved_model.load(str(out))
     serve = loaded.signatures["serving_default"]
     colorizer, _ = load_colorizer(CHAMPION, home.root)

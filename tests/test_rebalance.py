@@ -97,6 +97,7 @@ def test_a_tiny_run_trains_with_rebalance_and_logs_its_prior(colour_folder, stor
     assert np.sum(table["prior"] * table["weight"]) == pytest.approx(1.0, abs=1e-4)
 
 
+@pytest.mark.slow  # a checkpoint written and read back
 def test_the_weight_table_is_checkpointed(tmp_path):
     cfg = config.build({"image_size": 32, "recon_weighting": "rebalance", "rebalance_bins": 4, "power_iterations": 0})
     table = np.arange(16, dtype=np.float32).reshape(4, 4)

@@ -17,7 +17,7 @@ import requests
 from conftest import free_port, photo
 from PIL import Image
 
-from colorgan import baselines, paths, references, shipped, tracking
+from colorgan import baselines, model_folder, paths, references, tracking
 from colorgan.__main__ import main
 from colorgan.studies.storage import storage_url
 from colorgan.tracking import registry
@@ -39,7 +39,8 @@ def refs(trained, tmp_path_factory):
     study.add_trial(optuna.trial.create_trial(value=1.0, params={}, distributions={},
                                               user_attrs={"run_id": run_id}))
     model = references.resolve(run_id, root)
-    folder = shipped.write(tmp_path_factory.mktemp("shipped") / "tiny-32", model.generator, model.cfg, "# card\n", {})
+    folder = model_folder.write(tmp_path_factory.mktemp("shipped") / "tiny-32", model.generator, model.cfg, "# card\n",
+                                {})
     return {"run": run_id, "runs": f"runs:/{run_id}", "version": f"models:/grammar/{version}",
             "alias": "models:/grammar@best", "study": "study:grammar", "shipped": "shipped", "folder": str(folder)}
 
@@ -48,7 +49,7 @@ def described(kind: str, refs: dict, run_id: str) -> str:
     """How every command names the model it used (references.Model.description)."""
     if kind in ("shipped", "folder"):
         folder = paths.shipped_model_dir() if kind == "shipped" else Path(refs[kind])
-        return f"the shipped model {shipped.display(folder)} (weights sha256 {shipped.weights_sha(folder)})"
+        return f"the shipped model {model_folder.display(folder)} (weights sha256 {model_folder.weights_sha(folder)})"
     return f"run {run_id}" if kind in ("run", "runs") else f"{refs[kind]} (run {run_id})"
 
 

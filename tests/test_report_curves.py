@@ -48,6 +48,7 @@ def _drawn(monkeypatch) -> list:
     return drawn
 
 
+@pytest.mark.slow  # several figures drawn
 def test_loss_curves_have_every_point_train_solid_eval_dashed_coloured_by_a_log_param(tmp_path, monkeypatch):
     figures.use_style()
     drawn = _drawn(monkeypatch)
@@ -77,6 +78,7 @@ def test_loss_curves_have_every_point_train_solid_eval_dashed_coloured_by_a_log_
     assert "eval split" in (tmp_path / "loss_curves_lr_g.svg").read_text()
 
 
+@pytest.mark.slow  # several figures drawn
 def test_a_categorical_param_or_a_run_set_gets_a_palette_and_a_missing_loss_says_so(tmp_path, monkeypatch):
     figures.use_style()
     drawn = _drawn(monkeypatch)
@@ -101,12 +103,12 @@ def test_a_categorical_param_or_a_run_set_gets_a_palette_and_a_missing_loss_says
     assert [t.get_text() for t in drawn[1].legends[-1].get_texts()] == ["l1 only"]
 
 
-def test_score_curves_draw_the_eval_subset_scores_and_the_gray_image(tmp_path, monkeypatch):
+def test_score_curves_draw_the_eval_subset_scores_and_the_gray_image(tmp_path, monkeypatch, declared):
     figures.use_style()
     drawn = _drawn(monkeypatch)
     hist = _hist(_points("a") + _points("b"))
-    plotted = figures.score_curves(hist, tmp_path, "score_curves", eval_images=64)
-    assert set(plotted["metric"]) == {f"curve/eval/{n}" for n, _, _ in figures.SCORE_CURVES}
+    plotted = figures.score_curves(hist, tmp_path, "score_curves", eval_images=64, declared=declared)
+    assert set(plotted["metric"]) == {f"curve/eval/{n}" for n in figures.SCORE_CURVES}
     assert (plotted.groupby(["run", "metric"]).size() == EPOCHS * POINTS).all()
     gain = next(ax for ax in drawn[0].axes if ax.get_title().startswith("PSNR"))
     assert {line.get_linestyle() for line in gain.get_lines() if line.get_gid() != figures.GRAY_ID} == {"--"}
@@ -128,7 +130,7 @@ def test_figure_names_and_keys_match_what_colorgan_logs():
 
     assert figures.CURVE_EPOCH == curves.EPOCH_KEY
     assert {n for n, _, _ in figures.LOSS_CURVES} <= set(gan.ADVERSARIAL_LOSSES)
-    assert {n for n, _, _ in figures.SCORE_CURVES} <= set(curves.SCORES)
+    assert set(figures.SCORE_CURVES) <= set(curves.SCORES)
 
 
 def test_curve_figures_are_drawn_by_default_for_studies_and_run_sets():
@@ -191,6 +193,7 @@ def _report(root: Path, report_spec: spec.ReportSpec, out: Path) -> build.Report
     return report
 
 
+@pytest.mark.slow  # a study and its report
 def test_a_study_report_draws_each_trial_coloured_by_each_searched_param(project, tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     report = _report(project, spec.ReportSpec("curves", "curves", study="curves", figures=spec.STUDY_DEFAULT),
@@ -213,6 +216,7 @@ def test_a_study_report_draws_each_trial_coloured_by_each_searched_param(project
         assert (tmp_path / f"{name}.png").is_file() and (tmp_path / f"{name}.svg").is_file()
 
 
+@pytest.mark.slow  # a report of runs
 def test_a_run_set_report_colours_by_run_and_notes_runs_without_curve_points(project, tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     (tmp_path / "set.toml").write_text('experiment = "set"\nruns = ["new_a", "new_b", "old"]\n')
@@ -225,6 +229,7 @@ def test_a_run_set_report_colours_by_run_and_notes_runs_without_curve_points(pro
     assert note.startswith("1 of the 3 runs (old) logged no curve points") and "leave them out" in note
 
 
+@pytest.mark.slow  # a report store
 def test_runs_from_before_curve_points_give_a_note_not_a_failure(project, tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     (tmp_path / "old.toml").write_text('experiment = "set"\nruns = ["old"]\n')

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image
 
 from reports import figures
@@ -94,6 +95,7 @@ def _svg(path) -> str:
     return path.read_text()
 
 
+@pytest.mark.slow  # five figures drawn
 def test_every_psnr_figure_has_a_labelled_gray_image_line(tmp_path):
     figures.use_style()
     trials = _trials()
@@ -149,10 +151,10 @@ def _per_class() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_per_class_bars_have_intervals_units_and_a_psnr_axis_not_from_zero(tmp_path, monkeypatch):
+def test_per_class_bars_have_intervals_units_and_a_psnr_axis_not_from_zero(tmp_path, monkeypatch, declared):
     figures.use_style()
     drawn = _drawn(monkeypatch)
-    figures.per_class(_per_class(), tmp_path, "test split")
+    figures.per_class(_per_class(), tmp_path, "test split", declared=declared)
     psnr, gap = drawn[0].axes[:2]
     assert psnr.get_ylabel() == "PSNR pooled (dB)" and "test split" in psnr.get_title()
     assert 15 < psnr.get_ylim()[0] < 19.7 and psnr.get_ylim()[1] > 24.4  # spans the intervals, does not start at 0
@@ -165,13 +167,13 @@ def test_per_class_bars_have_intervals_units_and_a_psnr_axis_not_from_zero(tmp_p
     assert [c for c in gap.collections if (c.get_gid() or "").startswith(figures.GRAY_ID)]
 
 
-def test_curves_carry_units_and_splits(tmp_path, monkeypatch):
+def test_curves_carry_units_and_splits(tmp_path, monkeypatch, declared):
     figures.use_style()
     drawn = _drawn(monkeypatch)
     rows = [("run", key, s, 1.0 + s) for key in ("eval/psnr", "eval/colorfulness", "train/g_total", "eval/g_total")
             for s in range(1, 3)]
     hist = pd.DataFrame(rows, columns=["run", "metric", "step", "value"])
-    figures.quality(hist, tmp_path, {"run": 1.5})
+    figures.quality(hist, tmp_path, {"run": 1.5}, declared)
     figures.losses(hist, tmp_path)
     quality, losses = drawn
     assert quality.axes[0].get_ylabel() == "PSNR pooled (dB)" and "eval split" in quality.axes[0].get_title()

@@ -194,7 +194,8 @@ def test_study_report_has_the_study_figures_and_the_best_trial(study_report, pro
     best, other = report.study.best_trial.number, 1 - report.study.best_trial.number
     (row,) = report.says.to_dict("records")
     assert row["trial"] == other and row["compared with"] in verdicts.ROLES.values()
-    assert row["PSNR verdict"] in ("better", "worse", "within noise") and " dB [" in row["PSNR difference, 95% CI"]
+    assert row["PSNR mean verdict"] in ("better", "worse", "within noise")
+    assert " dB [" in row["PSNR mean difference, 95% CI"]
     md = (out / "report.md").read_text()
     assert "## What this study says (eval split, paired on the same images)" in md
     assert f"The best configuration is trial {best} (lr_g = " in md and f"trial {other} (lr_g = " in md
@@ -302,7 +303,7 @@ def test_an_evaluation_older_than_its_grid_record_is_evaluated_again(project):
     report_spec = spec.load("whole_folder", project["specs"])
     store = source.Source(project["root"])
     model = store.runs(report_spec)[0]
-    path = f"evaluation/{source.data_key(report_spec.data)}/info.json"
+    path = f"evaluation/{evaluate.data_key(report_spec.data)}/info.json"
     original = store.artifact_text(model.run_id, path)
     old = {k: v for k, v in json.loads(original).items() if k != "sample_files"}
     try:
@@ -338,9 +339,9 @@ def test_tracking_is_untouched_by_reports():
     assert not found, "reports imports colorgan:\n" + "\n".join(found)
 
 
-def test_study_says_words_a_known_comparison():
+def test_study_says_words_a_known_comparison(declared):
     """A synthetic study and comparisons table with a known answer: the best beats the default, ties the
-    runner-up."""
+    runner-up; each score labelled as colorgan declared its mean over images."""
     study = optuna.create_study(direction="maximize")
     dist = {"lr_g": optuna.distributions.FloatDistribution(1e-5, 1e-2, log=True)}
     for lr, value, base in ((2e-4, 0.5, True), (1e-3, 1.5, False), (5e-4, 1.4, False)):
@@ -352,15 +353,16 @@ def test_study_says_words_a_known_comparison():
     compared = pd.DataFrame([{"best": 1, "against": a, "against_is": role, "score": score, "difference": d,
                               "ci95_low": lo, "ci95_high": hi, "images": 40, "verdict": v}
                              for a, role, score, d, lo, hi, v in rows])
-    table, lines = verdicts.study_says(study, compared)
+    table, lines = verdicts.study_says(study, compared, declared)
     assert list(table["compared with"]) == ["the default (base experiment)", "the runner-up"]
     assert list(table["best lr_g"]) == ["0.001", "0.001"] and list(table["lr_g"]) == ["0.0002", "0.0005"]
-    assert list(table["PSNR difference, 95% CI"]) == ["+1.00 dB [+0.80, +1.20]", "+0.10 dB [-0.10, +0.30]"]
+    assert list(table["PSNR mean difference, 95% CI"]) == ["+1.00 dB [+0.80, +1.20]", "+0.10 dB [-0.10, +0.30]"]
     assert lines[0] == "The best configuration is trial 1 (lr_g = 0.001)."
     assert lines[1].startswith("Against the default (base experiment), trial 0 (lr_g = 0.0002), trial 1 differs by "
-                               "PSNR +1.00 dB [+0.80, +1.20] (better); colourfulness gap -2.0 [-3.0, -1.0] (better), "
+                               "PSNR mean +1.00 dB [+0.80, +1.20] (better); colourfulness gap to original -2.0 "
+                               "[-3.0, -1.0] (better), "
                                "paired over the same 40 eval-split images, each configuration the mean of 2 seeds")
-    empty, (why,) = verdicts.study_says(study, None)
+    empty, (why,) = verdicts.study_says(study, None, declared)
     assert empty.empty and why.startswith("No paired comparison yet")
     assert not any("detectable" in column for column in table.columns)  # a comparisons.csv from before the figures
     # with the figures (comparisons.csv now): a "within noise" row says what it would need; a clear one is blank
@@ -368,12 +370,12 @@ def test_study_says_words_a_known_comparison():
     compared["needed"] = pd.array([None, None, 2300, None], dtype="Int64")
     auc = {**compared.iloc[3].to_dict(), "score": "color_auc_rebal", "difference": 0.004, "ci95_low": -0.002,
            "ci95_high": 0.01, "detectable": 0.0085, "needed": 97}
-    table, lines = verdicts.study_says(study, pd.concat([compared, pd.DataFrame([auc])], ignore_index=True))
-    assert list(table["PSNR detectable at this budget"]) == ["", "±0.25 dB"]
-    assert list(table["PSNR images to resolve"]) == ["", "2,300"]
+    table, lines = verdicts.study_says(study, pd.concat([compared, pd.DataFrame([auc])], ignore_index=True), declared)
+    assert list(table["PSNR mean detectable at this budget"]) == ["", "±0.25 dB"]
+    assert list(table["PSNR mean images to resolve"]) == ["", "2,300"]
     assert table["colour AuC, rebalanced images to resolve"].iloc[1] == "97"  # the runner-up's row alone has AuC
-    assert "PSNR +1.00 dB [+0.80, +1.20] (better);" in lines[1]
-    assert ("PSNR +0.10 dB [-0.10, +0.30] (within noise; detectable at this budget: ±0.25 dB; 2,300 images would "
-            "resolve +0.10); colourfulness gap +0.5 [-0.5, +1.5] (within noise; detectable at this budget: ±0.90); "
-            "colour AuC, rebalanced +0.004 [-0.002, +0.010] (within noise; detectable at this budget: ±0.009; 97 "
-            "images would resolve +0.004)") in lines[2]
+    assert "PSNR mean +1.00 dB [+0.80, +1.20] (better);" in lines[1]
+    assert ("PSNR mean +0.10 dB [-0.10, +0.30] (within noise; detectable at this budget: ±0.25 dB; 2,300 images "
+            "would resolve +0.10); colourfulness gap to original +0.5 [-0.5, +1.5] (within noise; detectable at this "
+            "budget: ±0.90); colour AuC, rebalanced +0.0040 [-0.0020, +0.0100] (within noise; detectable at this "
+            "budget: ±0.0085; 97 images would resolve +0.0040)") in lines[2]

@@ -133,7 +133,7 @@ def test_what_an_inconclusive_part_would_need_has_known_answers():
     assert claims.needed(1.0, 0.5 - 0.6) is None and claims.needed(1.0, 0.0) is None  # no n would do
 
 
-def test_an_inconclusive_claim_says_what_it_would_need():
+def test_an_inconclusive_claim_says_what_it_would_need(declared):
     import pandas as pd
 
     from reports.source import Entry
@@ -158,24 +158,25 @@ def test_an_inconclusive_claim_says_what_it_would_need():
     assert psnr.needed == claims.needed(sd, abs(diff.mean())) and psnr.per == "images"
     va, vb = np.var(colourful["a"], ddof=1), np.var(colourful["b"], ddof=1)
     assert colour.needed == claims.needed(np.sqrt(va + vb), abs(colour.mean), (va + vb) ** 2 / (va**2 + vb**2))
-    row, line = claims.judged(claim, [psnr, colour])
+    shown = claims.scores(declared)  # paired scores as colorgan declared their means over images
+    row, line = claims.judged(claim, [psnr, colour], shown)
     assert row["verdict"] == "inconclusive at this budget"
-    assert row["smallest detectable effect"] == (f"PSNR (mean per image) ±{psnr.detectable:.2f} dB; colourfulness "
+    assert row["smallest detectable effect"] == (f"PSNR mean ±{psnr.detectable:.2f} dB; colourfulness "
                                                  f"(eval split, last epoch) ±{colour.detectable:.1f}")
     assert f"about {psnr.needed:,} images would resolve the observed effect ({psnr.mean:+.2f})" in row[
         "would resolve it"]
     assert f"about {colour.needed:,} seeds per configuration would resolve" in row["would resolve it"]
-    assert (f"Inconclusive at this budget, PSNR (mean per image): the smallest effect it can detect is "
+    assert (f"Inconclusive at this budget, PSNR mean: the smallest effect it can detect is "
             f"±{psnr.detectable:.2f} dB; about {psnr.needed:,} images would resolve the observed effect") in line
     # "the same within 0.1 dB" ([-0.15, +0.14] measured): how many images would fit the interval in the margin
     same = {**claim, "parts": [{"score": "psnr", "a": "a", "b": "b", "expect": "same", "margin": 0.1}]}
-    row, line = claims.judged(same, [claims.measure(same, same["parts"][0], found, hist, tables)])
+    row, line = claims.judged(same, [claims.measure(same, same["parts"][0], found, hist, tables)], shown)
     assert row["verdict"] == "inconclusive at this budget"
     needed = claims.needed(sd, 0.1 - abs(diff.mean()))
     assert 60 < needed < 200 and f"about {needed:,} images would fit its interval within ±0.1 (-0.01)" in line
     # a clear claim needs nothing more
     clear = {**claim, "parts": [{"score": "psnr", "a": "a", "b": "b", "expect": "same", "margin": 1.0}]}
-    row, line = claims.judged(clear, [claims.measure(clear, clear["parts"][0], found, hist, tables)])
+    row, line = claims.judged(clear, [claims.measure(clear, clear["parts"][0], found, hist, tables)], shown)
     assert row["verdict"] == "supported" and row["would resolve it"] == "" and "Inconclusive" not in line
 
 

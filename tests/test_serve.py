@@ -482,12 +482,12 @@ def test_many_uploads_in_flight_are_answered_200_or_503_never_500(tmp_path):
     """Issue 24's probe at test size: 30 uploads released at one instant to a real `colorgan serve` process (a tiny
     untrained model in a shipped folder, served through --model FOLDER). The full 100 is `python -m
     colorgan.probe_serve` (figures in docs/serving.md)."""
-    from colorgan import config, networks, shipped
+    from colorgan import config, model_folder, networks
     from colorgan.probe_serve import ok
     from colorgan.probe_serve import run as probe
 
     cfg = config.Config(image_size=32, power_iterations=1)
-    folder = shipped.write(tmp_path / "tiny-32", networks.build(cfg)[0], cfg, "# card\n", {})
+    folder = model_folder.write(tmp_path / "tiny-32", networks.build(cfg)[0], cfg, "# card\n", {})
     env = {**os.environ, "COLORGAN_HOME": str(tmp_path), "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
     got = probe(str(folder), 30, env=env)
     print(f"30 uploads at once: {dict(got['statuses'])} in {got['seconds']:.1f} s; resident memory idle "

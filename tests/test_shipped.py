@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
-from colorgan import config, networks, references, shipped, warmstart
+from colorgan import config, model_folder, networks, references, warmstart
 from colorgan.tracking.models import ModelRefError
 
 FLOAT16_RTOL = 2.0**-11  # float16 keeps 11 significant bits
@@ -22,17 +24,17 @@ def tiny():
 @pytest.fixture
 def folder(tiny, tmp_path):
     cfg, generator = tiny
-    return shipped.write(tmp_path / "models" / "tiny-32", generator, cfg, "# card\n", {"subset": {"files": []}})
+    return model_folder.write(tmp_path / "models" / "tiny-32", generator, cfg, "# card\n", {"subset": {"files": []}})
 
 
 def test_a_shipped_folder_loads_back_as_float32_within_float16_rounding(tiny, folder):
     cfg, generator = tiny
     assert sorted(p.name for p in folder.iterdir()) == ["config.toml", "figures.json", "generator.keras",
                                                         "model_card.md"]
-    loaded = shipped.load(folder)
+    loaded = model_folder.load(folder)
     assert loaded.cfg == cfg and loaded.folder == folder
-    assert len(loaded.sha) == 12 and loaded.sha == shipped.weights_sha(folder)
-    assert shipped.read_figures(folder) == {"subset": {"files": []}}
+    assert len(loaded.sha) == 12 and loaded.sha == model_folder.weights_sha(folder)
+    assert json.loads((folder / model_folder.FIGURES_FILE).read_text()) == {"subset": {"files": []}}
     assert (folder / "model_card.md").read_text() == "# card\n"
     assert (folder / "config.toml").read_text() == config.to_toml(cfg)
     original, back = generator.get_weights(), loaded.generator.get_weights()
@@ -41,7 +43,7 @@ def test_a_shipped_folder_loads_back_as_float32_within_float16_rounding(tiny, fo
     for a, b in zip(original, back, strict=True):
         np.testing.assert_allclose(b, a, rtol=FLOAT16_RTOL, atol=FLOAT16_ATOL)
     # `stored` is exactly what loading gives: the figures of a shipped model are computed on these weights
-    for a, b in zip(shipped.stored(generator).get_weights(), back, strict=True):
+    for a, b in zip(model_folder.stored(generator).get_weights(), back, strict=True):
         np.testing.assert_array_equal(a, b)
     x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)).astype(np.float32)
     assert np.abs(np.asarray(loaded.generator(x)) - np.asarray(generator(x))).max() < 1e-3
@@ -49,25 +51,25 @@ def test_a_shipped_folder_loads_back_as_float32_within_float16_rounding(tiny, fo
 
 def test_writing_over_a_shipped_model_needs_replace(tiny, folder):
     cfg, generator = tiny
-    with pytest.raises(shipped.ShippedModelError, match="already holds a shipped model: pass --replace"):
-        shipped.write(folder, generator, cfg, "again", {})
-    shipped.write(folder, generator, cfg, "again", {}, replace=True)
+    with pytest.raises(model_folder.ShippedModelError, match="already holds a shipped model: pass --replace"):
+        model_folder.write(folder, generator, cfg, "again", {})
+    model_folder.write(folder, generator, cfg, "again", {}, replace=True)
     assert (folder / "model_card.md").read_text() == "again"
 
 
 def test_a_missing_folder_is_a_clear_error(tmp_path):
-    with pytest.raises(shipped.ShippedModelError, match=f"no shipped model at {tmp_path / 'nothing'}"):
-        shipped.load(tmp_path / "nothing")
+    with pytest.raises(model_folder.ShippedModelError, match=f"no shipped model at {tmp_path / 'nothing'}"):
+        model_folder.load(tmp_path / "nothing")
 
 
 def test_references_to_a_shipped_folder(folder, store):
     for ref, kwargs in (("shipped", {"shipped_dir": folder}), (str(folder), {})):
         model = references.resolve(ref, store, **kwargs)
-        sha = shipped.weights_sha(folder)
+        sha = model_folder.weights_sha(folder)
         assert model.run_id is None and model.cfg.image_size == 32
         assert model.lineage == f"shipped:{folder}@{sha}"
         assert model.description == f"the shipped model {folder} (weights sha256 {sha})"
-    with pytest.raises(shipped.ShippedModelError, match="no shipped model at"):
+    with pytest.raises(model_folder.ShippedModelError, match="no shipped model at"):
         references.resolve(str(folder.parent / "other"), store)
     with pytest.raises(ModelRefError, match="study:x: a study's best trial is found by the command line"):
         references.resolve("study:x", store)

@@ -10,11 +10,12 @@ within TOLERANCE, so a change that breaks loading the model or the colour pipeli
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from colorgan import data, evaluate, paths, shipped, shipping
+from colorgan import data, evaluate, model_folder, paths, shipping
 
 # Largest allowed difference, per figure, between figures.json and the recomputed figure. Both are computed the
 # same way from the same float16 weights; the margin is for float round-off across TensorFlow builds and CPUs.
@@ -25,10 +26,10 @@ TOLERANCE = {"psnr": 0.05, "psnr_mean": 0.05, "psnr_median": 0.05, "ssim": 0.002
 def check_shipped_figures(folder: Path, root: Path) -> None:
     """Recompute a shipped model's subset figures and those on the photos of other subjects, and compare them
     with its figures.json."""
-    assert shipped.exists(folder), (f"no shipped model at {folder}: train the landscapes experiment and run "
-                                    f"`colorgan ship --model RUN_ID --out {folder}`")
-    model = shipped.load(folder)
-    figures = shipped.read_figures(folder)
+    assert model_folder.exists(folder), (f"no shipped model at {folder}: train the landscapes experiment and run "
+                                         f"`colorgan ship --model RUN_ID --out {folder}`")
+    model = model_folder.load(folder)
+    figures = json.loads((folder / model_folder.FIGURES_FILE).read_text())
     expected = figures["subset"]
     cfg = model.cfg.replace(data_dir="")  # the data found the usual way, wherever it trained
     data_dir, rels, _ = evaluate.sorted_test_split(cfg, root)
@@ -49,6 +50,7 @@ def check_shipped_figures(folder: Path, root: Path) -> None:
     assert not wrong, "the shipped model's figures changed:\n" + "\n".join(wrong)
 
 
+@pytest.mark.slow  # the real landscape photos, scored twice
 def test_the_shipped_model_keeps_its_figures():
     root = paths.repo_root()
     _, source = data.resolve_data_dir("", root)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from test_shipped import FLOAT16_ATOL, FLOAT16_RTOL
 from test_shipped_model import check_shipped_figures
 
-from colorgan import evaluate, references, shipped
+from colorgan import evaluate, model_folder, references
 from colorgan.__main__ import main
 
 pytestmark = pytest.mark.slow
@@ -26,11 +28,11 @@ def shipped_folder(trained, tmp_path_factory):
 
 def test_ship_writes_the_folder_with_its_figures_and_card(shipped_folder, home, capsys):
     source = references.resolve(home.run_id, home.root)
-    loaded = shipped.load(shipped_folder)
+    loaded = model_folder.load(shipped_folder)
     assert loaded.cfg == source.cfg
     for a, b in zip(source.generator.get_weights(), loaded.generator.get_weights(), strict=True):
         np.testing.assert_allclose(b, a, rtol=FLOAT16_RTOL, atol=FLOAT16_ATOL)
-    figures = shipped.read_figures(shipped_folder)
+    figures = json.loads((shipped_folder / model_folder.FIGURES_FILE).read_text())
     _, rels, _ = evaluate.sorted_test_split(source.cfg, home.root)
     assert figures["n_test"] == len(rels) > 0 and figures["subset"]["files"] == rels[:64]
     assert figures["lineage"] == home.run_id and figures["command"] == "make train EXP=smoke"
@@ -65,9 +67,9 @@ def test_the_ci_check_passes_on_a_shipped_folder_and_catches_a_change(shipped_fo
     """tests/test_shipped_model.py's check, on this folder (its data found through $COLORGAN_DATA)."""
     monkeypatch.setenv("COLORGAN_DATA", str(home.data_dir))
     check_shipped_figures(shipped_folder, home.root)
-    figures = shipped.read_figures(shipped_folder)
+    figures = json.loads((shipped_folder / model_folder.FIGURES_FILE).read_text())
     figures["subset"]["model"]["psnr"] += 0.5
-    changed = shipped.write(tmp_path / "changed", shipped.load(shipped_folder).generator, shipped.load(
+    changed = model_folder.write(tmp_path / "changed", model_folder.load(shipped_folder).generator, model_folder.load(
         shipped_folder).cfg, "card", figures)
     with pytest.raises(AssertionError, match=r"the shipped model's figures changed:\s+model psnr: "):
         check_shipped_figures(changed, home.root)

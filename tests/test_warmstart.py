@@ -11,7 +11,7 @@ import pytest
 from conftest import photo, write_colour_images
 from PIL import Image
 
-from colorgan import config, references, resume, shipped, tracking, train, warmstart
+from colorgan import config, model_folder, references, resume, tracking, train, warmstart
 from colorgan.__main__ import main
 from colorgan.tracking import registry
 
@@ -148,14 +148,14 @@ def test_a_source_of_another_size_is_an_error_before_any_run(at_source):
 def test_warm_start_from_a_shipped_folder(at_source, tmp_path):
     generator = references.resolve(at_source.run_id, at_source.root).generator
     cfg = smoke(at_source.data_dir)
-    folder = shipped.write(tmp_path / "tiny", generator, cfg, "card", {})
+    folder = model_folder.write(tmp_path / "tiny", generator, cfg, "card", {})
     capture = Capture()
     result = train.run_training(smoke(at_source.data_dir, f"init_from={folder}", "ema_decay=0.9"),
                                 root=at_source.root, verbose=0, callbacks=(capture,))
-    assert equal(capture.begin["g"], shipped.load(folder).generator.get_weights())
+    assert equal(capture.begin["g"], model_folder.load(folder).generator.get_weights())
     assert equal(capture.begin["ema"], capture.begin["g"])  # the EMA shadow starts from the source too
     tags = tracking.store.connect(at_source.root).get_run(result.run_id).data.tags
-    assert tags[warmstart.LINEAGE_TAG] == f"shipped:{folder}@{shipped.weights_sha(folder)}"
+    assert tags[warmstart.LINEAGE_TAG] == f"shipped:{folder}@{model_folder.weights_sha(folder)}"
     assert tags[warmstart.DISCRIMINATOR_TAG] == "fresh (a shipped model has none)"
 
 
@@ -165,7 +165,7 @@ def test_the_default_model_is_the_champion_else_the_shipped_one(at_source, tmp_p
     empty, folder = tmp_path / "none", tmp_path / "shipped"
     with pytest.raises(references.models.ModelRefError, match="no models:/colorgan@champion in the store"):
         references.default_ref(root, shipped_dir=empty)
-    shipped.write(folder, generator, smoke(at_source.data_dir), "card", {})
+    model_folder.write(folder, generator, smoke(at_source.data_dir), "card", {})
     assert references.default_ref(root, shipped_dir=folder) == str(folder)
 
     photos = tmp_path / "in"
@@ -173,7 +173,8 @@ def test_the_default_model_is_the_champion_else_the_shipped_one(at_source, tmp_p
     Image.fromarray(photo(40, 56, gray=True)).save(photos / "old.png")
     assert main(["colorize", str(photos / "old.png"), "--model", str(folder), "--out", str(tmp_path / "a"),
                  "--quiet"]) == 0
-    assert f"with the shipped model {folder} (weights sha256 {shipped.weights_sha(folder)})" in capsys.readouterr().out
+    sha = model_folder.weights_sha(folder)
+    assert f"with the shipped model {folder} (weights sha256 {sha})" in capsys.readouterr().out
 
     uri = tracking.run_data(root, at_source.run_id).tags["colorgan.model_uri"]
     version = registry.register(root, uri, references.MODEL_NAME, {})

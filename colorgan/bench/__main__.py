@@ -1,4 +1,5 @@
-"""`python -m colorgan.bench [--quick]`: the table of colorgan.bench, measured on this host."""
+"""`python -m colorgan.bench [--quick]`: the table of colorgan.bench, measured on this host; `--json ...`: one of
+its measurements (each row runs in a process of its own)."""
 
 from __future__ import annotations
 
@@ -57,8 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m colorgan.bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="32x32, 3 repeats of 3 steps: checks the bench runs")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--json", nargs="*", help=argparse.SUPPRESS)  # one measurement, in this process
-    parser.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)  # TF intra-op threads
+    # The table measures each row in a process of its own (a fresh TF, its thread pools set before first use):
+    # these two are how it asks one, and run one measurement by hand.
+    parser.add_argument("--json", nargs="+", metavar="ARG",
+                        help="one measurement in this process, printed as JSON: `ceiling float32|bfloat16` or "
+                             "`SIZE fp32|bf16` (a table row)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="with --json: TF intra-op threads (0 = all cores; > 0 measures the harness step alone)")
     args = parser.parse_args(argv)
     steps, repeats, epochs = (3, 3, 2) if args.quick else (20, 3, 4)
     if args.json is not None:

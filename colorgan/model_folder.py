@@ -119,7 +119,3 @@ def load(folder: str | Path) -> Shipped:
     cfg = config_mod.build(config_mod.read_toml(folder / CONFIG_FILE))
     generator = _with_dtype(keras.models.load_model(folder / GENERATOR_FILE, compile=False), "float32")
     return Shipped(generator, cfg, folder, weights_sha(folder))
-
-
-def read_figures(folder: str | Path) -> dict:
-    return json.loads((Path(folder) / FIGURES_FILE).read_text())
