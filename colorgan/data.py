@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import json
 import logging
 import os
 import warnings
@@ -21,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from colorgan import color, paths
+from colorgan import color, paths, scan_cache
 from colorgan.config import Config, UsageError
 from colorgan.images import EXTENSIONS, BadImage, read_rgb
 
@@ -30,7 +29,6 @@ log = logging.getLogger(__name__)
 # Not hyper-parameters (what a usable file is: colorgan.images).
 CHROMA_SIZE = 32  # images are downscaled to this square before measuring mean chroma (speed)
 SHUFFLE_MAX = 10_000  # cap on the shuffle buffer (memory); the real split is smaller, so it is a full shuffle
-_CACHE_VERSION = 1  # bump when what the scan measures changes
 # Not a hyper-parameter: the sample size of an estimate. The a*b* prior of recon_weighting = "rebalance" is
 # counted over the first PRIOR_IMAGES training images (16M pixels at 128x128), far more than a 16x16 grid needs.
 PRIOR_IMAGES = 1000
@@ -168,8 +166,8 @@ def scan(root: Path, cache_dir: Path | None = None) -> ScanResult:
             rels.append(rel)
             stats.append(st)
 
-    cache_file = _cache_file(root, cache_dir)
-    cached = _read_cache(cache_file)
+    cache_file = scan_cache.location(root, cache_dir)
+    cached = scan_cache.read(cache_file)
     entries: dict[str, list] = {}  # rel -> [size, mtime_ns, chroma or None, converted, reason]
     todo = []
     for rel, st in zip(rels, stats, strict=True):
@@ -185,7 +183,7 @@ def scan(root: Path, cache_dir: Path | None = None) -> ScanResult:
         chroma = dict(zip((i for i, _ in good), _mean_chroma([t for _, t in good]).tolist(), strict=True))
         for i, ((rel, st), (_, converted, reason)) in enumerate(zip(todo, results, strict=True)):
             entries[rel] = [st.st_size, st.st_mtime_ns, chroma.get(i), converted, reason]
-        _write_cache(cache_file, entries)
+        scan_cache.write(cache_file, entries)
 
     files = tuple(rel for rel in rels if entries[rel][2] is not None)
     skipped = tuple(sorted([(rel, entries[rel][4]) for rel in rels if entries[rel][2] is None] + unlisted))
@@ -202,35 +200,6 @@ def scan(root: Path, cache_dir: Path | None = None) -> ScanResult:
         fingerprint=digest.hexdigest(),
         n_found=len(found),
     )
-
-
-def _cache_file(root: Path, cache_dir: Path | None) -> Path | None:
-    if cache_dir is None:
-        return None
-    root_abs, cache_abs = root.resolve(), Path(cache_dir).resolve()
-    if cache_abs == root_abs or root_abs in cache_abs.parents:
-        return None  # the data directory is read-only to us
-    return cache_abs / f"scan-{hashlib.sha1(str(root_abs).encode()).hexdigest()[:16]}.json"
-
-
-def _read_cache(path: Path | None) -> dict[str, list]:
-    try:
-        data = json.loads(path.read_text()) if path else {}
-    except (OSError, ValueError):
-        return {}
-    return data.get("entries", {}) if data.get("version") == _CACHE_VERSION else {}
-
-
-def _write_cache(path: Path | None, entries: dict[str, list]) -> None:
-    if path is None:
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"version": _CACHE_VERSION, "entries": entries}))
-        os.replace(tmp, path)
-    except OSError as exc:  # a cache is an optimisation: never fail a run over it
-        log.warning("could not write the scan cache %s: %s", path, exc)
 
 
 # --- splits --------------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("color", "images", "paths", "grids", "losses", "samples",  # pixels, files, locations: no model, no store
      "heartbeat",  # whether a job's process is alive
      "diskspace",  # free space, and a write error recognised as a full disk
+     "scan_cache",  # what the data scan found per file, kept between runs
      "hardware",  # what the machine runs natively (precision = "auto")
      "terminal",  # what the terminal shows (log levels)
      "schedule", "budget"),  # the epoch plan (phases, learning rates) and the CPU budget: arithmetic on the config

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import colorgan.studies.settings as settings
 from colorgan import config as config_mod
 from colorgan import heartbeat as heartbeat_mod
 from colorgan import paths
-from colorgan.studies import settings
 from colorgan.studies.settings import PRUNERS, SAMPLERS, StudyError, check_recommend, options
 
 SPEC_KEYS = {"base", "fixed", "search", "objective", "budget", "sampler", "pruner", "runner", "repeats", "pretrain",

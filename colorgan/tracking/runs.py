@@ -16,9 +16,11 @@ import mlflow
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
+import colorgan.tracking.checkpoints as checkpoints
+import colorgan.tracking.liveness as liveness
+import colorgan.tracking.patience as patience
 from colorgan import diskspace
 from colorgan import heartbeat as heartbeat_mod
-from colorgan.tracking import checkpoints, liveness, patience
 from colorgan.tracking.store import RESOLVED_CONFIG, RunError, connect, end_run, experiment_id, find_runs, patiently
 from colorgan.tracking.tracker import RunTracker
 

@@ -12,8 +12,8 @@ import numpy as np
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
+import colorgan.tracking.checkpoints as checkpoints
 from colorgan import config as config_mod
-from colorgan.tracking import checkpoints
 from colorgan.tracking.store import MODEL_NAME, RESOLVED_CONFIG, patiently
 
 
