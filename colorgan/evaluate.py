@@ -96,7 +96,7 @@ def per_image_table(subject: Subject, names: list[str], rgb: np.ndarray) -> pd.D
 
 def baseline_subject(name: str, size: int, cfg: config.Config, root: Path) -> Subject:
     if name == "l1_only":
-        run_id = tracking.find_finished_run(root, cfg.experiment, {"mlflow.runName": "l1_only"})
+        run_id = tracking.find_finished_run(root, cfg.experiment, name="l1_only")
         if run_id is None:
             raise EvaluateError(f"no finished l1_only run in experiment {cfg.experiment!r}: run `make train "
                                 f"EXP=l1_only` first")

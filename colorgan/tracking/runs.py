@@ -24,6 +24,8 @@ from colorgan import heartbeat as heartbeat_mod
 from colorgan.tracking.store import RESOLVED_CONFIG, RunError, connect, end_run, experiment_id, find_runs, patiently
 from colorgan.tracking.tracker import RunTracker
 
+RUN_NAME_TAG = "mlflow.runName"  # MLflow keeps a run's name as this tag
+
 GRAY_PARAM = "gray_"  # params gray_NAME: the gray image's figures (metrics.QUALITY names) on the run's eval split
 LEGACY_GRAY_METRIC = "baseline/gray_"  # how runs logged them before (a step-0 metric: a bar chart of its own each)
 
@@ -125,13 +127,14 @@ def read_text(repo_root: Path, run_id: str, artifact_file: str) -> str | None:
         return Path(client.download_artifacts(run_id, artifact_file, tmp)).read_text()
 
 
-def find_finished_run(repo_root: Path, experiment: str, tags: dict) -> str | None:
-    """The newest FINISHED run of ``experiment`` with these tags (a study's shared warm start; by its name,
-    ``mlflow.runName``, the l1_only baseline), or None."""
+def find_finished_run(repo_root: Path, experiment: str, tags: dict | None = None, name: str = "") -> str | None:
+    """The newest FINISHED run of ``experiment`` with these tags (a study's shared warm start) and, if given, this
+    run name (the l1_only baseline), or None."""
     client = connect(repo_root)
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return None
+    tags = {**(tags or {}), **({RUN_NAME_TAG: name} if name else {})}
     runs = find_runs(client, [found.experiment_id], tags, status="FINISHED", order_by=("attributes.start_time DESC",))
     return runs[0].info.run_id if runs else None
 
