@@ -235,7 +235,7 @@ def test_smoke_study_nests_trials_and_resumes_without_duplicates(env, capsys):
     header = lines[0].split()
     assert header[:3] == ["trial", "state", "lr_g"] and "gray PSNR pooled (dB)" in lines[0]
     for trial, line in zip(study.trials, lines[1:5], strict=True):
-        gray = float(runs[trial.number].data.params["gray_psnr"])
+        gray = float(runs[trial.number].params["gray_psnr"])
         cells = line.split()
         assert cells[:2] == [str(trial.number), "complete"] and cells[-2] == "1/1"
         assert [float(c) for c in cells[3:5]] == pytest.approx([trial.value, gray], abs=0.006)
@@ -263,8 +263,8 @@ def test_pruned_trial_is_marked_in_optuna_and_mlflow(env, tmp_path):
     (row,) = summaries.table(study, spec, printout.gray_by_run(study, env)).to_dict("records")
     assert row["state"] == "pruned" and row["epoch"] == "1/2"  # its figure is from epoch 1 of 2
     gain = row["eval PSNR gain over the gray image (dB)"]
-    assert gain == pytest.approx(run.data.metrics["eval/psnr_gain"])
-    assert gain == pytest.approx(run.data.metrics["eval/psnr"] - row["gray PSNR pooled (dB)"], abs=1e-4)
+    assert gain == pytest.approx(run.metrics["eval/psnr_gain"])
+    assert gain == pytest.approx(run.metrics["eval/psnr"] - row["gray PSNR pooled (dB)"], abs=1e-4)
 
 
 @pytest.mark.slow
@@ -602,14 +602,14 @@ def test_repeats_train_each_configuration_with_every_seed_and_compare_paired(env
         assert trial.user_attrs["seeds:eval/psnr_gain"] == pytest.approx(gains)
         assert trial.user_attrs["ci95:eval/psnr_gain"] == pytest.approx(metrics.mean_ci(gains)[1])
         for r in mine:  # the gain is the PSNR minus the gray image's on the same eval images
-            assert r.data.metrics["eval/psnr_gain"] == pytest.approx(
-                r.data.metrics["eval/psnr"] - float(r.data.params["gray_psnr"]), abs=1e-4)
+            assert r.metrics["eval/psnr_gain"] == pytest.approx(
+                r.metrics["eval/psnr"] - float(r.params["gray_psnr"]), abs=1e-4)
     table = summaries.table(study, spec, printout.gray_by_run(study, env))
     ci = summaries._ci_heading(metrics.declared(spec.metrics[0]))
     assert table[ci].tolist() == pytest.approx([t.user_attrs["ci95:eval/psnr_gain"] for t in study.trials])
 
     compared = comparisons.comparisons(study, spec, env)
-    n_eval = int(runs[0].data.params["n_eval"])
+    n_eval = int(runs[0].params["n_eval"])
     assert list(compared["score"]) == [score for score, _ in metrics.PAIRED]
     assert set(compared["images"]) == {n_eval}
     assert set(compared["verdict"]) <= {"better", "worse", "within noise"}
