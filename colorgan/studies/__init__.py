@@ -5,7 +5,7 @@
 - ``storage``: the Optuna storage, samplers, pruners and the study's user attributes;
 - ``objective``: one trial (its seeds' ``train.run_training``, pruning, its line); ``trials``: which count, died,
   were cut off;
-- ``workers``: running trials until the budget is met (``worker``: one worker process's entry point);
+- ``trial_loop``: running trials until the budget is met (``worker``: one worker process's entry point);
 - ``pretrain``: the shared warm start; ``runner``: preparing, running and finishing a study, its best run;
 - ``comparisons``: paired comparisons; ``summaries`` and ``printout``: a study as text;
 - ``pareto`` and ``answer``: a two-objective study's front and recommended trial; ``lock``: the study's flock.

@@ -22,8 +22,8 @@ from colorgan.studies.pretrain import pretrain
 from colorgan.studies.printout import study_answer
 from colorgan.studies.spec import StudyError, StudySpec
 from colorgan.studies.storage import PARENT_ATTR, PRETRAIN_ATTR, open_study, parent_run_id, storage_url
+from colorgan.studies.trial_loop import run_budget, update_parent
 from colorgan.studies.trials import close_dead_runs
-from colorgan.studies.workers import run_budget, update_parent
 from colorgan.tracking import studyruns
 from colorgan.tracking import ui as tracking_ui
 

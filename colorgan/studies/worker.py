@@ -1,7 +1,7 @@
 """``python -m colorgan.studies.worker STUDY_FILE --storage URL --trials N``: one worker process of a study.
 
 ``run_study(..., workers=N)`` prepares the study (Optuna study and MLflow parent run) and starts N of these on
-it; each runs trials until the study holds its budget of finished ones (``workers.run_worker``). Started by hand
+it; each runs trials until the study holds its budget of finished ones (``trial_loop.run_worker``). Started by hand
 with the same arguments, a worker joins a prepared study (the tests kill one mid-trial this way).
 """
 
@@ -29,9 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     def work() -> int:
         spec = load_spec(args.study)
         terminal.setup()  # as quiet or verbose as the command that started this worker ($COLORGAN_VERBOSE)
-        from colorgan.studies import workers  # Optuna and TensorFlow: only once the arguments are good
+        from colorgan.studies import trial_loop  # Optuna and TensorFlow: only once the arguments are good
 
-        workers.run_worker(spec, args.storage, args.trials, args.epochs, args.deadline, args.index, args.threads)
+        trial_loop.run_worker(spec, args.storage, args.trials, args.epochs, args.deadline, args.index, args.threads)
         return 0
 
     return exit_code("colorgan worker", work)
