@@ -30,7 +30,7 @@ class SameEveryRun:
 SAME_EVERY_RUN = SameEveryRun()
 
 
-def data_key(cfg: Config, bundle: data.DataBundle) -> tuple:
+def memo_key(cfg: Config, bundle: data.DataBundle) -> tuple:
     """The data a run reads, as a memo key: the files (fingerprint) and how they are split, filtered and sized."""
     return (bundle.info["data_dir"], bundle.info["fingerprint"], cfg.eval_fraction, cfg.test_fraction,
             cfg.grey_threshold, cfg.image_size, cfg.color_space)

@@ -114,11 +114,11 @@ def run_training(cfg: Config, config_path: Path | None = None, resume_run_id: st
         print(f"precision: {precision} ({why})", flush=True)
     keras.utils.set_random_seed(cfg.seed)
     bundle = data.load(cfg, root)
-    prior = SAME_EVERY_RUN.get(("prior", *reuse.data_key(cfg, bundle), cfg.max_train_images, cfg.recon_weighting,
+    prior = SAME_EVERY_RUN.get(("prior", *reuse.memo_key(cfg, bundle), cfg.max_train_images, cfg.recon_weighting,
                                 cfg.rebalance_bins, cfg.rebalance_mix), lambda: rebalance_prior(cfg, root))
     model = reuse.REUSABLE_MODEL.get(cfg, prior[1] if prior else None)
     checkpoint = resume.checkpoint_of(model)
-    gray = dict(SAME_EVERY_RUN.get(("gray", *reuse.data_key(cfg, bundle), bundle.eval_files),
+    gray = dict(SAME_EVERY_RUN.get(("gray", *reuse.memo_key(cfg, bundle), bundle.eval_files),
                                    lambda: gray_baseline(bundle.eval, cfg.color_space)))
     # init_from, before the run exists (a bad source fails first); study_run finds study:NAME (the CLI's)
     lineage = warmstart.apply(model, cfg, root, study_run, resume_run_id, announce=epoch_lines)
@@ -198,7 +198,7 @@ def curve_points(cfg: Config, bundle: data.DataBundle, steps_per_epoch: int, tra
     if not cfg.curve_points:
         return []
     subset = curves.take_images(bundle.eval, cfg.curve_eval_images, cfg.batch_size)
-    key = ("gray", *reuse.data_key(cfg, bundle), bundle.eval_files[:cfg.curve_eval_images])
+    key = ("gray", *reuse.memo_key(cfg, bundle), bundle.eval_files[:cfg.curve_eval_images])
     gray = dict(SAME_EVERY_RUN.get(key, lambda: gray_baseline(subset, cfg.color_space)))
     return [curves.CurvePoints(steps_per_epoch, cfg.curve_points, subset, epoch.evaluate_split, gray,
                                tracker.log_metrics, logged)]
