@@ -118,6 +118,9 @@ class Config:
     checkpoint: bool = True  # save the training state every epoch (needed by --resume); studies turn it off
     # --- warm start ---
     init_from: str = ""  # warm start from a model reference (run id, runs:/, models:/, study:, shipped, a folder)
+    # --- confidence (colorgan.confidence) ---
+    confidence_epochs: int = 0  # after training: epochs of a head that shrinks chroma where G errs; 0 = off
+    confidence_gap_allowance: float = 1.0  # the eval-split colourfulness gap the head may add (its colour budget)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -147,7 +150,8 @@ class Config:
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: must be at least 1, got {getattr(self, key)}")
         for key in ("max_train_images", "max_eval_images", "power_iterations", "grey_threshold", "lambda_recon",
-                    "curve_points", "pretrain_epochs", "decay_epochs", "max_cpu_minutes"):
+                    "curve_points", "pretrain_epochs", "decay_epochs", "max_cpu_minutes", "confidence_epochs",
+                    "confidence_gap_allowance"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key}: must not be negative, got {getattr(self, key)}")
         for key in ("lr_g", "lr_d"):
@@ -158,6 +162,8 @@ class Config:
         _check_range(self, "rebalance_bins", 2, 128)
         if self.recon_weighting == "rebalance" and self.color_space != "lab":
             raise ConfigError("recon_weighting: 'rebalance' weights a*b* bins and needs color_space = 'lab'")
+        if self.confidence_epochs and self.color_space != "lab":  # it shrinks a*b* towards 0: in RGB, towards black
+            raise ConfigError("confidence_epochs: the confidence head scales a*b* and needs color_space = 'lab'")
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)

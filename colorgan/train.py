@@ -14,6 +14,7 @@ import tensorflow as tf
 from colorgan import (
     budget,
     color,
+    confidence,
     curves,
     data,
     epoch,
@@ -166,8 +167,12 @@ def run_training(cfg: Config, config_path: Path | None = None, resume_run_id: st
             print(f"stopped: {why}", flush=True)
         if epochs.per_image:
             tracker.log_text(per_image_table(bundle.eval_files, epochs.per_image), PER_IMAGE_ARTIFACT)
+        generator = model.inference_generator
+        if cfg.confidence_epochs and not spend.exhausted:  # after the last epoch: a resumed run fits it again
+            generator = confidence.train_head(generator, cfg, bundle.train, bundle.eval, tracker,
+                                              max(epochs.step, initial_epoch), announce=epoch_lines)
         example = np.asarray(epochs.sample_l[:1], np.float32)
-        tracker.log_generator(model.inference_generator, example, _requirements())
+        tracker.log_generator(generator, example, _requirements())
         return RunResult(tracker.run_id, epochs.step or initial_epoch, epochs.last)
 
 
