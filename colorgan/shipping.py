@@ -15,7 +15,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from colorgan import data, evaluate, metrics, model_folder, paths, publish, references, samples, tracking
+from colorgan import (
+    confidence,
+    data,
+    evaluate,
+    metrics,
+    model_folder,
+    paths,
+    publish,
+    references,
+    samples,
+    tracking,
+    warmstart,
+)
 
 SUBSET = 64  # the fixed subset: the first files of the sorted test split, at the model's size
 FORMAT = 1  # figures.json's layout
@@ -80,8 +92,12 @@ def ship(ref: str, out: Path, root: Path, command: str = "", replace: bool = Fal
     subjects = {"model": evaluate.generator_subject(ref, generator, cfg, model.run_id),
                 "gray": evaluate.baseline_subject("gray", cfg.image_size, cfg, root)}
     command = command or f"colorgan train {out}/{model_folder.CONFIG_FILE}  # the resolved config; command not recorded"
-    params = dict(tracking.run_data(root, model.run_id).params) if model.run_id else {}
+    record = tracking.run_data(root, model.run_id) if model.run_id else None
+    params = dict(record.params) if record else {}
     figures = {"format": FORMAT, "source": model.description, "lineage": model.lineage, "command": command,
+               "training_cpu": training_cpu(record, root) if record else [],
+               "confidence": {k: v for k, v in record.metrics.items() if k.startswith(confidence.PREFIX + "/")}
+               if record else {},
                "image_size": cfg.image_size, "color_space": cfg.color_space,
                "data": {"data_dir": str(data_dir), "data_source": split_info["data_source"],
                         "fingerprint": split_info["fingerprint"]},
@@ -90,6 +106,50 @@ def ship(ref: str, out: Path, root: Path, command: str = "", replace: bool = Fal
                       params)
     model_folder.write(out, generator, cfg, card, figures, replace=replace)
     return ShipResult(Path(out), model.description, figures, card)
+
+
+def training_cpu(record: tracking.RunRecord, root: Path, depth: int = 5) -> list[dict]:
+    """The CPU time that made the model: the run's own (its epochs, then its confidence head) and, along its warm
+    starts (init_from), each source run's, newest first; what each ``max_cpu_minutes`` allowed."""
+    rows = [{"run_id": record.run_id, "name": record.name, "cpu_seconds": record.metrics.get("cpu_seconds", 0.0)
+             + record.metrics.get(f"{confidence.PREFIX}/cpu_seconds", 0.0),
+             "max_cpu_minutes": float(record.params.get("max_cpu_minutes", 0) or 0),
+             "cpu_model": record.params.get("cpu_model", "")}]
+    source = record.tags.get(warmstart.LINEAGE_TAG, "")
+    if depth > 1 and source and not source.startswith("shipped:"):
+        rows += training_cpu(tracking.run_data(root, source), root, depth - 1)
+    return rows
+
+
+def cost_section(rows: list[dict]) -> list[str]:
+    """The card's lines on what training cost, in the CPU time the runs logged (time.process_time)."""
+    if not rows:
+        return []
+    total = sum(r["cpu_seconds"] for r in rows)
+    parts = "; ".join(f"run {r['run_id']} (`{r['name']}`) {r['cpu_seconds']:,.0f} s"
+                      + (f" of a {r['max_cpu_minutes']:g}-minute budget" if r["max_cpu_minutes"] else "")
+                      + (f" on {r['cpu_model']}" if r["cpu_model"] else "") for r in rows)
+    return ["## Training cost", "",
+            f"{total:,.0f} CPU-seconds ({total / 60:.1f} CPU-minutes) of the training processes, as each run logged "
+            f"it (`cpu_seconds`, and `confidence/cpu_seconds` for its head): {parts}.", ""]
+
+
+def confidence_section(values: dict) -> list[str]:
+    """The card's lines on the confidence head (colorgan.confidence), from the run's confidence/ metrics."""
+    if not values:
+        return []
+    key = confidence.PREFIX + "/"
+    alone = (f"eval split without it: pooled PSNR {values[key + 'eval_psnr_alone']:.2f} dB, colourfulness gap "
+             f"{values[key + 'eval_colorfulness_gap_alone']:.1f}")
+    if not values.get(key + "used"):
+        return ["## Confidence head", "", f"Fitted but not used: no offset raised the eval PSNR within the colour "
+                f"budget ({alone}).", ""]
+    return ["## Confidence head", "",
+            "The model scales each pixel's a*b* by a confidence in (0, 1) learned after training on where the "
+            "generator's colour goes wrong (`confidence_epochs`, docs/training.md), so an unfamiliar subject is "
+            f"coloured less. Offset {values[key + 'offset']:g}, chosen on the eval split: pooled PSNR "
+            f"{values[key + 'eval_psnr']:.2f} dB, colourfulness gap {values[key + 'eval_colorfulness_gap']:.1f} "
+            f"({alone}). The figures above are the model's with it.", ""]
 
 
 def model_card(folder: str, cfg, figures: dict, info: dict, params: dict) -> str:
@@ -129,6 +189,8 @@ def model_card(folder: str, cfg, figures: dict, info: dict, params: dict) -> str
           f"{g['colorfulness_gap']:.1f} |" for m, g in zip(model, gray, strict=True)),
         "",
         *other_subjects_section(figures["other_subjects"], size),
+        *confidence_section(figures.get("confidence", {})),
+        *cost_section(figures.get("training_cpu", [])),
         f"`{model_folder.FIGURES_FILE}` holds these figures, and under `subset` those of the first "
         f"{len(figures['subset']['files'])} files of the sorted test split, which `tests/test_shipped_model.py` "
         "recomputes with those of the other subjects.",

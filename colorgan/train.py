@@ -139,7 +139,7 @@ def run_training(cfg: Config, config_path: Path | None = None, resume_run_id: st
         else:
             tracker.log_params({**cfg.to_dict(), **bundle.info, "tf_version": tf.__version__,
                                 "keras_version": keras.__version__, "git_commit": tracking.git_commit(root)})
-            tracker.log_params({"precision_resolved": precision})
+            tracker.log_params({"precision_resolved": precision, "cpu_model": hardware.cpu_model()})
             tracker.set_tags({"colorgan.data_source": bundle.info["data_source"], PRECISION_TAG: why})
             tracker.log_config(cfg, config_path)
             tracker.log_params(tracking.gray_params(gray))

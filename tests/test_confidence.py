@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorgan import color, config, confidence, model_folder, networks, references, tracking, train
+from colorgan import color, confidence, config, model_folder, networks, references, tracking, train
 
 ROOT = Path(__file__).resolve().parent.parent
 
