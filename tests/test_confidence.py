@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorgan import color, confidence, config, model_folder, networks, references, tracking, train
+from colorgan import color, confidence, config, model_folder, networks, references, shipping, tracking, train
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,6 +97,10 @@ def test_a_run_with_the_head_logs_a_model_every_command_loads(colour_folder, sto
     assert has_head == bool(run.metrics["confidence/used"])
     l_in = np.zeros((1, 32, 32, 1), np.float32)
     assert model.generator(l_in, training=False).shape == (1, 32, 32, 2)
+    shipped = shipping.ship(result.run_id, store / "shipped-32", store)  # the card shows the head's figures
+    assert shipped.figures["confidence"]["confidence/used"] == run.metrics["confidence/used"]
+    assert "## Confidence head" in shipped.card and "## Training cost" in shipped.card
+    assert ("Fitted but not used" in shipped.card) != bool(run.metrics["confidence/used"])
 
 
 def test_the_folded_model_round_trips_as_a_plain_keras_model(tmp_path):

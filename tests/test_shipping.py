@@ -54,8 +54,11 @@ def test_ship_writes_the_folder_with_its_figures_and_card(shipped_folder, home, 
                  "## Training data", "## Config", "image_size = 32", "make train EXP=smoke", "| PSNR pooled (dB) |",
                  "| PSNR mean (dB) |", " ± ", "| colourfulness gap to original |", "gray image", "| a |",
                  "## Limitations", f'init_from = "{shipped_folder}"', "## Photos of other subjects",
-                 "| chelsea |", "paired 95% interval"):
+                 "| chelsea |", "paired 95% interval", "## Training cost", f"run {home.run_id}"):
         assert text in card, text
+    cost = figures["training_cpu"]  # what training cost: the run's own CPU seconds (it has no warm start)
+    assert [row["run_id"] for row in cost] == [home.run_id] and cost[0]["cpu_seconds"] > 0
+    assert figures["confidence"] == {} and "## Confidence head" not in card  # trained without the head
 
 
 def test_ship_refuses_to_overwrite_without_replace(shipped_folder, home, capsys):
