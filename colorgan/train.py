@@ -167,13 +167,13 @@ def run_training(cfg: Config, config_path: Path | None = None, resume_run_id: st
             print(f"stopped: {why}", flush=True)
         if epochs.per_image:
             tracker.log_text(per_image_table(bundle.eval_files, epochs.per_image), PER_IMAGE_ARTIFACT)
-        generator = model.inference_generator
+        last_step, generator = epochs.step or initial_epoch, model.inference_generator
         if cfg.confidence_epochs and not spend.exhausted:  # after the last epoch: a resumed run fits it again
-            generator = confidence.train_head(generator, cfg, bundle.train, bundle.eval, tracker,
-                                              max(epochs.step, initial_epoch), announce=epoch_lines)
+            generator = confidence.train_head(generator, cfg, bundle.train, bundle.eval, tracker, last_step,
+                                              announce=epoch_lines)
         example = np.asarray(epochs.sample_l[:1], np.float32)
         tracker.log_generator(generator, example, _requirements())
-        return RunResult(tracker.run_id, epochs.step or initial_epoch, epochs.last)
+        return RunResult(tracker.run_id, last_step, epochs.last)
 
 
 def fit_phases(model: gan.ColorGAN, cfg: Config, dataset: tf.data.Dataset, initial_epoch: int, callbacks: list,
