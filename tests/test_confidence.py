@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_train import smoke_config
 
 from colorgan import color, confidence, config, model_folder, networks, references, shipping, tracking, train
 
@@ -24,10 +25,10 @@ def tiny_generator(size: int = 32):
     return generator
 
 
-def batches(n: int, size: int = 32, seed: int = 0, offset: float = 0.0) -> tf.data.Dataset:
+def batches(n: int, size: int = 32, seed: int = 0) -> tf.data.Dataset:
     """(L, ab) pairs whose a*b* the (untrained) generator cannot know: a random colour per image."""
     rng = np.random.default_rng(seed)
-    rgb = np.clip(rng.uniform(0, 1, (n, 1, 1, 3)) + offset + rng.normal(0, 0.02, (n, size, size, 3)), 0, 1)
+    rgb = np.clip(rng.uniform(0, 1, (n, 1, 1, 3)) + rng.normal(0, 0.02, (n, size, size, 3)), 0, 1)
     pairs = color.encode(tf.constant(rgb, tf.float32), "lab")
     return tf.data.Dataset.from_tensor_slices(pairs).batch(8)
 
@@ -82,9 +83,7 @@ def test_rgb_runs_refuse_the_head():
 
 @pytest.mark.slow
 def test_a_run_with_the_head_logs_a_model_every_command_loads(colour_folder, store):
-    cfg = config.load(ROOT / "experiments" / "smoke.toml",
-                      [f"data_dir={colour_folder}", "eval_fraction=0.2", "test_fraction=0.1", "epochs=1",
-                       "confidence_epochs=1", "confidence_gap_allowance=1000"])
+    cfg = smoke_config(colour_folder, "epochs=1", "confidence_epochs=1", "confidence_gap_allowance=1000")
     result = train.run_training(cfg, ROOT / "experiments" / "smoke.toml", root=store, verbose=0, epoch_lines=False)
     run = tracking.run_data(store, result.run_id)
     for key in ("confidence/used", "confidence/eval_psnr", "confidence/eval_colorfulness_gap",

@@ -3,15 +3,12 @@ weighted loss, and a tiny real run that trains with it and logs its prior."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_train import smoke_config
 
 from colorgan import color, config, data, gan, losses, resume, tracking, train
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _counts() -> np.ndarray:
@@ -82,9 +79,7 @@ def test_build_wants_a_table_exactly_for_rebalance():
 
 @pytest.mark.slow
 def test_a_tiny_run_trains_with_rebalance_and_logs_its_prior(colour_folder, store):
-    cfg = config.load(ROOT / "experiments" / "smoke.toml",
-                      [f"data_dir={colour_folder}", "eval_fraction=0.2", "test_fraction=0.1", "epochs=1",
-                       "recon_weighting=rebalance", "rebalance_bins=8"])
+    cfg = smoke_config(colour_folder, "epochs=1", "recon_weighting=rebalance", "rebalance_bins=8")
     result = train.run_training(cfg, root=store, verbose=0)
     client = tracking.store.connect(store)
     run = client.get_run(result.run_id)
