@@ -63,7 +63,10 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "padding": ("zero", "reflect"),
     "recon_weighting": ("none", "rebalance"),
     "full_eval": ("every_epoch", "last_epoch"),
+    "critic_norm": ("batch", "instance", "layer", "group", "none"),
+    "critic_batches": ("joint", "separate"),
 }
+CRITIC_PATCHES = (1, 16, 46)  # the critic's receptive field in pixels: each value names a layout in networks
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,12 @@ class Config:
     generator_width: float = 1.0  # multiplies the U-Net's channel widths (capacity; cost grows about as its square)
     dropout: float = 0.5  # on the deepest up-sampling blocks of the U-Net
     power_iterations: int = 10  # spectral normalization power iterations; 0 = no spectral normalization
+    critic_norm: str = "batch"  # the critic's normalisation layers (the report's: batch); see docs/critic.md
+    critic_batches: str = "joint"  # "separate": real and generated in batches of their own (the report's), which
+    # BatchNorm lets the critic tell apart by their statistics alone: held-out photos then score at chance
+    critic_patch: int = 46  # the critic's receptive field (pixels): 46 (the report's PatchGAN), 16, or 1 (PixelGAN)
+    critic_pretrain_steps: int = 0  # before the GAN phase: steps of the critic alone on the frozen generator
+    critic_pretrain_auc: float = 0.9  # ...ended early once its held-out AUC (real vs generated photos) reaches this
     spectral_norm_on: str = "discriminator"  # which network's convolutions get spectral normalization
     padding: str = "zero"  # the generator's strided convolutions: "reflect" pads with the image, not zeros (no frame)
     # --- losses ---
@@ -146,12 +155,17 @@ class Config:
         _check_range(self, "beta1", 0.0, 0.999)
         _check_range(self, "resize_margin", 1.0, 2.0)
         _check_range(self, "generator_width", 0.25, 4.0)
-        for key in ("batch_size", "epochs", "sample_images", "curve_eval_images"):
+        if self.critic_patch not in CRITIC_PATCHES:
+            raise ConfigError(f"critic_patch: {self.critic_patch} is not one of {', '.join(map(str, CRITIC_PATCHES))}")
+        _check_range(self, "critic_pretrain_auc", 0.5, 1.0)
+        if self.epochs == 0 and not self.pretrain_epochs:
+            raise ConfigError("epochs: 0 GAN epochs leaves a run with nothing to train (set pretrain_epochs too)")
+        for key in ("batch_size", "sample_images", "curve_eval_images"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: must be at least 1, got {getattr(self, key)}")
         for key in ("max_train_images", "max_eval_images", "power_iterations", "grey_threshold", "lambda_recon",
                     "curve_points", "pretrain_epochs", "decay_epochs", "max_cpu_minutes", "confidence_epochs",
-                    "confidence_gap_allowance"):
+                    "confidence_gap_allowance", "epochs", "critic_pretrain_steps"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key}: must not be negative, got {getattr(self, key)}")
         for key in ("lr_g", "lr_d"):
@@ -183,7 +197,8 @@ def _check_schedule(cfg: Config) -> None:
     if cfg.lr_schedule == "constant" and cfg.decay_epochs:
         raise ConfigError(f"decay_epochs: {cfg.decay_epochs} has no effect with lr_schedule = constant "
                           "(set lr_schedule = linear_decay, or decay_epochs = 0)")
-    phases = [("epochs", cfg.epochs)] + ([("pretrain_epochs", cfg.pretrain_epochs)] if cfg.pretrain_epochs else [])
+    phases = ([("epochs", cfg.epochs)] if cfg.epochs else []) + (
+        [("pretrain_epochs", cfg.pretrain_epochs)] if cfg.pretrain_epochs else [])
     for key, length in phases:
         if cfg.decay_epochs > length:
             raise ConfigError(f"decay_epochs: {cfg.decay_epochs} is longer than the phase it applies to "

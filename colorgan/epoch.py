@@ -69,6 +69,9 @@ def epoch_line(step: int, epochs: int, phase: str, values: dict[str, float], gra
     quality = "  ".join(f"{m.label} {m.show(values['eval/' + m.name])} (gray {gray[m.name]:.{m.digits}f})"
                         for m in (metrics.QUALITY[name] for name in EPOCH_LINE)) if "eval/psnr" in values else \
         "the whole split after the last epoch (full_eval = last_epoch)"
+    if "eval/critic_auc" in values:  # the critic's held-out skill: is this GAN phase a game at all
+        quality += (f"  critic AUC {values['eval/critic_auc']:.3f} [{values['eval/critic_auc_low']:.3f}, "
+                    f"{values['eval/critic_auc_high']:.3f}]")
     return (f"epoch {step}/{epochs} ({phase})  {train_part}  | eval {quality}"
             f"  | {values['images_per_sec']:.1f} img/s  {seconds:.0f}s")
 

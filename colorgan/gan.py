@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorgan import color, losses, metrics, networks
+from colorgan import color, critic, losses, metrics, networks
 from colorgan.config import Config
 
 ADVERSARIAL_LOSSES = ("g_total", "g_gan", "g_recon", "d_loss", "d_loss_real", "d_loss_fake", "d_real", "d_fake")
@@ -23,7 +23,7 @@ class ColorGAN(keras.Model):
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model | None, *, color_space: str,
                  recon_loss: str, lambda_recon: float, label_smoothing: float, smoothing_mode: str,
-                 ema_decay: float = 0.0, recon_weights=None, **kwargs):
+                 ema_decay: float = 0.0, recon_weights=None, critic_batches: str = "joint", **kwargs):
         super().__init__(**kwargs)
         # The rebalancing table (losses.rebalance_weights), a non-trainable variable so checkpoints carry it.
         self.recon_weights = None if recon_weights is None else keras.Variable(
@@ -33,6 +33,7 @@ class ColorGAN(keras.Model):
         self.color_space = color_space
         self.recon_loss, self.lambda_recon = recon_loss, lambda_recon
         self.label_smoothing, self.smoothing_mode = label_smoothing, smoothing_mode
+        self.critic_batches = critic_batches
         self.pretraining = False
         self.ema_decay = ema_decay
         self.ema_generator = _shadow(generator) if ema_decay > 0 else None
@@ -102,16 +103,29 @@ class ColorGAN(keras.Model):
     def call(self, l_in, training=False):
         return (self.generator if training else self.inference_generator)(l_in, training=training)
 
-    def compute_losses(self, l_in, target, training: bool) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-        """Every loss of one batch, and the generator's output; the single source for train and test."""
+    def critic_logits(self, l_in, target, fake, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
+        """(logits on the real photos, logits on the generated ones). ``critic_batches = "joint"``: one call on the
+        two stacked, so a training-mode BatchNorm normalises both kinds with the same statistics; "separate" (the
+        report's): one call each, whose batch statistics alone tell the kinds apart (docs/critic.md)."""
+        if self.critic_batches == "separate":
+            return (self.discriminator([l_in, target], training=training),
+                    self.discriminator([l_in, fake], training=training))
+        both = self.discriminator([tf.concat([l_in, l_in], 0),
+                                   tf.concat([tf.cast(target, fake.dtype), fake], 0)], training=training)
+        n = tf.shape(l_in)[0]
+        return both[:n], both[n:]
+
+    def compute_losses(self, l_in, target, training: bool) -> tuple[dict[str, tf.Tensor], tf.Tensor, dict]:
+        """Every loss of one batch, the generator's output and the critic's per-photo scores (critic.SCORES: its
+        mean logit on each real and each generated photo; {} without a critic in this phase); the single source
+        for train and test."""
         fake = (self.generator if training else self.inference_generator)(l_in, training=training)
         recon = losses.reconstruction_loss(target, fake, self.recon_loss, self.recon_weights)
         out = {"g_recon": recon}
         if not self.adversarial_now:
             out["g_total"] = self.lambda_recon * recon
-            return out, fake
-        real_logits = self.discriminator([l_in, target], training=training)
-        fake_logits = self.discriminator([l_in, fake], training=training)
+            return out, fake, {}
+        real_logits, fake_logits = self.critic_logits(l_in, target, fake, training)
         out["g_gan"] = losses.adversarial_loss(fake_logits)
         out["g_total"] = out["g_gan"] + self.lambda_recon * recon
         out["d_loss_real"], out["d_loss_fake"] = losses.discriminator_parts(real_logits, fake_logits,
@@ -120,7 +134,7 @@ class ColorGAN(keras.Model):
         # Mean D(real) and D(fake) probabilities: the first thing to look at when a GAN misbehaves.
         out["d_real"] = tf.reduce_mean(tf.sigmoid(tf.cast(real_logits, tf.float32)))
         out["d_fake"] = tf.reduce_mean(tf.sigmoid(tf.cast(fake_logits, tf.float32)))
-        return out, fake
+        return out, fake, critic.photo_scores(real_logits, fake_logits)
 
     def _track(self, values: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         for name in self.loss_names:
@@ -130,7 +144,7 @@ class ColorGAN(keras.Model):
     def train_step(self, data):
         l_in, target = data
         with tf.GradientTape(persistent=True) as tape:
-            values, _ = self.compute_losses(l_in, target, training=True)
+            values, _, _ = self.compute_losses(l_in, target, training=True)
         g_vars = self.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(values["g_total"], g_vars), g_vars, strict=True))
         if self.adversarial_now:
@@ -161,10 +175,31 @@ class ColorGAN(keras.Model):
         It returns the batch's own figures instead of running means, so that evaluation (epoch.evaluate_split)
         can weight the losses by batch size and pool the per-image scores over a whole split."""
         l_in, target = data
-        values, fake = self.compute_losses(l_in, target, training=False)
+        values, fake, critic_scores = self.compute_losses(l_in, target, training=False)
         pred_rgb = color.decode(l_in, fake, self.color_space)
         true_rgb = color.decode(l_in, target, self.color_space)
-        return {"losses": values, "scores": metrics.image_scores(pred_rgb, true_rgb)}
+        return {"losses": values, "scores": {**metrics.image_scores(pred_rgb, true_rgb), **critic_scores}}
+
+    def critic_scores(self, data) -> dict[str, tf.Tensor]:
+        """The critic's per-photo scores (critic.photo_scores) on a batch and on the generator's colouring of it, in
+        inference mode: what its held-out skill is measured from."""
+        l_in, target = data
+        fake = self.inference_generator(l_in, training=False)
+        return critic.photo_scores(*self.critic_logits(l_in, target, fake, training=False))
+
+    def critic_step(self, data) -> dict[str, tf.Tensor]:
+        """One step of the critic alone against the frozen generator's inference-mode output (DeOldify's critic
+        pre-training, colorgan.critic): the generator's weights and statistics do not move."""
+        l_in, target = data
+        fake = tf.stop_gradient(self.inference_generator(l_in, training=False))
+        with tf.GradientTape() as tape:
+            real_logits, fake_logits = self.critic_logits(l_in, target, fake, training=True)
+            d_real, d_fake = losses.discriminator_parts(real_logits, fake_logits, self.label_smoothing,
+                                                        self.smoothing_mode)
+            d_loss = 0.5 * (d_real + d_fake)
+        d_vars = self.discriminator.trainable_variables
+        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars, strict=True))
+        return {"d_loss": d_loss}
 
 
 def _shadow(generator: keras.Model) -> keras.Model:
@@ -197,7 +232,8 @@ def build_colorgan(cfg: Config, recon_weights=None) -> ColorGAN:
     generator, discriminator = networks.build(cfg)
     model = ColorGAN(generator, discriminator, color_space=cfg.color_space, recon_loss=cfg.recon_loss,
                      lambda_recon=cfg.lambda_recon, label_smoothing=cfg.label_smoothing,
-                     smoothing_mode=cfg.smoothing_mode, ema_decay=cfg.ema_decay, recon_weights=recon_weights)
+                     smoothing_mode=cfg.smoothing_mode, ema_decay=cfg.ema_decay, recon_weights=recon_weights,
+                     critic_batches=cfg.critic_batches)
     model.compile(
         g_optimizer=make_optimizer(cfg.lr_g, cfg.beta1),
         d_optimizer=make_optimizer(cfg.lr_d, cfg.beta1) if discriminator is not None else None,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from colorgan import color
+from colorgan import color, critic
 
 PSNR_CAP_DB = 100.0  # per-image cap: 10*log10(1/1e-10); stated wherever mean/median PSNR is reported
 _MSE_FLOOR = 10.0 ** (-PSNR_CAP_DB / 10.0)
@@ -234,6 +234,7 @@ def summarise(per_image: dict[str, np.ndarray]) -> dict[str, float]:
     for name, ring, inner in BORDER:
         if ring in per_image and inner in per_image:
             out[name] = border_ratio(per_image[ring], per_image[inner])
+    out.update(critic.figures(per_image))  # the critic's skill on the same photos, when a critic scored them
     return out
 
 

@@ -119,24 +119,56 @@ def build_generator(image_size: int, out_channels: int, dropout: float = 0.5, po
     return keras.Model(inputs, outputs, name=name)
 
 
+def _critic_norm(x, norm: str, name: str):
+    """The critic's normalisation after a convolution (config ``critic_norm``). Batch statistics are what let a
+    critic fed real-only and generated-only batches answer from the batch, not the photo (docs/critic.md); the
+    others normalise each photo on its own (instance: per channel, layer: over all channels, group: 8 groups)."""
+    if norm == "none":
+        return x
+    if norm == "batch":
+        return layers.BatchNormalization(momentum=_BN_MOMENTUM, name=f"{name}_bn")(x)
+    groups = {"instance": -1, "layer": 1, "group": 8}[norm]
+    return layers.GroupNormalization(groups=groups, name=f"{name}_{norm}norm")(x)
+
+
+def _critic_conv(x, filters: int, kernel: int, stride: int, norm: str, power_iterations: int, name: str):
+    conv = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=norm == "none",
+                         kernel_initializer=_init(), name=f"{name}_conv")
+    x = _critic_norm(_conv(conv, power_iterations)(x), norm, name)
+    return layers.LeakyReLU(0.2, name=f"{name}_lrelu")(x)
+
+
+# The critic's layouts by receptive field (config ``critic_patch``): (filters, kernel, stride) before the 1-channel
+# logits convolution (kernel 4, or 1 for the 1x1 PixelGAN). 46: the report's PatchGAN (two 4x4 stride-2 and two
+# stride-1 convolutions); 16: pix2pix's n_layers = 1; 1: pix2pix's PixelGAN, which sees one pixel's colour and L*.
+CRITIC_LAYOUTS: dict[int, tuple[tuple[int, int, int], ...]] = {
+    46: ((32, 4, 2), (64, 4, 2), (128, 4, 1), (256, 4, 1)),
+    16: ((32, 4, 2), (64, 4, 1)),
+    1: ((64, 1, 1), (128, 1, 1)),
+}
+
+
 def build_discriminator(image_size: int, target_channels: int, power_iterations: int = 10,
-                        name: str = "patch_discriminator") -> keras.Model:
-    """Conditional PatchGAN: concat(L, colour) -> a (size/4)x(size/4) map of real/fake logits."""
+                        name: str = "patch_discriminator", norm: str = "batch", patch: int = 46) -> keras.Model:
+    """Conditional PatchGAN: concat(L, colour) -> a map of real/fake logits, one per ``patch``-pixel window (the
+    first convolution unnormalised, as in pix2pix)."""
     l_in = keras.Input((image_size, image_size, 1), name="l_input")
     target = keras.Input((image_size, image_size, target_channels), name="color_input")
     x = layers.Concatenate(name="condition")([l_in, target])
-    x = _down(x, 32, batchnorm=False, power_iterations=power_iterations, name="down1")
-    x = _down(x, 64, batchnorm=True, power_iterations=power_iterations, name="down2")
-    for i, filters in enumerate((128, 256)):
-        conv = layers.Conv2D(filters, 4, strides=1, padding="same", use_bias=False, kernel_initializer=_init(),
-                             name=f"conv{i + 3}")
-        x = _conv(conv, power_iterations)(x)
-        x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name=f"conv{i + 3}_bn")(x)
-        x = layers.LeakyReLU(0.2, name=f"conv{i + 3}_lrelu")(x)
-    last = layers.Conv2D(1, 4, strides=1, padding="same", kernel_initializer=_init(), name="logits_conv")
+    layout = CRITIC_LAYOUTS[patch]
+    for i, (filters, kernel, stride) in enumerate(layout):
+        x = _critic_conv(x, filters, kernel, stride, norm if i > 0 else "none", power_iterations, f"critic{i + 1}")
+    last = layers.Conv2D(1, 1 if patch == 1 else 4, strides=1, padding="same", kernel_initializer=_init(),
+                         name="logits_conv")
     x = _conv(last, power_iterations)(x)
     logits = layers.Activation("linear", dtype="float32", name="logits")(x)
     return keras.Model([l_in, target], logits, name=name)
+
+
+def critic(cfg: Config) -> keras.Model:
+    """The conditional critic a config asks for (its layout, normalisation and spectral norm)."""
+    return build_discriminator(cfg.image_size, color.channels(cfg.color_space), cfg.power_iterations,
+                               norm=cfg.critic_norm, patch=cfg.critic_patch)
 
 
 def unet(cfg: Config) -> keras.Model:
@@ -154,4 +186,4 @@ def build(cfg: Config) -> tuple[keras.Model, keras.Model | None]:
     generator = GENERATORS[cfg.generator](cfg)
     if not cfg.adversarial:
         return generator, None
-    return generator, build_discriminator(cfg.image_size, color.channels(cfg.color_space), cfg.power_iterations)
+    return generator, critic(cfg)

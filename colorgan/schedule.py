@@ -30,9 +30,11 @@ def total_epochs(cfg: Config) -> int:
 
 
 def phases(cfg: Config) -> list[Phase]:
-    """``pretrain_epochs`` of pre-training (when any), then ``epochs`` of the main phase."""
+    """``pretrain_epochs`` of pre-training (when any), then ``epochs`` of the main phase (when any: a shared warm
+    start is pre-training alone, its critic pre-trained after it, colorgan.critic)."""
     main = Phase(MAIN, "gan" if cfg.adversarial else "l1", cfg.pretrain_epochs, total_epochs(cfg))
-    return ([Phase(PRETRAIN, "pretrain", 0, cfg.pretrain_epochs)] if cfg.pretrain_epochs else []) + [main]
+    return ([Phase(PRETRAIN, "pretrain", 0, cfg.pretrain_epochs)] if cfg.pretrain_epochs else []) + (
+        [main] if cfg.epochs else [])
 
 
 def phase_at(cfg: Config, epoch: int) -> Phase:

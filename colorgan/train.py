@@ -15,6 +15,7 @@ from colorgan import (
     budget,
     color,
     confidence,
+    critic,
     curves,
     data,
     epoch,
@@ -102,6 +103,7 @@ def run_training(cfg: Config, config_path: Path | None = None, resume_run_id: st
     ``on_start(run_id)`` is called as soon as the MLflow run exists (a study records it on its trial).
     ``verbose`` is Keras' (1: its progress bar); ``epoch_lines`` prints our one line per epoch.
     ``heartbeat``: how often the run beats and its grace period (colorgan.heartbeat; a study passes its own).
+    ``critic_pretrain_steps``: the critic alone on the frozen generator before the GAN phase (``pretrain_critic``).
     ``on_epoch_end(step, values)``: the last call of each epoch's end (epoch.OnEpochEnd: a study reports to its
     trial). ``callbacks``: more Keras callbacks (tests), called after the epoch's end, so they see it logged."""
     root = root or paths.repo_root()
@@ -155,9 +157,13 @@ def run_training(cfg: Config, config_path: Path | None = None, resume_run_id: st
         steps = math.ceil(n_train / cfg.batch_size)
         curve = curve_points(cfg, bundle, steps, tracker,
                              set(tracker.metric_steps(curves.EPOCH_KEY)) if resume_run_id else set())
+        warm_critic = None
+        if wants_critic_pretraining(model, cfg, lineage, tracker if resume_run_id else None):
+            def warm_critic():
+                pretrain_critic(model, cfg, bundle, tracker, announce=epoch_lines)
         try:
             fit_phases(model, cfg, bundle.train, initial_epoch,
-                       [spend, epoch.EpochBoundary(epochs), *curve, *callbacks], verbose, steps, spend)
+                       [spend, epoch.EpochBoundary(epochs), *curve, *callbacks], verbose, steps, spend, warm_critic)
         except NonFiniteLoss as exc:
             raise NonFiniteLoss(f"run {tracker.run_id} FAILED: {exc} (lower lr_g, lr_d or lambda_recon)") from exc
         if spend.exhausted:
@@ -165,6 +171,8 @@ def run_training(cfg: Config, config_path: Path | None = None, resume_run_id: st
                    f"in epoch {epochs.step} of {schedule.total_epochs(cfg)}")
             tracker.set_tags({"colorgan.stopped": why})
             print(f"stopped: {why}", flush=True)
+        if cfg.adversarial and cfg.epochs and epochs.step > cfg.pretrain_epochs:
+            judge_the_game(tracker, epochs.last, announce=epoch_lines)
         if epochs.per_image:
             tracker.log_text(per_image_table(bundle.eval_files, epochs.per_image), PER_IMAGE_ARTIFACT)
         last_step, generator = epochs.step or initial_epoch, model.inference_generator
@@ -176,8 +184,55 @@ def run_training(cfg: Config, config_path: Path | None = None, resume_run_id: st
         return RunResult(tracker.run_id, last_step, epochs.last)
 
 
+def wants_critic_pretraining(model: gan.ColorGAN, cfg: Config, lineage: dict[str, str],
+                             resumed: tracking.RunTracker | None) -> bool:
+    """Whether this run pre-trains its critic before the GAN phase: asked for (``critic_pretrain_steps``), a critic
+    there, not loaded already trained from the warm start, and (a resumed run) not done before the crash."""
+    if not cfg.critic_pretrain_steps or model.discriminator is None:
+        return False
+    if lineage.get(warmstart.DISCRIMINATOR_TAG, "").startswith("loaded"):
+        return False
+    return resumed is None or not resumed.metric_steps("critic_pretrain/steps")
+
+
+def pretrain_critic(model: gan.ColorGAN, cfg: Config, bundle: data.DataBundle, tracker: tracking.RunTracker,
+                    announce: bool = True) -> dict[str, float]:
+    """DeOldify's critic pre-training, after the generator's and before the GAN's epochs: the critic alone on the
+    frozen generator's colourings (colorgan.critic.pretrain), until its AUC on the first ``curve_eval_images`` eval
+    photos reaches ``critic_pretrain_auc`` or ``critic_pretrain_steps`` are spent. Logged per check
+    (``critic_pretrain/``), and the critic as the run's ``critic/`` artifact, which a warm start loads."""
+    model.start_phase(pretraining=False)  # the critic's optimizer gets its learning rate from the GAN phase
+    model.d_optimizer.learning_rate = cfg.lr_d
+    subset = curves.take_images(bundle.eval, cfg.curve_eval_images, cfg.batch_size)
+    cpu = time.process_time()
+    last = critic.pretrain(model, bundle.train, subset, cfg.critic_pretrain_steps, cfg.critic_pretrain_auc,
+                           max(10, cfg.critic_pretrain_steps // 10), tracker.log_metrics)
+    last["critic_pretrain/cpu_seconds"] = time.process_time() - cpu
+    tracker.log_metrics({"critic_pretrain/cpu_seconds": last["critic_pretrain/cpu_seconds"]},
+                        step=int(last["critic_pretrain/steps"]))
+    tracker.log_critic(tf.train.Checkpoint(discriminator=model.discriminator).write)
+    got = {k.removeprefix("critic_pretrain/"): v for k, v in last.items()}
+    line = (f"critic pre-trained: {int(got['steps'])} steps, held-out AUC {got['critic_auc']:.3f} "
+            f"[{got['critic_auc_low']:.3f}, {got['critic_auc_high']:.3f}], D(real)-D(fake) {got['critic_gap']:+.3f}")
+    tracker.set_tags({"colorgan.critic_pretrain": line})
+    if announce:
+        print(line, flush=True)
+    return last
+
+
+def judge_the_game(tracker: tracking.RunTracker, last: dict[str, float], announce: bool = True) -> None:
+    """The run's verdict on its GAN phase (critic.verdict on the last whole-split evaluation), as a tag and a line."""
+    found = critic.verdict(last)
+    if found is None:
+        return
+    kind, line = found
+    tracker.set_tags({critic.VERDICT_TAG: f"{kind}: {line}"})
+    if announce:
+        print(f"GAN phase: {line}", flush=True)
+
+
 def fit_phases(model: gan.ColorGAN, cfg: Config, dataset: tf.data.Dataset, initial_epoch: int, callbacks: list,
-               verbose: int, steps_per_epoch: int, spend: budget.Spend | None = None) -> None:
+               verbose: int, steps_per_epoch: int, spend: budget.Spend | None = None, warm_critic=None) -> None:
     """One fit() per phase still to run (schedule.phases), from ``initial_epoch`` (0-based, counted over the whole
     run, so callbacks see one epoch numbering): the step functions are traced for their phase. A spent CPU budget
     ends the run, not only the phase.
@@ -190,9 +245,14 @@ def fit_phases(model: gan.ColorGAN, cfg: Config, dataset: tf.data.Dataset, initi
             continue
         if spend is not None and spend.exhausted:
             return
+        if phase.index == schedule.MAIN and warm_critic is not None:
+            warm_critic()
+            warm_critic = None
         model.start_phase(pretraining=phase.index == schedule.PRETRAIN)
         model.fit(dataset.repeat(), epochs=phase.stop, steps_per_epoch=steps_per_epoch, shuffle=False,
                   initial_epoch=max(initial_epoch, phase.start), verbose=verbose, callbacks=callbacks)
+    if warm_critic is not None and not (spend is not None and spend.exhausted):  # no GAN phase (a shared warm start)
+        warm_critic()
 
 
 def curve_points(cfg: Config, bundle: data.DataBundle, steps_per_epoch: int, tracker: tracking.RunTracker,

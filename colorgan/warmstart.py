@@ -22,6 +22,8 @@ from colorgan.config import Config, ConfigError, UsageError
 LINEAGE_TAG = "colorgan.init_from_run"  # the resolved source: a run id, or shipped:<folder>@<weights sha256 prefix>
 DISCRIMINATOR_TAG = "colorgan.init_from_discriminator"  # "loaded", or why D started fresh
 MUST_MATCH = ("image_size", "color_space", "generator")
+# a pre-trained critic is loaded only into a critic of the same design
+CRITIC_MUST_MATCH = ("critic_norm", "critic_patch", "power_iterations")
 
 def apply(model, cfg: Config, root: Path, study_run: references.StudyRun | None = None,
           resume_run_id: str | None = None, announce: bool = True) -> dict[str, str]:
@@ -83,24 +85,39 @@ def copy_weights(target, source, what: str) -> None:
 
 
 def _load_discriminator(model, cfg: Config, source: references.Model, root: Path) -> str:
-    """Restore D from the source run's checkpoint when it holds a compatible one; what happened, in words."""
+    """Restore D from the source run: its pre-trained critic (the ``critic/`` artifact of a run that pre-trained
+    one, colorgan.train.pretrain_critic) when there is one of the same design, else its checkpoint's when that holds
+    a compatible one; what happened, in words ("loaded..." when a critic came)."""
     if model.discriminator is None:
         return "not used (adversarial = false)"
     if source.run_id is None:
         return "fresh (a shipped model has none)"
-    if not source.cfg.adversarial:
-        return "fresh (the source trained without one)"
-    if (source.cfg.power_iterations > 0) != (cfg.power_iterations > 0):
-        return "fresh (the source's spectral normalization differs)"
+    differs = [f"{key} {getattr(source.cfg, key)} != {getattr(cfg, key)}" for key in CRITIC_MUST_MATCH
+               if getattr(source.cfg, key) != getattr(cfg, key)]
     with tempfile.TemporaryDirectory() as tmp:
-        found = tracking.run_tracker(root, source.run_id).load_checkpoint(Path(tmp))
+        tracker = tracking.run_tracker(root, source.run_id)
+        prefix = tracker.load_critic(Path(tmp) / "critic")
+        if prefix is not None:
+            if differs:
+                return f"fresh (the source's pre-trained critic is another design: {', '.join(differs)})"
+            return _read_discriminator(model, prefix, "loaded (pre-trained critic)")
+        if not source.cfg.adversarial:
+            return "fresh (the source trained without one)"
+        if (source.cfg.power_iterations > 0) != (cfg.power_iterations > 0):
+            return "fresh (the source's spectral normalization differs)"
+        found = tracker.load_checkpoint(Path(tmp) / "checkpoint")
         if found is None:
             return "fresh (the source run saved no checkpoint)"
-        fresh = [w.copy() for w in model.discriminator.get_weights()]
-        try:
-            status = tf.train.Checkpoint(discriminator=model.discriminator).read(found[0])
-            status.expect_partial().assert_existing_objects_matched()
-        except (AssertionError, ValueError) as exc:
-            model.discriminator.set_weights(fresh)  # never half-restored
-            return f"fresh (the checkpoint's does not fit: {str(exc).splitlines()[0][:200]})"
-    return "loaded"
+        return _read_discriminator(model, found[0], "loaded")
+
+
+def _read_discriminator(model, prefix: str, loaded: str) -> str:
+    """Read D from a checkpoint prefix, never half: ``loaded``, or "fresh (why)" with D's own weights kept."""
+    fresh = [w.copy() for w in model.discriminator.get_weights()]
+    try:
+        status = tf.train.Checkpoint(discriminator=model.discriminator).read(prefix)
+        status.expect_partial().assert_existing_objects_matched()
+    except (AssertionError, ValueError) as exc:
+        model.discriminator.set_weights(fresh)  # never half-restored
+        return f"fresh (the checkpoint's does not fit: {str(exc).splitlines()[0][:200]})"
+    return loaded

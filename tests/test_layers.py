@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("config",),  # the frozen hyper-parameters
     ("color", "images", "paths", "grids", "losses", "samples",  # pixels, files, locations: no model, no store
+     "critic",  # the critic's skill (held-out AUC, the chance verdict) and its pre-training loop
      "heartbeat",  # whether a job's process is alive
      "diskspace",  # free space, and a write error recognised as a full disk
      "scan_cache",  # what the data scan found per file, kept between runs

@@ -4,6 +4,7 @@ the final generator. The training loop gets one from ``runs.open_run``; other wr
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 
@@ -15,6 +16,9 @@ from mlflow.tracking import MlflowClient
 import colorgan.tracking.checkpoints as checkpoints
 from colorgan import config as config_mod
 from colorgan.tracking.store import MODEL_NAME, RESOLVED_CONFIG, patiently
+
+CRITIC_FOLDER = "critic"  # a run's pre-trained critic (log_critic), apart from its checkpoint's two slots
+CRITIC_PREFIX = "critic"
 
 
 class RunTracker:
@@ -64,6 +68,20 @@ class RunTracker:
         checkpoints.save(self.client, self.run_id, self.checkpoint_slot, write_fn, epoch, epoch_metrics)
         self.checkpoint_slot = checkpoints.other_slot(self.checkpoint_slot)
         self.client.set_tag(self.run_id, "colorgan.last_epoch", str(epoch))
+
+    def log_critic(self, write_fn) -> None:
+        """The pre-trained critic (``write_fn(prefix)`` writes a tf.train.Checkpoint of it) as the run's
+        ``critic/`` artifact: what a warm start from this run loads as its discriminator (colorgan.warmstart)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            write_fn(str(Path(tmp) / CRITIC_PREFIX))
+            self.client.log_artifacts(self.run_id, tmp, CRITIC_FOLDER)
+
+    def load_critic(self, dest: Path) -> str | None:
+        """Download the run's pre-trained critic: the prefix for tf.train.Checkpoint.read, or None without one."""
+        if not any(f.path == CRITIC_FOLDER for f in self.client.list_artifacts(self.run_id)):
+            return None
+        local = self.client.download_artifacts(self.run_id, CRITIC_FOLDER, str(dest))
+        return str(Path(local) / CRITIC_PREFIX)
 
     def load_checkpoint(self, dest: Path) -> tuple[str, dict] | None:
         """Download the newest whole checkpoint: (prefix for tf.train.Checkpoint.read, state) or None if none."""
