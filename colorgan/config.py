@@ -67,6 +67,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "critic_batches": ("joint", "separate"),
 }
 CRITIC_PATCHES = (1, 16, 46)  # the critic's receptive field in pixels: each value names a layout in networks
+# the keys that shape the critic's weights: a pre-trained critic serves only a run of the same design (warmstart)
+CRITIC_DESIGN = ("critic_norm", "critic_patch", "power_iterations")
 
 
 @dataclass(frozen=True)

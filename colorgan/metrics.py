@@ -66,6 +66,11 @@ MEANS = tuple(m for m in QUALITY.values() if m.mean_of)  # the figures that are 
 GAINS: dict[str, Metric] = {m.name: m for m in (
     Metric("psnr_gain", "PSNR gain over the gray image", "dB", "higher", 2, gain_of="psnr"),
 )}
+# The critic's skill on the same photos (colorgan.critic): logged where a GAN phase's critic scored them.
+CRITIC: dict[str, Metric] = {m.name: m for m in (
+    Metric("critic_auc", "critic AUC (0.5 = chance)", "", "", 3),
+    Metric("critic_gap", "critic D(real) - D(fake)", "", "", 3),
+)}
 # The per-image scores a paired comparison of two models reads (each "higher" or "lower" is better).
 PAIRED = (("psnr", "higher"), ("colorfulness_gap", "lower"), ("color_auc_rebal", "higher"))
 
@@ -73,7 +78,7 @@ PAIRED = (("psnr", "higher"), ("colorfulness_gap", "lower"), ("color_auc_rebal",
 def declared(key: str) -> Metric | None:
     """The declared figure behind a logged key (``eval/psnr``, ``test/psnr``, ``psnr``), or None."""
     name = key.rsplit("/", 1)[-1]
-    return QUALITY.get(name) or GAINS.get(name)
+    return QUALITY.get(name) or GAINS.get(name) or CRITIC.get(name)
 
 
 def heading_of(key: str) -> str:

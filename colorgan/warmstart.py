@@ -16,14 +16,14 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from colorgan import config as config_mod
 from colorgan import references, tracking
 from colorgan.config import Config, ConfigError, UsageError
 
 LINEAGE_TAG = "colorgan.init_from_run"  # the resolved source: a run id, or shipped:<folder>@<weights sha256 prefix>
 DISCRIMINATOR_TAG = "colorgan.init_from_discriminator"  # "loaded", or why D started fresh
 MUST_MATCH = ("image_size", "color_space", "generator")
-# a pre-trained critic is loaded only into a critic of the same design
-CRITIC_MUST_MATCH = ("critic_norm", "critic_patch", "power_iterations")
+
 
 def apply(model, cfg: Config, root: Path, study_run: references.StudyRun | None = None,
           resume_run_id: str | None = None, announce: bool = True) -> dict[str, str]:
@@ -92,7 +92,7 @@ def _load_discriminator(model, cfg: Config, source: references.Model, root: Path
         return "not used (adversarial = false)"
     if source.run_id is None:
         return "fresh (a shipped model has none)"
-    differs = [f"{key} {getattr(source.cfg, key)} != {getattr(cfg, key)}" for key in CRITIC_MUST_MATCH
+    differs = [f"{key} {getattr(source.cfg, key)} != {getattr(cfg, key)}" for key in config_mod.CRITIC_DESIGN
                if getattr(source.cfg, key) != getattr(cfg, key)]
     with tempfile.TemporaryDirectory() as tmp:
         tracker = tracking.run_tracker(root, source.run_id)

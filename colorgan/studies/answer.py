@@ -15,13 +15,15 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from colorgan import metrics, tracking
+from colorgan import critic, metrics, tracking
 from colorgan.studies import pareto, summaries
 from colorgan.studies.spec import StudySpec
 from colorgan.tracking import studyruns
 
-MEAN_ATTR = "mean:"  # a trial's user attribute mean:<key>: a figure it was not optimised on, averaged over its seeds
-SHOWN = ("eval/psnr_gain", "eval/color_auc_rebal", "eval/color_auc", "eval/colorfulness_gap")  # each point's figures
+MEAN_ATTR = summaries.MEAN_ATTR
+# each point's figures; the critic's AUC says whether its GAN phase was a game at all
+SHOWN = ("eval/psnr_gain", "eval/color_auc_rebal", "eval/color_auc", "eval/colorfulness_gap", "eval/critic_auc")
+CRITIC_ATTR = summaries.CRITIC_ATTR
 DUPLICATE_ATTR = "duplicate_of"
 
 
@@ -31,10 +33,24 @@ class Answer:
     recommended: int | None
     rule_text: str
     reference: str  # what the rule's margin is measured from: "warm start" or "gray"
+    at_chance: tuple[int, ...] = ()  # trials whose critic never left chance: shown, never recommended
+    judged: int = 0  # trials whose critic was judged at all (they had a GAN phase)
 
     def lines(self, spec: StudySpec) -> list[str]:
         return pareto.lines(self.table, _shown(spec), [p.name for p in spec.params], self.rule_text,
-                            self.recommended, self.reference)
+                            self.recommended, self.reference) + chance_lines(self.at_chance, self.judged)
+
+
+def chance_lines(at_chance: tuple[int, ...], judged: int) -> list[str]:
+    """What the critic's verdicts say about the study's answer (critic.verdict per seed, CRITIC_ATTR per trial)."""
+    if not at_chance:
+        return []
+    if len(at_chance) == judged:
+        return ["The critic never left chance in any trial: this study says nothing about the knobs searched "
+                "(their GAN phase was no game; see each run's colorgan.critic tag)."]
+    return [f"The critic never left chance in trial{'s' if len(at_chance) > 1 else ''} "
+            f"{', '.join(map(str, at_chance))}: their GAN phase says nothing about the knobs searched, and the rule "
+            "does not recommend from them."]
 
 
 def _shown(spec: StudySpec) -> list[str]:
@@ -73,8 +89,11 @@ def answer(study: optuna.Study, spec: StudySpec, root: Path, parent: str, warm_s
     points = {t.number: tuple(t.values) for t in done}
     base = refs.get(reference, {})
     ref_values = tuple(base.get(k, math.nan) for k in objectives)
-    pick = pareto.pick(points, objectives, list(spec.directions), found, ref_values) \
-        if all(math.isfinite(v) for v in ref_values) else None
+    at_chance = tuple(t.number for t in done if t.user_attrs.get(CRITIC_ATTR) == critic.CHANCE)
+    judged = sum(CRITIC_ATTR in t.user_attrs for t in done)
+    games = {k: v for k, v in points.items() if k not in at_chance}  # a constant critic's trial answers nothing
+    pick = pareto.pick(games, objectives, list(spec.directions), found, ref_values) \
+        if games and all(math.isfinite(v) for v in ref_values) else None
     extra = {t.number: {k.removeprefix(MEAN_ATTR): v for k, v in t.user_attrs.items() if k.startswith(MEAN_ATTR)}
              for t in done}
     references = {name: tuple(values.get(k, math.nan) for k in objectives) for name, values in refs.items()}
@@ -85,7 +104,9 @@ def answer(study: optuna.Study, spec: StudySpec, root: Path, parent: str, warm_s
             frame.loc[frame["point"] == name, key] = value
     if any(t.user_attrs.get(summaries.BASE_ATTR) for t in done):
         frame["base"] = frame["trial"].map({t.number: bool(t.user_attrs.get(summaries.BASE_ATTR)) for t in done})
-    return Answer(frame, pick, found.text(spec.directions_by_metric, reference), reference)
+    if judged:
+        frame[CRITIC_ATTR] = frame["trial"].map({t.number: t.user_attrs.get(CRITIC_ATTR, "") for t in done})
+    return Answer(frame, pick, found.text(spec.directions_by_metric, reference), reference, at_chance, judged)
 
 
 def record(found: Answer, spec: StudySpec, root: Path, parent: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import optuna
 
-from colorgan import diskspace, metrics, schedule, terminal, tracking, train
+from colorgan import critic, diskspace, metrics, schedule, terminal, tracking, train
 from colorgan.studies import answer as answer_mod
 from colorgan.studies import lock as lock_mod
 from colorgan.studies import summaries
@@ -100,6 +100,9 @@ def make_objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int 
         for key in answer_mod.SHOWN:  # the colour figures beside the objectives, for the Pareto table
             if key not in spec.metrics and all(key in final for final in finals):
                 trial.set_user_attr(answer_mod.MEAN_ATTR + key, float(sum(f[key] for f in finals) / len(finals)))
+        verdicts = [found[0] for found in map(critic.verdict, finals) if found is not None]
+        if verdicts:  # a GAN phase: was it a game (any seed at chance makes the configuration's answer void)
+            trial.set_user_attr(answer_mod.CRITIC_ATTR, critic.CHANCE if critic.CHANCE in verdicts else critic.LEARNED)
         if spec.repeats > 1:
             for metric, vals in zip(spec.metrics, per_metric, strict=True):
                 mean, half = metrics.mean_ci(vals)
@@ -185,6 +188,9 @@ def _close(root: Path, run_id: str | None, state: str, epochs: int) -> None:
 def _announce(trial: optuna.Trial, spec: StudySpec, root: Path, run_id: str | None, state: str,
               values: list[float] | None, epochs: int, started_at: float, reason: str, seed: int | None) -> None:
     """The one line a trial prints when it ends (summaries.trial_line), its figures next to its run's gray ones."""
-    gray = tracking.gray_figures(tracking.run_data(root, run_id)) if run_id else {}
+    data = tracking.run_data(root, run_id) if run_id else None
+    gray = tracking.gray_figures(data) if data else {}
+    game = critic.verdict(data.metrics) if data else None
     print(summaries.trial_line(trial.number, state, values, epochs, trial.user_attrs.get(summaries.PLANNED_ATTR),
-                               spec, gray, trial.params, time.time() - started_at, reason, seed), flush=True)
+                               spec, gray, trial.params, time.time() - started_at, reason, seed,
+                               critic_text=summaries.critic_text(data.metrics if data else {}, game)), flush=True)

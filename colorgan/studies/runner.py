@@ -66,7 +66,7 @@ def _show_study(spec: StudySpec, root: Path, parent: str) -> None:
 
 def check_objective(spec: StudySpec) -> None:
     """Every objective must be a figure each trial logs: a typo would otherwise fail every trial at its end."""
-    logged = {f"eval/{m}" for m in (*metrics.QUALITY, *metrics.GAINS)} | {
+    logged = {f"eval/{m}" for m in (*metrics.QUALITY, *metrics.GAINS, *metrics.CRITIC)} | {
         f"{where}/{loss}" for where in ("train", "eval") for loss in gan.ADVERSARIAL_LOSSES} | {
         "images_per_sec", "epoch_seconds", "eval_seconds", "cpu_seconds", "images_seen"}
     unknown = [m for m in spec.metrics if m not in logged]

@@ -220,7 +220,8 @@ def _check_pretrain(spec: StudySpec, trial_cfg: config_mod.Config) -> None:
         return
     if trial_cfg.init_from:
         raise StudyError(f"[pretrain] and fixed.init_from = {trial_cfg.init_from!r}: give one warm start, not both")
-    for key in ("image_size", "color_space", "generator"):
+    design = config_mod.CRITIC_DESIGN if pre.critic_pretrain_steps and pre.adversarial else ()
+    for key in ("image_size", "color_space", "generator", *design):  # a pre-trained critic: the trials' design
         if getattr(pre, key) != getattr(trial_cfg, key):
             raise StudyError(f"pretrain: {key} = {getattr(pre, key)!r} but the trials use "
                              f"{getattr(trial_cfg, key)!r}; a warm start needs the same {key}")

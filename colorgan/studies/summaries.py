@@ -13,7 +13,7 @@ import math
 import optuna
 import pandas as pd
 
-from colorgan import metrics
+from colorgan import critic, metrics
 from colorgan.studies.spec import StudySpec
 from colorgan.tracking import studyruns
 
@@ -24,6 +24,10 @@ PLANNED_ATTR = "epochs_planned"  # user attribute: epochs a trial was to train
 REPEATS_ATTR = "repeat_values"  # user attribute: the objective of each repeat of a trial (e.g. seeds), if any
 RUN_ATTR = "run_id"  # the table's column of each trial's (first seed's) run
 BASE_ATTR = "base"  # user attribute: the trial is the base experiment's own values (run first)
+MEAN_ATTR = "mean:"  # a trial's user attribute mean:<key>: a figure it was not optimised on, averaged over its seeds
+CRITIC_ATTR = "critic"  # a trial's user attribute: "chance" if any seed's critic stayed at chance, else "learned"
+MEAN_CRITIC_AUC = MEAN_ATTR + "eval/critic_auc"  # the critic's held-out AUC, mean over the trial's seeds
+CRITIC_AUC_HEADING = "critic AUC"
 NOTE = ("Gray: the input itself (a\\*b\\* = 0) on the same eval split. A pruned trial's figure is from the epoch "
         "it stopped at, not comparable with a complete trial's final one.")
 
@@ -70,6 +74,7 @@ def table(study: optuna.Study, spec: StudySpec, gray_by_run: dict[str, dict[str,
     trials = study.get_trials(deepcopy=False)
     repeats = any(REPEATS_ATTR in t.user_attrs for t in trials)
     base = any(t.user_attrs.get(BASE_ATTR) for t in trials)
+    critics = any(CRITIC_ATTR in t.user_attrs for t in trials)
     rows = []
     for t in trials:
         values, epoch = reported(t)
@@ -87,6 +92,10 @@ def table(study: optuna.Study, spec: StudySpec, gray_by_run: dict[str, dict[str,
             if i == 0 and repeats:
                 found = t.user_attrs.get(REPEATS_ATTR)
                 row[_ci_heading(m)] = metrics.mean_ci(found)[1] if found else None
+        if critics:  # the critic's held-out AUC (mean over seeds) and whether the GAN phase was a game
+            auc = t.user_attrs.get(MEAN_CRITIC_AUC)
+            row[CRITIC_AUC_HEADING] = auc
+            row["critic"] = t.user_attrs.get(CRITIC_ATTR, "")
         if base:
             row["base"] = "base" if t.user_attrs.get(BASE_ATTR) else ""
         planned = t.user_attrs.get(PLANNED_ATTR)
@@ -112,6 +121,7 @@ def as_text(frame: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
                        _ci_heading(m): (d, "")})
         if gain_heading:
             digits[gain_heading] = (d, "+")
+    digits[CRITIC_AUC_HEADING] = (3, "")
     for column in out.columns:
         if column in digits:
             d, sign = digits[column]
@@ -140,8 +150,10 @@ def best_text(study: optuna.Study, spec: StudySpec, gray_by_run: dict[str, dict[
     gray = (gray_by_run or {}).get(studyruns.trial_run_id(best.user_attrs) or "", {})
     epoch, planned = best.user_attrs.get(EPOCHS_ATTR), best.user_attrs.get(PLANNED_ATTR)
     at = f" at epoch {epoch}/{planned}" if epoch and planned else ""
+    void = (" (its critic never left chance: its GAN phase says nothing about the knobs searched)"
+            if best.user_attrs.get(CRITIC_ATTR) == critic.CHANCE else "")
     return (f"best trial {best.number}: {figure(spec.metrics[0], best.value, gray)}{at} "
-            f"with {', '.join(f'{k} = {_param(v)}' for k, v in best.params.items())}")
+            f"with {', '.join(f'{k} = {_param(v)}' for k, v in best.params.items())}{void}")
 
 
 def figure(key: str, value: float, gray: dict[str, float]) -> str:
@@ -165,14 +177,22 @@ def _param(value) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+def critic_text(logged: dict[str, float], game: tuple[str, str] | None) -> str:
+    """"critic AUC 0.83 [0.80, 0.86] (learned)" from a run's logged figures; "" for a run without a GAN phase."""
+    if game is None:
+        return ""
+    return (f"critic AUC {logged['eval/critic_auc']:.3f} [{logged['eval/critic_auc_low']:.3f}, "
+            f"{logged['eval/critic_auc_high']:.3f}] ({game[0]})")
+
+
 def trial_line(number: int, state: str, values: list[float] | None, epoch: int, planned: int | None,
                spec: StudySpec, gray: dict[str, float], params: dict, seconds: float, reason: str = "",
-               seed: int | None = None) -> str:
+               seed: int | None = None, critic_text: str = "") -> str:
     """The one line a trial (or, with repeats, each of its seeds) prints when it ends: its state, the epoch, its
-    figures next to the gray image's (or why it failed), its params and how long it took."""
+    figures next to the gray image's (or why it failed), the critic's skill, its params and how long it took."""
     at = f"epoch {epoch}/{planned}" if planned else f"epoch {epoch}"
     what = ("  ".join(figure(k, v, gray) for k, v in zip(spec.metrics, values, strict=False)) if values
-            else reason)
+            else reason) + (f"  {critic_text}" if critic_text else "")
     name = f"trial {number}" + (f" seed {seed}" if seed is not None else "")
     return (f"{name} {STATES.get(state, state.lower()):<8}  {at}  {what}  "
             f"{' '.join(f'{k}={_param(v)}' for k, v in params.items())}  {seconds:.0f} s")
