@@ -29,6 +29,7 @@ DATA ?=
 SIZE ?=
 
 .PHONY: help setup train study summary dashboard evaluate ood report reproduce test test-fast lint ui bench bench-serve serve \
+	critic-pilots \
 	model-serve clean
 
 # Each target's `## text` is its line in `make help`; $(PORT) and $(HOST) in it are written with their values.
@@ -103,6 +104,10 @@ model-serve: $(STAMP) ## `mlflow models serve` of the registered pyfunc: make mo
 bench-serve: $(STAMP) ## p50/p95 latency + req/s of a running `make serve`: make bench-serve IMAGE=photo.jpg [PORT=8000]
 	$(PY) -m colorgan.bench_serve --image '$(IMAGE)' \
 		--url http://$(HOST):$(if $(filter command line environment,$(origin PORT)),$(PORT),8000)
+
+critic-pilots: $(STAMP) ## the critic alone on a frozen generator, one row per design (docs/critic.md): make critic-pilots WARM=RUN_ID
+	@test -n '$(WARM)' || { echo "make critic-pilots: name the warm-started generator: WARM=RUN_ID (a 64x64 run, e.g. a study's warm start)" >&2; exit 2; }
+	$(PY) -m colorgan.bench.critic_pilots --init-from '$(WARM)' --set image_size=64 precision=fp32
 
 bench: $(STAMP) ## one table: this CPU's ceiling, the step's FLOPs, images/s and % of ceiling at 64 and 128, fit on real data
 	$(PY) -m colorgan.bench
