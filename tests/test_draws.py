@@ -24,15 +24,20 @@ def _spec(**sampler) -> studies.StudySpec:
     return dataclasses.replace(studies.load_spec(SMOKE), sampler={"seed": 0, **sampler})
 
 
-def _draw(trial, spec: studies.StudySpec, within_s: float) -> dict | None:
-    """The trial's values as the objective suggests them, or None if they were not drawn within ``within_s`` (the
-    draw then goes on in its thread: join it with ``_draw.pending``)."""
+def _draw(trial, spec: studies.StudySpec, within_s: float) -> tuple[threading.Thread, dict]:
+    """The trial's values as the objective suggests them, drawn in a thread given ``within_s`` seconds: the thread
+    (alive if the draw still waits) and the values (filled in once it is done)."""
     drawn: dict = {}
     thread = threading.Thread(target=lambda: drawn.update({p.name: objective.suggest(trial, p) for p in spec.params}))
     thread.start()
     thread.join(within_s)
-    _draw.pending, _draw.result = thread, drawn
-    return None if thread.is_alive() else drawn
+    return thread, drawn
+
+
+def _drawn(trial, spec: studies.StudySpec) -> dict:
+    thread, drawn = _draw(trial, spec, 10)
+    assert not thread.is_alive(), f"trial {trial.number}'s draw waited, with nothing to wait for"
+    return drawn
 
 
 def _score(params: dict) -> float:
@@ -45,7 +50,7 @@ def _alone(spec: studies.StudySpec, url: str, trials: int) -> list[dict]:
     study, drawn = storage.open_study(spec, url), []
     for _ in range(trials):
         trial = study.ask()
-        drawn.append(_draw(trial, spec, 60))
+        drawn.append(_drawn(trial, spec))
         study.tell(trial, _score(drawn[-1]))
     return drawn
 
@@ -56,22 +61,19 @@ def test_tpe_draws_the_same_values_whichever_worker_draws_and_whichever_trial_en
     url = paths.sqlite_url(tmp_path / "two.db")
     w0, w1 = storage.open_study(spec, url), storage.open_study(spec, url)  # two workers' processes
     t0, t1 = w0.ask(), w1.ask()
-    p0 = _draw(t0, spec, 10)
-    p1 = _draw(t1, spec, 10)  # a startup draw reads no results: made at once, trial 0 still running
-    assert p1 is not None, "a startup draw waited for an earlier trial"
+    p0 = _drawn(t0, spec)
+    p1 = _drawn(t1, spec)  # a startup draw reads no results: made at once, trial 0 still running
     w1.tell(t1, _score(p1))  # trial 1 ends first
     w0.tell(t0, _score(p0))
     t2, t3 = w1.ask(), w0.ask()
-    p2 = _draw(t2, spec, 10)  # TPE from here: it reads trials 0 and 1, both ended
-    assert _draw(t3, spec, 3 * spec.heartbeat.interval_s) is None, \
-        "trial 3 drew TPE values while trial 2, whose result they read, was still running"
+    p2 = _drawn(t2, spec)  # TPE from here: it reads trials 0 and 1, both ended
+    waiting, p3 = _draw(t3, spec, 3 * spec.heartbeat.interval_s)
+    assert waiting.is_alive(), "trial 3 drew TPE values while trial 2, whose result they read, was still running"
     w1.tell(t2, _score(p2))
-    _draw.pending.join(60)
-    assert not _draw.pending.is_alive(), "trial 3 still waits once every earlier trial has ended"
-    p3 = _draw.result
+    waiting.join(60)
+    assert not waiting.is_alive(), "trial 3 still waits once every earlier trial has ended"
     w0.tell(t3, _score(p3))
-    t4 = w1.ask()
-    p4 = _draw(t4, spec, 10)
+    p4 = _drawn(w1.ask(), spec)
     assert [p0, p1, p2, p3, p4] == expected
     assert len({p["lr_g"] for p in expected}) == 5
 
@@ -82,5 +84,5 @@ def test_random_draws_never_wait_and_do_not_depend_on_the_worker(tmp_path):
     url = paths.sqlite_url(tmp_path / "two.db")
     workers = [storage.open_study(spec, url), storage.open_study(spec, url)]
     trials = [workers[i % 2].ask() for i in range(4)]  # all four running at once, on alternate workers
-    drawn = [_draw(t, spec, 10) for t in reversed(trials)]  # drawn last first
+    drawn = [_drawn(t, spec) for t in reversed(trials)]  # drawn last first
     assert drawn[::-1] == expected
