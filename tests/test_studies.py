@@ -21,7 +21,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-from conftest import free_port, wait_for_mlflow_server
+from conftest import free_port, fresh_store, wait_for_mlflow_server
 
 from colorgan import config, heartbeat, metrics, paths, studies, tracking, train
 from colorgan.studies import comparisons, printout, runner, storage, summaries
@@ -304,6 +304,24 @@ def test_two_worker_processes_share_a_sqlite_study(env):
     for trial in study.trials:
         assert trial.state == State.COMPLETE
         assert runs[trial.number].run_id == trial.user_attrs["run_id"]
+
+
+@pytest.mark.slow
+def test_a_seeded_study_tries_the_same_configurations_with_two_workers_as_with_one(env, tmp_path, empty_mlflow_db,
+                                                                                     monkeypatch):
+    """Issue 33 (6): the smoke study twice with two workers, each in a fresh store, and once with one: the same
+    values trial by trial, trial 0 the base values, whichever worker took which trial and whichever ended first."""
+    spec = studies.load_spec(_tiny_smoke(tmp_path))
+    drawn = []
+    for root, workers in ((env, 2), (fresh_store(tmp_path / "again", empty_mlflow_db), 2),
+                          (fresh_store(tmp_path / "alone", empty_mlflow_db), 1)):
+        monkeypatch.setenv(paths.HOME_ENV, str(root))
+        study = runner.run_study(spec, workers=workers, trials=3, epochs=1, root=root)
+        assert [t.state for t in study.trials] == [State.COMPLETE] * 3, root
+        drawn.append([(t.number, t.params, bool(t.user_attrs.get(summaries.BASE_ATTR))) for t in study.trials])
+    assert drawn[0] == drawn[1] == drawn[2]
+    assert [base for _, _, base in drawn[0]] == [True, False, False]
+    assert len({params["lr_g"] for _, params, _ in drawn[0]}) == 3
 
 
 @pytest.fixture

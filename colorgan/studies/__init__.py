@@ -2,7 +2,8 @@
 
 - ``spec``: study files, pure (no Optuna, no TensorFlow: reading one or importing ``StudyError`` loads neither),
   with what each of their tables may set (``settings``);
-- ``storage``: the Optuna storage, samplers, pruners and the study's user attributes;
+- ``storage``: the Optuna storage, samplers, pruners and the study's user attributes; ``draws``: trial n's
+  values from (seed, n) and the trials before n, whatever the timing;
 - ``objective``: one trial (its seeds' ``train.run_training``, pruning, its line); ``trials``: which count, died,
   were cut off;
 - ``trial_loop``: running trials until the budget is met (``worker``: one worker process's entry point);

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import optuna
 import sqlalchemy
 
 from colorgan import paths, terminal
+from colorgan.studies import draws
 from colorgan.studies.spec import StudyError, StudySpec
 
 # Heartbeats and stale-trial retry are the features this runner is built on; their 'experimental' label is noise.
@@ -71,20 +73,46 @@ def _check_sqlite(db: Path) -> None:
                          f"its -wal and -shm files) and restore a backup, or start the study under a new name")
 
 
-def make_sampler(spec: StudySpec, worker: int = 0, done: int = 0) -> optuna.samplers.BaseSampler:
-    """Worker k gets seed + k, and a study resumed with ``done`` trials another seed again: the same seed in
-    every process, or in every call, would sample the same params each time."""
-    name, seed = spec.sampler["name"], spec.sampler.get("seed")
-    if seed is not None:
-        seed = int(seed) + worker + 1000 * done
+def make_sampler(spec: StudySpec, tidy: Callable[[], None] = lambda: None) -> draws.InOrder:
+    """Trial n's values drawn by a sampler seeded with seed + 1000 n (what one worker has always given trial n),
+    that sees only the trials before n and, where its draw reads their results, waits for them (draws.InOrder):
+    the same study file gives the same configurations with any number of workers, and a resumed study new ones.
+    ``tidy`` runs before each look while waiting (trial_loop fails dead workers' trials there)."""
+    seed = spec.sampler.get("seed")
+
+    def for_trial(number: int) -> optuna.samplers.BaseSampler:
+        return _sampler(spec, None if seed is None else int(seed) + 1000 * number)
+
+    return draws.InOrder(for_trial, _reads_results_from(spec),
+                         draws.until_earlier_finished(spec.heartbeat.interval_s, tidy))
+
+
+def _sampler(spec: StudySpec, seed: int | None) -> optuna.samplers.BaseSampler:
+    name = spec.sampler["name"]
     if name == "grid":
         return optuna.samplers.GridSampler({p.name: list(p.choices) for p in spec.params}, seed=seed)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=int(spec.sampler.get("n_startup_trials", 4)),
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=_startup_trials(spec),
                                       multivariate=bool(spec.sampler.get("multivariate", True)))
+
+
+def _startup_trials(spec: StudySpec) -> int:
+    return int(spec.sampler.get("n_startup_trials", 4))
+
+
+def _reads_results_from(spec: StudySpec) -> int | None:
+    """The first trial number whose draw may read earlier trials' results: TPE's once its startup trials can be
+    complete, NSGA-II's once its first generation (a population, Optuna's default size) can be; None for random and
+    grid (grid's next point depends on the points earlier trials took, all known when the trial is made)."""
+    name = spec.sampler["name"]
+    if name == "tpe":
+        return _startup_trials(spec)
+    if name == "nsga2":
+        return _sampler(spec, None).population_size
+    return None
 
 
 def _pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
@@ -101,11 +129,11 @@ def _pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     return optuna.pruners.MedianPruner(**opts)
 
 
-def open_study(spec: StudySpec, url: str, worker: int = 0) -> optuna.Study:
+def open_study(spec: StudySpec, url: str) -> optuna.Study:
     storage = open_storage(url, spec)
     study = optuna.create_study(study_name=spec.name, storage=storage, pruner=_pruner(spec),
                                 directions=list(spec.directions), load_if_exists=True)
-    study.sampler = make_sampler(spec, worker, len(study.get_trials(deepcopy=False)))
+    study.sampler = make_sampler(spec)
     return study
 
 

@@ -35,13 +35,22 @@ def work(spec: StudySpec, url: str, parent_run_id: str, root: Path, budget: int,
          deadline: float | None, worker: int = 0) -> None:
     """One worker: run trials until the study holds ``budget`` finished ones (or time is up).
 
-    Each choice of the next trial (stale trials failed and retried, the budget counted, the values fixed or the
-    sampler seeded) holds the study's lock (studies.lock) until the trial exists, so processes sharing a SQLite
-    study never overshoot the budget, run the base values twice or draw the same values from the same seed."""
-    study = open_study(spec, url, worker)
+    Each choice of the next trial (stale trials failed and retried, the budget counted, the base values or a
+    cut-off trial's fixed) holds the study's lock (studies.lock) until the trial exists, so processes sharing a
+    SQLite study never overshoot the budget or run the base values twice. Its values are drawn after the lock is
+    released, by draws.InOrder: trial n's from (seed, n) and the trials before n, whichever worker runs it."""
+    study = open_study(spec, url)
     objective = make_objective(spec, parent_run_id, root, epochs, study.user_attrs.get(PRETRAIN_ATTR, ""))
-    sampler = study.sampler
     objective.lock = lock = lock_mod.StudyLock(url)
+
+    def tidy() -> None:
+        """While a draw waits for earlier trials (the lock released by then): a waited-for trial whose worker died
+        is failed and retried, under the lock as at each choice, so it does not hold this one up for ever."""
+        with lock:
+            optuna.storages.fail_stale_trials(study)
+            fail_dead_trials(study, spec)
+
+    sampler = make_sampler(spec, tidy)
     while deadline is None or time.time() + longest_trial_s(study) < deadline:
         try:
             lock.acquire()
@@ -52,11 +61,9 @@ def work(spec: StudySpec, url: str, parent_run_id: str, root: Path, budget: int,
             running = sum(t.state == optuna.trial.TrialState.RUNNING for t in trials)
             if counted(trials) + running >= budget:
                 break
-            # A seed per trial count: two processes that opened the study at once hold equal samplers.
-            sampler = make_sampler(spec, worker, len(trials))
             # The base experiment's own values first, or a cut-off trial's again: fixed by this worker's sampler (an
             # enqueued trial can be popped by two workers at once on SQLite), marked by the objective.
-            base = _base_to_run(study, spec, worker)
+            base = _base_to_run(study, spec, worker, lock.path is not None)
             retry = None if base else cut_off(study)
             fixed = base or (retry.params if retry else {})
             study.sampler = optuna.samplers.PartialFixedSampler(fixed, sampler) if fixed else sampler
@@ -76,10 +83,11 @@ def work(spec: StudySpec, url: str, parent_run_id: str, root: Path, budget: int,
     study.sampler = sampler
 
 
-def _base_to_run(study: optuna.Study, spec: StudySpec, worker: int) -> dict:
-    """The base experiment's values, for worker 0 to run as its first trial (trial 0 with one worker); {} once a
-    trial holds them, with include_base = false, or when they lie outside the space."""
-    if worker != 0 or not spec.include_base or any(
+def _base_to_run(study: optuna.Study, spec: StudySpec, worker: int, locked: bool) -> dict:
+    """The base experiment's values, for the study's first trial (trial 0 of a new study, whichever worker chooses
+    first while the study's lock orders the choices; worker 0's first without a lock, on a server storage); {} once
+    a trial holds them, with include_base = false, or when they lie outside the space."""
+    if (worker != 0 and not locked) or not spec.include_base or any(
             t.user_attrs.get(summaries.BASE_ATTR) for t in study.get_trials(deepcopy=False)):
         return {}
     return spec.base_values()

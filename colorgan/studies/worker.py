@@ -22,7 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, required=True, help="the study's budget of finished trials")
     parser.add_argument("--epochs", type=int, help="override epochs per trial")
     parser.add_argument("--deadline", type=float, help="Unix time by which a started trial must be expected to end")
-    parser.add_argument("--index", type=int, default=0, help="this worker's number (its sampler seed is seed + index)")
+    parser.add_argument("--index", type=int, default=0,
+                        help="this worker's number (without the study lock, a server storage's: 0 runs the base trial)")
     parser.add_argument("--threads", type=int, default=0, help="TF intra-op threads (0 = all cores)")
     args = parser.parse_args(argv)
 
