@@ -14,14 +14,15 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from reports import captions, claims, figures, front, verdicts
+from reports import captions, claims, critic, figures, front, verdicts
 from reports.declared import GAIN_SUFFIX, Declared
 from reports.source import Entry, Evaluated, Missing, Source, evaluate_command
 from reports.spec import CURVE_FIGURES, STUDY_FIGURES, ReportSpec
 
-LOSS_KEYS = ("train/g_total", "eval/g_total", "train/d_loss", "eval/d_loss")
+LOSS_KEYS = ("train/g_total", "eval/g_total", "train/d_loss", "eval/d_loss", critic.AUC)  # the losses figure's lines
 QUALITY_KEYS = ("eval/psnr", "eval/colorfulness")
 PHASE_KEY = "phase"  # colorgan logs 0 for a generator pre-training epoch, 1 for a GAN epoch
+EPOCH_KEYS = tuple(dict.fromkeys(LOSS_KEYS + critic.EPOCH_KEYS + QUALITY_KEYS + (PHASE_KEY,)))  # fetched per run
 SPLIT_KEYS = ("eval_fraction", "test_fraction", "grey_threshold")  # what decides a model's test split
 MIN_TRIALS_FOR_IMPORTANCES = 5  # finished trials; fANOVA on fewer ranks noise
 
@@ -44,6 +45,9 @@ class Report:
     links: dict[str, str] = field(default_factory=dict)
     captions: dict[str, str] = field(default_factory=dict)  # figure name -> what it shows and how to read it
     notes: list[str] = field(default_factory=list)  # why a declared figure is not drawn
+    critic: pd.DataFrame | None = None  # per run (trial): its critic's final held-out AUC and verdict
+    critic_lines: list[str] = field(default_factory=list)  # what the verdicts say about the GAN phases
+    critic_alarm: str = ""  # said up front when every GAN phase's critic stayed at chance
     where: str = "test split"  # what the evaluations scored: the test split, or a named folder
 
     @property
@@ -265,7 +269,7 @@ def _curve_figures(report: Report, source: Source, out: Path) -> None:
     wanted = [name for name in CURVE_FIGURES if name in report.spec.figures]
     if not wanted:
         return
-    drawers = {"loss_curves": (figures.loss_curves, tuple(n for n, _, _ in figures.LOSS_CURVES), captions.loss_curves),
+    drawers = {"loss_curves": (figures.loss_curves, tuple(n for n, _, _ in figures.LOSS_PANELS), captions.loss_curves),
                "score_curves": (partial(figures.score_curves, declared=report.declared), figures.SCORE_CURVES,
                                 captions.score_curves)}
     keys = dict.fromkeys(k for name in wanted for k in figures.curve_keys(drawers[name][1]))
@@ -293,6 +297,24 @@ def _curve_figures(report: Report, source: Source, out: Path) -> None:
             report.plotted[name] = plotted
             report.captions[name] = caption(key, numeric, log, len(runs), list(runs), per_epoch, sizes,
                                             len(pruned & set(runs.index)))
+
+
+def _critic(report: Report, source: Source) -> None:
+    """The critic's standing per plotted run or trial (its final held-out AUC and verdict), the sentences saying
+    which GAN phases were no game, and, when none was, that line first in the report's answer and up front. Runs
+    that logged no critic figures (L1-only, older) are a note."""
+    attrs = ({f"trial {t.number}": t.user_attrs for t in report.study.get_trials(deepcopy=False)}
+             if report.study is not None else None)
+    table = critic.standing(source.client, report.curves, attrs)
+    report.critic_lines = critic.lines(table, study=report.study is not None)
+    if (table["critic AUC, eval split, final epoch"] == "not logged").all() and not report.critic_lines:
+        report.notes.append(captions.no_critic(len(table)))
+        return
+    report.critic = table
+    if critic.all_at_chance(table):
+        report.critic_alarm = report.critic_lines[0]
+        if report.says is not None:
+            report.says_lines = [report.critic_alarm, *report.says_lines]
 
 
 def best_table(report: Report, metrics: list[str]) -> pd.DataFrame:
@@ -331,7 +353,7 @@ def build(spec: ReportSpec, source: Source, out: Path) -> Report:
     where = "test split" if spec.data is None else f"folder {Path(spec.data).name}"
     report = Report(spec, models, curves, evaluations, table(evaluations, where), study=study, where=where)
     if "losses" in spec.figures or "quality" in spec.figures:
-        hist = source.histories(curves, LOSS_KEYS + QUALITY_KEYS + (PHASE_KEY,))
+        hist = source.histories(curves, EPOCH_KEYS)
         if "losses" in spec.figures:
             report.plotted["losses"] = figures.losses(hist, figs)
             report.captions["losses"] = captions.losses()
@@ -365,6 +387,7 @@ def build(spec: ReportSpec, source: Source, out: Path) -> Report:
         report.says, report.says_lines, plotted, caps = claims.check(source, claims_file, figs, report.declared)
         report.plotted.update(plotted)
         report.captions.update(caps)
+    _critic(report, source)
     report.figure_files = {name: [figs / f"{name}.png", figs / f"{name}.svg"] for name in report.plotted}
     for ev in evaluations:
         report.configs[ev.entry.label] = source.config_text(ev.entry.run_id)

@@ -7,6 +7,10 @@ what the figure drew, so a caption never says more than the figure shows.
 from __future__ import annotations
 
 GRAY = "the input itself with no colour added"
+CRITIC = ("The critic's panel shows its rank AUC on held-out photos: how often it scores a real eval photo above a "
+          "generated one (inference mode; 1 = always, 0.5 = chance, the dotted line). A critic at chance tells the "
+          "generator nothing, so the adversarial and discriminator losses beside it come from no game, however "
+          "smooth they look; L1-only runs and runs from before colorgan logged it have no critic points.")
 
 
 def _gray(values: dict[str, float], where: str) -> str:
@@ -24,7 +28,8 @@ def losses() -> str:
             "and the discriminator's loss (bottom), on the train split (left) and the eval split (right). Losses "
             "have no unit and compare only between runs with the same loss settings; a train curve that keeps "
             "falling while its eval curve rises is overfitting. A dashed vertical line marks where a run went from "
-            "generator pre-training to GAN training.")
+            "generator pre-training to GAN training. Bottom row: the critic's AUC on the whole eval split after each "
+            "epoch, the band its 95% interval (Hanley-McNeil). " + CRITIC)
 
 
 def quality(gray: dict[str, float]) -> str:
@@ -75,7 +80,8 @@ def loss_curves(key: str, numeric: bool, log: bool, n_runs: int, counts: list[in
             "mean over the batches since the previous point; dashed, same colour: " + _subset(sizes) + ", the same "
             "images at every point, scored in inference mode. " + _colouring(key, numeric, log, n_runs, n_pruned)
             + " Losses have no unit and compare only between runs with the same loss settings; a generator-only "
-            "pre-training phase has only the L1 term (a dash-dot line marks where its GAN phase starts).")
+            "pre-training phase has only the L1 term (a dash-dot line marks where its GAN phase starts). Bottom row, "
+            "dashed: the critic's AUC on the same eval images at each point of the GAN phase. " + CRITIC)
 
 
 def score_curves(key: str, numeric: bool, log: bool, n_runs: int, counts: list[int], per_epoch: list[int],
@@ -98,6 +104,13 @@ def no_curve_points(runs: list[str], total: int) -> str:
     return (f"{len(runs)} of the {total} runs ({', '.join(runs)}) logged no curve points (curve/* metrics, several "
             f"per epoch): trained before colorgan logged them, or with curve_points = 0; the within-epoch loss and "
             f"score figures leave them out.")
+
+
+def no_critic(n_runs: int) -> str:
+    """The note that stands in for the critic's verdicts when no run logged its critic's held-out AUC."""
+    return (f"None of the {n_runs} runs logged its critic's held-out AUC (eval/critic_auc): trained without a GAN "
+            "phase, or before colorgan logged it, so no verdict says whether a GAN phase here was a game; the critic "
+            "panels say \"not logged\".")
 
 
 def _pruned(n_pruned: int) -> str:
@@ -166,14 +179,17 @@ def claim_curves(key: str, pair: tuple[str, str], seeds: dict[str, int]) -> str:
         return (f"The over-fitting gap per epoch of {runs}: the generator's L1 term on the eval split divided by "
                 f"the same on the training images, minus 1 (0: no gap; the train figure is measured with dropout "
                 f"on, so the gap is, if anything, understated). Lines are the mean over seeds, bands their 95% "
-                f"interval; the claim reads the last epoch. Right: each seed's gap at the last epoch (one dot per "
-                f"run; the bar is the mean with a bootstrap 95% interval).")
+                f"interval; the claim reads the last epoch. Middle: each seed's gap at the last epoch (one dot per "
+                f"run; the bar is the mean with a bootstrap 95% interval). Right: the critic's AUC on the whole eval "
+                f"split after each epoch, mean over seeds with its 95% band. " + CRITIC)
     return (f"The discriminator's training loss of {runs}, one point per quarter epoch (the mean of that quarter's "
             f"steps): the claim is about how much it moves from one point to the next, counted from the GAN "
             f"phase's third epoch (the shaded first two are the fresh discriminator's descent, common to every "
-            f"run). Lines are the mean over seeds, bands their 95% interval. Right: each seed's SD of the "
+            f"run). Lines are the mean over seeds, bands their 95% interval. Middle: each seed's SD of the "
             f"point-to-point change (one dot per run; the bar is the mean with a bootstrap 95% interval), the "
-            f"samples of the claim's Welch interval.")
+            f"samples of the claim's Welch interval. Right: the critic's AUC on the eval split's fixed subset at "
+            f"each point, mean over seeds with its 95% band: a D loss that moves little means nothing if the critic "
+            f"it belongs to sits at chance. " + CRITIC)
 
 
 def claim_effects() -> str:

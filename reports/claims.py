@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from reports import captions, figures
+from reports import captions, critic, figures
 from reports.declared import Declared
 from reports.source import Entry, Missing, Source, find_runs
 
@@ -39,7 +39,7 @@ RUN_SCORES = {"colorfulness": ("colourfulness (eval split, last epoch)", "", 1),
               "images_per_sec": ("training speed", "images/s", 1)}
 CURVE_X, CURVE_D_LOSS = "curve/epoch", "curve/train/d_loss"  # colorgan.curves' keys (a point's x, its D loss)
 HISTORY_KEYS = ("train/g_recon", "eval/g_recon", "train/d_loss", "images_per_sec", "eval/colorfulness", CURVE_X,
-                CURVE_D_LOSS)
+                CURVE_D_LOSS, *critic.KEYS)  # the critic's: the claim figures' critic panel
 EXPECT = ("higher", "lower", "same")
 # The first epochs of a fresh discriminator are a steep descent every run shares; counted, it would read as
 # "variation". The SD of the changes (around their mean: the trend) is taken from this epoch index on (per curve

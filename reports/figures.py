@@ -17,6 +17,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.colors import LogNorm, Normalize  # noqa: E402
 
+from reports import critic  # noqa: E402
 from reports.declared import Declared  # noqa: E402
 
 DPI = 300
@@ -108,10 +109,12 @@ def log_ticks(axis, low: float, high: float) -> None:
 
 
 def curves(hist: pd.DataFrame, panels: list[tuple[str, str, str]], folder: Path, name: str, ncols: int = 2,
-           sharey: bool = True, gray: dict[str, dict[str, float]] | None = None) -> pd.DataFrame:
+           sharey: bool = True, gray: dict[str, dict[str, float]] | None = None,
+           decorate: dict | None = None) -> pd.DataFrame:
     """Runs overlaid per panel (key, title, y label: metric vs epoch), panels laid out ``ncols`` wide; with
     ``sharey`` each row shares its y axis (train vs eval of one loss), else every panel has its own. ``gray``:
-    panel key -> run -> the gray image's value there, drawn as a reference line."""
+    panel key -> run -> the gray image's value there, drawn as a reference line. ``decorate``: panel key ->
+    ``f(ax, hist, run colours)``, what a panel draws besides its lines (the critic's interval and chance line)."""
     keys = [k for k, _, _ in panels]
     plotted = hist[hist["metric"].isin(keys)].reset_index(drop=True)
     nrows = int(np.ceil(len(panels) / ncols))
@@ -128,6 +131,8 @@ def curves(hist: pd.DataFrame, panels: list[tuple[str, str, str]], folder: Path,
             ax.text(0.5, 0.5, f"{key}: not logged", ha="center", va="center", transform=ax.transAxes)
         if gray and key in gray:
             gray_line(ax, gray[key], "eval split", colours=colours)
+        if decorate and key in decorate:
+            decorate[key](ax, hist, colours)
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel if not sharey or i % ncols == 0 else "")
@@ -161,8 +166,9 @@ def losses(hist: pd.DataFrame, folder: Path) -> pd.DataFrame:
     panels = [("train/g_total", "generator total loss, train split", "generator loss (GAN + λ·L1)"),
               ("eval/g_total", "generator total loss, eval split", "generator loss (GAN + λ·L1)"),
               ("train/d_loss", "discriminator loss, train split", "discriminator loss"),
-              ("eval/d_loss", "discriminator loss, eval split", "discriminator loss")]
-    return curves(hist, panels, folder, "losses")
+              ("eval/d_loss", "discriminator loss, eval split", "discriminator loss"),
+              critic.EPOCH_PANEL]  # beside the losses: whether the discriminator they come from learned anything
+    return curves(hist, panels, folder, "losses", decorate={critic.AUC: critic.interval})
 
 
 def quality(hist: pd.DataFrame, folder: Path, gray: dict[str, float] | None = None,
@@ -216,6 +222,7 @@ LOSS_CURVES = (("g_gan", "G adversarial loss", "BCE (fakes as real)"),
                ("g_recon", "G L1 term", "L1 (unweighted)"),
                ("d_loss_real", "D loss on real patches", "BCE"),
                ("d_loss_fake", "D loss on generated patches", "BCE"))
+LOSS_PANELS = (*LOSS_CURVES, critic.PANEL)  # the loss graphs and, beside them, the critic's held-out AUC
 SCORE_CURVES = ("psnr_gain", "color_auc_rebal", "colorfulness_gap")  # titled and labelled as colorgan declared them
 
 
@@ -278,13 +285,14 @@ def _gan_starts(hist: pd.DataFrame) -> dict[str, float]:
 
 def epoch_curves(hist: pd.DataFrame, panels: tuple[tuple[str, str, str], ...], folder: Path, name: str,
                  colour_by: dict[str, float | str] | None = None, key: str = "run", log: bool = False,
-                 eval_images: int | None = None, title: str = "", gray: dict[str, float] | None = None
-                 ) -> pd.DataFrame:
+                 eval_images: int | None = None, title: str = "", gray: dict[str, float] | None = None,
+                 decorate: dict | None = None) -> pd.DataFrame:
     """The within-epoch curve points of each panel (name, title, y label) against the fractional epoch: each run
     one line, train solid and the eval split's fixed subset dashed in the same colour, so runs compare on one axis
     as in the original report's graphs. ``colour_by`` (run -> value of ``key``; runs not in it are left out)
     colours by a hyper-parameter: a colour bar if numeric (log where ``log``), else a palette; by default each run
-    its own colour. A panel no run logged says so; ``gray`` (panel name -> value) draws the gray image's line."""
+    its own colour. A panel no run logged says so; ``gray`` (panel name -> value) draws the gray image's line;
+    ``decorate`` (panel name -> ``f(ax, hist, run colours)``) what else a panel draws (the critic's chance line)."""
     points = curve_points(hist)
     plotted = points[points["name"].isin([n for n, _, _ in panels])]
     values = colour_by if colour_by is not None else {run: run for run in dict.fromkeys(plotted["run"])}
@@ -307,6 +315,8 @@ def epoch_curves(hist: pd.DataFrame, panels: tuple[tuple[str, str, str], ...], f
                     transform=ax.transAxes)
         if gray and panel in gray:
             gray_line(ax, {"all": gray[panel]}, "eval split")
+        if decorate and panel in decorate:
+            decorate[panel](ax, hist, colours)
         for i, (run, x) in enumerate((r, x) for r, x in starts.items() if r in colours):
             ax.axvline(x, color=colours[run], linestyle="-.", linewidth=0.9,
                        label="GAN phase starts" if i == 0 else None)
@@ -346,9 +356,11 @@ def loss_curves(hist: pd.DataFrame, folder: Path, name: str = "loss_curves",
                 colour_by: dict[str, float | str] | None = None, key: str = "run", log: bool = False,
                 eval_images: int | None = None) -> pd.DataFrame:
     """The original report's loss-vs-epoch graphs, several points per epoch: the generator's adversarial loss and
-    L1 term, the discriminator's loss on real and on generated patches (epoch_curves draws them)."""
+    L1 term, the discriminator's loss on real and on generated patches, and beside them the critic's AUC on the
+    eval subset with its chance line, which says whether those losses come from a game (epoch_curves draws them)."""
     title = f"losses within epochs, train and eval split, coloured by {key}"
-    return epoch_curves(hist, LOSS_CURVES, folder, name, colour_by, key, log, eval_images, title)
+    return epoch_curves(hist, LOSS_PANELS, folder, name, colour_by, key, log, eval_images, title,
+                        decorate={critic.CURVE_NAME: critic.chance})
 
 
 def score_curves(hist: pd.DataFrame, folder: Path, name: str = "score_curves",
@@ -520,7 +532,8 @@ def claim_curves(hist: pd.DataFrame, key: str, folder: Path, name: str, per_run:
     """A claim's two configurations over training, the mean over seeds with a 95% band (seaborn's bootstrap):
     ``overfit`` the generalisation gap of the L1 term per epoch, ``d_loss`` the discriminator's training loss at
     every curve point. ``per_run`` (config, run, value): the claim's per-run score, drawn beside it one
-    dot per seed, so the verdict's samples are visible; ``skip``: the GAN epochs left out of it, shaded."""
+    dot per seed, so the verdict's samples are visible; ``skip``: the GAN epochs left out of it, shaded. Right: the
+    critic's held-out AUC on the same x, with its chance line (critic.by_config)."""
     ylabel, keys, x_key = CLAIM_CURVES[key]
     wide = hist[hist["metric"].isin(keys + ((x_key,) if x_key else ()))].pivot_table(
         index=["config", "run", "step"], columns="metric", values="value").reset_index()
@@ -528,8 +541,8 @@ def claim_curves(hist: pd.DataFrame, key: str, folder: Path, name: str, per_run:
     wide["x"] = wide[x_key] if x_key else wide["step"]
     plotted = wide[["config", "run", "step", "x", "value"]].dropna()
     panels = 1 if per_run is None else 2
-    fig, axes = plt.subplots(1, panels, figsize=(WIDTH * (0.7 if panels == 1 else 1.0), 3.2), squeeze=False,
-                             gridspec_kw={"width_ratios": [3, 1][:panels]})
+    fig, axes = plt.subplots(1, panels + 1, figsize=(WIDTH * (1.05 if panels == 1 else 1.35), 3.2), squeeze=False,
+                             gridspec_kw={"width_ratios": [3, 1][:panels] + [2]})
     ax = axes[0, 0]
     sns.lineplot(plotted, x="x", y="value", hue="config", marker="o", markersize=3 if x_key else 6,
                  errorbar=("ci", 95), ax=ax)
@@ -552,7 +565,8 @@ def claim_curves(hist: pd.DataFrame, key: str, folder: Path, name: str, per_run:
         right.set_ylabel(per_run_label)
         right.tick_params(axis="x", rotation=20)
         right.set_ylim(bottom=0)
-    _legend_outside(axes[0, -1] if per_run is None else ax, "configuration")
+    critic.by_config(axes[0, -1], hist, x_key, list(dict.fromkeys(plotted["config"])))  # was it a game at all
+    _legend_outside([ax, axes[0, -1]], "configuration")
     fig.tight_layout()
     save(fig, folder, name)
     return plotted

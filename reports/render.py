@@ -72,12 +72,15 @@ SPLITS = ("Splits: the training curves, the study's objective and the best-trial
           "and the per-class figure are on the test split (or the declared data folder), scored once by "
           "`colorgan evaluate`.")
 
+CRITIC_TITLE = "Did the critic learn? Its AUC on held-out photos at the end (eval split; 0.5 = chance)"
+
 CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
        "table.t{border-collapse:collapse;font-size:13px;margin:1em 0}"
        "table.t td,table.t th{border-bottom:1px solid #ccc;padding:3px 8px;text-align:right}"
        "table.t th{background:#f3f3f3}figure{margin:1.5em 0}"
        "figure img{max-width:100%;width:900px;border:1px solid #eee}pre{background:#f7f7f7;padding:8px;font-size:12px;"
-       "overflow:auto}figcaption{font-size:13px;color:#555;max-width:900px}p.note{font-style:italic;color:#555}")
+       "overflow:auto}figcaption{font-size:13px;color:#555;max-width:900px}p.note{font-style:italic;color:#555}"
+       "p.alarm{font-weight:bold;color:#8a1c00}")
 
 
 def write(report: Report, source: Source, out: Path) -> list[Path]:
@@ -93,12 +96,19 @@ def write(report: Report, source: Source, out: Path) -> list[Path]:
              f"<p>Report <code>{html.escape(report.spec.name)}</code> from "
              f"<code>{html.escape(report.spec.source)}</code>"
              f"; data: {html.escape(report.spec.data or 'each model’s test split')}. {html.escape(SPLITS)}</p>",
+             *([f"<p class='alarm'>{html.escape(report.critic_alarm)}</p>"] if report.critic_alarm else []),
              f"<h2>{html.escape(scored)}</h2>", _html_table(summary), f"<p>{html.escape(NOTE)}</p>"]
-    md = [f"# {report.spec.title}", "", SPLITS, "", f"## {scored}", "", _md_table(summary), "", NOTE, ""]
+    alarm = [f"**{report.critic_alarm}**", ""] if report.critic_alarm else []  # up front: no GAN phase was a game
+    md = [f"# {report.spec.title}", "", SPLITS, "", *alarm, f"## {scored}", "", _md_table(summary), "", NOTE, ""]
     if report.best is not None:
         best = f"Best trial: the objective on the eval split (what the study optimised), PSNR on the {report.where}"
         parts += [f"<h2>{html.escape(best)}</h2>", _html_table(report.best)]
         md += [f"## {best}", "", _md_table(report.best), ""]
+    if report.critic is not None:
+        parts += [f"<h2>{html.escape(CRITIC_TITLE)}</h2>", _html_table(report.critic)]
+        parts += [f"<p>{html.escape(line)}</p>" for line in report.critic_lines]
+        md += [f"## {CRITIC_TITLE}", "", _md_table(report.critic), ""]
+        md += [line for text in report.critic_lines for line in (text, "")]
     if report.says is not None:
         says = report.says_title
         parts += [f"<h2>{html.escape(says)}</h2>"] + ([_html_table(report.says)] if len(report.says) else [])
