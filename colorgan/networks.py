@@ -132,7 +132,8 @@ def _critic_norm(x, norm: str, name: str):
 
 
 def _critic_conv(x, filters: int, kernel: int, stride: int, norm: str, power_iterations: int, name: str):
-    conv = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=norm == "none",
+    """Convolution, normalisation, LeakyReLU; no bias (the report's critic has none but its logits')."""
+    conv = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False,
                          kernel_initializer=_init(), name=f"{name}_conv")
     x = _critic_norm(_conv(conv, power_iterations)(x), norm, name)
     return layers.LeakyReLU(0.2, name=f"{name}_lrelu")(x)
