@@ -233,7 +233,7 @@ def test_a_same_part_without_a_margin_is_refused(tmp_path):
         claims.load(path)
 
 
-@pytest.mark.parametrize("stem", ["claims", "precision_claims", "spectral_claims"])
+@pytest.mark.parametrize("stem", ["claims", "precision_claims", "spectral_claims", "critic_claims"])
 def test_shipped_claims_files_plan_every_claim_run(stem):
     path = ROOT / "reports" / f"{stem}.toml"
     pretrain, planned = reproduce.plan(path)
@@ -249,6 +249,11 @@ def test_shipped_claims_files_plan_every_claim_run(stem):
     assert seeds == sorted(seeds)  # seed by seed: a slower machine late in the plan hits every configuration
     if stem == "claims":
         assert pretrain is not None and pretrain.adversarial is False
+    elif stem == "critic_claims":  # the game's claims: a warm start that pre-trains lab_advanced's critic
+        assert pretrain is not None and pretrain.adversarial and pretrain.critic_pretrain_steps and not pretrain.epochs
+        warm = [p for p in planned if p.warm]
+        assert warm and all(p.cfg.critic_norm == pretrain.critic_norm and p.cfg.critic_patch == pretrain.critic_patch
+                            and p.cfg.power_iterations == pretrain.power_iterations for p in warm if p.cfg.adversarial)
     elif stem == "spectral_claims":  # claim 2 alone: its runs and warm start are make reproduce's, found either way
         _, full = reproduce.plan(ROOT / "reports" / "claims.toml")
         assert pretrain is None and not any(p.cfg.init_from for p in planned)  # each pre-trains its own generator
