@@ -168,3 +168,43 @@ def test_the_pre_trained_critic_is_shared_and_found_again_by_a_second_study(env,
     assert trial_run.params["init_from"] == pre.info.run_id
     assert client.get_run(trial_run.run_id).data.tags[warmstart.DISCRIMINATOR_TAG] == "loaded (pre-trained critic)"
     assert study.trials[0].user_attrs["critic"] in (critic.CHANCE, critic.LEARNED)
+
+
+def test_the_rule_never_recommends_a_trial_whose_critic_stayed_at_chance(store, tmp_path):
+    """Trial 0 dominates trial 1 on both objectives, but its critic never left chance: the rule picks trial 1, and
+    the answer says why trial 0 is passed over; with both at chance it picks none and says the study says nothing."""
+    import optuna
+
+    from colorgan.studies import answer
+
+    text = (ROOT / "studies" / "smoke.toml").read_text().replace(
+        'metrics = ["eval/psnr_gain"]', 'metrics = ["eval/psnr_gain", "eval/color_auc_rebal"]').replace(
+        'directions = ["maximize"]', 'directions = ["maximize", "maximize"]') + (
+        '[recommend]\nbest = "eval/psnr_gain"\nrequire = "eval/color_auc_rebal"\nmargin = 0.0\n')
+    path = tmp_path / "two.toml"
+    path.write_text(text)
+    spec = studies.load_spec(path)
+    client = tracking.store.connect(store)
+    experiment = client.create_experiment("study-two")
+    parent = client.create_run(experiment).info.run_id
+    child = client.create_run(experiment, tags={"mlflow.parentRunId": parent}).info.run_id
+    client.log_param(child, "gray_psnr", 20.0)
+    client.log_param(child, "gray_color_auc_rebal", 0.80)
+
+    def study_with(verdicts: list[str]) -> optuna.Study:
+        study = optuna.create_study(directions=["maximize", "maximize"])
+        for number, (values, verdict) in enumerate(zip(([1.5, 0.90], [1.0, 0.85]), verdicts, strict=True)):
+            study.add_trial(optuna.trial.create_trial(
+                params={"lr_g": 1e-3 * (number + 1)}, values=values, user_attrs={"critic": verdict},
+                distributions={"lr_g": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)}))
+        return study
+
+    found = answer.answer(study_with([critic.CHANCE, critic.LEARNED]), spec, store, parent, "")
+    assert found.recommended == 1 and found.at_chance == (0,)
+    assert "The critic never left chance in trial 0" in "\n".join(found.lines(spec))
+    assert list(found.table.loc[found.table["trial"].notna(), "critic"]) == [critic.CHANCE, critic.LEARNED]
+    found = answer.answer(study_with([critic.LEARNED, critic.LEARNED]), spec, store, parent, "")
+    assert found.recommended == 0 and found.at_chance == ()  # the same trial, judged learned, is the pick
+    found = answer.answer(study_with([critic.CHANCE, critic.CHANCE]), spec, store, parent, "")
+    assert found.recommended is None
+    assert "this study says nothing about the knobs searched" in "\n".join(found.lines(spec))
