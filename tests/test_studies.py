@@ -225,7 +225,8 @@ def test_smoke_study_nests_trials_and_resumes_without_duplicates(env, capsys):
     note = best.data.tags["mlflow.note.content"]
     assert f"best trial {study.best_trial.number}: eval PSNR gain over the gray image" in note
     assert "4 trials: 4 complete" in note and "(gray PSNR pooled " in note
-    assert note.count("| complete |") == 4 and "| gray PSNR pooled (dB) | base | epoch |" in note
+    assert note.count("| complete |") == 4 and "| gray PSNR pooled (dB) | critic AUC | critic | base | epoch |" in note
+    assert note.count("| chance |") + note.count("| learned |") == 4  # each trial's GAN phase judged (issue 33)
     view = json.loads(exp.tags["mlflow.sharedViewState.colorgan"])  # what make ui's link opens (test_ui.py)
     assert view["orderByKey"] == "metrics.`eval/psnr_gain`" and view["orderByAsc"] is False
 
