@@ -158,7 +158,7 @@ def run_training(cfg: Config, config_path: Path | None = None, resume_run_id: st
         curve = curve_points(cfg, bundle, steps, tracker,
                              set(tracker.metric_steps(curves.EPOCH_KEY)) if resume_run_id else set())
         warm_critic = None
-        if wants_critic_pretraining(model, cfg, lineage, tracker if resume_run_id else None):
+        if wants_critic_pretraining(model, cfg, lineage, initial_epoch):
             def warm_critic():
                 pretrain_critic(model, cfg, bundle, tracker, announce=epoch_lines)
         try:
@@ -184,15 +184,16 @@ def run_training(cfg: Config, config_path: Path | None = None, resume_run_id: st
         return RunResult(tracker.run_id, last_step, epochs.last)
 
 
-def wants_critic_pretraining(model: gan.ColorGAN, cfg: Config, lineage: dict[str, str],
-                             resumed: tracking.RunTracker | None) -> bool:
+def wants_critic_pretraining(model: gan.ColorGAN, cfg: Config, lineage: dict[str, str], initial_epoch: int) -> bool:
     """Whether this run pre-trains its critic before the GAN phase: asked for (``critic_pretrain_steps``), a critic
-    there, not loaded already trained from the warm start, and (a resumed run) not done before the crash."""
+    there, not loaded already trained from the warm start, and no GAN epoch done yet. A run resumed before its GAN
+    phase pre-trains it again: its checkpoint, written at the end of the last pre-training epoch, holds the critic
+    from before its pre-training (a crash in between leaves that one's checks logged twice)."""
     if not cfg.critic_pretrain_steps or model.discriminator is None:
         return False
     if lineage.get(warmstart.DISCRIMINATOR_TAG, "").startswith("loaded"):
         return False
-    return resumed is None or not resumed.metric_steps("critic_pretrain/steps")
+    return initial_epoch <= cfg.pretrain_epochs
 
 
 def pretrain_critic(model: gan.ColorGAN, cfg: Config, bundle: data.DataBundle, tracker: tracking.RunTracker,

@@ -208,3 +208,34 @@ def test_the_rule_never_recommends_a_trial_whose_critic_stayed_at_chance(store, 
     found = answer.answer(study_with([critic.CHANCE, critic.CHANCE]), spec, store, parent, "")
     assert found.recommended is None
     assert "this study says nothing about the knobs searched" in "\n".join(found.lines(spec))
+
+
+class InterruptAfter(keras.callbacks.Callback):
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epoch:
+            raise KeyboardInterrupt()
+
+
+@pytest.mark.parametrize("stop_after, again", [(1, True), (2, False)])
+def test_a_resumed_run_pre_trains_its_critic_again_only_before_its_gan_phase(colour_folder, store, stop_after, again):
+    """Stopped after the pre-training epoch, the checkpoint's critic is the untrained one: pre-trained again. Stopped
+    after a GAN epoch, the checkpoint holds the game's critic: not pre-trained again."""
+    from colorgan import resume
+
+    cfg = smoke(colour_folder, "pretrain_epochs=1", "epochs=2", "critic_pretrain_steps=10")
+    with pytest.raises(KeyboardInterrupt):
+        train.run_training(cfg, root=store, verbose=0, callbacks=(InterruptAfter(stop_after),))
+    client = tracking.store.connect(store)
+    run_id = client.search_runs([tracking.experiment_id(cfg.experiment, store)])[0].info.run_id
+    before = len(client.get_metric_history(run_id, "critic_pretrain/steps"))
+    assert before == (0 if stop_after == 1 else 1)
+    train.run_training(resume.resume_config(run_id, {}, root=store), resume_run_id=run_id, root=store, verbose=0)
+    after = len(client.get_metric_history(run_id, "critic_pretrain/steps"))
+    assert after == (before + 1 if again else before)
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and "critic" in {a.path for a in client.list_artifacts(run_id)}
+    assert run.data.tags[critic.VERDICT_TAG].split(":")[0] in (critic.CHANCE, critic.LEARNED)
