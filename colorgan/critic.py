@@ -19,6 +19,7 @@ import tensorflow as tf
 
 SCORES = ("critic_real", "critic_fake", "critic_real_p", "critic_fake_p")  # per-photo scores test_step returns
 FIGURES = ("critic_auc", "critic_auc_low", "critic_auc_high", "critic_gap")  # what a split's scores summarise to
+PRETRAIN_PREFIX = "critic_pretrain/"  # the logged keys of the critic's pre-training checks
 VERDICT_TAG = "colorgan.critic"  # a GAN run's verdict on its game: "learned: ..." or "chance: ..."
 CHANCE = "chance"
 LEARNED = "learned"
@@ -33,7 +34,7 @@ def photo_scores(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> dict[str, tf
 
     real, real_p = per_photo(real_logits)
     fake, fake_p = per_photo(fake_logits)
-    return {"critic_real": real, "critic_fake": fake, "critic_real_p": real_p, "critic_fake_p": fake_p}
+    return dict(zip(SCORES, (real, fake, real_p, fake_p), strict=True))
 
 
 def auc(real, fake) -> float:
@@ -69,13 +70,12 @@ def auc_interval(value: float, n_real: int, n_fake: int) -> tuple[float, float]:
 
 def figures(per_image: dict[str, np.ndarray]) -> dict[str, float]:
     """A split's critic figures (FIGURES) from its per-photo scores; {} when the scores hold none (no critic)."""
-    if "critic_real" not in per_image:
+    if SCORES[0] not in per_image:
         return {}
-    real, fake = per_image["critic_real"], per_image["critic_fake"]
+    real, fake, real_p, fake_p = (per_image[name] for name in SCORES)
     value = auc(real, fake)
     low, high = auc_interval(value, real.size, fake.size)
-    gap = float(np.mean(per_image["critic_real_p"]) - np.mean(per_image["critic_fake_p"]))
-    return {"critic_auc": value, "critic_auc_low": low, "critic_auc_high": high, "critic_gap": gap}
+    return dict(zip(FIGURES, (value, low, high, float(np.mean(real_p) - np.mean(fake_p))), strict=True))
 
 
 def verdict(values: dict[str, float], prefix: str = "eval/") -> tuple[str, str] | None:
@@ -107,7 +107,8 @@ def pretrain(model, dataset: tf.data.Dataset, subset: tf.data.Dataset, steps: in
              check_every: int, log: Callable[[dict[str, float], int], None]) -> dict[str, float]:
     """Train ``model``'s critic alone (``model.critic_step``, the generator frozen) for at most ``steps`` batches of
     ``dataset``, scoring it on the held-out ``subset`` every ``check_every`` steps and stopping early once its AUC
-    reaches ``target_auc``. ``log(values, step)`` gets each check (``critic_pretrain/`` keys); returns the last."""
+    reaches ``target_auc``. ``log(values, step)`` gets each check (``critic_pretrain/`` keys); returns the last
+    check's figures (FIGURES, ``d_loss``, ``steps``), unprefixed."""
     step_fn = tf.function(model.critic_step, reduce_retracing=True)
     score_fn = tf.function(model.critic_scores, reduce_retracing=True)
     last: dict[str, float] = {}
@@ -117,10 +118,9 @@ def pretrain(model, dataset: tf.data.Dataset, subset: tf.data.Dataset, steps: in
         if step % check_every and step != steps:
             continue
         figures_now = held_out_auc(score_fn, subset)
-        last = {f"critic_pretrain/{k}": v for k, v in figures_now.items()}
-        last.update({"critic_pretrain/d_loss": float(np.mean(losses)), "critic_pretrain/steps": float(step)})
+        last = {**figures_now, "d_loss": float(np.mean(losses)), "steps": float(step)}
         losses = []
-        log(last, step)
+        log({f"{PRETRAIN_PREFIX}{k}": v for k, v in last.items()}, step)
         if figures_now["critic_auc"] >= target_auc:
             break
     return last

@@ -131,10 +131,12 @@ class ColorGAN(keras.Model):
         out["d_loss_real"], out["d_loss_fake"] = losses.discriminator_parts(real_logits, fake_logits,
                                                                              self.label_smoothing, self.smoothing_mode)
         out["d_loss"] = 0.5 * (out["d_loss_real"] + out["d_loss_fake"])  # losses.discriminator_loss
-        # Mean D(real) and D(fake) probabilities: the first thing to look at when a GAN misbehaves.
-        out["d_real"] = tf.reduce_mean(tf.sigmoid(tf.cast(real_logits, tf.float32)))
-        out["d_fake"] = tf.reduce_mean(tf.sigmoid(tf.cast(fake_logits, tf.float32)))
-        return out, fake, critic.photo_scores(real_logits, fake_logits)
+        # Mean D(real) and D(fake) probabilities: the first thing to look at when a GAN misbehaves (the mean of the
+        # per-photo means, every photo having the same number of patches).
+        scores = critic.photo_scores(real_logits, fake_logits)
+        out["d_real"] = tf.reduce_mean(scores["critic_real_p"])
+        out["d_fake"] = tf.reduce_mean(scores["critic_fake_p"])
+        return out, fake, scores
 
     def _track(self, values: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         for name in self.loss_names:

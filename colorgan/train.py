@@ -171,8 +171,7 @@ def run_training(cfg: Config, config_path: Path | None = None, resume_run_id: st
                    f"in epoch {epochs.step} of {schedule.total_epochs(cfg)}")
             tracker.set_tags({"colorgan.stopped": why})
             print(f"stopped: {why}", flush=True)
-        if cfg.adversarial and cfg.epochs and epochs.step > cfg.pretrain_epochs:
-            judge_the_game(tracker, epochs.last, announce=epoch_lines)
+        judge_the_game(tracker, epochs.last, announce=epoch_lines)  # nothing to judge without a GAN epoch
         if epochs.per_image:
             tracker.log_text(per_image_table(bundle.eval_files, epochs.per_image), PER_IMAGE_ARTIFACT)
         last_step, generator = epochs.step or initial_epoch, model.inference_generator
@@ -202,19 +201,16 @@ def pretrain_critic(model: gan.ColorGAN, cfg: Config, bundle: data.DataBundle, t
     frozen generator's colourings (colorgan.critic.pretrain), until its AUC on the first ``curve_eval_images`` eval
     photos reaches ``critic_pretrain_auc`` or ``critic_pretrain_steps`` are spent. Logged per check
     (``critic_pretrain/``), and the critic as the run's ``critic/`` artifact, which a warm start loads."""
-    model.start_phase(pretraining=False)  # the critic's optimizer gets its learning rate from the GAN phase
-    model.d_optimizer.learning_rate = cfg.lr_d
+    model.d_optimizer.learning_rate = cfg.lr_d  # the GAN phase's first rate (epoch.start_epoch sets it then)
     subset = curves.take_images(bundle.eval, cfg.curve_eval_images, cfg.batch_size)
     cpu = time.process_time()
     last = critic.pretrain(model, bundle.train, subset, cfg.critic_pretrain_steps, cfg.critic_pretrain_auc,
                            max(10, cfg.critic_pretrain_steps // 10), tracker.log_metrics)
-    last["critic_pretrain/cpu_seconds"] = time.process_time() - cpu
-    tracker.log_metrics({"critic_pretrain/cpu_seconds": last["critic_pretrain/cpu_seconds"]},
-                        step=int(last["critic_pretrain/steps"]))
+    last["cpu_seconds"] = time.process_time() - cpu
+    tracker.log_metrics({f"{critic.PRETRAIN_PREFIX}cpu_seconds": last["cpu_seconds"]}, step=int(last["steps"]))
     tracker.log_critic(tf.train.Checkpoint(discriminator=model.discriminator).write)
-    got = {k.removeprefix("critic_pretrain/"): v for k, v in last.items()}
-    line = (f"critic pre-trained: {int(got['steps'])} steps, held-out AUC {got['critic_auc']:.3f} "
-            f"[{got['critic_auc_low']:.3f}, {got['critic_auc_high']:.3f}], D(real)-D(fake) {got['critic_gap']:+.3f}")
+    line = (f"critic pre-trained: {int(last['steps'])} steps, held-out AUC {last['critic_auc']:.3f} "
+            f"[{last['critic_auc_low']:.3f}, {last['critic_auc_high']:.3f}], D(real)-D(fake) {last['critic_gap']:+.3f}")
     tracker.set_tags({"colorgan.critic_pretrain": line})
     if announce:
         print(line, flush=True)

@@ -140,6 +140,12 @@ def test_a_run_with_a_loaded_critic_does_not_pre_train_it_again(colour_folder, s
     assert client.get_run(second.run_id).data.tags[warmstart.DISCRIMINATOR_TAG] == "loaded (pre-trained critic)"
 
 
+def test_every_critic_patch_the_config_allows_has_a_layout():
+    from colorgan import networks
+
+    assert set(networks.CRITIC_LAYOUTS) == set(config.CRITIC_PATCHES)
+
+
 def test_zero_gan_epochs_needs_pre_training_epochs():
     with pytest.raises(config.ConfigError, match="epochs: 0 GAN epochs"):
         config.build({"epochs": 0})

@@ -53,7 +53,7 @@ def run_pilot(cfg: config_mod.Config, bundle: data.DataBundle, subset, steps: in
     cpu = time.process_time()
     last = critic.pretrain(model, bundle.train, subset, steps, target_auc=1.01, check_every=steps,
                            log=lambda values, step: None)
-    return {k.split("/", 1)[1]: v for k, v in last.items()} | {"cpu_seconds": time.process_time() - cpu}
+    return last | {"cpu_seconds": time.process_time() - cpu}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,10 +20,8 @@ from colorgan.studies import pareto, summaries
 from colorgan.studies.spec import StudySpec
 from colorgan.tracking import studyruns
 
-MEAN_ATTR = summaries.MEAN_ATTR
 # each point's figures; the critic's AUC says whether its GAN phase was a game at all
 SHOWN = ("eval/psnr_gain", "eval/color_auc_rebal", "eval/color_auc", "eval/colorfulness_gap", "eval/critic_auc")
-CRITIC_ATTR = summaries.CRITIC_ATTR
 DUPLICATE_ATTR = "duplicate_of"
 
 
@@ -41,8 +39,15 @@ class Answer:
                             self.recommended, self.reference) + chance_lines(self.at_chance, self.judged)
 
 
+def verdicts(done: list[optuna.trial.FrozenTrial]) -> tuple[tuple[int, ...], int]:
+    """(the trials whose critic stayed at chance, how many trials were judged at all) among finished ``done``."""
+    at_chance = tuple(t.number for t in done if t.user_attrs.get(summaries.CRITIC_ATTR) == critic.CHANCE)
+    return at_chance, sum(summaries.CRITIC_ATTR in t.user_attrs for t in done)
+
+
 def chance_lines(at_chance: tuple[int, ...], judged: int) -> list[str]:
-    """What the critic's verdicts say about the study's answer (critic.verdict per seed, CRITIC_ATTR per trial)."""
+    """What the critic's verdicts say about the study's answer (critic.verdict per seed, summaries.CRITIC_ATTR
+    per trial)."""
     if not at_chance:
         return []
     if len(at_chance) == judged:
@@ -89,12 +94,12 @@ def answer(study: optuna.Study, spec: StudySpec, root: Path, parent: str, warm_s
     points = {t.number: tuple(t.values) for t in done}
     base = refs.get(reference, {})
     ref_values = tuple(base.get(k, math.nan) for k in objectives)
-    at_chance = tuple(t.number for t in done if t.user_attrs.get(CRITIC_ATTR) == critic.CHANCE)
-    judged = sum(CRITIC_ATTR in t.user_attrs for t in done)
+    at_chance, judged = verdicts(done)
     games = {k: v for k, v in points.items() if k not in at_chance}  # a constant critic's trial answers nothing
     pick = pareto.pick(games, objectives, list(spec.directions), found, ref_values) \
         if games and all(math.isfinite(v) for v in ref_values) else None
-    extra = {t.number: {k.removeprefix(MEAN_ATTR): v for k, v in t.user_attrs.items() if k.startswith(MEAN_ATTR)}
+    extra = {t.number: {k.removeprefix(summaries.MEAN_ATTR): v for k, v in t.user_attrs.items()
+                        if k.startswith(summaries.MEAN_ATTR)}
              for t in done}
     references = {name: tuple(values.get(k, math.nan) for k in objectives) for name, values in refs.items()}
     frame = pareto.table(points, {t.number: t.params for t in done}, objectives, list(spec.directions), references,
@@ -105,7 +110,8 @@ def answer(study: optuna.Study, spec: StudySpec, root: Path, parent: str, warm_s
     if any(t.user_attrs.get(summaries.BASE_ATTR) for t in done):
         frame["base"] = frame["trial"].map({t.number: bool(t.user_attrs.get(summaries.BASE_ATTR)) for t in done})
     if judged:
-        frame[CRITIC_ATTR] = frame["trial"].map({t.number: t.user_attrs.get(CRITIC_ATTR, "") for t in done})
+        frame[summaries.CRITIC_ATTR] = frame["trial"].map({t.number: t.user_attrs.get(summaries.CRITIC_ATTR, "")
+                                                           for t in done})
     return Answer(frame, pick, found.text(spec.directions_by_metric, reference), reference, at_chance, judged)
 
 

@@ -72,7 +72,7 @@ def make_objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int 
         if earlier is not None:  # a discrete space samples a value twice: its seeds would give the same numbers
             trial.set_user_attr(DUPLICATE_ATTR, earlier.number)
             for key, value in earlier.user_attrs.items():
-                if key.startswith(("ci95:", "seeds:", answer_mod.MEAN_ATTR)) or key == summaries.REPEATS_ATTR:
+                if key.startswith(("ci95:", "seeds:", summaries.MEAN_ATTR)) or key == summaries.REPEATS_ATTR:
                     trial.set_user_attr(key, value)
             print(f"trial {trial.number}: the same values as trial {earlier.number}, not trained again", flush=True)
             return earlier.values[0] if len(earlier.values) == 1 else list(earlier.values)
@@ -99,10 +99,10 @@ def make_objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int 
         means = [float(sum(v) / len(v)) for v in per_metric]
         for key in answer_mod.SHOWN:  # the colour figures beside the objectives, for the Pareto table
             if key not in spec.metrics and all(key in final for final in finals):
-                trial.set_user_attr(answer_mod.MEAN_ATTR + key, float(sum(f[key] for f in finals) / len(finals)))
+                trial.set_user_attr(summaries.MEAN_ATTR + key, float(sum(f[key] for f in finals) / len(finals)))
         verdicts = [found[0] for found in map(critic.verdict, finals) if found is not None]
         if verdicts:  # a GAN phase: was it a game (any seed at chance makes the configuration's answer void)
-            trial.set_user_attr(answer_mod.CRITIC_ATTR, critic.CHANCE if critic.CHANCE in verdicts else critic.LEARNED)
+            trial.set_user_attr(summaries.CRITIC_ATTR, critic.CHANCE if critic.CHANCE in verdicts else critic.LEARNED)
         if spec.repeats > 1:
             for metric, vals in zip(spec.metrics, per_metric, strict=True):
                 mean, half = metrics.mean_ci(vals)

@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from colorgan import critic, curves, tracking
+from colorgan import curves, tracking
 from colorgan.studies import answer as answer_mod
 from colorgan.studies import pareto as pareto_mod
 from colorgan.studies import summaries
@@ -44,8 +44,7 @@ def print_summary(study: optuna.Study, spec: StudySpec, root: Path | None = None
     found = study_answer(study, spec, root)
     if found is None:  # one objective: the critic's verdicts still say whether the study answered anything
         done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        chance = tuple(t.number for t in done if t.user_attrs.get(summaries.CRITIC_ATTR) == critic.CHANCE)
-        for line in answer_mod.chance_lines(chance, sum(summaries.CRITIC_ATTR in t.user_attrs for t in done)):
+        for line in answer_mod.chance_lines(*answer_mod.verdicts(done)):
             print(line)
     if found is not None:
         print("\n".join(found.lines(spec)))
