@@ -94,6 +94,8 @@ class Config:
     critic_patch: int = 46  # the critic's receptive field (pixels): 46 (the report's PatchGAN), 16, or 1 (PixelGAN)
     critic_pretrain_steps: int = 0  # before the GAN phase: steps of the critic alone on the frozen generator
     critic_pretrain_auc: float = 0.9  # ...ended early once its held-out AUC (real vs generated photos) reaches this
+    critic_real_saturation: float = 1.0  # the real photos' a*b* times this, as the critic sees them (> 1: it calls
+    # only colour at least as vivid as the photos' real; recipe round 3, docs/recipe.md)
     spectral_norm_on: str = "discriminator"  # which network's convolutions get spectral normalization
     padding: str = "zero"  # the generator's strided convolutions: "reflect" pads with the image, not zeros (no frame)
     # --- losses ---
@@ -105,6 +107,8 @@ class Config:
     recon_weighting: str = "none"  # "rebalance": weight each pixel by the rarity of its true a*b* (Zhang 2016)
     rebalance_mix: float = 0.5  # Zhang's lambda: 1 = uniform weights (plain loss), 0 = 1/prior
     rebalance_bins: int = 16  # the a*b* plane in bins x bins cells for the prior
+    colorfulness_weight: float = 0.0  # DDColor's colourfulness loss (1 - CF/100 of the decoded RGB) in G's loss,
+    # this times it; 0 = off (losses.colorfulness_loss)
     # --- optimisation ---
     batch_size: int = 128
     lr_g: float = 4e-4
@@ -160,6 +164,8 @@ class Config:
         if self.critic_patch not in CRITIC_PATCHES:
             raise ConfigError(f"critic_patch: {self.critic_patch} is not one of {', '.join(map(str, CRITIC_PATCHES))}")
         _check_range(self, "critic_pretrain_auc", 0.5, 1.0)
+        _check_range(self, "critic_real_saturation", 1.0, 3.0)
+        _check_range(self, "colorfulness_weight", 0.0, 1000.0)
         if self.epochs == 0 and not self.pretrain_epochs:
             raise ConfigError("epochs: 0 GAN epochs leaves a run with nothing to train (set pretrain_epochs too)")
         for key in ("batch_size", "sample_images", "curve_eval_images"):
@@ -178,6 +184,8 @@ class Config:
         _check_range(self, "rebalance_bins", 2, 128)
         if self.recon_weighting == "rebalance" and self.color_space != "lab":
             raise ConfigError("recon_weighting: 'rebalance' weights a*b* bins and needs color_space = 'lab'")
+        if self.critic_real_saturation != 1.0 and self.color_space != "lab":
+            raise ConfigError("critic_real_saturation: it scales the real photos' a*b* and needs color_space = 'lab'")
         if self.confidence_epochs and self.color_space != "lab":  # it shrinks a*b* towards 0: in RGB, towards black
             raise ConfigError("confidence_epochs: the confidence head scales a*b* and needs color_space = 'lab'")
 

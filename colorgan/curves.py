@@ -21,7 +21,8 @@ PREFIX = "curve/"
 EPOCH_KEY = "curve/epoch"
 CPU_KEY = "curve/eval_cpu_seconds"  # the CPU seconds the run's curve evaluations took so far
 # eval figures of each point; the critic's (colorgan.critic) only where a critic scored the subset (a GAN phase)
-SCORES = ("psnr", "psnr_gain", "color_auc", "color_auc_rebal", "colorfulness_gap", "critic_auc", "critic_gap")
+SCORES = ("psnr", "psnr_gain", "color_auc", "color_auc_rebal", "colorfulness_gap", "colorfulness_delta", "critic_auc",
+          "critic_gap")
 
 
 def boundaries(steps_per_epoch: int, points: int) -> tuple[int, ...]:

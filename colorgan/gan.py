@@ -11,6 +11,7 @@ from colorgan.config import Config
 
 ADVERSARIAL_LOSSES = ("g_total", "g_gan", "g_recon", "d_loss", "d_loss_real", "d_loss_fake", "d_real", "d_fake")
 REGRESSION_LOSSES = ("g_total", "g_recon")
+COLOR_LOSS = "g_color"  # DDColor's colourfulness term, tracked in every phase where its weight is above 0
 
 
 class ColorGAN(keras.Model):
@@ -23,7 +24,8 @@ class ColorGAN(keras.Model):
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model | None, *, color_space: str,
                  recon_loss: str, lambda_recon: float, label_smoothing: float, smoothing_mode: str,
-                 ema_decay: float = 0.0, recon_weights=None, critic_batches: str = "joint", **kwargs):
+                 ema_decay: float = 0.0, recon_weights=None, critic_batches: str = "joint",
+                 colorfulness_weight: float = 0.0, critic_real_saturation: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         # The rebalancing table (losses.rebalance_weights), a non-trainable variable so checkpoints carry it.
         self.recon_weights = None if recon_weights is None else keras.Variable(
@@ -34,10 +36,11 @@ class ColorGAN(keras.Model):
         self.recon_loss, self.lambda_recon = recon_loss, lambda_recon
         self.label_smoothing, self.smoothing_mode = label_smoothing, smoothing_mode
         self.critic_batches = critic_batches
+        self.colorfulness_weight, self.critic_real_saturation = colorfulness_weight, critic_real_saturation
         self.pretraining = False
         self.ema_decay = ema_decay
         self.ema_generator = _shadow(generator) if ema_decay > 0 else None
-        names = ADVERSARIAL_LOSSES if discriminator is not None else REGRESSION_LOSSES
+        names = (ADVERSARIAL_LOSSES if discriminator is not None else REGRESSION_LOSSES) + self._color_names
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
         self._phase_steps: dict[bool, dict] = {}  # pretraining flag -> that phase's traced step functions
 
@@ -54,7 +57,11 @@ class ColorGAN(keras.Model):
     @property
     def loss_names(self) -> tuple[str, ...]:
         """The losses this phase has: a pre-training epoch has no critic, so no d_loss (nor g_gan) to log."""
-        return ADVERSARIAL_LOSSES if self.adversarial_now else REGRESSION_LOSSES
+        return (ADVERSARIAL_LOSSES if self.adversarial_now else REGRESSION_LOSSES) + self._color_names
+
+    @property
+    def _color_names(self) -> tuple[str, ...]:
+        return (COLOR_LOSS,) if self.colorfulness_weight > 0 else ()
 
     @property
     def metrics(self):
@@ -106,7 +113,9 @@ class ColorGAN(keras.Model):
     def critic_logits(self, l_in, target, fake, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
         """(logits on the real photos, logits on the generated ones). ``critic_batches = "joint"``: one call on the
         two stacked, so a training-mode BatchNorm normalises both kinds with the same statistics; "separate" (the
-        report's): one call each, whose batch statistics alone tell the kinds apart (docs/critic.md)."""
+        report's): one call each, whose batch statistics alone tell the kinds apart (docs/critic.md). The real
+        photos' a*b* are saturated by ``critic_real_saturation`` first, in training and in the skill measured."""
+        target = losses.saturate_ab(target, self.critic_real_saturation)
         if self.critic_batches == "separate":
             return (self.discriminator([l_in, target], training=training),
                     self.discriminator([l_in, fake], training=training))
@@ -122,12 +131,16 @@ class ColorGAN(keras.Model):
         fake = (self.generator if training else self.inference_generator)(l_in, training=training)
         recon = losses.reconstruction_loss(target, fake, self.recon_loss, self.recon_weights)
         out = {"g_recon": recon}
+        g_total = self.lambda_recon * recon
+        if self.colorfulness_weight > 0:
+            out[COLOR_LOSS] = losses.colorfulness_loss(color.decode(l_in, fake, self.color_space))
+            g_total += self.colorfulness_weight * out[COLOR_LOSS]
         if not self.adversarial_now:
-            out["g_total"] = self.lambda_recon * recon
+            out["g_total"] = g_total
             return out, fake, {}
         real_logits, fake_logits = self.critic_logits(l_in, target, fake, training)
         out["g_gan"] = losses.adversarial_loss(fake_logits)
-        out["g_total"] = out["g_gan"] + self.lambda_recon * recon
+        out["g_total"] = out["g_gan"] + g_total
         out["d_loss_real"], out["d_loss_fake"] = losses.discriminator_parts(real_logits, fake_logits,
                                                                              self.label_smoothing, self.smoothing_mode)
         out["d_loss"] = 0.5 * (out["d_loss_real"] + out["d_loss_fake"])  # losses.discriminator_loss
@@ -235,7 +248,8 @@ def build_colorgan(cfg: Config, recon_weights=None) -> ColorGAN:
     model = ColorGAN(generator, discriminator, color_space=cfg.color_space, recon_loss=cfg.recon_loss,
                      lambda_recon=cfg.lambda_recon, label_smoothing=cfg.label_smoothing,
                      smoothing_mode=cfg.smoothing_mode, ema_decay=cfg.ema_decay, recon_weights=recon_weights,
-                     critic_batches=cfg.critic_batches)
+                     critic_batches=cfg.critic_batches, colorfulness_weight=cfg.colorfulness_weight,
+                     critic_real_saturation=cfg.critic_real_saturation)
     model.compile(
         g_optimizer=make_optimizer(cfg.lr_g, cfg.beta1),
         d_optimizer=make_optimizer(cfg.lr_d, cfg.beta1) if discriminator is not None else None,

@@ -62,6 +62,22 @@ def reconstruction_loss(target: tf.Tensor, prediction: tf.Tensor, kind: str = "l
     return tf.reduce_mean(err)
 
 
+def colorfulness_loss(rgb: tf.Tensor) -> tf.Tensor:
+    """DDColor's colourfulness loss (Kang et al., ICCV 2023): 1 - CF/100 over the decoded RGB, averaged over the
+    batch, with CF Hasler & Suesstrunk's (color.colorfulness, the metric's own formula). It rewards colour
+    unconditionally: its weight (config ``colorfulness_weight``) sets how far it may pull the generator away from
+    L1's pale conditional mean."""
+    return tf.reduce_mean(1.0 - color.colorfulness(rgb) / 100.0)
+
+
+def saturate_ab(ab: tf.Tensor, factor: float) -> tf.Tensor:
+    """a*b* in network units scaled by ``factor`` and kept in [-1, 1]: the saturation-boosted real photos a critic
+    may be shown (config ``critic_real_saturation``) so that the colour it calls real is at least the photos'."""
+    if factor == 1.0:
+        return ab
+    return tf.clip_by_value(tf.cast(ab, tf.float32) * factor, -1.0, 1.0)
+
+
 def _smooth(p: np.ndarray, sigma: float) -> np.ndarray:
     """Separable Gaussian blur of a 2-D histogram (zeros outside the plane), truncated at 4 sigma."""
     radius = int(np.ceil(4 * sigma))

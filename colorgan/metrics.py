@@ -55,6 +55,10 @@ QUALITY: dict[str, Metric] = {m.name: m for m in (
     Metric("colorfulness", "colourfulness", "", "", 1, mean_of="colorfulness"),
     Metric("colorfulness_orig", "colourfulness of the originals", "", "", 1, mean_of="colorfulness_orig"),
     Metric("colorfulness_gap", "colourfulness gap to original", "", "lower", 1, mean_of="colorfulness_gap"),
+    # DDColor's (and Zhang et al.'s) set-level figure, signed: the outputs' mean colourfulness minus the
+    # originals'; 0 is best, a pale model is negative. Equal to the mean of the per-photo signed differences, so
+    # it has an interval and a paired comparison like the gap (which is the mean of their absolute values).
+    Metric("colorfulness_delta", "ΔCF (outputs − originals)", "", "", 1, mean_of="colorfulness_delta"),
     Metric("color_auc", "colour AuC", "", "higher", 4, mean_of="color_auc"),
     Metric("color_auc_rebal", "colour AuC, rebalanced", "", "higher", 4, mean_of="color_auc_rebal"),
     Metric("border_ratio", "border chroma ratio", "", "", 2),  # read against the originals' ratio
@@ -123,16 +127,7 @@ def ssim(pred: tf.Tensor, true: tf.Tensor) -> tf.Tensor:
     return tf.image.ssim(tf.cast(pred, tf.float32), tf.cast(true, tf.float32), max_val=1.0)
 
 
-def colorfulness(rgb: tf.Tensor) -> tf.Tensor:
-    """Hasler & Suesstrunk (2003) colourfulness per image, on the 0-255 scale: ~0 for grey, ~30+ vivid."""
-    rgb = tf.cast(rgb, tf.float32) * 255.0
-    r, g, b = tf.unstack(rgb, axis=-1)
-    rg = r - g
-    yb = 0.5 * (r + g) - b
-    axes = [-2, -1]
-    std = tf.sqrt(tf.math.reduce_variance(rg, axis=axes) + tf.math.reduce_variance(yb, axis=axes))
-    mean = tf.sqrt(tf.square(tf.reduce_mean(rg, axis=axes)) + tf.square(tf.reduce_mean(yb, axis=axes)))
-    return std + 0.3 * mean
+colorfulness = color.colorfulness  # the figure and the generator's colourfulness loss share one formula
 
 
 def border_width(size: int) -> int:
@@ -217,7 +212,8 @@ class QualityAccumulator:
         if "mse" in out:
             out["psnr"] = psnr_from_mse(out["mse"])
         if "colorfulness" in out and "colorfulness_orig" in out:
-            out["colorfulness_gap"] = np.abs(out["colorfulness"] - out["colorfulness_orig"])
+            out["colorfulness_delta"] = out["colorfulness"] - out["colorfulness_orig"]
+            out["colorfulness_gap"] = np.abs(out["colorfulness_delta"])
         return out
 
     def result(self) -> dict[str, float]:

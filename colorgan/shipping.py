@@ -156,7 +156,7 @@ def model_card(folder: str, cfg, figures: dict, info: dict, params: dict) -> str
     """The card of a shipped model in ``folder`` (as model_folder.display shows it), from ship's figures."""
     size, name = cfg.image_size, Path(folder).name
     model, gray = figures["test"]["model"], figures["test"]["gray"]
-    psnr, gap = metrics.QUALITY["psnr"], metrics.QUALITY["colorfulness_gap"]
+    psnr, gap, delta = (metrics.QUALITY[k] for k in ("psnr", "colorfulness_gap", "colorfulness_delta"))
     lines = [
         f"# {name}: the reference colorization generator",
         "",
@@ -181,12 +181,13 @@ def model_card(folder: str, cfg, figures: dict, info: dict, params: dict) -> str
         "",
         f"Pooled PSNR {model[0]['psnr'] - gray[0]['psnr']:+.2f} dB over the gray image; colourfulness "
         f"{model[0]['colorfulness']:.1f} against {model[0]['colorfulness_orig']:.1f} for the originals "
-        f"(mean gap {model[0]['colorfulness_gap']:.1f}).",
+        f"(mean gap {model[0]['colorfulness_gap']:.1f}; set-level ΔCF {model[0]['colorfulness_delta']:+.1f}, the "
+        "figure DDColor and Zhang et al. publish).",
         "",
-        f"| class | images | {psnr.heading}: model | gray | {gap.heading}: model | gray |",
-        "|---|---|---|---|---|---|",
+        f"| class | images | {psnr.heading}: model | gray | {gap.heading}: model | gray | {delta.heading}: model |",
+        "|---|---|---|---|---|---|---|",
         *(f"| {m['group']} | {m['n']} | {m['psnr']:.2f} | {g['psnr']:.2f} | {m['colorfulness_gap']:.1f} | "
-          f"{g['colorfulness_gap']:.1f} |" for m, g in zip(model, gray, strict=True)),
+          f"{g['colorfulness_gap']:.1f} | {m['colorfulness_delta']:+.1f} |" for m, g in zip(model, gray, strict=True)),
         "",
         *other_subjects_section(figures["other_subjects"], size),
         *confidence_section(figures.get("confidence", {})),
@@ -225,6 +226,7 @@ def other_subjects_section(ood: dict, size: int) -> list[str]:
         "",
         f"Per photo {gain['mean']:+.2f} dB over the gray image, paired 95% interval [{gain['low']:+.2f}, "
         f"{gain['high']:+.2f}] ({gain['verdict']}); pooled {model['psnr'] - gray['psnr']:+.2f} dB; colourfulness "
-        f"gap {model['colorfulness_gap']:.1f} (gray {gray['colorfulness_gap']:.1f}).",
+        f"gap {model['colorfulness_gap']:.1f} (gray {gray['colorfulness_gap']:.1f}), ΔCF "
+        f"{model['colorfulness_delta']:+.1f}.",
         "",
     ]

@@ -146,7 +146,7 @@ def per_class_table(report: Report) -> pd.DataFrame:
     rows["psnr_lo"] = [bounds.get((r.label, str(r.group)), nan)[0] for r in rows.itertuples()]
     rows["psnr_hi"] = [bounds.get((r.label, str(r.group)), nan)[1] for r in rows.itertuples()]
     return rows[["label", "group", "psnr", "psnr_lo", "psnr_hi", "colorfulness_gap",
-                 "colorfulness_gap_ci95"]].reset_index(drop=True)
+                 "colorfulness_gap_ci95", "colorfulness_delta", "colorfulness_delta_ci95"]].reset_index(drop=True)
 
 
 def sample_classes(evaluated: Evaluated) -> list[str]:

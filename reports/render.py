@@ -65,7 +65,8 @@ def _img(path: Path, alt: str) -> str:
 
 NOTE = ("PSNR pooled is the headline (from the mean squared error over all images); per-image PSNR is capped at "
         "100 dB for the mean and median. Intervals are 95% Student-t intervals of the mean over images. "
-        "Colourfulness is Hasler & Suesstrunk's; the gap is the mean absolute difference to the originals'.")
+        "Colourfulness is Hasler & Suesstrunk's; the gap is the mean absolute difference to the originals' per image, "
+        "ΔCF the signed difference of the set means (DDColor's figure; 0 is best, a pale model is negative).")
 
 SPLITS = ("Splits: the training curves, the study's objective and the best-trial objective are on the eval split "
           "(scored while training; the within-epoch curves on a fixed subset of it); the tables, the sample grid "

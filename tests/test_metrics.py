@@ -89,10 +89,33 @@ def test_evaluate_summary_has_a_column_per_figure_and_an_interval_per_mean():
     assert list(row) == ["group", "n", "psnr", "psnr_median", "border_ratio", "border_ratio_orig",
                          "psnr_mean", "psnr_ci95", "ssim", "ssim_ci95",
                          "colorfulness", "colorfulness_ci95", "colorfulness_orig", "colorfulness_orig_ci95",
-                         "colorfulness_gap", "colorfulness_gap_ci95", "color_auc", "color_auc_ci95",
+                         "colorfulness_gap", "colorfulness_gap_ci95", "colorfulness_delta",
+                         "colorfulness_delta_ci95", "color_auc", "color_auc_ci95",
                          "color_auc_rebal", "color_auc_rebal_ci95"]
     assert row["ssim"] == 2.0 and row["psnr"] == pytest.approx(-10 * np.log10(5.5e-3))
     assert row["border_ratio"] == pytest.approx(0.5) and row["border_ratio_orig"] == pytest.approx(1.0)
+
+
+def test_set_level_colourfulness_difference_on_known_answers():
+    """DDColor's ΔCF: outputs identical to the originals give 0; gray outputs give minus the originals' mean CF;
+    and it is signed where the per-photo gap is not (one photo too vivid, one too pale: ΔCF 0, gap > 0)."""
+    rng = np.random.default_rng(0)
+    photos = tf.constant(rng.uniform(0, 1, (4, 16, 16, 3)), tf.float32)
+    same = metrics.summarise(_scored(photos, photos))
+    assert same["colorfulness_delta"] == pytest.approx(0.0, abs=1e-4) and same["colorfulness_gap"] == pytest.approx(0.0, abs=1e-4)
+    gray = tf.repeat(tf.reduce_mean(photos, axis=-1, keepdims=True), 3, axis=-1)
+    gray_figures = metrics.summarise(_scored(gray, photos))
+    originals = float(np.mean(metrics.colorfulness(photos)))
+    assert originals > 10 and gray_figures["colorfulness_delta"] == pytest.approx(-originals, rel=1e-4)
+    vivid, pale = photos[:1], 0.5 + 0.5 * (photos[:1] - 0.5)
+    both = metrics.summarise(_scored(tf.concat([vivid, pale], 0), tf.concat([pale, vivid], 0)))
+    assert both["colorfulness_delta"] == pytest.approx(0.0, abs=1e-4) and both["colorfulness_gap"] > 5
+
+
+def _scored(pred, true) -> dict:
+    acc = metrics.QualityAccumulator()
+    acc.update(metrics.image_scores(pred, true))
+    return acc.per_image()
 
 
 def test_sample_grid_images_are_spread_over_every_class():

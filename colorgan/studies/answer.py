@@ -21,7 +21,8 @@ from colorgan.studies.spec import StudySpec
 from colorgan.tracking import studyruns
 
 # each point's figures; the critic's AUC says whether its GAN phase was a game at all
-SHOWN = ("eval/psnr_gain", "eval/color_auc_rebal", "eval/color_auc", "eval/colorfulness_gap", "eval/critic_auc")
+SHOWN = ("eval/psnr_gain", "eval/color_auc_rebal", "eval/color_auc", "eval/colorfulness_gap", "eval/colorfulness_delta",
+         "eval/critic_auc")
 DUPLICATE_ATTR = "duplicate_of"
 
 
