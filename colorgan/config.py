@@ -136,6 +136,9 @@ class Config:
     # --- confidence (colorgan.confidence) ---
     confidence_epochs: int = 0  # after training: epochs of a head that shrinks chroma where G errs; 0 = off
     confidence_gap_allowance: float = 1.0  # the eval-split colourfulness gap the head may add (its colour budget)
+    # --- colour bins (colorgan.colorbins: Zhang et al.'s classification over a*b* cells, beside the regression) ---
+    bins_epochs: int = 0  # after training: epochs of a head giving each pixel a distribution over a*b* cells; 0 = off
+    bins_psnr_allowance: float = 0.2  # the eval-split pooled PSNR (dB) its decoding may cost to narrow the gap
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -173,7 +176,8 @@ class Config:
                 raise ConfigError(f"{key}: must be at least 1, got {getattr(self, key)}")
         for key in ("max_train_images", "max_eval_images", "power_iterations", "grey_threshold", "lambda_recon",
                     "curve_points", "pretrain_epochs", "decay_epochs", "max_cpu_minutes", "confidence_epochs",
-                    "confidence_gap_allowance", "epochs", "critic_pretrain_steps"):
+                    "confidence_gap_allowance", "epochs", "critic_pretrain_steps", "bins_epochs",
+                    "bins_psnr_allowance"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key}: must not be negative, got {getattr(self, key)}")
         for key in ("lr_g", "lr_d"):
@@ -186,6 +190,11 @@ class Config:
             raise ConfigError("recon_weighting: 'rebalance' weights a*b* bins and needs color_space = 'lab'")
         if self.critic_real_saturation != 1.0 and self.color_space != "lab":
             raise ConfigError("critic_real_saturation: it scales the real photos' a*b* and needs color_space = 'lab'")
+        if self.bins_epochs and (self.color_space != "lab" or self.recon_weighting != "rebalance"):
+            raise ConfigError("bins_epochs: the colour-bins head classifies a*b* over the rebalancing grid and needs "
+                              "color_space = 'lab' and recon_weighting = 'rebalance'")
+        if self.bins_epochs and self.confidence_epochs:
+            raise ConfigError("bins_epochs and confidence_epochs: one head after training, not both")
         if self.confidence_epochs and self.color_space != "lab":  # it shrinks a*b* towards 0: in RGB, towards black
             raise ConfigError("confidence_epochs: the confidence head scales a*b* and needs color_space = 'lab'")
 

@@ -22,7 +22,8 @@ from colorgan import budget, color, data, fullstore, gan, grids, metrics, schedu
 from colorgan import config as config_mod
 from colorgan.config import Config
 
-EPOCH_LINE = ("psnr", "ssim", "colorfulness", "colorfulness_gap", "colorfulness_delta")  # metrics.QUALITY names on the epoch line
+# metrics.QUALITY names on the epoch line
+EPOCH_LINE = ("psnr", "ssim", "colorfulness", "colorfulness_gap", "colorfulness_delta")
 EPOCH_KEY = "epoch_seconds"  # logged at every epoch's end, whether or not it evaluated the whole eval split
 
 OnEpochEnd = Callable[[int, dict[str, float]], None]

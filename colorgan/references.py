@@ -24,6 +24,7 @@ MODEL_NAME = "colorgan"  # the registered model `publish` writes
 ALIAS = "champion"  # the alias `publish` moves to its new version
 CHAMPION = f"models:/{MODEL_NAME}@{ALIAS}"
 SHIPPED = "shipped"
+SHIPPED_LINEAGE = "shipped:"  # a warm start's lineage tag from a shipped folder: shipped:<folder>@<weights sha prefix>
 KINDS = ("RUN_ID", "runs:/RUN_ID", "models:/NAME/VERSION", "models:/NAME@ALIAS", "study:NAME", "shipped",
          "a shipped-model folder")
 FORMS = ", ".join(KINDS)
@@ -108,7 +109,7 @@ def resolve(ref: str | Ref, root: Path, shipped_dir: Path | None = None, study_r
         found = model_folder.load(Path(shipped_dir or paths.shipped_model_dir()) if ref.kind == "shipped"
                                   else Path(ref.name))
         return Model(found.generator, found.cfg, ref.text, f"the shipped model {found.name} (weights sha256 "
-                     f"{found.sha})", f"shipped:{found.name}@{found.sha}")
+                     f"{found.sha})", f"{SHIPPED_LINEAGE}{found.name}@{found.sha}")
     try:
         if ref.kind == "study":
             if study_run is None:

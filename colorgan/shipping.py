@@ -9,6 +9,7 @@ subjects', so a change that breaks loading or the colour pipeline fails CI.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from colorgan import (
+    colorbins,
     confidence,
     data,
     evaluate,
@@ -31,6 +33,8 @@ from colorgan import (
 
 SUBSET = 64  # the fixed subset: the first files of the sorted test split, at the model's size
 FORMAT = 1  # figures.json's layout
+HEADS = (confidence.PREFIX, colorbins.PREFIX)  # heads fitted after training: their metrics and CPU go in the card
+SHIPPED_LINEAGE = references.SHIPPED_LINEAGE
 
 
 @dataclass(frozen=True)
@@ -96,8 +100,8 @@ def ship(ref: str, out: Path, root: Path, command: str = "", replace: bool = Fal
     params = dict(record.params) if record else {}
     figures = {"format": FORMAT, "source": model.description, "lineage": model.lineage, "command": command,
                "training_cpu": training_cpu(record, root) if record else [],
-               "confidence": {k: v for k, v in record.metrics.items() if k.startswith(confidence.PREFIX + "/")}
-               if record else {},
+               **{head: {k: v for k, v in record.metrics.items() if k.startswith(head + "/")} if record else {}
+                  for head in HEADS},
                "image_size": cfg.image_size, "color_space": cfg.color_space,
                "data": {"data_dir": str(data_dir), "data_source": split_info["data_source"],
                         "fingerprint": split_info["fingerprint"]},
@@ -112,13 +116,25 @@ def training_cpu(record: tracking.RunRecord, root: Path, depth: int = 5) -> list
     """The CPU time that made the model: the run's own (its epochs, then its confidence head) and, along its warm
     starts (init_from), each source run's, newest first; what each ``max_cpu_minutes`` allowed."""
     rows = [{"run_id": record.run_id, "name": record.name, "cpu_seconds": record.metrics.get("cpu_seconds", 0.0)
-             + record.metrics.get(f"{confidence.PREFIX}/cpu_seconds", 0.0),
+             + sum(record.metrics.get(f"{head}/cpu_seconds", 0.0) for head in HEADS),
              "max_cpu_minutes": float(record.params.get("max_cpu_minutes", 0) or 0),
              "cpu_model": record.params.get("cpu_model", "")}]
     source = record.tags.get(warmstart.LINEAGE_TAG, "")
-    if depth > 1 and source and not source.startswith("shipped:"):
+    if depth > 1 and source.startswith(SHIPPED_LINEAGE):
+        rows += shipped_cpu(source, root)
+    elif depth > 1 and source:
         rows += training_cpu(tracking.run_data(root, source), root, depth - 1)
     return rows
+
+
+def shipped_cpu(lineage: str, root: Path) -> list[dict]:
+    """The training cost a shipped model's card recorded, for a run warm-started from it: found while the folder
+    still holds those weights (a ship that replaced them reads it before writing), else nothing to add."""
+    folder, _, sha = lineage[len(SHIPPED_LINEAGE):].rpartition("@")
+    path = Path(folder) if Path(folder).is_absolute() else root / folder
+    if not model_folder.exists(path) or model_folder.weights_sha(path) != sha:
+        return []
+    return json.loads((path / model_folder.FIGURES_FILE).read_text()).get("training_cpu", [])
 
 
 def cost_section(rows: list[dict]) -> list[str]:
@@ -131,7 +147,7 @@ def cost_section(rows: list[dict]) -> list[str]:
                       + (f" on {r['cpu_model']}" if r["cpu_model"] else "") for r in rows)
     return ["## Training cost", "",
             f"{total:,.0f} CPU-seconds ({total / 60:.1f} CPU-minutes) of the training processes, as each run logged "
-            f"it (`cpu_seconds`, and `confidence/cpu_seconds` for its head): {parts}.", ""]
+            f"it (`cpu_seconds`, and `confidence/cpu_seconds` or `bins/cpu_seconds` for its head): {parts}.", ""]
 
 
 def confidence_section(values: dict) -> list[str]:
@@ -150,6 +166,25 @@ def confidence_section(values: dict) -> list[str]:
             f"coloured less. Offset {values[key + 'offset']:g}, chosen on the eval split: pooled PSNR "
             f"{values[key + 'eval_psnr']:.2f} dB, colourfulness gap {values[key + 'eval_colorfulness_gap']:.1f} "
             f"({alone}). The figures above are the model's with it.", ""]
+
+
+def bins_section(values: dict) -> list[str]:
+    """The card's lines on the colour-bins head (colorgan.colorbins), from the run's bins/ metrics."""
+    if not values:
+        return []
+    key = colorbins.PREFIX + "/"
+    alone = (f"eval split without it: pooled PSNR {values[key + 'eval_psnr_alone']:.2f} dB, colourfulness gap "
+             f"{values[key + 'eval_colorfulness_gap_alone']:.1f}")
+    if not values.get(key + "used"):
+        return ["## Colour-bins head", "", f"Fitted but not used: no decoding narrowed the eval gap within the PSNR "
+                f"allowance ({alone}).", ""]
+    return ["## Colour-bins head", "",
+            "Beside the regression, a head gives each pixel a distribution over a*b* cells, fitted by rebalanced "
+            "cross-entropy after training (Zhang et al. 2016; `bins_epochs`, docs/training.md), decoded by the "
+            f"annealed mean at temperature {values[key + 'temperature']:g} and mixed {values[key + 'mix']:g} : "
+            f"{1 - values[key + 'mix']:g} with the regression's a*b*, chosen on the eval split: pooled PSNR "
+            f"{values[key + 'eval_psnr']:.2f} dB, colourfulness gap {values[key + 'eval_colorfulness_gap']:.1f} "
+            f"({alone}). The figures above are the model's with it: more colour, paid for in PSNR.", ""]
 
 
 def model_card(folder: str, cfg, figures: dict, info: dict, params: dict) -> str:
@@ -191,6 +226,7 @@ def model_card(folder: str, cfg, figures: dict, info: dict, params: dict) -> str
         "",
         *other_subjects_section(figures["other_subjects"], size),
         *confidence_section(figures.get("confidence", {})),
+        *bins_section(figures.get("bins", {})),
         *cost_section(figures.get("training_cpu", [])),
         f"`{model_folder.FIGURES_FILE}` holds these figures, and under `subset` those of the first "
         f"{len(figures['subset']['files'])} files of the sorted test split, which `tests/test_shipped_model.py` "

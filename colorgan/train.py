@@ -14,6 +14,7 @@ import tensorflow as tf
 from colorgan import (
     budget,
     color,
+    colorbins,
     confidence,
     critic,
     curves,
@@ -178,6 +179,9 @@ def run_training(cfg: Config, config_path: Path | None = None, resume_run_id: st
         if cfg.confidence_epochs and not spend.exhausted:  # after the last epoch: a resumed run fits it again
             generator = confidence.train_head(generator, cfg, bundle.train, bundle.eval, tracker, last_step,
                                               announce=epoch_lines)
+        if cfg.bins_epochs and not spend.exhausted:  # the same: after the last epoch, on the generator logged
+            generator = colorbins.train_head(generator, cfg, prior[1], bundle.train, bundle.eval, tracker, last_step,
+                                             announce=epoch_lines)
         example = np.asarray(epochs.sample_l[:1], np.float32)
         tracker.log_generator(generator, example, _requirements())
         return RunResult(tracker.run_id, last_step, epochs.last)
