@@ -20,6 +20,7 @@ import tensorflow as tf
 PREFIX = "curve/"
 EPOCH_KEY = "curve/epoch"
 CPU_KEY = "curve/eval_cpu_seconds"  # the CPU seconds the run's curve evaluations took so far
+RUN_CPU_KEY = "curve/cpu_seconds"  # the run's CPU seconds at each point: the x of a curve against CPU time
 # eval figures of each point; the critic's (colorgan.critic) only where a critic scored the subset (a GAN phase)
 SCORES = ("psnr", "psnr_gain", "color_auc", "color_auc_rebal", "colorfulness_gap", "colorfulness_delta", "critic_auc",
           "critic_gap")
@@ -58,8 +59,9 @@ class CurvePoints(keras.callbacks.Callback):
 
     def __init__(self, steps_per_epoch: int, points: int, subset: tf.data.Dataset, evaluate: Callable,
                  gray: dict[str, float], log: Callable[[dict[str, float], int], None],
-                 logged: set[int] = frozenset()):
+                 logged: set[int] = frozenset(), run_cpu: Callable[[], float] | None = None):
         super().__init__()
+        self.run_cpu = run_cpu  # the run's CPU seconds so far (budget.Spend), logged at each point when given
         self.logged = logged  # steps logged before (a resumed run training an epoch again): not logged twice
         self.steps_per_epoch = steps_per_epoch
         self.at = boundaries(steps_per_epoch, points)
@@ -92,4 +94,6 @@ class CurvePoints(keras.callbacks.Callback):
         step = self._epoch * self.steps_per_epoch + done
         values[EPOCH_KEY] = step / self.steps_per_epoch
         values[CPU_KEY] = self.eval_cpu
+        if self.run_cpu is not None:
+            values[RUN_CPU_KEY] = self.run_cpu()
         self.log(values, step)

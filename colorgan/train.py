@@ -157,7 +157,8 @@ def run_training(cfg: Config, config_path: Path | None = None, resume_run_id: st
         epochs = epoch.RunEpochs(cfg, bundle, tracker, checkpoint, gray, spend, guard, epoch_lines, on_epoch_end)
         steps = math.ceil(n_train / cfg.batch_size)
         curve = curve_points(cfg, bundle, steps, tracker,
-                             set(tracker.metric_steps(curves.EPOCH_KEY)) if resume_run_id else set())
+                             set(tracker.metric_steps(curves.EPOCH_KEY)) if resume_run_id else set(),
+                             run_cpu=lambda: spend.cpu_seconds)
         warm_critic = None
         if wants_critic_pretraining(model, cfg, lineage, initial_epoch):
             def warm_critic():
@@ -257,15 +258,16 @@ def fit_phases(model: gan.ColorGAN, cfg: Config, dataset: tf.data.Dataset, initi
 
 
 def curve_points(cfg: Config, bundle: data.DataBundle, steps_per_epoch: int, tracker: tracking.RunTracker,
-                 logged: set[int] = frozenset()) -> list[curves.CurvePoints]:
+                 logged: set[int] = frozenset(), run_cpu=None) -> list[curves.CurvePoints]:
     """The within-epoch curve logger (colorgan.curves) on the first ``curve_eval_images`` eval images; none with
     ``curve_points = 0``. ``logged``: the steps a resumed run logged already (an epoch it trains again after a crash
-    before that epoch's checkpoint), which are not logged twice."""
+    before that epoch's checkpoint), which are not logged twice. ``run_cpu()``: the run's CPU seconds, logged at
+    each point (curves.RUN_CPU_KEY) so that a curve can be drawn against CPU time."""
     if not cfg.curve_points:
         return []
     subset = curves.take_images(bundle.eval, cfg.curve_eval_images, cfg.batch_size)
     key = ("gray", *reuse.memo_key(cfg, bundle), bundle.eval_files[:cfg.curve_eval_images])
     gray = dict(SAME_EVERY_RUN.get(key, lambda: gray_baseline(subset, cfg.color_space)))
     return [curves.CurvePoints(steps_per_epoch, cfg.curve_points, subset, epoch.evaluate_split, gray,
-                               tracker.log_metrics, logged)]
+                               tracker.log_metrics, logged, run_cpu)]
 
