@@ -122,8 +122,8 @@ def test_a_run_with_the_colour_levers_logs_a_model_every_command_loads(colour_fo
                        "bins_psnr_allowance=1000", "colorfulness_weight=5", "critic_real_saturation=1.3")
     result = train.run_training(cfg, ROOT / "experiments" / "smoke.toml", root=store, verbose=0, epoch_lines=False)
     run = tracking.run_data(store, result.run_id)
-    for key in ("train/g_color", "eval/colorfulness_delta", "curve/cpu_seconds", "curve/eval/colorfulness_delta", "bins/used", "bins/eval_psnr", "bins/cpu_seconds",
-                "bins/eval_colorfulness_gap_alone"):
+    for key in ("train/g_color", "eval/colorfulness_delta", "curve/cpu_seconds", "curve/eval/colorfulness_delta",
+                "bins/used", "bins/eval_psnr", "bins/cpu_seconds", "bins/eval_colorfulness_gap_alone"):
         assert key in run.metrics, key
     table = tracking.read_text(store, result.run_id, colorbins.CALIBRATION_ARTIFACT)
     assert table is not None and len(table.splitlines()) == 2 + len(colorbins.CANDIDATES)
