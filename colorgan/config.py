@@ -65,6 +65,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "full_eval": ("every_epoch", "last_epoch"),
     "critic_norm": ("batch", "instance", "layer", "group", "none"),
     "critic_batches": ("joint", "separate"),
+    "colorfulness_loss": ("ddcolor", "match"),
 }
 CRITIC_PATCHES = (1, 16, 46)  # the critic's receptive field in pixels: each value names a layout in networks
 # the keys that shape the critic's weights: a pre-trained critic serves only a run of the same design (warmstart)
@@ -107,8 +108,9 @@ class Config:
     recon_weighting: str = "none"  # "rebalance": weight each pixel by the rarity of its true a*b* (Zhang 2016)
     rebalance_mix: float = 0.5  # Zhang's lambda: 1 = uniform weights (plain loss), 0 = 1/prior
     rebalance_bins: int = 16  # the a*b* plane in bins x bins cells for the prior
-    colorfulness_weight: float = 0.0  # DDColor's colourfulness loss (1 - CF/100 of the decoded RGB) in G's loss,
-    # this times it; 0 = off (losses.colorfulness_loss)
+    colorfulness_weight: float = 0.0  # a colourfulness term in G's loss, this times it; 0 = off
+    colorfulness_loss: str = "ddcolor"  # DDColor's 1 - CF/100 of the output (more colour, whatever the photo), or
+    # "match": |CF(output) - CF(photo)| / 100 per photo (the photo's own colourfulness; losses.colorfulness_loss)
     # --- optimisation ---
     batch_size: int = 128
     lr_g: float = 4e-4

@@ -25,7 +25,8 @@ class ColorGAN(keras.Model):
     def __init__(self, generator: keras.Model, discriminator: keras.Model | None, *, color_space: str,
                  recon_loss: str, lambda_recon: float, label_smoothing: float, smoothing_mode: str,
                  ema_decay: float = 0.0, recon_weights=None, critic_batches: str = "joint",
-                 colorfulness_weight: float = 0.0, critic_real_saturation: float = 1.0, **kwargs):
+                 colorfulness_weight: float = 0.0, critic_real_saturation: float = 1.0,
+                 colorfulness_loss: str = "ddcolor", **kwargs):
         super().__init__(**kwargs)
         # The rebalancing table (losses.rebalance_weights), a non-trainable variable so checkpoints carry it.
         self.recon_weights = None if recon_weights is None else keras.Variable(
@@ -37,6 +38,7 @@ class ColorGAN(keras.Model):
         self.label_smoothing, self.smoothing_mode = label_smoothing, smoothing_mode
         self.critic_batches = critic_batches
         self.colorfulness_weight, self.critic_real_saturation = colorfulness_weight, critic_real_saturation
+        self.colorfulness_loss = colorfulness_loss
         self.pretraining = False
         self.ema_decay = ema_decay
         self.ema_generator = _shadow(generator) if ema_decay > 0 else None
@@ -133,7 +135,9 @@ class ColorGAN(keras.Model):
         out = {"g_recon": recon}
         g_total = self.lambda_recon * recon
         if self.colorfulness_weight > 0:
-            out[COLOR_LOSS] = losses.colorfulness_loss(color.decode(l_in, fake, self.color_space))
+            out[COLOR_LOSS] = losses.colorfulness_loss(color.decode(l_in, fake, self.color_space),
+                                                       color.decode(l_in, target, self.color_space),
+                                                       self.colorfulness_loss)
             g_total += self.colorfulness_weight * out[COLOR_LOSS]
         if not self.adversarial_now:
             out["g_total"] = g_total
@@ -249,7 +253,7 @@ def build_colorgan(cfg: Config, recon_weights=None) -> ColorGAN:
                      lambda_recon=cfg.lambda_recon, label_smoothing=cfg.label_smoothing,
                      smoothing_mode=cfg.smoothing_mode, ema_decay=cfg.ema_decay, recon_weights=recon_weights,
                      critic_batches=cfg.critic_batches, colorfulness_weight=cfg.colorfulness_weight,
-                     critic_real_saturation=cfg.critic_real_saturation)
+                     critic_real_saturation=cfg.critic_real_saturation, colorfulness_loss=cfg.colorfulness_loss)
     model.compile(
         g_optimizer=make_optimizer(cfg.lr_g, cfg.beta1),
         d_optimizer=make_optimizer(cfg.lr_d, cfg.beta1) if discriminator is not None else None,

@@ -62,12 +62,18 @@ def reconstruction_loss(target: tf.Tensor, prediction: tf.Tensor, kind: str = "l
     return tf.reduce_mean(err)
 
 
-def colorfulness_loss(rgb: tf.Tensor) -> tf.Tensor:
-    """DDColor's colourfulness loss (Kang et al., ICCV 2023): 1 - CF/100 over the decoded RGB, averaged over the
-    batch, with CF Hasler & Suesstrunk's (color.colorfulness, the metric's own formula). It rewards colour
-    unconditionally: its weight (config ``colorfulness_weight``) sets how far it may pull the generator away from
-    L1's pale conditional mean."""
-    return tf.reduce_mean(1.0 - color.colorfulness(rgb) / 100.0)
+def colorfulness_loss(rgb: tf.Tensor, true_rgb: tf.Tensor | None = None, kind: str = "ddcolor") -> tf.Tensor:
+    """A colourfulness term on the decoded RGB, averaged over the batch, with CF Hasler & Suesstrunk's
+    (color.colorfulness, the metric's own formula). "ddcolor" is DDColor's (Kang et al., ICCV 2023), 1 - CF/100:
+    it rewards colour unconditionally, so its weight (config ``colorfulness_weight``) sets how far it may pull the
+    generator away from L1's pale conditional mean, on every photo alike. "match" is |CF - CF of the photo| / 100:
+    each photo's own colourfulness as the target, the per-photo gap the metrics report, made a loss."""
+    cf = color.colorfulness(rgb)
+    if kind == "ddcolor":
+        return tf.reduce_mean(1.0 - cf / 100.0)
+    if kind == "match":
+        return tf.reduce_mean(tf.abs(cf - color.colorfulness(true_rgb)) / 100.0)
+    raise ValueError(f"unknown colourfulness loss {kind!r}")
 
 
 def saturate_ab(ab: tf.Tensor, factor: float) -> tf.Tensor:

@@ -13,7 +13,7 @@ import tensorflow as tf
 from test_confidence import batches, tiny_generator
 from test_train import smoke_config
 
-from colorgan import colorbins, config, losses, model_folder, references, shipping, tracking, train
+from colorgan import color, colorbins, config, losses, model_folder, references, shipping, tracking, train
 
 ROOT = Path(__file__).resolve().parent.parent
 BINS = 8
@@ -24,8 +24,6 @@ def uniform_weights() -> np.ndarray:
 
 
 def test_cell_centres_follow_the_grid_of_the_rebalancing_table():
-    from colorgan import color
-
     centres = colorbins.centres(BINS)
     assert centres.shape == (BINS * BINS, 2)
     cells = color.ab_bin(tf.constant(centres), BINS).numpy()
@@ -103,6 +101,12 @@ def test_colourfulness_loss_is_one_for_gray_and_falls_as_colour_rises():
         tape.watch(gray)
         loss = losses.colorfulness_loss(gray)
     assert np.isfinite(tape.gradient(loss, gray).numpy()).all()  # finite at exactly grey
+    # "match": 0 for the photo itself, the per-photo gap / 100 otherwise, whichever side the output errs on
+    assert float(losses.colorfulness_loss(vivid, vivid, "match")) == pytest.approx(0.0, abs=1e-5)
+    gap = float(tf.reduce_mean(tf.abs(color.colorfulness(gray) - color.colorfulness(vivid)))) / 100.0
+    assert float(losses.colorfulness_loss(gray, vivid, "match")) == pytest.approx(gap, rel=1e-5)
+    with pytest.raises(config.ConfigError, match="colorfulness_loss"):
+        config.Config(colorfulness_loss="more")
 
 
 def test_saturated_reals_are_scaled_and_kept_in_range():
