@@ -76,3 +76,18 @@ def test_the_ci_check_passes_on_a_shipped_folder_and_catches_a_change(shipped_fo
         shipped_folder).cfg, "card", figures)
     with pytest.raises(AssertionError, match=r"the shipped model's figures changed:\s+model psnr: "):
         check_shipped_figures(changed, home.root)
+
+
+def test_a_run_warm_started_from_a_shipped_folder_counts_that_models_training_cpu(tmp_path):
+    """shipping.shipped_cpu: the source folder's recorded training cost, found while it holds the same weights."""
+    import shutil
+
+    from colorgan import paths, shipping
+
+    folder = tmp_path / "models" / "source"
+    shutil.copytree(paths.shipped_model_dir(), folder)
+    sha = model_folder.weights_sha(folder)
+    recorded = json.loads((folder / model_folder.FIGURES_FILE).read_text())["training_cpu"]
+    assert recorded and shipping.shipped_cpu(f"{references.SHIPPED_LINEAGE}models/source@{sha}", tmp_path) == recorded
+    assert shipping.shipped_cpu(f"{references.SHIPPED_LINEAGE}models/source@{'0' * len(sha)}", tmp_path) == []
+    assert shipping.shipped_cpu(f"{references.SHIPPED_LINEAGE}models/gone@{sha}", tmp_path) == []
