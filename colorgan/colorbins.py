@@ -26,20 +26,19 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from colorgan import color, metrics
-from colorgan.config import Config, ConfigError
+from colorgan import color, heads, metrics
+from colorgan.config import Config
 
 TEMPERATURES = (1.0, 0.6, 0.38, 0.2)  # Zhang et al. chose 0.38 by eye; here the eval split chooses
 MIXES = (0.5, 1.0)  # the share of the annealed mean in the output (the rest: the regression's a*b*)
 CANDIDATES = tuple((t, m) for t in TEMPERATURES for m in MIXES)
-LEARNING_RATE = 1e-3
 WIDTH = 64  # the head's channels
 PREFIX = "bins"  # every layer of the head is named bins_*
 LOGIT_LAYER = f"{PREFIX}_logit"
 MEAN_LAYER = f"{PREFIX}_mean"  # a fixed 1x1 convolution: probabilities -> the mean of the cell centres
 MIX_LAYER = f"{PREFIX}_mix"  # a fixed 1x1 convolution: [regression a*b*, annealed mean] -> the output a*b*
 CALIBRATION_ARTIFACT = "bins/calibration.csv"
-F32 = "float32"
+F32 = heads.F32
 
 
 @dataclass(frozen=True)
@@ -108,17 +107,8 @@ def centres(bins: int) -> np.ndarray:
 
 def attach(generator: keras.Model, bins: int) -> keras.Model:
     """The generator with the head on top: L* in, a*b* out (at first the regression's own: mix 0)."""
-    skips = [layer for layer in generator.layers if layer.name.endswith("_skip")]
-    if not skips:
-        raise ConfigError(f"bins_epochs: generator {generator.name!r} has no U-Net skip features to read")
     l_in, ab = generator.input, generator.output
-    x = layers.Activation("linear", dtype=F32, name=f"{PREFIX}_features")(skips[-1].output)
-    x = layers.Conv2D(WIDTH, 3, padding="same", activation="relu", dtype=F32, name=f"{PREFIX}_conv1")(x)
-    x = layers.Conv2D(WIDTH, 3, padding="same", dilation_rate=2, activation="relu", dtype=F32,
-                      name=f"{PREFIX}_conv2")(x)
-    x = layers.UpSampling2D(l_in.shape[1] // x.shape[1], interpolation="bilinear", dtype=F32, name=f"{PREFIX}_up")(x)
-    x = layers.Concatenate(dtype=F32, name=f"{PREFIX}_inputs")([x, l_in, ab])
-    x = layers.Conv2D(WIDTH, 3, padding="same", activation="relu", dtype=F32, name=f"{PREFIX}_conv3")(x)
+    x = heads.trunk(generator, PREFIX, "bins_epochs", WIDTH, WIDTH)
     logits = layers.Conv2D(bins * bins, 1, dtype=F32, name=LOGIT_LAYER)(x)
     p = layers.Softmax(axis=-1, dtype=F32, name=f"{PREFIX}_p")(logits)
     mean = layers.Conv2D(2, 1, use_bias=False, trainable=False, dtype=F32, name=MEAN_LAYER)(p)
@@ -138,35 +128,23 @@ def set_mix(model: keras.Model, mix: float) -> None:
 
 
 def head_variables(model: keras.Model) -> list:
-    return [v for layer in model.layers if layer.name.startswith(PREFIX) for v in layer.trainable_weights]
+    return heads.variables(model, PREFIX)
 
 
 def fit(model: keras.Model, dataset: tf.data.Dataset, epochs: int, weights: np.ndarray) -> float:
     """Fit the head's logits to each pixel's true a*b* cell by rebalanced cross-entropy over ``epochs`` passes of
     ``dataset`` ((L, ab) batches); the generator's weights are left as they are. Returns the last batch's loss."""
-    head = head_variables(model)
-    optimizer = keras.optimizers.Adam(LEARNING_RATE)
     logits_of = keras.Model(model.input, model.get_layer(LOGIT_LAYER).output)
     table = tf.constant(np.asarray(weights, np.float32).reshape(-1))
     bins = int(round(math.sqrt(int(table.shape[0]))))
 
-    @tf.function(reduce_retracing=True)
-    def step(l_in, ab):
+    def batch_loss(l_in, ab):
         cells = color.ab_bin(ab, bins)
-        with tf.GradientTape() as tape:
-            logits = tf.cast(logits_of(l_in, training=False), tf.float32)
-            ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=cells, logits=logits)
-            loss = tf.reduce_mean(ce * tf.gather(table, cells))
-        optimizer.apply_gradients(zip(tape.gradient(loss, head), head, strict=True))
-        return loss
+        logits = tf.cast(logits_of(l_in, training=False), tf.float32)
+        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=cells, logits=logits)
+        return tf.reduce_mean(ce * tf.gather(table, cells))
 
-    loss = float("nan")
-    for _ in range(epochs):
-        for l_in, ab in dataset:
-            loss = float(step(l_in, ab))
-    if not math.isfinite(loss):  # an expected failure: one line from the CLI, not a traceback
-        raise ConfigError(f"bins_epochs: the colour-bins head's loss became {loss}; the run logs no model")
-    return loss
+    return heads.fit(head_variables(model), batch_loss, dataset, epochs, "bins_epochs", "colour-bins head")
 
 
 def annealed_mean(logits: tf.Tensor, temperature: float, bins: int) -> tf.Tensor:

@@ -14,7 +14,6 @@ Keras model of standard layers that every command loads as it loads a generator.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -23,16 +22,15 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from colorgan import color, metrics
-from colorgan.config import Config, ConfigError
+from colorgan import color, heads, metrics
+from colorgan.config import Config
 
 OFFSETS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)  # logit offsets tried on the eval split (larger: less shrink)
 INITIAL_LOGIT = 3.0  # the head starts near "keep the generator's colour" (sigmoid(3) = 0.95)
-LEARNING_RATE = 1e-3
 PREFIX = "confidence"  # every layer of the head is named confidence_*: the head's weights are theirs
 LOGIT_LAYER = f"{PREFIX}_logit"
 CALIBRATION_ARTIFACT = "confidence/calibration.csv"
-F32 = "float32"  # the head is small: full precision costs nothing and keeps its sigmoid exact
+F32 = heads.F32
 
 
 @dataclass(frozen=True)
@@ -85,16 +83,8 @@ def train_head(generator: keras.Model, cfg: Config, train: tf.data.Dataset, eval
 
 def attach(generator: keras.Model) -> keras.Model:
     """The generator with the head on top: L* in, a*b* times the per-pixel confidence out (new head weights)."""
-    skips = [layer for layer in generator.layers if layer.name.endswith("_skip")]
-    if not skips:
-        raise ConfigError(f"confidence_epochs: generator {generator.name!r} has no U-Net skip features to read")
     l_in, ab = generator.input, generator.output
-    x = layers.Activation("linear", dtype=F32, name=f"{PREFIX}_features")(skips[-1].output)
-    x = layers.Conv2D(32, 3, padding="same", activation="relu", dtype=F32, name=f"{PREFIX}_conv1")(x)
-    x = layers.Conv2D(32, 3, padding="same", dilation_rate=2, activation="relu", dtype=F32, name=f"{PREFIX}_conv2")(x)
-    x = layers.UpSampling2D(l_in.shape[1] // x.shape[1], interpolation="bilinear", dtype=F32, name=f"{PREFIX}_up")(x)
-    x = layers.Concatenate(dtype=F32, name=f"{PREFIX}_inputs")([x, l_in, ab])
-    x = layers.Conv2D(16, 3, padding="same", activation="relu", dtype=F32, name=f"{PREFIX}_conv3")(x)
+    x = heads.trunk(generator, PREFIX, "confidence_epochs", 32, 16)
     logit = layers.Conv2D(1, 1, bias_initializer=keras.initializers.Constant(INITIAL_LOGIT), dtype=F32,
                           name=LOGIT_LAYER)(x)
     k = layers.Activation("sigmoid", dtype=F32, name=f"{PREFIX}_factor")(logit)
@@ -103,29 +93,16 @@ def attach(generator: keras.Model) -> keras.Model:
 
 
 def head_variables(model: keras.Model) -> list:
-    return [v for layer in model.layers if layer.name.startswith(PREFIX) for v in layer.trainable_weights]
+    return heads.variables(model, PREFIX)
 
 
 def fit(model: keras.Model, dataset: tf.data.Dataset, epochs: int) -> float:
     """Fit the head of ``attach``'s model to the a*b* squared error over ``epochs`` passes of ``dataset``
     ((L, ab) batches); the generator's weights are left as they are. Returns the last batch's loss."""
-    head = head_variables(model)
-    optimizer = keras.optimizers.Adam(LEARNING_RATE)
+    def batch_loss(l_in, ab):
+        return tf.reduce_mean(tf.square(tf.cast(model(l_in, training=False), tf.float32) - ab))
 
-    @tf.function(reduce_retracing=True)
-    def step(l_in, ab):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.square(tf.cast(model(l_in, training=False), tf.float32) - ab))
-        optimizer.apply_gradients(zip(tape.gradient(loss, head), head, strict=True))
-        return loss
-
-    loss = float("nan")
-    for _ in range(epochs):
-        for l_in, ab in dataset:
-            loss = float(step(l_in, ab))
-    if not math.isfinite(loss):  # an expected failure: one line from the CLI, not a traceback
-        raise ConfigError(f"confidence_epochs: the confidence head's loss became {loss}; the run logs no model")
-    return loss
+    return heads.fit(head_variables(model), batch_loss, dataset, epochs, "confidence_epochs", "confidence head")
 
 
 def calibrate(model: keras.Model, dataset: tf.data.Dataset, gap_allowance: float) -> Calibration:

@@ -30,8 +30,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
      "terminal",  # what the terminal shows (log levels)
      "schedule", "budget"),  # the epoch plan (phases, learning rates) and the CPU budget: arithmetic on the config
     ("data", "metrics", "baselines"),  # datasets and scores (metrics/color are shared by evaluate/baselines/publish)
-    ("networks", "confidence", "colorbins", "colorize", "model_folder"),  # the architectures and the confidence
-    # and colour-bins heads on a trained generator; a generator applied to photos; models/ folders
+    ("networks", "heads", "confidence", "colorbins", "colorize", "model_folder"),  # the architectures, what heads
+    # on a trained generator share, the confidence and colour-bins heads; a generator applied to photos; models/
     ("gan", "curves"),  # the model that trains the networks; its loss and eval curves within an epoch
     ("tracking",),  # the MLflow adapter
     ("references",),  # any model reference (MLflow or shipped) -> generator + config; the default model
