@@ -111,6 +111,11 @@ def colorfulness(rgb: tf.Tensor) -> tf.Tensor:
 _SQRT_FLOOR = 1e-8  # 0.0001 of a 0-255 unit per square root: invisible in the figure, a finite gradient at grey
 
 
+def bin_centres(bins: int) -> np.ndarray:
+    """The centres of ab_bin's cells along one axis, in network units (x AB_SCALE for a*, b*)."""
+    return (np.arange(bins) + 0.5) * (2.0 / bins) - 1.0
+
+
 def ab_bin(ab: tf.Tensor, bins: int) -> tf.Tensor:
     """a*b* in network units (a*/AB_SCALE, b*/AB_SCALE in [-1, 1]) [..., 2] -> the flat index a_bin * bins + b_bin
     [...] (int32) of its cell in a bins x bins grid over [-1, 1]^2; values outside are put in the edge cells."""

@@ -75,9 +75,7 @@ class Calibration:
                 f"ΔCF {alone['colorfulness_delta']:+.1f} -> {chosen['colorfulness_delta']:+.1f}")
 
     def csv(self) -> str:
-        keys = list(self.rows[0])
-        return "\n".join([",".join(keys)] + [",".join("" if r[k] is None else f"{r[k]:.6g}" for k in keys)
-                                              for r in self.rows]) + "\n"
+        return heads.table_csv(self.rows)
 
 
 def train_head(generator: keras.Model, cfg: Config, weights: np.ndarray, train: tf.data.Dataset,
@@ -100,7 +98,7 @@ def train_head(generator: keras.Model, cfg: Config, weights: np.ndarray, train: 
 
 def centres(bins: int) -> np.ndarray:
     """[bins * bins, 2]: the a*b* (network units) of each cell's centre, in color.ab_bin's order."""
-    axis = (np.arange(bins) + 0.5) * (2.0 / bins) - 1.0
+    axis = color.bin_centres(bins)
     a, b = np.meshgrid(axis, axis, indexing="ij")
     return np.stack([a.ravel(), b.ravel()], axis=-1).astype(np.float32)
 

@@ -60,9 +60,7 @@ class Calibration:
                 f"gap {alone['colorfulness_gap']:.1f} -> {chosen['colorfulness_gap']:.1f} (allowance {allowance:g})")
 
     def csv(self) -> str:
-        keys = list(self.rows[0])
-        return "\n".join([",".join(keys)] + [",".join("" if r[k] is None else f"{r[k]:.6g}" for k in keys)
-                                              for r in self.rows]) + "\n"
+        return heads.table_csv(self.rows)
 
 
 def train_head(generator: keras.Model, cfg: Config, train: tf.data.Dataset, eval_split: tf.data.Dataset,

@@ -135,8 +135,8 @@ class ColorGAN(keras.Model):
         out = {"g_recon": recon}
         g_total = self.lambda_recon * recon
         if self.colorfulness_weight > 0:
-            out[COLOR_LOSS] = losses.colorfulness_loss(color.decode(l_in, fake, self.color_space),
-                                                       color.decode(l_in, target, self.color_space),
+            photo = color.decode(l_in, target, self.color_space) if self.colorfulness_loss == "match" else None
+            out[COLOR_LOSS] = losses.colorfulness_loss(color.decode(l_in, fake, self.color_space), photo,
                                                        self.colorfulness_loss)
             g_total += self.colorfulness_weight * out[COLOR_LOSS]
         if not self.adversarial_now:

@@ -34,6 +34,13 @@ def trunk(generator: keras.Model, prefix: str, key: str, width: int, last_width:
     return layers.Conv2D(last_width, 3, padding="same", activation="relu", dtype=F32, name=f"{prefix}_conv3")(x)
 
 
+def table_csv(rows: list[dict]) -> str:
+    """A head's calibration table (one dict per candidate, the same keys) as CSV; None is an empty cell."""
+    keys = list(rows[0])
+    return "\n".join([",".join(keys)] + [",".join("" if r[k] is None else f"{r[k]:.6g}" for k in keys)
+                                         for r in rows]) + "\n"
+
+
 def variables(model: keras.Model, prefix: str) -> list:
     """The trainable weights of a head's layers (named ``prefix``_*): all that its fit moves."""
     return [v for layer in model.layers if layer.name.startswith(prefix) for v in layer.trainable_weights]

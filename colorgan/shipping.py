@@ -34,7 +34,6 @@ from colorgan import (
 SUBSET = 64  # the fixed subset: the first files of the sorted test split, at the model's size
 FORMAT = 1  # figures.json's layout
 HEADS = (confidence.PREFIX, colorbins.PREFIX)  # heads fitted after training: their metrics and CPU go in the card
-SHIPPED_LINEAGE = references.SHIPPED_LINEAGE
 
 
 @dataclass(frozen=True)
@@ -120,7 +119,7 @@ def training_cpu(record: tracking.RunRecord, root: Path, depth: int = 5) -> list
              "max_cpu_minutes": float(record.params.get("max_cpu_minutes", 0) or 0),
              "cpu_model": record.params.get("cpu_model", "")}]
     source = record.tags.get(warmstart.LINEAGE_TAG, "")
-    if depth > 1 and source.startswith(SHIPPED_LINEAGE):
+    if depth > 1 and source.startswith(references.SHIPPED_LINEAGE):
         rows += shipped_cpu(source, root)
     elif depth > 1 and source:
         rows += training_cpu(tracking.run_data(root, source), root, depth - 1)
@@ -130,7 +129,7 @@ def training_cpu(record: tracking.RunRecord, root: Path, depth: int = 5) -> list
 def shipped_cpu(lineage: str, root: Path) -> list[dict]:
     """The training cost a shipped model's card recorded, for a run warm-started from it: found while the folder
     still holds those weights (a ship that replaced them reads it before writing), else nothing to add."""
-    folder, _, sha = lineage[len(SHIPPED_LINEAGE):].rpartition("@")
+    folder, _, sha = lineage[len(references.SHIPPED_LINEAGE):].rpartition("@")
     path = Path(folder) if Path(folder).is_absolute() else root / folder
     if not model_folder.exists(path) or model_folder.weights_sha(path) != sha:
         return []

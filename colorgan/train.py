@@ -81,7 +81,7 @@ def rebalance_prior(cfg: Config, root: Path) -> tuple[str, np.ndarray, int] | No
     counts, images = data.ab_histogram(cfg, root)
     prior, weights = losses.rebalance_weights(counts, cfg.rebalance_mix)
     bins = cfg.rebalance_bins
-    centre = (np.arange(bins) + 0.5) * (2.0 / bins) - 1.0  # cell centres in network units (x color.AB_SCALE)
+    centre = color.bin_centres(bins)
     rows = ["a_bin,b_bin,a_centre,b_centre,count,prior,weight"] + [
         f"{i},{j},{centre[i] * color.AB_SCALE:.2f},{centre[j] * color.AB_SCALE:.2f},{counts[i, j]},"
         f"{prior[i, j]:.6g},{weights[i, j]:.6g}" for i in range(bins) for j in range(bins)]
