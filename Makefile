@@ -21,8 +21,8 @@ STORAGE ?=
 TEST_PROCS ?= auto
 TRIALS ?=
 EPOCHS ?=
-# `$(WHERE) NAME` prints a location of the project (root, mlruns, mlflow-uri, optuna-db...): colorgan/paths.py
-WHERE := $(PY) -m colorgan.paths
+# `$(WHERE) NAME` prints a location of the project (root, mlruns, mlflow-uri, optuna-db...): colorgan/base/paths.py
+WHERE := $(PY) -m colorgan.base.paths
 # MODEL empty: serve uses the default model (models:/colorgan@champion if registered, else the shipped one)
 MODEL ?=
 DATA ?=
@@ -65,7 +65,7 @@ evaluate: $(STAMP) ## score a model or baseline on the test split: make evaluate
 	$(PY) -m colorgan evaluate --model '$(or $(MODEL),models:/colorgan@champion)' $(if $(DATA),--data $(DATA)) $(if $(SIZE),--size $(SIZE))
 
 ood: $(STAMP) ## score a model on photos of other subjects (the built-in samples' source photos, whole): make ood [MODEL=shipped]
-	$(PY) -m colorgan evaluate --model '$(or $(MODEL),shipped)' --data "$$($(PY) -m colorgan.samples)" $(if $(SIZE),--size $(SIZE))
+	$(PY) -m colorgan evaluate --model '$(or $(MODEL),shipped)' --data "$$($(PY) -m colorgan.data.samples)" $(if $(SIZE),--size $(SIZE))
 
 report: $(STAMP) ## reports/NAME/ from MLflow, evaluating what is missing first: make report NAME=seed_graphs|<study> [STORAGE=url]
 	cache="$$($(WHERE) cache)" && mkdir -p "$$cache" && \
@@ -102,7 +102,7 @@ model-serve: $(STAMP) ## `mlflow models serve` of the registered pyfunc: make mo
 		-p $(if $(filter command line environment,$(origin PORT)),$(PORT),5001)
 
 bench-serve: $(STAMP) ## p50/p95 latency + req/s of a running `make serve`: make bench-serve IMAGE=photo.jpg [PORT=8000]
-	$(PY) -m colorgan.bench_serve --image '$(IMAGE)' \
+	$(PY) -m colorgan.bench.serve_latency --image '$(IMAGE)' \
 		--url http://$(HOST):$(if $(filter command line environment,$(origin PORT)),$(PORT),8000)
 
 critic-pilots: $(STAMP) ## the critic alone on a frozen generator, one row per design (docs/critic.md): make critic-pilots WARM=RUN_ID

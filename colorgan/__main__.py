@@ -9,7 +9,9 @@ from pathlib import Path
 
 
 def _train(args: argparse.Namespace) -> int:
-    from colorgan import config, metrics, resume, train
+    from colorgan.base import config
+    from colorgan.scoring import metrics
+    from colorgan.training import resume, train
 
     if args.resume:
         cfg = resume.resume_config(args.resume, config.parse_overrides(args.set))
@@ -31,7 +33,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _study(args: argparse.Namespace) -> int:
-    from colorgan import paths, studies
+    from colorgan import studies
+    from colorgan.base import paths
     from colorgan.studies import printout, runner, storage
 
     spec = studies.load_spec(studies.resolve_path(args.study))
@@ -46,7 +49,7 @@ def _study(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from colorgan import reproduce
+    from colorgan.training import reproduce
 
     report = reproduce.report_name(Path(args.file))
     if args.report_name:
@@ -60,7 +63,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 def _close_stale(args: argparse.Namespace | None = None) -> int:
     """Mark runs whose process died (stale heartbeat) FAILED: before train and study, and as `make ui` starts."""
-    from colorgan import paths
+    from colorgan.base import paths
     from colorgan.tracking import liveness
 
     closed = liveness.close_stale_runs(paths.repo_root())
@@ -74,7 +77,7 @@ def _close_stale(args: argparse.Namespace | None = None) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from colorgan import evaluate
+    from colorgan.evaluation import evaluate
 
     result = evaluate.evaluate_model(args.model, args.data, args.size, Path(args.out) if args.out else None,
                                      overrides=tuple(args.set), study_run=_study_run(args.storage))
@@ -89,7 +92,7 @@ def _study_run(storage: str | None):
     only when a study is named)."""
 
     def best_run_id(name: str) -> str:
-        from colorgan import paths
+        from colorgan.base import paths
         from colorgan.studies import runner
 
         return runner.best_run_id(name, storage, paths.repo_root())
@@ -99,7 +102,8 @@ def _study_run(storage: str | None):
 
 def _load_colorizer(args: argparse.Namespace):
     """(Colorizer, references.Model, which model in words): --model, or the default model when none is named."""
-    from colorgan import paths, references
+    from colorgan.base import paths
+    from colorgan.serving import references
 
     root = paths.repo_root()
     ref = args.model or references.default_ref(root)
@@ -108,7 +112,7 @@ def _load_colorizer(args: argparse.Namespace):
 
 
 def _colorize(args: argparse.Namespace) -> int:
-    from colorgan.colorize import colorize_files
+    from colorgan.serving.colorize import colorize_files
 
     colorizer, _, which = _load_colorizer(args)
     report = colorize_files(args.paths, args.out, colorizer, progress=not args.quiet)
@@ -120,8 +124,8 @@ def _colorize(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from colorgan import paths
-    from colorgan.publish import publish
+    from colorgan.base import paths
+    from colorgan.release.publish import publish
 
     run_id = _study_run(args.storage)(args.study) if args.study else args.run
     published = publish(run_id, paths.repo_root(), study=args.study)
@@ -131,7 +135,7 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from colorgan.colorize import export_savedmodel
+    from colorgan.serving.colorize import export_savedmodel
 
     colorizer, _, which = _load_colorizer(args)
     out = export_savedmodel(colorizer, args.out)
@@ -143,8 +147,8 @@ def _export(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from colorgan.serve.app import create_app
-    from colorgan.serve.limits import server_config
+    from colorgan.serving.app import create_app
+    from colorgan.serving.limits import server_config
 
     colorizer, _, which = _load_colorizer(args)
     app = create_app(colorizer, which, max_bytes=int(args.max_mb * 1024 * 1024))
@@ -154,8 +158,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _ship(args: argparse.Namespace) -> int:
-    from colorgan import metrics, paths
-    from colorgan.shipping import ship
+    from colorgan.base import paths
+    from colorgan.release.shipping import ship
+    from colorgan.scoring import metrics
 
     out = Path(args.out) if args.out else paths.shipped_model_dir()
     result = ship(args.model, out, paths.repo_root(), args.command or "", args.replace, _study_run(args.storage))
@@ -171,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                          help="show the traceback of an expected failure too, not only its one line; and "
                               "TensorFlow's start-up and log lines, Keras' progress bar, MLflow's and Optuna's "
-                              "info lines and every epoch of a study's trials (see colorgan/terminal.py)")
+                              "info lines and every epoch of a study's trials (see colorgan/base/terminal.py)")
     parser = argparse.ArgumentParser(prog="colorgan", description="Colorization cGAN research harness.",
                                      parents=[verbose])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -261,8 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_close_stale)
 
     args = parser.parse_args(argv)
-    from colorgan import terminal
-    from colorgan.config import exit_code
+    from colorgan.base import terminal
+    from colorgan.base.config import exit_code
 
     verbose = getattr(args, "verbose", False)
     terminal.setup(verbose)  # before anything imports TensorFlow

@@ -2,7 +2,7 @@
 reproduce` trained, as an effect (a - b) with its 95% CI and a verdict: supported / contradicted / inconclusive
 at this budget.
 
-Two kinds of score. Paired (psnr, colorfulness_gap: what colorgan.train logs per image, shown as colorgan declared
+Two kinds of score. Paired (psnr, colorfulness_gap: what training.train logs per image, shown as colorgan declared
 the mean over images of each, read from the evaluations' info.json): per eval image, each configuration's scores
 averaged over its seeds, the mean per-image difference with a Student-t interval, so image-to-image variation
 cancels. Per run (colorfulness, overfit_gap, d_loss_variation, d_loss_step_variation,
@@ -30,14 +30,14 @@ from reports import captions, critic, figures
 from reports.declared import Declared
 from reports.source import Entry, Missing, Source, find_runs
 
-PER_IMAGE = "eval/per_image.csv"  # colorgan.train logs the last epoch's per-image eval scores here
+PER_IMAGE = "eval/per_image.csv"  # colorgan.training.train logs the last epoch's per-image eval scores here
 RUN_SCORES = {"colorfulness": ("colourfulness (eval split, last epoch)", "", 1),
               "overfit_gap": ("over-fitting gap (eval / train L1 - 1, last epoch)", "", 3),
               "d_loss_variation": ("D loss variation (SD of epoch-to-epoch change from epoch 3)", "", 4),
               "d_loss_step_variation": ("D loss variation (SD of its change from one quarter epoch to the next, "
                                         "from GAN epoch 3)", "", 4),
               "images_per_sec": ("training speed", "images/s", 1)}
-CURVE_X, CURVE_D_LOSS = "curve/epoch", "curve/train/d_loss"  # colorgan.curves' keys (a point's x, its D loss)
+CURVE_X, CURVE_D_LOSS = "curve/epoch", "curve/train/d_loss"  # colorgan.training.curves' keys (a point's x, its D loss)
 HISTORY_KEYS = ("train/g_recon", "eval/g_recon", "train/d_loss", "images_per_sec", "eval/colorfulness", CURVE_X,
                 CURVE_D_LOSS, *critic.KEYS)  # the critic's: the claim figures' critic panel
 EXPECT = ("higher", "lower", "same")
@@ -109,7 +109,7 @@ def scores(declared: Declared) -> dict[str, tuple[str, str, int]]:
 
 
 def names(raw: dict) -> dict[str, list[str]]:
-    """Configuration -> its run names (NAME-sSEED), as colorgan.reproduce names them."""
+    """Configuration -> its run names (NAME-sSEED), as colorgan.training.reproduce names them."""
     return {name: [f"{name}-s{seed}" for seed in run.get("seeds", raw.get("seeds", [0]))]
             for name, run in raw.get("runs", {}).items()}
 
@@ -205,7 +205,7 @@ def welch_interval(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
 
 def detectable(se: float, dof: float) -> float:
     """The smallest effect this budget detects in a two-sided 5% test with 80% power: (t_{.975,df} + t_{.80,df})
-    * SE. (colorgan.metrics has the paired twin; reports never imports colorgan.)"""
+    * SE. (colorgan.scoring.metrics has the paired twin; reports never imports colorgan.)"""
     return float((stats.t.ppf(0.975, dof) + stats.t.ppf(0.80, dof)) * se)
 
 

@@ -7,7 +7,7 @@ answers nothing about the knobs it was run for. A loss curve alone never shows t
 perfectly smooth loss), hence a panel next to every loss graph and a sentence where the report sums up its runs.
 
 Every MLflow key, tag and Optuna attribute the report reads about the critic is named here, once (KEYS is what
-build and claims fetch); the names are colorgan's (colorgan.critic, colorgan.curves), which reports never imports.
+build and claims fetch); the names are colorgan's (scoring.critic, training.curves), which reports never imports.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ CURVE_NAME = "critic_auc"  # its within-epoch point: curve/eval/critic_auc, on t
 CURVE_AUC, CURVE_GAP = f"curve/eval/{CURVE_NAME}", "curve/eval/critic_gap"
 EPOCH_KEYS = (AUC, LOW, HIGH, GAP)  # the whole eval split at each epoch end (step = epoch)
 KEYS = (*EPOCH_KEYS, CURVE_AUC, CURVE_GAP)  # every critic metric a report fetches from MLflow
-VERDICT_TAG = "colorgan.critic"  # "chance: <line>" or "learned: <line>", set at the end of a run with a GAN phase
+VERDICT_TAG = "colorgan.critic"  # "chance: <line>" or "learned: <line>", set after a GAN phase
 PRETRAIN_TAG = "colorgan.critic_pretrain"  # a line, on runs that pre-trained their critic
 MEAN_ATTR = "mean:eval/critic_auc"  # a study trial's final AUC, the mean over its seeds (absent in older stores)
 VERDICT_ATTR = "critic"  # a study trial's verdict over its seeds: CHANCE or LEARNED (absent in older stores)

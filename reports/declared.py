@@ -1,5 +1,5 @@
 """The metric declarations colorgan logs with every evaluation (``info.json``'s ``metrics``: name, label, unit,
-better, digits, mean_of, gain_of, one per figure of ``colorgan.metrics.QUALITY``): the one source of the report's
+better, digits, mean_of, gain_of, one per figure of ``scoring.metrics.QUALITY``): the one source of the report's
 labels, units, decimals and directions. The report keeps no copy of them, and never imports colorgan.
 """
 

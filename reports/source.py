@@ -59,7 +59,7 @@ class Evaluated:
 
 def gray_figures(metrics: dict, params: dict) -> dict[str, float]:
     """The gray image's figures on a training run's eval split, by metric name ({"psnr": 21.1, ...}): the one
-    place the report reads them. Accepts metrics ``baseline/gray_<name>`` (step 0, how colorgan.train logs them
+    place the report reads them. Accepts metrics ``baseline/gray_<name>`` (step 0, how colorgan.training.train logs them
     today) and params or metrics ``gray_<name>`` or ``<prefix>/gray_<name>`` or ``gray/<name>``; metrics win."""
     found: dict[str, float] = {}
     for logged in (params, metrics):  # later wins: a metric over a param of the same name

@@ -60,7 +60,8 @@ def colour_folder(tmp_path) -> Path:
 def empty_mlflow_db(tmp_path_factory) -> Path:
     """One empty MLflow database, made once per session by the code's own connect: creating its tables runs
     MLflow's schema migrations, seconds per store on a small CPU, and most tests need a fresh store."""
-    from colorgan import paths, tracking
+    from colorgan import tracking
+    from colorgan.base import paths
 
     root = tmp_path_factory.mktemp("empty-store")
     with pytest.MonkeyPatch.context() as mp:
@@ -73,7 +74,7 @@ def fresh_store(root: Path, empty_db: Path) -> Path:
     """``root`` as a project whose MLflow store is a copy of the empty database (a real store, nothing in it)."""
     import shutil
 
-    from colorgan import paths
+    from colorgan.base import paths
 
     paths.mlruns_dir(root).mkdir(parents=True)
     shutil.copyfile(empty_db, paths.mlflow_db(root))
@@ -102,7 +103,8 @@ def trained(tmp_path_factory, empty_mlflow_db):
     colorize / publish / export / serve: (root, run_id). Trained once per session (about 30 s)."""
     from types import SimpleNamespace
 
-    from colorgan import config, train
+    from colorgan.base import config
+    from colorgan.training import train
 
     base = tmp_path_factory.mktemp("trained")
     folder = base / "photos"
@@ -155,7 +157,7 @@ def declared():
     them: what a report test labels its figures and sentences with."""
     import dataclasses
 
-    from colorgan import metrics
+    from colorgan.scoring import metrics
     from reports.declared import Declared
 
     return Declared(dataclasses.asdict(m) for m in metrics.QUALITY.values())

@@ -92,7 +92,8 @@ def _slots(home: Path, run_id: str, dest: Path) -> str:
 def probe(tries: int, base: Path, window_s: float = 0.3, seed: int = 0, log=print) -> dict:
     from conftest import write_colour_images
 
-    from colorgan import epoch, tracking
+    from colorgan import tracking
+    from colorgan.training import epoch
 
     photos, home, tmp = base / "photos", base / "home", base / "tmp"
     write_colour_images(photos, 40)

@@ -51,7 +51,8 @@ def _read(home: Path) -> dict:
     """What the processes left: Optuna's trials and MLflow's runs of the study."""
     import optuna
 
-    from colorgan import paths, tracking
+    from colorgan import tracking
+    from colorgan.base import paths
 
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     study = optuna.load_study(study_name="smoke", storage=paths.sqlite_url(paths.optuna_db(home)))

@@ -11,7 +11,10 @@ from PIL import Image
 from skimage import color as skcolor
 from skimage import metrics as skmetrics
 
-from colorgan import baselines, evaluate, references, tracking
+from colorgan import tracking
+from colorgan.evaluation import evaluate
+from colorgan.scoring import baselines
+from colorgan.serving import references
 from colorgan.tracking import evaluations
 
 

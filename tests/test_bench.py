@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from colorgan import hardware
+from colorgan.base import hardware
 
 pytestmark = pytest.mark.slow
 

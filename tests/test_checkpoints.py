@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from colorgan import config, epoch, tracking, train
+from colorgan import tracking
 from colorgan.__main__ import main
+from colorgan.base import config
 from colorgan.tracking import checkpoints
+from colorgan.training import epoch, train
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "experiments" / "smoke.toml"

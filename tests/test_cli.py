@@ -66,12 +66,12 @@ def test_study_workers_are_a_module_of_their_own(tmp_path):
 
 @pytest.mark.slow  # a `colorgan serve` process
 def test_serving_never_loads_the_training_data_module(tmp_path):
-    """`colorgan serve` with a bad model reference: a one-line error, and neither colorgan.data nor
-    colorgan.evaluate was imported on the way (the CLI catches config.UsageError, not each module's error)."""
+    """`colorgan serve` with a bad model reference: a one-line error, and neither colorgan.data.datasets nor
+    colorgan.evaluation.evaluate was imported on the way (the CLI catches UsageError, not each module's error)."""
     code = ("import sys\nfrom colorgan.__main__ import main\n"
             f"code = main(['serve', '--model', {str(tmp_path / 'no-such-model')!r}])\n"
-            "print('exit', code, 'data' if 'colorgan.data' in sys.modules else '-',"
-            " 'evaluate' if 'colorgan.evaluate' in sys.modules else '-')")
+            "print('exit', code, 'data' if 'colorgan.data.datasets' in sys.modules else '-',"
+            " 'evaluate' if 'colorgan.evaluation.evaluate' in sys.modules else '-')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.stdout.split() == ["exit", "2", "-", "-"], out.stdout + out.stderr
     assert "Traceback" not in out.stderr and "colorgan: error:" in out.stderr

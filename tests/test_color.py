@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 from skimage import color as skcolor
 
-from colorgan import color
+from colorgan.data import color
 
 
 @pytest.fixture

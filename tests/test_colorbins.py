@@ -13,7 +13,13 @@ import tensorflow as tf
 from test_confidence import batches, tiny_generator
 from test_train import smoke_config
 
-from colorgan import color, colorbins, config, losses, model_folder, references, shipping, tracking, train
+from colorgan import tracking
+from colorgan.base import config
+from colorgan.data import color
+from colorgan.model import colorbins, losses
+from colorgan.release import shipping
+from colorgan.serving import model_folder, references
+from colorgan.training import train
 
 ROOT = Path(__file__).resolve().parent.parent
 BINS = 8

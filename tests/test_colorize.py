@@ -10,10 +10,10 @@ import pytest
 from conftest import photo
 from PIL import Image
 
-from colorgan import color
 from colorgan.__main__ import main
-from colorgan.colorize import Colorizer
-from colorgan.references import load_colorizer
+from colorgan.data import color
+from colorgan.serving.colorize import Colorizer
+from colorgan.serving.references import load_colorizer
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,13 @@ import pytest
 import tensorflow as tf
 from test_train import smoke_config
 
-from colorgan import color, confidence, config, model_folder, networks, references, shipping, tracking, train
+from colorgan import tracking
+from colorgan.base import config
+from colorgan.data import color
+from colorgan.model import confidence, networks
+from colorgan.release import shipping
+from colorgan.serving import model_folder, references
+from colorgan.training import train
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from colorgan import config
+from colorgan.base import config
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
-"""The critic's skill (colorgan.critic): the AUC on known answers, the chance verdict, a constant critic judged at
+"""The critic's skill (scoring.critic): the AUC on known answers, the chance verdict, a constant critic judged at
 chance in a real run, the critic's pre-training logged and loaded by a warm start, and found again by a second
 study."""
 
@@ -10,8 +10,12 @@ import keras
 import numpy as np
 import pytest
 
-from colorgan import config, critic, epoch, gan, studies, tracking, train, warmstart
+from colorgan import studies, tracking
+from colorgan.base import config
+from colorgan.model import gan
+from colorgan.scoring import critic
 from colorgan.studies import runner
+from colorgan.training import epoch, train, warmstart
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,10 +63,10 @@ def _zero_critic(model: gan.ColorGAN) -> None:
 
 @pytest.mark.parametrize("batches", ["joint", "separate"])
 def test_a_constant_critic_scores_one_half_on_held_out_photos(colour_folder, store, batches):
-    from colorgan import data
+    from colorgan.data import datasets
 
     cfg = smoke(colour_folder, f"critic_batches={batches}")
-    bundle = data.load(cfg, store)
+    bundle = datasets.load(cfg, store)
     model = gan.build_colorgan(cfg)
     _zero_critic(model)
     figures, per_image = epoch.evaluate_split(model, bundle.eval)
@@ -141,7 +145,7 @@ def test_a_run_with_a_loaded_critic_does_not_pre_train_it_again(colour_folder, s
 
 
 def test_every_critic_patch_the_config_allows_has_a_layout():
-    from colorgan import networks
+    from colorgan.model import networks
 
     assert set(networks.CRITIC_LAYOUTS) == set(config.CRITIC_PATCHES)
 
@@ -230,7 +234,7 @@ class InterruptAfter(keras.callbacks.Callback):
 def test_a_resumed_run_pre_trains_its_critic_again_only_before_its_gan_phase(colour_folder, store, stop_after, again):
     """Stopped after the pre-training epoch, the checkpoint's critic is the untrained one: pre-trained again. Stopped
     after a GAN epoch, the checkpoint holds the game's critic: not pre-trained again."""
-    from colorgan import resume
+    from colorgan.training import resume
 
     cfg = smoke(colour_folder, "pretrain_epochs=1", "epochs=2", "critic_pretrain_steps=10")
     with pytest.raises(KeyboardInterrupt):

@@ -1,4 +1,4 @@
-"""Tests for colorgan.data (scan, splits, pipelines, data-dir resolution) and colorgan.samples."""
+"""Tests for colorgan.data.datasets (scan, splits, pipelines, data-dir resolution) and colorgan.data.samples."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from conftest import huge_png_header
 from PIL import Image
 
-from colorgan import data, images, samples
-from colorgan.config import Config
+from colorgan.base.config import Config
+from colorgan.data import datasets, images, samples
 
 SKIPPED = {"bad/truncated.jpg", "bad/text.jpg", "bad/tiny.png", "bad/huge.png"}
 CONVERTED = 5  # cmyk.jpg, grey.png, grey16.png, rgba.png, palette.png
@@ -109,7 +109,7 @@ def test_read_rgb_converts_every_mode(messy):
 def test_scan_reports_bad_files_in_one_warning(messy):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = data.scan(messy)
+        result = datasets.scan(messy)
     summaries = [w for w in caught if "skipped" in str(w.message)]
     assert len(summaries) == 1 and all(name in str(summaries[0].message) for name in SKIPPED)
     assert {rel for rel, _ in result.skipped} == SKIPPED
@@ -123,7 +123,7 @@ def test_scan_reports_bad_files_in_one_warning(messy):
 def test_load_runs_an_epoch_and_never_writes_to_the_data_dir(messy, tmp_path):
     before = snapshot(messy)
     with pytest.warns(UserWarning, match=f"skipped {len(SKIPPED)} "):
-        bundle = data.load(cfg_for(messy), tmp_path)
+        bundle = datasets.load(cfg_for(messy), tmp_path)
     info = bundle.info
     assert snapshot(messy) == before
     assert list((tmp_path / ".cache" / "colorgan").glob("scan-*.json"))  # the cache went to the repo instead
@@ -152,7 +152,7 @@ def test_train_order_and_jitter_are_seeded(messy, tmp_path):
     def first_epochs(seed: int) -> list[np.ndarray]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            train = data.load(cfg_for(messy, seed=seed, color_space="rgb"), tmp_path).train
+            train = datasets.load(cfg_for(messy, seed=seed, color_space="rgb"), tmp_path).train
         return [np.concatenate([t.numpy() for _, t in train]) for _ in range(2)]
 
     a, b, other = first_epochs(1), first_epochs(1), first_epochs(2)
@@ -166,8 +166,8 @@ def test_train_order_and_jitter_are_seeded(messy, tmp_path):
 def test_caps_take_the_first_files_in_hash_order(messy, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        full = data.load(cfg_for(messy), tmp_path)
-        capped = data.load(cfg_for(messy, max_train_images=5, max_eval_images=2), tmp_path)
+        full = datasets.load(cfg_for(messy), tmp_path)
+        capped = datasets.load(cfg_for(messy, max_train_images=5, max_eval_images=2), tmp_path)
     assert capped.info["n_train"] == 5 and capped.info["n_eval"] == 2
     assert capped.info["n_test"] == full.info["n_test"]  # the test split is never capped
     np.testing.assert_array_equal(capped.eval_rgb_sample, full.eval_rgb_sample[:2])
@@ -175,19 +175,19 @@ def test_caps_take_the_first_files_in_hash_order(messy, tmp_path):
 
 def test_splits_are_stable_when_files_are_added(tmp_path):
     names = [f"class{i % 4}/img{i:04d}.jpg" for i in range(2000)]
-    before = data.split_files(names[:1000], 0.1, 0.1)
-    after = data.split_files(names, 0.1, 0.1)
+    before = datasets.split_files(names[:1000], 0.1, 0.1)
+    after = datasets.split_files(names, 0.1, 0.1)
     for split in before:
         assert set(before[split]) <= set(after[split])
     assert 150 < len(after["test"]) < 250 and 150 < len(after["eval"]) < 250  # fractions roughly honoured
 
     make_dataset(tmp_path, n_good=10)
-    first = data.scan(tmp_path)
+    first = datasets.scan(tmp_path)
     Image.fromarray(colourful(np.random.default_rng(5))).save(tmp_path / "forest" / "new.png")
-    second = data.scan(tmp_path)
-    assert first.fingerprint != second.fingerprint and data.scan(tmp_path).fingerprint == second.fingerprint
-    old = data.split_files(first.files, 0.3, 0.3)
-    new = data.split_files(second.files, 0.3, 0.3)
+    second = datasets.scan(tmp_path)
+    assert first.fingerprint != second.fingerprint and datasets.scan(tmp_path).fingerprint == second.fingerprint
+    old = datasets.split_files(first.files, 0.3, 0.3)
+    new = datasets.split_files(second.files, 0.3, 0.3)
     assert all(set(old[s]) <= set(new[s]) for s in old)
 
 
@@ -198,8 +198,8 @@ def test_grey_filter_drops_grey_and_keeps_colour(tmp_path):
         grey = rng.integers(0, 256, size=(48, 48, 1), dtype=np.uint8).repeat(3, axis=-1)
         Image.fromarray(grey).save(tmp_path / "street" / f"grey{i}.png")
     repo = tmp_path / "repo"
-    on = data.load(cfg_for(tmp_path, grey_threshold=3.0), repo).info
-    off = data.load(cfg_for(tmp_path, grey_threshold=0.0), repo).info
+    on = datasets.load(cfg_for(tmp_path, grey_threshold=3.0), repo).info
+    off = datasets.load(cfg_for(tmp_path, grey_threshold=0.0), repo).info
     assert sum(on[f"n_grey_{s}"] for s in ("train", "eval", "test")) == 4
     assert on["n_train"] + on["n_eval"] + on["n_test"] == 9
     assert off["n_train"] + off["n_eval"] + off["n_test"] == 13 and off["n_grey_train"] == 0
@@ -211,7 +211,7 @@ def test_color_gray_layout_uses_only_color(tmp_path):
     make_dataset(tmp_path / "nested" / "color", n_good=2)
     make_dataset(tmp_path / "nested" / "gray", n_good=2)
     make_dataset(tmp_path / "only" / "gray", n_good=1)  # no color/ beside it: kept
-    files = data.scan(tmp_path).files
+    files = datasets.scan(tmp_path).files
     assert len(files) == 6 and not any(f.startswith(("gray/", "nested/gray/")) for f in files)
     assert sum(f.startswith("only/gray/") for f in files) == 1
 
@@ -221,10 +221,10 @@ def test_empty_or_missing_dir_is_a_clear_error(tmp_path):
     empty.mkdir()
     (empty / "readme.txt").write_text("no images here")
     for path in (missing, empty):
-        with pytest.raises(data.DataError, match=str(path)):
-            data.scan(path)
-        with pytest.raises(data.DataError, match=str(path)):
-            data.load(cfg_for(path), tmp_path / "repo")
+        with pytest.raises(datasets.DataError, match=str(path)):
+            datasets.scan(path)
+        with pytest.raises(datasets.DataError, match=str(path)):
+            datasets.load(cfg_for(path), tmp_path / "repo")
 
 
 def test_resolve_data_dir_order(tmp_path, monkeypatch):
@@ -233,25 +233,25 @@ def test_resolve_data_dir_order(tmp_path, monkeypatch):
     fake_samples = tmp_path / "cache" / "samples"
     monkeypatch.setattr(samples, "sample_dir", lambda cache_root: fake_samples)
     monkeypatch.delenv("COLORGAN_DATA", raising=False)
-    assert data.resolve_data_dir("", repo) == (fake_samples, "built-in samples")
+    assert datasets.resolve_data_dir("", repo) == (fake_samples, "built-in samples")
     shared = tmp_path / "ws" / "shared" / "data" / "landscapes"
     shared.mkdir(parents=True)
-    assert data.resolve_data_dir("", repo)[0] == shared.resolve()
+    assert datasets.resolve_data_dir("", repo)[0] == shared.resolve()
     local = repo / "data" / "landscapes"
     local.mkdir(parents=True)
-    assert data.resolve_data_dir("", repo)[0] == local.resolve()
+    assert datasets.resolve_data_dir("", repo)[0] == local.resolve()
     env = tmp_path / "env"
     env.mkdir()
     monkeypatch.setenv("COLORGAN_DATA", str(env))
-    assert data.resolve_data_dir("", repo) == (env.resolve(), "$COLORGAN_DATA")
+    assert datasets.resolve_data_dir("", repo) == (env.resolve(), "$COLORGAN_DATA")
     explicit = tmp_path / "explicit"
     explicit.mkdir()
-    assert data.resolve_data_dir(str(explicit), repo) == (explicit.resolve(), "config data_dir")
-    with pytest.raises(data.DataError, match="missing-dir"):
-        data.resolve_data_dir(str(tmp_path / "missing-dir"), repo)
+    assert datasets.resolve_data_dir(str(explicit), repo) == (explicit.resolve(), "config data_dir")
+    with pytest.raises(datasets.DataError, match="missing-dir"):
+        datasets.resolve_data_dir(str(tmp_path / "missing-dir"), repo)
     monkeypatch.setenv("COLORGAN_DATA", str(tmp_path / "missing-env"))
-    with pytest.raises(data.DataError, match="missing-env"):
-        data.resolve_data_dir("", repo)
+    with pytest.raises(datasets.DataError, match="missing-env"):
+        datasets.resolve_data_dir("", repo)
 
 
 def test_samples_build_offline_once_and_load(tmp_path, monkeypatch):
@@ -270,7 +270,7 @@ def test_samples_build_offline_once_and_load(tmp_path, monkeypatch):
     assert len(list(samples.sample_dir(tmp_path, count=12).rglob("*.jpg"))) == 12  # new settings: rebuilt
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no file of the sample set is skipped
-        bundle = data.load(
+        bundle = datasets.load(
             Config(data_dir=str(folder), image_size=32, batch_size=4, grey_threshold=0.0), tmp_path / "repo"
         )
     assert bundle.info["n_files"] == 12 and bundle.info["n_skipped"] == 0
@@ -296,7 +296,7 @@ def test_make_ood_finds_the_other_subjects_folder_under_the_project_cache(tmp_pa
     import sys
 
     env = {**os.environ, "COLORGAN_HOME": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-m", "colorgan.samples"], capture_output=True, text=True, env=env,
+    out = subprocess.run([sys.executable, "-m", "colorgan.data.samples"], capture_output=True, text=True, env=env,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     folder = Path(out.stdout.strip())
@@ -307,7 +307,7 @@ def test_a_file_gone_mid_run_is_dropped_not_fatal(tmp_path):
     make_dataset(tmp_path, n_good=5)
     paths = [str(p) for p in sorted(tmp_path.rglob("*.*"))] + [str(tmp_path / "deleted.jpg")]
     cfg = Config(image_size=32, batch_size=4)
-    for ds in (data.train_dataset(paths, cfg), data.eval_dataset(paths, cfg)):
+    for ds in (datasets.train_dataset(paths, cfg), datasets.eval_dataset(paths, cfg)):
         assert sum(int(l_in.shape[0]) for l_in, _ in ds) == 5
 
 
@@ -321,7 +321,7 @@ def test_bad_directory_entries_are_named_counted_skips_and_training_goes_on(tmp_
     os.symlink("nowhere.png", root / "gone.png")
     Image.fromarray(colourful(np.random.default_rng(3))).save(os.fsencode(root) + b"/caf\xe9.jpg")  # Latin-1 name
     with pytest.warns(UserWarning, match="skipped 4 of 16 image files") as caught:
-        bundle = data.load(cfg_for(root, grey_threshold=0.0), tmp_path / "repo")
+        bundle = datasets.load(cfg_for(root, grey_threshold=0.0), tmp_path / "repo")
     reasons = dict(bundle.skipped)
     assert reasons == {"loop_a.jpg": "symlink loop", "loop_b.jpg": "symlink loop",
                        "gone.png": "dangling symlink (to nowhere.png, which does not exist)",

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from colorgan import paths, studies
+from colorgan import studies
+from colorgan.base import paths
 from colorgan.studies import objective, storage
 
 # ask() and tell() stand in for study.optimize here: the storage's heartbeats are not needed for the draws

@@ -9,7 +9,9 @@ from types import SimpleNamespace
 import numpy as np
 import tensorflow as tf
 
-from colorgan import budget, config, epoch, metrics
+from colorgan.base import config
+from colorgan.scoring import metrics
+from colorgan.training import budget, epoch
 
 
 class Calls(list):

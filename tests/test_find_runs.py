@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from conftest import write_colour_images
 
-from colorgan import evaluate, tracking
+from colorgan import tracking
+from colorgan.evaluation import evaluate
 from reports import source
 
 AWKWARD = ["plain", "it's", 'say "hi"', "back\\slash", "ends in \\", "both ' and \"", "it_s", "IT'S", "50%_off"]

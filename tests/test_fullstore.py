@@ -23,9 +23,10 @@ from pathlib import Path
 import pytest
 from conftest import free_port
 
-from colorgan import epoch, tracking
+from colorgan import tracking
 from colorgan.__main__ import main
 from colorgan.tracking import checkpoints
+from colorgan.training import epoch
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "experiments" / "smoke.toml"
@@ -168,7 +169,7 @@ def test_serve_with_a_full_temporary_folder_answers_507_never_500_and_keeps_serv
     import requests
     from PIL import Image
 
-    from colorgan.serve.app import TMP_FULL
+    from colorgan.serving.app import TMP_FULL
 
     port = free_port()
     tmp, logs = tmp_path / "tmp", tmp_path / "server.log"

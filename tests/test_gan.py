@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorgan import config, epoch, gan, losses, metrics
+from colorgan.base import config
+from colorgan.model import gan, losses
+from colorgan.scoring import metrics
+from colorgan.training import epoch
 
 
 def _batch(n: int = 4, seed: int = 0) -> tuple[tf.Tensor, tf.Tensor]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from colorgan import hardware
+from colorgan.base import hardware
 
 ZEN4 = frozenset(["fpu", "sse2", "avx2", "avx512f", "avx512bw", "avx512_bf16", "avx512_vnni"])
 SAPPHIRE_RAPIDS = frozenset(["avx2", "avx512f", "amx_bf16", "amx_tile", "amx_int8"])

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from colorgan import heartbeat, tracking
+from colorgan import tracking
+from colorgan.base import heartbeat
 from colorgan.tracking import liveness
 
 ROOT = Path(__file__).resolve().parent.parent

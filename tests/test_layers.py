@@ -1,12 +1,13 @@
 """The import rules of the code, checked on every import statement (ast: indented, relative and lazy ones too).
 
-- colorgan's modules are layered (LAYERS): a module never imports one of a higher layer;
+- colorgan's folders are layered (LAYERS): a module never imports one of a higher folder;
 - MLflow is imported only in colorgan/tracking/ and reports/; Optuna only in colorgan/studies and reports/,
   and studies' spec (reading study files) reaches no Optuna, even through the colorgan modules it imports;
 - reports/ never imports colorgan: it reads only what colorgan logged.
 
-Modules are named by their first component under colorgan/ (``colorgan.tracking.models`` is "tracking"), so a
-package and a module of the same name sit in the same layer; a module of the table that does not exist is fine.
+A module's layer is its folder under colorgan/ (``colorgan.tracking.models`` is "tracking"); only the CLI
+(``__main__``) and the package face (``__init__``) sit directly in colorgan/. A folder of the table that does not
+exist is fine.
 """
 
 from __future__ import annotations
@@ -18,31 +19,22 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Lowest first. A module may import from its own layer and the layers below it, never from one above.
+# The folders of colorgan/, lowest first: a module may import from its own folder and the folders below it, never
+# from one above. Each folder's __init__ docstring says its job (docs/layout.md is checked against them).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("config",),  # the frozen hyper-parameters
-    ("color", "images", "paths", "grids", "losses", "samples",  # pixels, files, locations: no model, no store
-     "critic",  # the critic's skill (held-out AUC, the chance verdict) and its pre-training loop
-     "heartbeat",  # whether a job's process is alive
-     "diskspace",  # free space, and a write error recognised as a full disk
-     "scan_cache",  # what the data scan found per file, kept between runs
-     "hardware",  # what the machine runs natively (precision = "auto")
-     "terminal",  # what the terminal shows (log levels)
-     "schedule", "budget"),  # the epoch plan (phases, learning rates) and the CPU budget: arithmetic on the config
-    ("data", "metrics", "baselines"),  # datasets and scores (metrics/color are shared by evaluate/baselines/publish)
-    ("networks", "heads", "confidence", "colorbins", "colorize", "model_folder"),  # the architectures, what heads
-    # on a trained generator share, the confidence and colour-bins heads; a generator applied to photos; models/
-    ("gan", "curves"),  # the model that trains the networks; its loss and eval curves within an epoch
+    ("base",),  # the typed config, paths, the machine, the terminal, liveness, free disk
+    ("data",),  # pixels and files: colour spaces, decoding, samples, the data set as tf.data
+    ("scoring",),  # the quality figures, the critic's skill, the baselines, the sample grids
+    ("model",),  # the networks, the losses, the GAN, the heads on a trained generator
     ("tracking",),  # the MLflow adapter
-    ("references",),  # any model reference (MLflow or shipped) -> generator + config; the default model
-    ("train", "epoch", "resume", "reuse", "warmstart", "fullstore", "evaluate", "publish",
-     "pyfunc_model", "shipping", "serve"),
-    # one run, its epochs' ends, its checkpoint and --resume, what a process's runs reuse, its warm start, its
-    # stores filling up, one evaluation,
-    # publishing to the registry and what the registered model does, shipping into the repository, the web app
-    ("studies", "reproduce"),  # Optuna on top of train; the claims' runs, each trained once
-    ("__main__", "bench", "bench_serve", "probe_serve"),  # entry points
+    ("serving",),  # a trained model in use: the shipped folder, model references, colorizing, the pyfunc, the web app
+    ("evaluation",),  # a model or baseline scored on a split or a folder
+    ("training",),  # one run and what it needs; runs trained once
+    ("release",),  # publishing to the registry and shipping into the repository
+    ("studies",),  # Optuna on top of training
+    ("__main__", "__init__", "bench"),  # entry points: the CLI, the package face, the benchmarks
 )
+TOP = ("__main__", "__init__")  # the only modules directly in colorgan/
 LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}
 ONLY_IN = {  # a third-party package -> the only places that may import it
     "mlflow": ("colorgan.tracking", "reports"),
@@ -79,6 +71,12 @@ def imports(path: Path, root: Path) -> list[tuple[int, str, str]]:
     return out
 
 
+def folder(module: str) -> str:
+    """The folder (layer) of a colorgan module: ``colorgan.training.train`` -> "training"; the face -> "__init__"."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
 def _within(module: str, prefix: str) -> bool:
     return module == prefix or module.startswith(prefix + ".")
 
@@ -102,17 +100,24 @@ def violations(root: Path) -> list[str]:
                 found.append(f"{where}: {top} may be imported only in {', '.join(ONLY_IN[top])}")
             if top != "colorgan" or imported == "colorgan":
                 continue
+            if imported not in files and imported.rpartition(".")[0] in files:
+                imported = imported.rpartition(".")[0]  # `from colorgan.x.m import NAME`: NAME is no module
             if imported in files:
                 graph[module].add(imported)
             if _within(module, "reports"):
                 found.append(f"{where}: reports may not import colorgan (it reads only what colorgan logged)")
                 continue
-            mine, theirs = module.split(".")[1], imported.split(".")[1]
+            mine, theirs = folder(module), folder(imported)
             if mine not in LAYER:
-                found.append(f"{path.relative_to(root)}: colorgan.{mine} is in no layer of LAYERS ({__name__})")
+                found.append(f"{path.relative_to(root)}: colorgan/{mine} is no folder of LAYERS ({__name__})")
             elif LAYER.get(theirs, -1) > LAYER[mine]:
                 found.append(f"{where}: {mine} (layer {LAYER[mine]}) imports {theirs}, "
                              f"a higher layer ({LAYER[theirs]})")
+    for module, path in files.items():
+        if module.startswith("colorgan.") and module.count(".") == 1 and module.split(".")[1] not in TOP \
+                and path.name != "__init__.py":
+            found.append(f"{path.relative_to(root)}: a module directly in colorgan/; only {', '.join(TOP)} sit there, "
+                         f"every other module in the folder of its layer")
     for module in OPTUNA_FREE:
         for reached in sorted(_reach(graph, module)):
             found.extend(f"{files[reached].relative_to(root)}:{line}: `{text}`: {module} must not reach optuna"
@@ -137,9 +142,9 @@ def test_the_code_keeps_its_layers():
     assert not found, "import rules broken:\n" + "\n".join(found)
 
 
-def test_every_colorgan_module_has_a_layer():
-    missing = {m.split(".")[1] for m in _files(ROOT) if m.startswith("colorgan.")} - set(LAYER)
-    assert not missing, f"add these colorgan modules to LAYERS in tests/test_layers.py: {sorted(missing)}"
+def test_every_colorgan_folder_has_a_layer():
+    missing = {folder(m) for m in _files(ROOT) if m.startswith("colorgan.")} - set(LAYER)
+    assert not missing, f"add these colorgan folders to LAYERS in tests/test_layers.py: {sorted(missing)}"
 
 
 def _write(root: Path, rel: str, text: str) -> None:
@@ -149,24 +154,28 @@ def _write(root: Path, rel: str, text: str) -> None:
 
 
 @pytest.mark.parametrize("rel, text, message", [
-    ("colorgan/data.py", "def f():\n    from colorgan import gan\n", "colorgan/data.py:2: `from colorgan import gan`: "
-                                                                     "data (layer 2) imports gan, a higher layer (4)"),
-    ("colorgan/config.py", "import colorgan.train as t\n", "config (layer 0) imports train"),
-    ("colorgan/train.py", "import mlflow.keras\n",
-     "colorgan/train.py:1: `import mlflow.keras`: mlflow may be imported only in colorgan.tracking, reports"),
-    ("colorgan/tracking/models.py", "from ..studies import runner\n", "tracking (layer 5) imports studies"),
-    ("colorgan/evaluate.py", "if True:\n    import optuna\n", "optuna may be imported only in colorgan.studies"),
+    ("colorgan/data/datasets.py", "def f():\n    from colorgan.model import gan\n",
+     "colorgan/data/datasets.py:2: `from colorgan.model import gan`: data (layer 1) imports model, a higher layer (3)"),
+    ("colorgan/base/config.py", "import colorgan.training.train as t\n", "base (layer 0) imports training"),
+    ("colorgan/data/gan.py", "from colorgan.model import networks\n", "data (layer 1) imports model"),  # misfiled
+    ("colorgan/training/train.py", "import mlflow.keras\n",
+     "colorgan/training/train.py:1: `import mlflow.keras`: mlflow may be imported only in colorgan.tracking, reports"),
+    ("colorgan/tracking/models.py", "from ..studies import runner\n", "tracking (layer 4) imports studies"),
+    ("colorgan/evaluation/evaluate.py", "if True:\n    import optuna\n", "optuna may be imported only in"),
     ("reports/source.py", "def f():\n    from colorgan.tracking import connect\n", "reports may not import colorgan"),
-    ("reports/build.py", "from colorgan import metrics\n", "reports may not import colorgan"),
+    ("reports/build.py", "from colorgan.scoring import metrics\n", "reports may not import colorgan"),
     ("colorgan/studies/spec.py", "from . import runner\n", "colorgan/studies/runner.py:1: `import optuna`: "
                                                            "colorgan.studies.spec must not reach optuna"),
-    ("colorgan/newthing.py", "from colorgan import config\n", "colorgan.newthing is in no layer"),
+    ("colorgan/newthing/x.py", "from colorgan.base import config\n", "colorgan/newthing is no folder of LAYERS"),
+    ("colorgan/loose.py", "", "colorgan/loose.py: a module directly in colorgan/"),
 ])
 def test_a_broken_rule_names_the_file_and_the_import(tmp_path, rel, text, message):
     _write(tmp_path, "colorgan/__init__.py", "")
     _write(tmp_path, "reports/__init__.py", "")
     _write(tmp_path, "colorgan/studies/__init__.py", "")
     _write(tmp_path, "colorgan/studies/runner.py", "import optuna\n")
+    for package in ("base", "data", "model", "training", "tracking", "evaluation", "scoring", "newthing"):
+        _write(tmp_path, f"colorgan/{package}/__init__.py", "")
     assert violations(tmp_path) == []
     _write(tmp_path, rel, text)
     found = violations(tmp_path)

@@ -1,9 +1,9 @@
-"""The layout of the code, checked: docs/layout.md against the modules that exist, the size of each file, and the
-imports that would tangle the layers (tracking reaching up; a cycle inside a package).
+"""The layout of the code, checked: docs/layout.md against the folders and modules that exist, section by section,
+the size of each file, and the imports that would tangle the layers (tracking reaching up; a cycle inside a package).
 
-docs/layout.md's module list is the code block of entries ``NAME.py`` or ``NAME/`` (top-level folders at column 0,
-their modules and packages at column 2), each followed by its one job, continued on deeper-indented lines; a
-package's modules are named in its text in parentheses: "(spec)", "(app.py)", "(worker: ...)".
+docs/layout.md's module list is the code block of entries ``NAME.py`` or ``NAME/``: top-level folders at column 0,
+their modules and folders at column 2, a folder's modules at column 4; each entry followed by its one job,
+continued on deeper-indented lines.
 """
 
 from __future__ import annotations
@@ -12,37 +12,42 @@ import ast
 import re
 from pathlib import Path
 
-from test_layers import LAYER, imports, module_name
+from test_layers import LAYER, LAYERS, imports, module_name
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYOUT = ROOT / "docs" / "layout.md"
 LISTED_FOLDERS = ("colorgan", "reports")  # the packages whose every module the list names
-MAX_LINES = 400  # a file of colorgan/ over this has more than one job
+MAX_LINES = 400  # a file of colorgan/ or reports/ over this has more than one job
 MAX_LINES_STUDIES = 250  # colorgan/studies/: each of its modules does one step of a study
-NAMED_IN_PARENS = re.compile(r"\((\w+)(?:\.py)?[):;]")
+MAX_LINES_TESTS = 450  # a test file over this tests more than one module
 
 
 def listed(text: str) -> dict[str, dict[str, str]]:
-    """Top-level folder -> {entry ("config.py", "tracking/") -> its text}, from the layout's code block."""
+    """Listed path ("colorgan", "colorgan/base", ...) -> {entry ("config.py", "tracking/") -> its text}, in order."""
     block = text.split("```", 2)[1]
     out: dict[str, dict[str, str]] = {}
-    top, last = "", None
+    parents: dict[int, str] = {}
+    last: tuple[str, str] | None = None
     for line in block.splitlines():
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
         indent = len(line) - len(line.lstrip())
         name, _, rest = stripped.partition(" ")
-        if indent in (0, 2) and (name.endswith(".py") or name.endswith("/")):
+        if indent in (0, 2, 4) and (name.endswith(".py") or name.endswith("/")):
             if indent == 0:
-                top = name.rstrip("/")
-                out[top] = {}
+                parents = {2: name.rstrip("/")}
+                out[parents[2]] = {}
                 last = None
-            else:
-                out[top][name] = rest.strip()
-                last = name
+                continue
+            where = parents[indent]
+            out[where][name] = rest.strip()
+            last = (where, name)
+            if name.endswith("/"):
+                parents[indent + 2] = f"{where}/{name.rstrip('/')}"
+                out[parents[indent + 2]] = {}
         elif last is not None:
-            out[top][last] += " " + stripped
+            out[last[0]][last[1]] += " " + stripped
     return out
 
 
@@ -52,24 +57,72 @@ def existing(folder: Path) -> set[str]:
             | {d.name + "/" for d in folder.iterdir() if (d / "__init__.py").is_file()})
 
 
-def test_the_layout_lists_every_module_and_package_and_nothing_else():
-    entries = listed(LAYOUT.read_text())
+def first_docstring_line(package: Path) -> str:
+    return (ast.get_docstring(ast.parse((package / "__init__.py").read_text())) or "").splitlines()[0].strip() \
+        if (package / "__init__.py").read_text().strip() else ""
+
+
+def layout_problems(root: Path, text: str) -> list[str]:
+    """Every way docs/layout.md's block and the code differ, section by section."""
+    entries = listed(text)
     problems = []
-    for top in LISTED_FOLDERS:
-        assert top in entries, f"docs/layout.md lists no {top}/"
-        have, said = existing(ROOT / top), set(entries[top])
-        problems += [f"{top}/{name}: not in docs/layout.md" for name in sorted(have - said)]
-        problems += [f"{top}/{name}: listed in docs/layout.md but does not exist" for name in sorted(said - have)]
-        for package in sorted(have & said):
-            if not package.endswith("/"):
-                continue
-            modules = {p.stem for p in (ROOT / top / package).glob("*.py")}
-            named = set(NAMED_IN_PARENS.findall(entries[top][package]))
-            problems += [f"{top}/{package}{m}.py: not named in its package's line of docs/layout.md"
-                         for m in sorted(modules - named - {"__init__"})]
-            problems += [f"{top}/{package}{m}: named in docs/layout.md but does not exist"
-                         for m in sorted(named - modules)]
+    for where in sorted(set(entries) | {f"colorgan/{d.name}" for d in (root / "colorgan").iterdir()
+                                        if (d / "__init__.py").is_file()} | set(LISTED_FOLDERS)):
+        if where.split("/")[0] not in LISTED_FOLDERS:
+            continue  # experiments/, tests/...: named, not checked module by module
+        if where not in entries:
+            problems.append(f"{where}/: not in docs/layout.md")
+            continue
+        have, said = existing(root / where), set(entries[where])
+        problems += [f"{where}/{name}: not in docs/layout.md" for name in sorted(have - said)]
+        problems += [f"{where}/{name}: listed in docs/layout.md but does not exist" for name in sorted(said - have)]
+        problems += [f"{where}/{name}: its line in docs/layout.md says nothing" for name in sorted(said & have)
+                     if not entries[where][name]]
+    folders = [name.rstrip("/") for name in entries.get("colorgan", {}) if name.endswith("/")]
+    order = [name for layer in LAYERS for name in layer if name in folders]
+    if folders != order:
+        problems.append(f"colorgan's folders are listed as {folders}, not in the layers' order {order}")
+    for name in folders:
+        package = root / "colorgan" / name
+        if not (package / "__init__.py").is_file():
+            continue
+        said = " ".join(entries["colorgan"][name + "/"].split())
+        first = first_docstring_line(package)
+        if said != first:
+            problems.append(f"colorgan/{name}/: docs/layout.md says {said!r}; its __init__ docstring begins {first!r}")
+    return problems
+
+
+def test_the_layout_lists_every_folder_and_module_section_by_section():
+    problems = layout_problems(ROOT, LAYOUT.read_text())
     assert not problems, "\n".join(problems)
+
+
+def test_the_layout_check_finds_a_module_in_the_wrong_section(tmp_path):
+    """A module moved to another folder, or a folder whose job changed, is a difference the check names."""
+    for rel in ("colorgan/__init__.py", "colorgan/base/config.py", "colorgan/data/images.py", "reports/__init__.py",
+                "reports/build.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    (tmp_path / "colorgan/base/__init__.py").write_text('"""The base."""\n')
+    (tmp_path / "colorgan/data/__init__.py").write_text('"""The data."""\n')
+    text = ("```\ncolorgan/\n  base/  The base.\n    config.py  the config\n  data/  The data.\n"
+            "    images.py  the decoder\nreports/  the reports\n  build.py  one report\n```\n")
+    assert layout_problems(tmp_path, text) == []
+    (tmp_path / "colorgan/data/images.py").rename(tmp_path / "colorgan/base/images.py")
+    assert layout_problems(tmp_path, text) == ["colorgan/base/images.py: not in docs/layout.md",
+                                               "colorgan/data/images.py: listed in docs/layout.md but does not exist"]
+    (tmp_path / "colorgan/base/images.py").rename(tmp_path / "colorgan/data/images.py")
+    swapped = text.replace("  base/  The base.\n    config.py  the config\n", "").replace(
+        "reports/", "  base/  The base.\n    config.py  the config\nreports/")
+    assert any("not in the layers' order" in p for p in layout_problems(tmp_path, swapped))
+    (tmp_path / "colorgan/data/__init__.py").write_text('"""Pixels."""\n')
+    assert any("its __init__ docstring begins 'Pixels.'" in p for p in layout_problems(tmp_path, text))
+
+
+def _module_file(name: str) -> Path | None:
+    found = [p for p in (ROOT / "colorgan").rglob(f"{name}.py")]
+    return found[0] if len(found) == 1 else None
 
 
 def _defined(path: Path) -> set[str]:
@@ -100,8 +153,8 @@ def test_the_where_a_change_goes_table_names_what_exists():
                 if not (path.parent.is_dir() if "NAME" in path.name else path.exists()):
                     problems.append(f"{ref}: no such path")
             elif dotted:
-                module = ROOT / "colorgan" / f"{dotted[1]}.py"
-                if not module.is_file() or dotted[2] not in _defined(module):
+                module = _module_file(dotted[1])
+                if module is None or dotted[2] not in _defined(module):
                     problems.append(f"{ref}: colorgan.{dotted[1]} defines no {dotted[2]}")
             elif ref not in targets:
                 problems.append(f"{ref}: neither a path, a module's name nor a Makefile target")

@@ -3,7 +3,8 @@ import pytest
 import tensorflow as tf
 from skimage import metrics as skm
 
-from colorgan import evaluate, metrics
+from colorgan.evaluation import evaluate
+from colorgan.scoring import metrics
 
 
 @pytest.fixture
@@ -120,7 +121,7 @@ def _scored(pred, true) -> dict:
 
 
 def test_sample_grid_images_are_spread_over_every_class():
-    from colorgan.evaluate import spread_pick
+    from colorgan.evaluation.evaluate import spread_pick
 
     names = [f"{c}/{i:03d}.jpg" for c in ("street", "forest", "glacier") for i in range(5)] + ["top.jpg"]
     pick = spread_pick(names, 7)

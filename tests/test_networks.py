@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorgan import config, losses, networks
+from colorgan.base import config
+from colorgan.model import losses, networks
 
 
 @pytest.mark.parametrize("size", [32, 64, 128, pytest.param(256, marks=pytest.mark.slow)])  # 256: seconds

@@ -6,8 +6,9 @@ import math
 
 import pytest
 
-from colorgan import curves, studies
+from colorgan import studies
 from colorgan.studies import pareto
+from colorgan.training import curves
 
 OBJECTIVES = ["eval/psnr_gain", "eval/color_auc_rebal"]
 BOTH_MAX = ["maximize", "maximize"]

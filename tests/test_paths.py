@@ -1,4 +1,4 @@
-"""The project's locations are decided once (colorgan.paths), and reports.locations (which may not import
+"""The project's locations are decided once (colorgan.base.paths), and reports.locations (which may not import
 colorgan) follows the same rule: the two agree in every environment, and from whichever folder they run."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from colorgan import paths
+from colorgan.base import paths
 from reports import locations
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,7 +78,7 @@ def test_both_sides_agree_from_another_folder(tmp_path, with_pyproject):
     elsewhere.mkdir()
     reports_side = _run(elsewhere, env, "-c", "from reports import locations as l; r = l.project_root(); "
                         "print(r, l.tracking_uri(r), l.optuna_url(r), sep='\\n')")
-    colorgan_side = "\n".join(_run(elsewhere, env, "-m", "colorgan.paths", name)
+    colorgan_side = "\n".join(_run(elsewhere, env, "-m", "colorgan.base.paths", name)
                               for name in ("root", "mlflow-uri", "optuna-db"))
     assert reports_side == colorgan_side
     assert reports_side.splitlines()[0] == str(checkout if with_pyproject else elsewhere)
@@ -89,8 +89,8 @@ def test_python_m_reports_from_another_folder_reads_the_store_colorgan_names(tmp
     checkout, env = _copied_checkout(tmp_path, with_pyproject=True)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    Path(_run(elsewhere, env, "-m", "colorgan.paths", "mlruns")).mkdir(parents=True)
-    optuna.create_study(study_name="located", storage=_run(elsewhere, env, "-m", "colorgan.paths", "optuna-db"))
+    Path(_run(elsewhere, env, "-m", "colorgan.base.paths", "mlruns")).mkdir(parents=True)
+    optuna.create_study(study_name="located", storage=_run(elsewhere, env, "-m", "colorgan.base.paths", "optuna-db"))
     out = subprocess.run([sys.executable, "-m", "reports", "located", "--plan"], cwd=elsewhere, env=env,
                          capture_output=True, text=True, timeout=120)
     # found in the checkout's store (a reader of ./mlruns would say "no Optuna storage at ..."), and incomplete
@@ -98,5 +98,5 @@ def test_python_m_reports_from_another_folder_reads_the_store_colorgan_names(tmp
 
 
 def test_paths_command_names_its_choices():
-    out = subprocess.run([sys.executable, "-m", "colorgan.paths", "nowhere"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "colorgan.base.paths", "nowhere"], capture_output=True, text=True)
     assert out.returncode == 2 and "mlflow-uri" in out.stderr

@@ -19,9 +19,10 @@ import tensorflow as tf
 from conftest import free_port, photo
 from PIL import Image
 
-from colorgan import pyfunc_model, references, tracking
+from colorgan import tracking
 from colorgan.__main__ import main
-from colorgan.references import load_colorizer
+from colorgan.serving import pyfunc_model, references
+from colorgan.serving.references import load_colorizer
 from colorgan.tracking import pyfunc as tracking_pyfunc
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,11 @@ import pytest
 import tensorflow as tf
 from test_train import smoke_config
 
-from colorgan import color, config, data, gan, losses, resume, tracking, train
+from colorgan import tracking
+from colorgan.base import config
+from colorgan.data import color, datasets
+from colorgan.model import gan, losses
+from colorgan.training import resume, train
 
 
 def _counts() -> np.ndarray:
@@ -61,9 +65,9 @@ def test_the_loss_weights_each_pixel_by_its_true_bin():
 def test_the_prior_is_counted_over_the_capped_training_split(colour_folder, tmp_path):
     cfg = config.build({"data_dir": str(colour_folder), "image_size": 32, "rebalance_bins": 8,
                         "max_train_images": 20})
-    counts, used = data.ab_histogram(cfg, tmp_path)
+    counts, used = datasets.ab_histogram(cfg, tmp_path)
     assert counts.shape == (8, 8) and used == 20 and counts.sum() == 20 * 32 * 32
-    _, used = data.ab_histogram(cfg, tmp_path, max_images=5)
+    _, used = datasets.ab_histogram(cfg, tmp_path, max_images=5)
     assert used == 5
 
 

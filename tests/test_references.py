@@ -1,4 +1,4 @@
-"""One model reference grammar (colorgan.references) for every command that takes a model: each command run through
+"""One model reference grammar (serving.references) for every command that takes a model: each command run through
 the CLI with each kind of reference, against a real temporary MLflow store (a run, a registered version and alias),
 a real Optuna study and real shipped-model folders."""
 
@@ -17,8 +17,11 @@ import requests
 from conftest import free_port, photo
 from PIL import Image
 
-from colorgan import baselines, model_folder, paths, references, tracking
+from colorgan import tracking
 from colorgan.__main__ import main
+from colorgan.base import paths
+from colorgan.scoring import baselines
+from colorgan.serving import model_folder, references
 from colorgan.studies.storage import storage_url
 from colorgan.tracking import registry
 

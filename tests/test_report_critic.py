@@ -47,7 +47,7 @@ def _metrics(n: int, critic_logged: bool) -> list[Metric]:
 
 
 def _run(client: MlflowClient, exp: str, name: str, n: int, verdict: str | None, critic_logged: bool = True) -> str:
-    """A FINISHED run with synthetic metrics and, when ``verdict``, the colorgan.critic tag colorgan sets."""
+    """A FINISHED run with synthetic metrics and, when ``verdict``, the colorgan.scoring.critic tag colorgan sets."""
     run = client.create_run(exp, run_name=name).info.run_id
     for key, value in {"curve_points": POINTS, "curve_eval_images": 32, "n_eval": 40, "lr_g": 1e-3 * (n + 1)}.items():
         client.log_param(run, key, value)
@@ -275,8 +275,8 @@ def test_lines_say_nothing_without_verdicts_and_praise_only_when_all_learned():
 
 def test_critic_names_match_what_colorgan_logs():
     """The report never imports colorgan; this test holds the two sides to the same names."""
-    from colorgan import critic as logged
-    from colorgan import curves
+    from colorgan.scoring import critic as logged
+    from colorgan.training import curves
 
     assert critic.VERDICT_TAG == logged.VERDICT_TAG
     assert (critic.CHANCE, critic.LEARNED) == (logged.CHANCE, logged.LEARNED)

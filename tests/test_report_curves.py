@@ -25,7 +25,7 @@ EPOCHS, POINTS, STEPS = 2, 4, 8  # a 2-epoch trial, 4 points per epoch, 8 batche
 
 
 def _points(run: str, epochs: int = EPOCHS, points: int = POINTS, losses=LOSSES, scale: float = 1.0) -> list[tuple]:
-    """One run's curve points as (run, metric, step, value) rows, as colorgan.curves logs them: step = global batch
+    """One run's curve points as (run, metric, step, value) rows, as training.curves logs them: step = global batch
     number, curve/epoch its fractional epoch."""
     rows = []
     for i in range(1, epochs * points + 1):
@@ -126,7 +126,8 @@ def test_curve_points_join_the_fractional_epoch_on_run_and_step():
 
 def test_figure_names_and_keys_match_what_colorgan_logs():
     """The report never imports colorgan; this test holds the two sides to the same key names."""
-    from colorgan import curves, gan
+    from colorgan.model import gan
+    from colorgan.training import curves
 
     assert figures.CURVE_EPOCH == curves.EPOCH_KEY
     assert {n for n, _, _ in figures.LOSS_CURVES} <= set(gan.ADVERSARIAL_LOSSES)

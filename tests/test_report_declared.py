@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from colorgan import evaluate, grids, metrics
+from colorgan.evaluation import evaluate
+from colorgan.scoring import grids, metrics
 from reports import build, claims
 from reports.source import EVALUATED_TAG, evaluation_key
 

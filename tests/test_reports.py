@@ -20,8 +20,10 @@ from PIL import Image
 from test_layers import imports
 from test_train import smoke_config
 
-from colorgan import evaluate, studies, train
+from colorgan import studies
+from colorgan.evaluation import evaluate
 from colorgan.studies import runner
+from colorgan.training import train
 from reports import __main__ as reports_cli
 from reports import build, source, spec, verdicts
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from colorgan import config, reproduce
+from colorgan.base import config
+from colorgan.training import reproduce
 from reports import __main__ as reports_cli
 from reports import build, claims, source, spec
 

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from colorgan import config, heartbeat, resume, tracking, train
+from colorgan import tracking
 from colorgan.__main__ import main
+from colorgan.base import config, heartbeat
 from colorgan.tracking import liveness
+from colorgan.training import resume, train
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "experiments" / "smoke.toml"

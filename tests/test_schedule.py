@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from colorgan import config, schedule
+from colorgan.base import config
+from colorgan.training import schedule
 
 
 def _cfg(**values) -> config.Config:

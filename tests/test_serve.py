@@ -25,11 +25,11 @@ import uvicorn
 from conftest import free_port, huge_png_header, photo
 from PIL import Image
 
-from colorgan import color
-from colorgan.references import load_colorizer
-from colorgan.serve import limits as limits_mod
-from colorgan.serve.app import content_disposition, create_app
-from colorgan.serve.limits import Limits, PixelBudget, server_config
+from colorgan.data import color
+from colorgan.serving import limits as limits_mod
+from colorgan.serving.app import content_disposition, create_app
+from colorgan.serving.limits import Limits, PixelBudget, server_config
+from colorgan.serving.references import load_colorizer
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -269,9 +269,9 @@ MEMORY_SERVER = """
 import sys
 import uvicorn
 from colorgan import networks
-from colorgan.colorize import Colorizer
-from colorgan.serve.app import create_app
-from colorgan.serve.limits import Limits, server_config
+from colorgan.serving.colorize import Colorizer
+from colorgan.serving.app import create_app
+from colorgan.serving.limits import Limits, server_config
 limits = Limits(queue_s=5.0)  # the default budget (one 50 MP photo at a time); a short wait keeps the test quick
 app = create_app(Colorizer(networks.build_generator(32, 2), 32, "lab"), "untrained", limits=limits)
 uvicorn.Server(server_config(app, "127.0.0.1", int(sys.argv[1]), limits, log_level="warning")).run()
@@ -481,10 +481,12 @@ def test_the_page_shows_the_servers_message_for_an_image_it_refuses(server, tmp_
 def test_many_uploads_in_flight_are_answered_200_or_503_never_500(tmp_path):
     """Issue 24's probe at test size: 30 uploads released at one instant to a real `colorgan serve` process (a tiny
     untrained model in a shipped folder, served through --model FOLDER). The full 100 is `python -m
-    colorgan.probe_serve` (figures in docs/serving.md)."""
-    from colorgan import config, model_folder, networks
-    from colorgan.probe_serve import ok
-    from colorgan.probe_serve import run as probe
+    colorgan.bench.serve_probe` (figures in docs/serving.md)."""
+    from colorgan.base import config
+    from colorgan.bench.serve_probe import ok
+    from colorgan.bench.serve_probe import run as probe
+    from colorgan.model import networks
+    from colorgan.serving import model_folder
 
     cfg = config.Config(image_size=32, power_iterations=1)
     folder = model_folder.write(tmp_path / "tiny-32", networks.build(cfg)[0], cfg, "# card\n", {})

@@ -24,11 +24,13 @@ import optuna
 import pytest
 from conftest import free_port, wait_for_mlflow_server
 
-from colorgan import config, epoch, studies, tracking, train
+from colorgan import studies, tracking
 from colorgan.__main__ import main
+from colorgan.base import config
 from colorgan.studies.storage import parent_run_id, storage_url
 from colorgan.studies.trials import RETRY_ATTR
 from colorgan.tracking import checkpoints
+from colorgan.training import epoch, train
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "experiments" / "smoke.toml"

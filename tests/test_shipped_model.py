@@ -15,7 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from colorgan import data, evaluate, model_folder, paths, shipping
+from colorgan.base import paths
+from colorgan.data import datasets
+from colorgan.evaluation import evaluate
+from colorgan.release import shipping
+from colorgan.serving import model_folder
 
 # Largest allowed difference, per figure, between figures.json and the recomputed figure. Both are computed the
 # same way from the same float16 weights; the margin is for float round-off across TensorFlow builds and CPUs.
@@ -53,7 +57,7 @@ def check_shipped_figures(folder: Path, root: Path) -> None:
 @pytest.mark.slow  # the real landscape photos, scored twice
 def test_the_shipped_model_keeps_its_figures():
     root = paths.repo_root()
-    _, source = data.resolve_data_dir("", root)
+    _, source = datasets.resolve_data_dir("", root)
     if source == "built-in samples":
         pytest.skip("the landscape photos are not here ($COLORGAN_DATA, data/landscapes, ../shared/data/landscapes)")
     check_shipped_figures(paths.shipped_model_dir(), root)

@@ -9,8 +9,9 @@ import pytest
 from test_shipped import FLOAT16_ATOL, FLOAT16_RTOL
 from test_shipped_model import check_shipped_figures
 
-from colorgan import evaluate, model_folder, references
 from colorgan.__main__ import main
+from colorgan.evaluation import evaluate
+from colorgan.serving import model_folder, references
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +83,8 @@ def test_a_run_warm_started_from_a_shipped_folder_counts_that_models_training_cp
     """shipping.shipped_cpu: the source folder's recorded training cost, found while it holds the same weights."""
     import shutil
 
-    from colorgan import paths, shipping
+    from colorgan.base import paths
+    from colorgan.release import shipping
 
     folder = tmp_path / "models" / "source"
     shutil.copytree(paths.shipped_model_dir(), folder)

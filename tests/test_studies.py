@@ -23,9 +23,12 @@ import pandas as pd
 import pytest
 from conftest import free_port, fresh_store, wait_for_mlflow_server
 
-from colorgan import config, heartbeat, metrics, paths, studies, tracking, train
+from colorgan import studies, tracking
+from colorgan.base import config, heartbeat, paths
+from colorgan.scoring import metrics
 from colorgan.studies import comparisons, printout, runner, storage, summaries
 from colorgan.tracking import studyruns
+from colorgan.training import train
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "studies" / "smoke.toml"

@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from colorgan import config, curves, epoch, gan, hardware, resume, reuse, tracking, train
+from colorgan import tracking
+from colorgan.base import config, hardware
+from colorgan.model import gan
+from colorgan.training import curves, epoch, resume, reuse, train
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow

@@ -11,9 +11,12 @@ import pytest
 from conftest import photo, write_colour_images
 from PIL import Image
 
-from colorgan import config, model_folder, references, resume, tracking, train, warmstart
+from colorgan import tracking
 from colorgan.__main__ import main
+from colorgan.base import config
+from colorgan.serving import model_folder, references
 from colorgan.tracking import registry
+from colorgan.training import resume, train, warmstart
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow

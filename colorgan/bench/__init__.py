@@ -1,4 +1,6 @@
-"""`make bench`: how fast the harness trains on this host, against what the host can do.
+"""The benchmarks: how fast the harness trains and serves on this host, against what the host can do.
+
+`make bench`: how fast the harness trains, against what the host can do.
 
 One table from one run (``__main__``): the CPU and its flags; its ceiling (``ceiling``: 3x3 convolution and
 matmul, measured here); per image size and natively-run precision the training step's FLOPs per image (TF

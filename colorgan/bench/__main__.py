@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 
-from colorgan import hardware
+from colorgan.base import hardware
 
 SHOWN_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     steps, repeats, epochs = (3, 3, 2) if args.quick else (20, 3, 4)
     if args.json is not None:
-        from colorgan import train
+        from colorgan.training import train
 
         train.configure_threads(args.threads)
         if args.json[0] == "ceiling":

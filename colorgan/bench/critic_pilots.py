@@ -1,6 +1,6 @@
 """`python -m colorgan.bench.critic_pilots --init-from REF`: why the critic stays a constant, measured.
 
-Each pilot is the critic alone (colorgan.critic.pretrain, no early stop), trained for ``--steps`` batches on the
+Each pilot is the critic alone (colorgan.scoring.critic.pretrain, no early stop), trained for ``--steps`` batches on the
 frozen warm-started generator's colourings against the photos, then scored on held-out eval photos in inference
 mode: its AUC with a 95% interval and its mean D(real) - D(fake). One row per critic design: the report's
 (BatchNorm, real-only and generated-only batches, spectral norm) against one joint batch, the other normalisations,
@@ -17,8 +17,12 @@ from pathlib import Path
 
 import keras
 
-from colorgan import config as config_mod
-from colorgan import critic, curves, data, gan, hardware, paths, warmstart
+from colorgan.base import config as config_mod
+from colorgan.base import hardware, paths
+from colorgan.data import datasets
+from colorgan.model import gan
+from colorgan.scoring import critic
+from colorgan.training import curves, warmstart
 
 # (name, the changes from the base design) of each pilot; the base is the report's critic with --base's other keys
 PILOTS: tuple[tuple[str, dict], ...] = (
@@ -46,7 +50,7 @@ def pilot_config(base: config_mod.Config, changes: dict) -> config_mod.Config:
     return config_mod.build({"adversarial": True, "recon_weighting": "none", "pretrain_epochs": 0, **changes}, base)
 
 
-def run_pilot(cfg: config_mod.Config, bundle: data.DataBundle, subset, steps: int, root: Path) -> dict:
+def run_pilot(cfg: config_mod.Config, bundle: datasets.DataBundle, subset, steps: int, root: Path) -> dict:
     keras.utils.set_random_seed(cfg.seed)  # every pilot's critic starts from the same draw of its layout
     model = gan.build_colorgan(cfg)
     warmstart.apply(model, cfg, root, announce=False)
@@ -72,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     if base.precision == "bf16":
         raise SystemExit("critic_pilots: run them in fp32 (--set precision=fp32): bf16 is emulated on many CPUs")
     keras.mixed_precision.set_global_policy("float32")
-    bundle = data.load(base, root)
+    bundle = datasets.load(base, root)
     subset = curves.take_images(bundle.eval, args.heldout, base.batch_size)
     chosen = {int(i) for i in args.only.split(",") if i} or set(range(1, len(PILOTS) + 1))
     print(f"CPU: {hardware.cpu_model()}; {os.cpu_count()} cores; {args.steps} steps of batch {base.batch_size} at "

@@ -11,9 +11,11 @@ import time
 import keras
 import tensorflow as tf
 
-from colorgan import config, data, gan, paths
+from colorgan.base import config, paths
 from colorgan.bench import reference
 from colorgan.bench.timing import interleaved, rate
+from colorgan.data import datasets
+from colorgan.model import gan
 
 
 def profiled_flops(model: gan.ColorGAN, batch: int, size: int) -> float:
@@ -76,7 +78,7 @@ def measure(size: int, precision: str, batch: int, steps: int, repeats: int, epo
     harness_rate, reference_rate = (batch * statistics.median(rates[k]) for k in ("harness", "reference"))
     ratio = statistics.median(h / r for h, r in zip(rates["harness"], rates["reference"], strict=True))
 
-    bundle = data.load(cfg, paths.repo_root())
+    bundle = datasets.load(cfg, paths.repo_root())
     fitted = gan.build_colorgan(cfg)
     timer = EpochTimer()
     fitted.fit(bundle.train, epochs=epochs, verbose=0, callbacks=[timer])

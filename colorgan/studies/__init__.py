@@ -1,4 +1,6 @@
-"""Optuna studies over the core config, one module per job:
+"""Optuna studies over training (the only package that imports optuna).
+
+One module per job:
 
 - ``spec``: study files, pure (no Optuna, no TensorFlow: reading one or importing ``StudyError`` loads neither),
   with what each of their tables may set (``settings``);

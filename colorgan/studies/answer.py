@@ -15,7 +15,8 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from colorgan import critic, metrics, tracking
+from colorgan import tracking
+from colorgan.scoring import critic, metrics
 from colorgan.studies import pareto, summaries
 from colorgan.studies.spec import StudySpec
 from colorgan.tracking import studyruns
@@ -53,7 +54,7 @@ def chance_lines(at_chance: tuple[int, ...], judged: int) -> list[str]:
         return []
     if len(at_chance) == judged:
         return ["The critic never left chance in any trial: this study says nothing about the knobs searched "
-                "(their GAN phase was no game; see each run's colorgan.critic tag)."]
+                "(their GAN phase was no game; see each run's colorgan.scoring.critic tag)."]
     return [f"The critic never left chance in trial{'s' if len(at_chance) > 1 else ''} "
             f"{', '.join(map(str, at_chance))}: their GAN phase says nothing about the knobs searched, and the rule "
             "does not recommend from them."]

@@ -11,13 +11,15 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from colorgan import metrics, tracking, train
+from colorgan import tracking
+from colorgan.scoring import metrics
 from colorgan.studies import answer as answer_mod
 from colorgan.studies import summaries
 from colorgan.studies.answer import DUPLICATE_ATTR
 from colorgan.studies.spec import StudySpec
 from colorgan.studies.storage import PRETRAIN_ATTR, parent_run_id
 from colorgan.tracking import studyruns
+from colorgan.training import train
 
 COMPARISONS_ARTIFACT = "comparisons.csv"  # on the parent run: the paired comparisons (reports read it too)
 WARM_START_NUMBER = -1  # the comparisons table's "against" for the shared warm start (no trial number)

@@ -11,13 +11,16 @@ from typing import Any
 
 import optuna
 
-from colorgan import critic, diskspace, metrics, schedule, terminal, tracking, train
+from colorgan import tracking
+from colorgan.base import diskspace, terminal
+from colorgan.scoring import critic, metrics
 from colorgan.studies import answer as answer_mod
 from colorgan.studies import lock as lock_mod
 from colorgan.studies import summaries
 from colorgan.studies.spec import Param, StudySpec
 from colorgan.studies.trials import COUNTED_FAIL, CUT_ATTR, RETRY_ATTR, record_owner
 from colorgan.tracking import studyruns
+from colorgan.training import schedule, train
 
 DUPLICATE_ATTR = answer_mod.DUPLICATE_ATTR  # a trial whose values an earlier trial had: its figures, not retrained
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from colorgan import metrics
+from colorgan.scoring import metrics
 
 TABLE_ARTIFACT = "pareto.csv"  # on the parent run: one row per trial and reference point
 FIGURE_ARTIFACT = "pareto.png"

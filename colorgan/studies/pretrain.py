@@ -8,8 +8,10 @@ import hashlib
 import json
 from pathlib import Path
 
-from colorgan import data, tracking, train
+from colorgan import tracking
+from colorgan.data import datasets
 from colorgan.studies.spec import StudySpec
+from colorgan.training import train
 
 
 def pretrain(spec: StudySpec, root: Path, parent: str) -> str:
@@ -22,7 +24,7 @@ def pretrain(spec: StudySpec, root: Path, parent: str) -> str:
         return ""
     # the data it learnt from is part of the key: the same config on another data set (COLORGAN_DATA, the built-in
     # samples) is another warm start, whose eval split the trials' paired comparisons could not join
-    _, _, _, data_info = data.split_dataset(cfg, root)
+    _, _, _, data_info = datasets.split_dataset(cfg, root)
     resolved = {**cfg.to_dict(), "data_dir": data_info["data_dir"], "data_fingerprint": data_info["fingerprint"]}
     key = hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:16]
     tags = {"colorgan.role": "pretrain", "colorgan.pretrain_key": key}

@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from colorgan import curves, tracking
+from colorgan import tracking
 from colorgan.studies import answer as answer_mod
 from colorgan.studies import pareto as pareto_mod
 from colorgan.studies import summaries
@@ -17,6 +17,7 @@ from colorgan.studies.comparisons import comparison_lines, logged_comparisons
 from colorgan.studies.spec import StudySpec
 from colorgan.studies.storage import PRETRAIN_ATTR, parent_run_id
 from colorgan.tracking import studyruns
+from colorgan.training import curves
 
 
 def gray_by_run(study: optuna.Study, root: Path | None) -> dict[str, dict[str, float]]:

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import optuna
 
-from colorgan import diskspace, gan, metrics, paths, tracking
+from colorgan import tracking
+from colorgan.base import diskspace, paths
+from colorgan.model import gan
+from colorgan.scoring import metrics
 from colorgan.studies import answer as answer_mod
 from colorgan.studies import lock as lock_mod
 from colorgan.studies import pareto as pareto_mod

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from colorgan import config as config_mod
+from colorgan.base import config as config_mod
 
 SAMPLERS = ("tpe", "random", "grid", "nsga2")
 PRUNERS = ("median", "hyperband", "successive_halving", "threshold", "none")

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import colorgan.studies.settings as settings
-from colorgan import config as config_mod
-from colorgan import heartbeat as heartbeat_mod
-from colorgan import paths
+from colorgan.base import config as config_mod
+from colorgan.base import heartbeat as heartbeat_mod
+from colorgan.base import paths
 from colorgan.studies.settings import PRUNERS, SAMPLERS, StudyError, check_recommend, options
 
 SPEC_KEYS = {"base", "fixed", "search", "objective", "budget", "sampler", "pruner", "runner", "repeats", "pretrain",
@@ -89,7 +89,7 @@ class StudySpec:
 
     @property
     def heartbeat(self) -> heartbeat_mod.Settings:
-        """The interval and grace of Optuna's trial heartbeats and of the study's MLflow runs (colorgan.heartbeat)."""
+        """The interval and grace of Optuna's trial heartbeats and of the study's MLflow runs (base.heartbeat)."""
         default = heartbeat_mod.Settings()
         return heartbeat_mod.Settings(float(self.runner.get("heartbeat_interval", default.interval_s)),
                                       float(self.runner.get("grace_period", default.grace_s)))

@@ -18,7 +18,7 @@ from typing import Any
 import optuna
 import sqlalchemy
 
-from colorgan import paths, terminal
+from colorgan.base import paths, terminal
 from colorgan.studies import draws
 from colorgan.studies.spec import StudyError, StudySpec
 

@@ -13,7 +13,7 @@ import math
 import optuna
 import pandas as pd
 
-from colorgan import critic, metrics
+from colorgan.scoring import critic, metrics
 from colorgan.studies.spec import StudySpec
 from colorgan.tracking import studyruns
 

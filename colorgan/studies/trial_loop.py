@@ -12,7 +12,8 @@ from pathlib import Path
 
 import optuna
 
-from colorgan import diskspace, paths, tracking, train
+from colorgan import tracking
+from colorgan.base import diskspace, paths
 from colorgan.studies import answer as answer_mod
 from colorgan.studies import lock as lock_mod
 from colorgan.studies import summaries
@@ -29,6 +30,7 @@ from colorgan.studies.trials import (
     trial_owner,
 )
 from colorgan.tracking import liveness, studyruns
+from colorgan.training import train
 
 
 def work(spec: StudySpec, url: str, parent_run_id: str, root: Path, budget: int, epochs: int | None,

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import optuna
 
-from colorgan import heartbeat, tracking
+from colorgan import tracking
+from colorgan.base import heartbeat
 from colorgan.studies.spec import StudySpec
 from colorgan.studies.storage import retry_stale
 from colorgan.tracking import studyruns
 
 COUNTED_FAIL = "colorgan.fail_reason"  # a trial failed by its own training (NaN, error): it used its budget
-OWNER_ATTR = "colorgan.owner"  # a trial's user attribute: the process running it (colorgan.heartbeat)
+OWNER_ATTR = "colorgan.owner"  # a trial's user attribute: the process running it (colorgan.base.heartbeat)
 CUT_ATTR = "colorgan.cut_off"  # a trial cut off by a lost tracking server or a full store: no verdict, run again
 RETRY_ATTR = "colorgan.retry_of"  # the number of the cut-off trial whose values this trial runs again
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from colorgan import terminal
-from colorgan.config import exit_code
+from colorgan.base import terminal
+from colorgan.base.config import exit_code
 from colorgan.studies.spec import load_spec
 
 

@@ -26,7 +26,7 @@ import mlflow
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
-from colorgan import heartbeat
+from colorgan.base import heartbeat
 from colorgan.tracking.store import RunError
 
 FOLDER = "checkpoint"
@@ -107,7 +107,7 @@ def newest_whole(client: MlflowClient, run_id: str, dest: Path,
                  accept: Callable[[str], str | None] | None = None) -> tuple[Candidate | None, list[Candidate]]:
     """(the newest whole checkpoint or None, the damaged ones newer than it), the files downloaded under ``dest``.
 
-    ``accept(prefix)`` reads a candidate (TensorFlow, in colorgan.train) and returns which of its files is wrong and
+    ``accept(prefix)`` reads a candidate (TensorFlow, in training.train) and returns which of its files is wrong and
     how ("ckpt.index is unreadable (...)"), or None."""
     cands = [_read_state(client, run_id, folder, dest / str(i)) for i, folder in enumerate(folders(client, run_id))]
     damaged = []

@@ -1,7 +1,7 @@
 """Which RUNNING runs are alive: heartbeat tags on each run, the guard on ``--resume``, and closing dead runs.
 
 A process that trains a run (``open_run``) or holds one open (a study's parent, ``keep_alive``) tags it with
-its owner and grace period and beats (colorgan.heartbeat). A run whose owner is gone or whose heartbeat lapsed
+its owner and grace period and beats (colorgan.base.heartbeat). A run whose owner is gone or whose heartbeat lapsed
 is stale: ``close_stale_runs`` marks it FAILED with the reason, so a dead run never stays RUNNING, and
 ``--resume`` refuses a run that is alive in another process. Runs without these tags (older ones) are left alone.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from colorgan import heartbeat, paths
+from colorgan.base import heartbeat, paths
 from colorgan.tracking.store import RunError, connect
 from colorgan.tracking.tracker import RunTracker
 

@@ -1,6 +1,6 @@
 """Trained generators found again in MLflow: a run, a registered version or alias -> the Keras model and its config.
 
-The lookups behind colorgan.references (which parses every reference once): a run's generator and config, a
+The lookups behind colorgan.serving.references (which parses every reference once): a run's generator and config, a
 registered version or alias -> its training run. Nothing here parses reference text.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from colorgan import config as config_mod
-from colorgan import paths
+from colorgan.base import config as config_mod
+from colorgan.base import paths
 from colorgan.tracking.runs import resolved_config
 from colorgan.tracking.store import connect
 
@@ -25,7 +25,7 @@ class ModelRefError(config_mod.UsageError):
 
 
 class NotFound(ModelRefError):
-    """No such run, registered model, version or alias in the store (colorgan.references adds the kinds)."""
+    """No such run, registered model, version or alias in the store (colorgan.serving.references adds the kinds)."""
 
 
 SOURCE_RUN_TAG = "colorgan.source_run"  # on a publish run: the training run whose generator it published
@@ -45,7 +45,7 @@ def _first_line(exc: mlflow.exceptions.MlflowException) -> str:
 
 def registered_run(repo_root: Path, name: str, version: str = "", alias: str = "") -> tuple[str, str]:
     """(training run id, model URI) of ``models:/name/version`` or ``models:/name@alias``, already parsed by
-    colorgan.references. A version `publish` registered is a publish run's pyfunc: its generator is the training
+    colorgan.serving.references. A version `publish` registered is a publish run's pyfunc: its generator is the training
     run's (tag SOURCE_RUN_TAG), so that run is returned with its own generator."""
     client = connect(repo_root)
     uri = f"models:/{name}@{alias}" if alias else f"models:/{name}/{version}"
@@ -76,7 +76,7 @@ def trained_config(client: MlflowClient, run_id: str) -> config_mod.Config:
 
 def load_generator(run_id: str, repo_root: Path, uri: str | None = None) -> LoadedGenerator:
     """The generator (and config) of a training run, from ``uri`` (a registered version) or the run's own model;
-    colorgan.references.resolve turns every reference into these arguments."""
+    colorgan.serving.references.resolve turns every reference into these arguments."""
     uri = uri or run_model_uri(repo_root, run_id)
     client = connect(repo_root)
     with tempfile.TemporaryDirectory() as tmp:  # fetched through this store's client, then loaded from disk

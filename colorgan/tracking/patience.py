@@ -16,7 +16,7 @@ import math
 import os
 import time
 
-from colorgan.config import ConfigError, UsageError, causes
+from colorgan.base.config import ConfigError, UsageError, causes
 
 WAIT_ENV = "COLORGAN_TRACKING_WAIT_S"
 DEFAULT_WAIT_S = 300.0

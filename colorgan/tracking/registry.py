@@ -1,6 +1,6 @@
 """The MLflow model registry: the pyfunc logged into a run, a registered version, its description and its alias.
 
-What gets published and the model card are `colorgan.publish`'s; this module only talks to MLflow.
+What gets published and the model card are `colorgan.release.publish`'s; this module only talks to MLflow.
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ from mlflow.tracking import MlflowClient
 import colorgan.tracking.checkpoints as checkpoints
 import colorgan.tracking.liveness as liveness
 import colorgan.tracking.patience as patience
-from colorgan import diskspace
-from colorgan import heartbeat as heartbeat_mod
+from colorgan.base import diskspace
+from colorgan.base import heartbeat as heartbeat_mod
 from colorgan.tracking.store import RESOLVED_CONFIG, RunError, connect, end_run, experiment_id, find_runs, patiently
 from colorgan.tracking.tracker import RunTracker
 

@@ -15,8 +15,8 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 import colorgan.tracking.patience as patience
-from colorgan import config as config_mod
-from colorgan import paths
+from colorgan.base import config as config_mod
+from colorgan.base import paths
 
 RESOLVED_CONFIG = "config/resolved.toml"  # the run's full config, written once, read by --resume and models
 MODEL_NAME = "generator"

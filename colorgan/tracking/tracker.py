@@ -14,7 +14,7 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 import colorgan.tracking.checkpoints as checkpoints
-from colorgan import config as config_mod
+from colorgan.base import config as config_mod
 from colorgan.tracking.store import MODEL_NAME, RESOLVED_CONFIG, patiently
 
 CRITIC_FOLDER = "critic"  # a run's pre-trained critic (log_critic), apart from its checkpoint's two slots
@@ -71,7 +71,7 @@ class RunTracker:
 
     def log_critic(self, write_fn) -> None:
         """The pre-trained critic (``write_fn(prefix)`` writes a tf.train.Checkpoint of it) as the run's
-        ``critic/`` artifact: what a warm start from this run loads as its discriminator (colorgan.warmstart)."""
+        ``critic/`` artifact: what a warm start from this run loads as its discriminator (training.warmstart)."""
         with tempfile.TemporaryDirectory() as tmp:
             write_fn(str(Path(tmp) / CRITIC_PREFIX))
             self.client.log_artifacts(self.run_id, tmp, CRITIC_FOLDER)

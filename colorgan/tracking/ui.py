@@ -28,7 +28,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from colorgan import paths
+from colorgan.base import paths
 from colorgan.tracking.store import connect
 
 SHARED_VIEW_TAG = "mlflow.sharedViewState."  # + key: a saved runs view of an experiment (JSON)

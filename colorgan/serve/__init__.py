@@ -1,1 +1,0 @@
-"""`colorgan serve`: the upload page and its JSON/PNG API (FastAPI), over colorgan.colorize."""
