@@ -88,11 +88,8 @@ def train_head(generator: keras.Model, cfg: Config, weights: np.ndarray, train: 
     model = attach(generator, cfg.rebalance_bins)
     loss = fit(model, train, cfg.bins_epochs, weights)
     calibration = calibrate(model, eval_split, cfg.bins_psnr_allowance)
-    tracker.log_text(calibration.csv(), CALIBRATION_ARTIFACT)
-    tracker.log_metrics({**calibration.figures(), f"{PREFIX}/train_loss": loss,
-                         f"{PREFIX}/cpu_seconds": time.process_time() - cpu}, step)
-    if announce:
-        print(calibration.line(cfg.bins_psnr_allowance), flush=True)
+    heads.log_calibration(tracker, calibration, PREFIX, CALIBRATION_ARTIFACT, loss, cpu, step,
+                          cfg.bins_psnr_allowance, announce)
     if not calibration.used:
         return generator
     return fold(model, calibration.chosen["temperature"], calibration.chosen["mix"])

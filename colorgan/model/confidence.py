@@ -73,11 +73,8 @@ def train_head(generator: keras.Model, cfg: Config, train: tf.data.Dataset, eval
     model = attach(generator)
     loss = fit(model, train, cfg.confidence_epochs)
     calibration = calibrate(model, eval_split, cfg.confidence_gap_allowance)
-    tracker.log_text(calibration.csv(), CALIBRATION_ARTIFACT)
-    tracker.log_metrics({**calibration.figures(), f"{PREFIX}/train_loss": loss,
-                         f"{PREFIX}/cpu_seconds": time.process_time() - cpu}, step)
-    if announce:
-        print(calibration.line(cfg.confidence_gap_allowance), flush=True)
+    heads.log_calibration(tracker, calibration, PREFIX, CALIBRATION_ARTIFACT, loss, cpu, step,
+                          cfg.confidence_gap_allowance, announce)
     return generator if calibration.offset is None else fold(model, calibration.offset)
 
 

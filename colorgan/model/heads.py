@@ -4,6 +4,7 @@ trunk that reads the generator, and the loop that fits a head's weights alone.""
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 
 import keras
@@ -66,3 +67,14 @@ def fit(weights: list, batch_loss: Callable[[tf.Tensor, tf.Tensor], tf.Tensor], 
     if not math.isfinite(loss):
         raise ConfigError(f"{key}: the {what}'s loss became {loss}; the run logs no model")
     return loss
+
+
+def log_calibration(tracker, calibration, prefix: str, artifact: str, loss: float, cpu_start: float, step: int,
+                    allowance: float, announce: bool) -> None:
+    """What a head's fit and calibration found, logged at ``step``: its table (``artifact``), its figures, its last
+    batch's loss and the CPU seconds since ``cpu_start``; its line printed when ``announce``."""
+    tracker.log_text(calibration.csv(), artifact)
+    tracker.log_metrics({**calibration.figures(), f"{prefix}/train_loss": loss,
+                         f"{prefix}/cpu_seconds": time.process_time() - cpu_start}, step)
+    if announce:
+        print(calibration.line(allowance), flush=True)
