@@ -68,6 +68,35 @@ def test_publish_registers_the_champion_with_a_model_card(published, home):
         assert loaded.run_id == published.run_id and loaded.cfg.image_size == 32
 
 
+def test_the_cards_figures_and_grid_are_what_colorgan_evaluate_gives_on_the_same_images(published, home):
+    """publish scores through `colorgan evaluate`'s code: on a test split under the cap (the whole split), the
+    card's table, the publish run's test/ and gray figures and its sample grid are evaluate's for the same run."""
+    from colorgan.evaluation import evaluate
+    from colorgan.release import cards, publish
+
+    client = tracking.store.connect(home.root)
+    version = client.get_model_version_by_alias("colorgan", "champion")
+    logged = client.get_run(version.run_id).data.metrics
+    evaluated = evaluate.evaluate_model(published.run_id, root=home.root)
+    cfg = references.resolve(published.run_id, home.root).cfg
+    gray = evaluate.evaluate_model("baseline:gray", size=cfg.image_size, root=home.root, overrides=(
+        f"data_dir={home.data_dir}", f"eval_fraction={cfg.eval_fraction}", f"test_fraction={cfg.test_fraction}",
+        f"grey_threshold={cfg.grey_threshold}"))
+    model_row, gray_row = evaluate.records(evaluated.summary)[0], evaluate.records(gray.summary)[0]
+    assert list(gray.per_image["file"]) == list(evaluated.per_image["file"])
+    assert 0 < model_row["n"] <= publish.TEST_CAP and logged["test/images"] == model_row["n"]
+    for key in (k for k in model_row if k not in ("group", "n")):
+        assert logged[f"test/{key}"] == pytest.approx(model_row[key], rel=1e-9, abs=1e-12), key
+        assert logged[f"baseline/gray_{key}"] == pytest.approx(gray_row[key], rel=1e-9, abs=1e-12), key
+    card = version.description
+    for line in cards.figures_table(model_row, gray_row):
+        assert line in card, line
+    assert f"Scored on the first {model_row['n']} images of the sorted test split (capped at 256)" in card
+    grids = [np.asarray(Image.open(mlflow.artifacts.download_artifacts(uri))) for uri in (
+        f"runs:/{version.run_id}/{publish.GRID_FILE}", f"runs:/{evaluated.run_id}/evaluation/test/samples.png")]
+    assert grids[0].shape == grids[1].shape and np.array_equal(grids[0], grids[1])
+
+
 def test_the_pyfunc_colorizes_images_of_any_size(published, home):
     model = mlflow.pyfunc.load_model(CHAMPION)
     colorizer, _ = load_colorizer(CHAMPION, home.root)

@@ -98,6 +98,15 @@ def per_image_table(subject: Subject, names: list[str], rgb: np.ndarray) -> pd.D
     return pd.DataFrame({"file": names, "class": [class_of(n) for n in names], **score(subject.predict, rgb)})
 
 
+def per_image_tables(subjects: dict[str, Subject], folder: Path, rels: list[str]
+                     ) -> tuple[list[str], np.ndarray, list[tuple[str, str]], dict[str, pd.DataFrame]]:
+    """(names kept, their RGB, skipped (name, reason), each subject's per-image table): the files decoded once, at
+    the subjects' (shared) size, and every subject scored on them as `colorgan evaluate` scores one."""
+    size = next(iter(subjects.values())).size
+    names, rgb, skipped = load_images(folder, rels, size)
+    return names, rgb, skipped, {label: per_image_table(subject, names, rgb) for label, subject in subjects.items()}
+
+
 def baseline_subject(name: str, size: int, cfg: config.Config, root: Path) -> Subject:
     if name == "l1_only":
         run_id = tracking.find_finished_run(root, cfg.experiment, name="l1_only")
@@ -155,6 +164,12 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
     columns = [*metrics.POOLED_SCORES, *(m.mean_of for m in metrics.MEANS)]
     groups = [("all", table)] + [(c, t) for c, t in table.groupby("class", sort=True) if c]
     return pd.DataFrame([summary_row(g, {k: t[k].to_numpy() for k in columns}) for g, t in groups])
+
+
+def records(summary: pd.DataFrame) -> list[dict]:
+    """A summary's rows as plain values (``n`` an int, the figures floats): for JSON, a card or logged metrics."""
+    return [{k: (v if isinstance(v, str) else int(v) if k == "n" else float(v)) for k, v in row.items()}
+            for row in summary.to_dict("records")]
 
 
 def class_of(rel: str) -> str:

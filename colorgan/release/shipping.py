@@ -4,31 +4,28 @@ The generator is rounded to the float16 weights the folder stores, then scored o
 config, on a fixed subset (the first SUBSET files of the sorted test split) and on the photos of other subjects
 (`make ood`: colorgan.data.samples.other_subjects_dir), next to the gray image, with `evaluate`'s code. The card and
 ``figures.json`` hold those figures; ``tests/test_shipped_model.py`` recomputes the subset's and the other
-subjects', so a change that breaks loading or the colour pipeline fails CI.
+subjects', so a change that breaks loading or the colour pipeline fails CI. The card is written by
+colorgan.release.cards.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-
-import pandas as pd
 
 from colorgan import tracking
 from colorgan.base import paths
 from colorgan.data import datasets, samples
 from colorgan.evaluation import evaluate
-from colorgan.model import colorbins, confidence
-from colorgan.release import publish
+from colorgan.release import cards
 from colorgan.scoring import metrics
 from colorgan.serving import model_folder, references
 from colorgan.training import warmstart
 
 SUBSET = 64  # the fixed subset: the first files of the sorted test split, at the model's size
 FORMAT = 1  # figures.json's layout
-HEADS = (confidence.PREFIX, colorbins.PREFIX)  # heads fitted after training: their metrics and CPU go in the card
+HEADS = tuple(head.prefix for head in cards.HEADS)  # heads fitted after training: their metrics and CPU go in the card
 
 
 @dataclass(frozen=True)
@@ -39,18 +36,12 @@ class ShipResult:
     card: str
 
 
-def _records(summary: pd.DataFrame) -> list[dict]:
-    return [{k: (v if isinstance(v, str) else int(v) if k == "n" else float(v)) for k, v in row.items()}
-            for row in summary.to_dict("records")]
-
-
 def _tables(subjects: dict[str, evaluate.Subject], folder: Path, rels: list[str]):
     """(names kept, skipped, each subject's per-image table) on the files, at the subjects' size."""
-    size = next(iter(subjects.values())).size
-    names, rgb, skipped = evaluate.load_images(folder, rels, size)
+    names, _, skipped, tables = evaluate.per_image_tables(subjects, folder, rels)
     if not names:
         raise datasets.DataError(f"{folder}: no usable image to score ({len(skipped)} skipped)")
-    return names, skipped, {label: evaluate.per_image_table(subject, names, rgb) for label, subject in subjects.items()}
+    return names, skipped, tables
 
 
 def score(subjects: dict[str, evaluate.Subject], data_dir: Path, rels: list[str]) -> dict:
@@ -60,9 +51,9 @@ def score(subjects: dict[str, evaluate.Subject], data_dir: Path, rels: list[str]
     return {
         "n_test": len(names),
         "skipped": [f"{n}\t{why}" for n, why in skipped],
-        "test": {label: _records(evaluate.summarise(t)) for label, t in tables.items()},
+        "test": {label: evaluate.records(evaluate.summarise(t)) for label, t in tables.items()},
         "subset": {"files": names[:SUBSET],
-                   **{label: _records(evaluate.summarise(t.iloc[:SUBSET]))[0] for label, t in tables.items()}},
+                   **{label: evaluate.records(evaluate.summarise(t.iloc[:SUBSET]))[0] for label, t in tables.items()}},
     }
 
 
@@ -74,7 +65,7 @@ def other_subjects(subjects: dict[str, evaluate.Subject], root: Path) -> dict:
     names, _, tables = _tables(subjects, folder, datasets.find_images(folder))  # what `colorgan evaluate --data` lists
     gain = metrics.paired_difference(tables["model"]["psnr"], tables["gray"]["psnr"], "psnr", "higher")
     return {"files": names,
-            **{label: _records(evaluate.summarise(t))[0] for label, t in tables.items()},
+            **{label: evaluate.records(evaluate.summarise(t))[0] for label, t in tables.items()},
             "psnr_per_photo": {label: [float(v) for v in t["psnr"]] for label, t in tables.items()},
             "psnr_gain": {"mean": gain.mean, "low": gain.low, "high": gain.high, "verdict": gain.verdict}}
 
@@ -100,8 +91,8 @@ def ship(ref: str, out: Path, root: Path, command: str = "", replace: bool = Fal
                "data": {"data_dir": str(data_dir), "data_source": split_info["data_source"],
                         "fingerprint": split_info["fingerprint"]},
                **score(subjects, data_dir, rels), "other_subjects": other_subjects(subjects, root)}
-    card = model_card(model_folder.display(out), cfg, figures, {**params, **split_info, "n_test": figures["n_test"]},
-                      params)
+    card = cards.shipped_card(model_folder.display(out), cfg, figures,
+                              {**params, **split_info, "n_test": figures["n_test"]}, params)
     model_folder.write(out, generator, cfg, card, figures, replace=replace)
     return ShipResult(Path(out), model.description, figures, card)
 
@@ -129,134 +120,3 @@ def shipped_cpu(lineage: str, root: Path) -> list[dict]:
     if not model_folder.exists(path) or model_folder.weights_sha(path) != sha:
         return []
     return json.loads((path / model_folder.FIGURES_FILE).read_text()).get("training_cpu", [])
-
-
-def cost_section(rows: list[dict]) -> list[str]:
-    """The card's lines on what training cost, in the CPU time the runs logged (time.process_time)."""
-    if not rows:
-        return []
-    total = sum(r["cpu_seconds"] for r in rows)
-    parts = "; ".join(f"run {r['run_id']} (`{r['name']}`) {r['cpu_seconds']:,.0f} s"
-                      + (f" of a {r['max_cpu_minutes']:g}-minute budget" if r["max_cpu_minutes"] else "")
-                      + (f" on {r['cpu_model']}" if r["cpu_model"] else "") for r in rows)
-    return ["## Training cost", "",
-            f"{total:,.0f} CPU-seconds ({total / 60:.1f} CPU-minutes) of the training processes, as each run logged "
-            f"it (`cpu_seconds`, and `confidence/cpu_seconds` or `bins/cpu_seconds` for its head): {parts}.", ""]
-
-
-def confidence_section(values: dict) -> list[str]:
-    """The card's lines on the confidence head (colorgan.model.confidence), from the run's confidence/ metrics."""
-    if not values:
-        return []
-    key = confidence.PREFIX + "/"
-    alone = (f"eval split without it: pooled PSNR {values[key + 'eval_psnr_alone']:.2f} dB, colourfulness gap "
-             f"{values[key + 'eval_colorfulness_gap_alone']:.1f}")
-    if not values.get(key + "used"):
-        return ["## Confidence head", "", f"Fitted but not used: no offset raised the eval PSNR within the colour "
-                f"budget ({alone}).", ""]
-    return ["## Confidence head", "",
-            "The model scales each pixel's a*b* by a confidence in (0, 1) learned after training on where the "
-            "generator's colour goes wrong (`confidence_epochs`, docs/training.md), so an unfamiliar subject is "
-            f"coloured less. Offset {values[key + 'offset']:g}, chosen on the eval split: pooled PSNR "
-            f"{values[key + 'eval_psnr']:.2f} dB, colourfulness gap {values[key + 'eval_colorfulness_gap']:.1f} "
-            f"({alone}). The figures above are the model's with it.", ""]
-
-
-def bins_section(values: dict) -> list[str]:
-    """The card's lines on the colour-bins head (colorgan.model.colorbins), from the run's bins/ metrics."""
-    if not values:
-        return []
-    key = colorbins.PREFIX + "/"
-    alone = (f"eval split without it: pooled PSNR {values[key + 'eval_psnr_alone']:.2f} dB, colourfulness gap "
-             f"{values[key + 'eval_colorfulness_gap_alone']:.1f}")
-    if not values.get(key + "used"):
-        return ["## Colour-bins head", "", f"Fitted but not used: no decoding narrowed the eval gap within the PSNR "
-                f"allowance ({alone}).", ""]
-    return ["## Colour-bins head", "",
-            "Beside the regression, a head gives each pixel a distribution over a*b* cells, fitted by rebalanced "
-            "cross-entropy after training (Zhang et al. 2016; `bins_epochs`, docs/training.md), decoded by the "
-            f"annealed mean at temperature {values[key + 'temperature']:g} and mixed {values[key + 'mix']:g} : "
-            f"{1 - values[key + 'mix']:g} with the regression's a*b*, chosen on the eval split: pooled PSNR "
-            f"{values[key + 'eval_psnr']:.2f} dB, colourfulness gap {values[key + 'eval_colorfulness_gap']:.1f} "
-            f"({alone}). The figures above are the model's with it: more colour, paid for in PSNR.", ""]
-
-
-def model_card(folder: str, cfg, figures: dict, info: dict, params: dict) -> str:
-    """The card of a shipped model in ``folder`` (as model_folder.display shows it), from ship's figures."""
-    size, name = cfg.image_size, Path(folder).name
-    model, gray = figures["test"]["model"], figures["test"]["gray"]
-    psnr, gap, delta = (metrics.QUALITY[k] for k in ("psnr", "colorfulness_gap", "colorfulness_delta"))
-    lines = [
-        f"# {name}: the reference colorization generator",
-        "",
-        f"Shipped {datetime.now(UTC):%Y-%m-%d %H:%M UTC} from {figures['source']}. "
-        f"`{model_folder.GENERATOR_FILE}` stores its weights as {model_folder.STORED_DTYPE} (cast back to float32 on "
-        "load); every figure below was computed on those weights.",
-        "",
-        *publish.card_intro(cfg, info, params),
-        "## How it was trained",
-        "",
-        "```bash",
-        figures["command"],
-        "```",
-        "",
-        "## Test-split figures",
-        "",
-        f"The whole test split ({figures['n_test']} images, near-grey ones left out), at {size}x{size}, scored "
-        "with `scoring.metrics` as `colorgan evaluate` does; the gray image is the L* image itself (a*b* = 0). "
-        "Means over images are given with their 95% interval.",
-        "",
-        *publish.figures_table(model[0], gray[0]),
-        "",
-        f"Pooled PSNR {model[0]['psnr'] - gray[0]['psnr']:+.2f} dB over the gray image; colourfulness "
-        f"{model[0]['colorfulness']:.1f} against {model[0]['colorfulness_orig']:.1f} for the originals "
-        f"(mean gap {model[0]['colorfulness_gap']:.1f}; set-level ΔCF {model[0]['colorfulness_delta']:+.1f}, the "
-        "figure DDColor and Zhang et al. publish).",
-        "",
-        f"| class | images | {psnr.heading}: model | gray | {gap.heading}: model | gray | {delta.heading}: model |",
-        "|---|---|---|---|---|---|---|",
-        *(f"| {m['group']} | {m['n']} | {m['psnr']:.2f} | {g['psnr']:.2f} | {m['colorfulness_gap']:.1f} | "
-          f"{g['colorfulness_gap']:.1f} | {m['colorfulness_delta']:+.1f} |" for m, g in zip(model, gray, strict=True)),
-        "",
-        *other_subjects_section(figures["other_subjects"], size),
-        *confidence_section(figures.get("confidence", {})),
-        *bins_section(figures.get("bins", {})),
-        *cost_section(figures.get("training_cpu", [])),
-        f"`{model_folder.FIGURES_FILE}` holds these figures, and under `subset` those of the first "
-        f"{len(figures['subset']['files'])} files of the sorted test split, which `tests/test_shipped_model.py` "
-        "recomputes with those of the other subjects.",
-        "",
-        "## How to use it",
-        "",
-        f"- `colorgan colorize PHOTO... --model {folder} --out DIR`; shipped as `models/landscapes-128` (the "
-        f"reference `shipped`) it is what `colorize`, `export` and `make serve` use when no `{references.CHAMPION}` "
-        "is registered",
-        f'- warm start: `init_from = "{folder}"` in an experiment file (`"shipped"` for models/landscapes-128)',
-        f"- in Python: `colorgan.serving.model_folder.load(\"{folder}\")` -> (generator, config)",
-        "",
-        *publish.card_limitations(size),
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def other_subjects_section(ood: dict, size: int) -> list[str]:
-    """The card's lines on the photos of other subjects: every photo against gray, the paired mean gain."""
-    model, gray, gain = ood["model"], ood["gray"], ood["psnr_gain"]
-    per_photo = zip(ood["files"], ood["psnr_per_photo"]["model"], ood["psnr_per_photo"]["gray"], strict=True)
-    return [
-        "## Photos of other subjects",
-        "",
-        f"The {len(ood['files'])} colour photographs bundled with scikit-image and scikit-learn (`make ood`), whole, "
-        f"at {size}x{size}: subjects a landscape model never saw. Where it does worse than the gray image it colours "
-        "a subject wrongly; so few photos are a smoke alarm, not a benchmark.",
-        "",
-        "| photo | PSNR (dB): model | gray | gain |",
-        "|---|---|---|---|",
-        *(f"| {Path(name).stem} | {m:.2f} | {g:.2f} | {m - g:+.2f} |" for name, m, g in per_photo),
-        "",
-        f"Per photo {gain['mean']:+.2f} dB over the gray image, paired 95% interval [{gain['low']:+.2f}, "
-        f"{gain['high']:+.2f}] ({gain['verdict']}); pooled {model['psnr'] - gray['psnr']:+.2f} dB; colourfulness "
-        f"gap {model['colorfulness_gap']:.1f} (gray {gray['colorfulness_gap']:.1f}), ΔCF "
-        f"{model['colorfulness_delta']:+.1f}.",
-        "",
-    ]
