@@ -11,6 +11,7 @@ from pathlib import Path
 from colorgan import tracking
 from colorgan.data import datasets
 from colorgan.studies.spec import StudySpec
+from colorgan.tracking.tags import PRETRAIN_KEY_TAG, PRETRAIN_RUN_TAG, ROLE_TAG, STUDY_TAG
 from colorgan.training import train
 
 
@@ -27,14 +28,14 @@ def pretrain(spec: StudySpec, root: Path, parent: str) -> str:
     _, _, _, data_info = datasets.split_dataset(cfg, root)
     resolved = {**cfg.to_dict(), "data_dir": data_info["data_dir"], "data_fingerprint": data_info["fingerprint"]}
     key = hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:16]
-    tags = {"colorgan.role": "pretrain", "colorgan.pretrain_key": key}
+    tags = {ROLE_TAG: "pretrain", PRETRAIN_KEY_TAG: key}
     found = tracking.find_finished_run(root, cfg.experiment, tags)
     if found is None:
         print(f"study {spec.name}: training the shared warm start ([pretrain], {cfg.pretrain_epochs} + "
               f"{cfg.epochs} epochs) once", flush=True)
-        found = train.run_training(cfg, spec.path, tags={**tags, "colorgan.study": spec.name}, root=root,
+        found = train.run_training(cfg, spec.path, tags={**tags, STUDY_TAG: spec.name}, root=root,
                                    verbose=0).run_id
     else:
         print(f"study {spec.name}: the shared warm start ([pretrain]) is run {found}, trained before", flush=True)
-    tracking.set_run_tags(root, parent, {"colorgan.pretrain_run": found})
+    tracking.set_run_tags(root, parent, {PRETRAIN_RUN_TAG: found})
     return found

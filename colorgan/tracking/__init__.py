@@ -34,7 +34,6 @@ from colorgan.tracking.runs import (
     set_run_tags,
 )
 from colorgan.tracking.store import (
-    EXPERIMENT_KIND_TAG,
     MODEL_NAME,
     RESOLVED_CONFIG,
     RunError,
@@ -45,6 +44,7 @@ from colorgan.tracking.store import (
     patiently,
     store_uri,
 )
+from colorgan.tracking.tags import EXPERIMENT_KIND_TAG
 from colorgan.tracking.tracker import RunTracker
 
 __all__ = ["EXPERIMENT_KIND_TAG", "GRAY_PARAM", "LEGACY_GRAY_METRIC", "MODEL_NAME", "RESOLVED_CONFIG", "RunError",

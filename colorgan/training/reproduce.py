@@ -1,6 +1,6 @@
 """`colorgan reproduce FILE`: train every run a claims file (reports/claims.toml) declares, each once.
 
-A run already FINISHED with the same resolved config (tag ``colorgan.reproduce_key``) is found again and not
+A run already FINISHED with the same resolved config (tag REPRODUCE_KEY_TAG) is found again and not
 retrained, so an interrupted `make reproduce` goes on where it stopped. The shared ``[pretrain]`` generator is
 trained first; runs marked ``warm`` begin from it (``init_from``). The measuring is the report's job
 (reports/claims.py); this module only trains.
@@ -17,10 +17,9 @@ from pathlib import Path
 
 from colorgan import tracking
 from colorgan.base import config, paths
+from colorgan.tracking.tags import REPRODUCE_KEY_TAG, ROLE_TAG
 from colorgan.training import train
 
-KEY_TAG = "colorgan.reproduce_key"
-ROLE_TAG = "colorgan.role"
 # report: the report that checks the file; title: the heading of its claims section there
 FILE_KEYS = {"experiment", "seeds", "set", "pretrain", "runs", "claims", "report", "title"}
 RUN_KEYS = {"experiment", "warm", "seeds", "set"}
@@ -89,7 +88,7 @@ def _key(cfg: config.Config) -> str:
 
 def _train_once(cfg: config.Config, role: str, root: Path, label: str) -> tuple[str, bool]:
     """(run id, trained now?): the FINISHED run of this exact config, else a new one."""
-    tags = {ROLE_TAG: role, KEY_TAG: _key(cfg)}
+    tags = {ROLE_TAG: role, REPRODUCE_KEY_TAG: _key(cfg)}
     found = tracking.find_finished_run(root, cfg.experiment, tags)
     if found:
         return found, False
