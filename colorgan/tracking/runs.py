@@ -136,16 +136,24 @@ def read_text(repo_root: Path, run_id: str, artifact_file: str) -> str | None:
         return Path(client.download_artifacts(run_id, artifact_file, tmp)).read_text()
 
 
-def find_finished_run(repo_root: Path, experiment: str, tags: dict | None = None, name: str = "") -> str | None:
-    """The newest FINISHED run of ``experiment`` with these tags (a study's shared warm start) and, if given, this
-    run name (the l1_only baseline), or None."""
+def finished_runs(repo_root: Path, experiment: str, tags: dict | None = None, name: str = "",
+                  most: int = 100) -> list[RunRecord]:
+    """The FINISHED runs of ``experiment`` with these tags and, if given, this run name: the newest ``most``, newest
+    first."""
     client = connect(repo_root)
     found = client.get_experiment_by_name(experiment)
     if found is None:
-        return None
+        return []
     tags = {**(tags or {}), **({RUN_NAME_TAG: name} if name else {})}
-    runs = find_runs(client, [found.experiment_id], tags, status="FINISHED", order_by=("attributes.start_time DESC",))
-    return runs[0].info.run_id if runs else None
+    return [_record(run) for run in find_runs(client, [found.experiment_id], tags, status="FINISHED",
+                                              order_by=("attributes.start_time DESC",), max_results=most)]
+
+
+def find_finished_run(repo_root: Path, experiment: str, tags: dict | None = None, name: str = "") -> str | None:
+    """The newest FINISHED run of ``experiment`` with these tags (a run trained once) and, if given, this run name
+    (the l1_only baseline), or None."""
+    runs = finished_runs(repo_root, experiment, tags, name, most=1)
+    return runs[0].run_id if runs else None
 
 
 def has_checkpoint(repo_root: Path, run_id: str) -> bool:

@@ -27,9 +27,9 @@ BEST_RUN_TAG = "best.run_id"  # on a study's parent run: the best trial's run id
 RECOMMEND_RULE_TAG = "colorgan.recommend_rule"  # on a two-objective study's parent run: its [recommend] rule in words
 RECOMMENDED_TRIAL_TAG = "colorgan.recommended_trial"  # ... and the rule's pick: a trial number, or "none"
 
-# -- runs trained once, found again by a key ----------------------------------------------------------------------
-REPRODUCE_KEY_TAG = "colorgan.reproduce_key"  # a `make reproduce` run's key: its resolved config's hash
-PRETRAIN_KEY_TAG = "colorgan.pretrain_key"  # a study's shared warm start's key: its config's and data's hash
+# -- runs trained once, found again by a key (colorgan.training.once) ---------------------------------------------
+REPRODUCE_KEY_TAG = "colorgan.reproduce_key"  # a `make reproduce` run's key: its config and data (once.key)
+PRETRAIN_KEY_TAG = "colorgan.pretrain_key"  # a study's shared warm start's key, the same function
 
 # -- what a training run did -------------------------------------------------------------------------------------
 DATA_SOURCE_TAG = "colorgan.data_source"  # where its data directory came from: config data_dir, $COLORGAN_DATA, ...
