@@ -15,6 +15,7 @@ from colorgan.base import config
 from colorgan.model import gan
 from colorgan.scoring import critic
 from colorgan.studies import runner
+from colorgan.tracking.tags import VERDICT_TAG
 from colorgan.training import epoch, train, warmstart
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +89,7 @@ def test_a_run_whose_critic_is_a_constant_is_judged_at_chance(colour_folder, sto
     result = train.run_training(cfg, root=store, verbose=0, callbacks=(ConstantCritic(),))
     client = tracking.store.connect(store)
     run = client.get_run(result.run_id)
-    assert run.data.tags[critic.VERDICT_TAG].startswith("chance: critic AUC 0.500")
+    assert run.data.tags[VERDICT_TAG].startswith("chance: critic AUC 0.500")
     assert run.data.metrics["eval/critic_auc"] == 0.5
     points = client.get_metric_history(result.run_id, "curve/eval/critic_auc")
     assert len(points) == 2  # the critic's skill at every curve point, next to the losses
@@ -98,7 +99,7 @@ def test_a_run_whose_critic_is_a_constant_is_judged_at_chance(colour_folder, sto
 def test_a_regression_run_logs_no_critic_and_gets_no_verdict(colour_folder, store):
     result = train.run_training(smoke(colour_folder, "epochs=1", "adversarial=false"), root=store, verbose=0)
     run = tracking.store.connect(store).get_run(result.run_id)
-    assert critic.VERDICT_TAG not in run.data.tags and "eval/critic_auc" not in run.data.metrics
+    assert VERDICT_TAG not in run.data.tags and "eval/critic_auc" not in run.data.metrics
 
 
 def test_a_pre_trained_critic_is_logged_and_a_warm_start_loads_it(colour_folder, store, capsys):
@@ -248,4 +249,4 @@ def test_a_resumed_run_pre_trains_its_critic_again_only_before_its_gan_phase(col
     assert after == (before + 1 if again else before)
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and "critic" in {a.path for a in client.list_artifacts(run_id)}
-    assert run.data.tags[critic.VERDICT_TAG].split(":")[0] in (critic.CHANCE, critic.LEARNED)
+    assert run.data.tags[VERDICT_TAG].split(":")[0] in (critic.CHANCE, critic.LEARNED)

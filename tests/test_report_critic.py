@@ -276,9 +276,10 @@ def test_lines_say_nothing_without_verdicts_and_praise_only_when_all_learned():
 def test_critic_names_match_what_colorgan_logs():
     """The report never imports colorgan; this test holds the two sides to the same names."""
     from colorgan.scoring import critic as logged
+    from colorgan.tracking import tags
     from colorgan.training import curves
 
-    assert critic.VERDICT_TAG == logged.VERDICT_TAG
+    assert (critic.VERDICT_TAG, critic.PRETRAIN_TAG) == (tags.VERDICT_TAG, tags.CRITIC_PRETRAIN_TAG)
     assert (critic.CHANCE, critic.LEARNED) == (logged.CHANCE, logged.LEARNED)
     assert tuple(f"eval/{k}" for k in logged.FIGURES) == critic.EPOCH_KEYS
     assert {critic.CURVE_NAME, critic.CURVE_GAP.rsplit("/", 1)[1]} <= set(curves.SCORES)

@@ -3,16 +3,21 @@ for real (each run once, a second call trains nothing) and checked by the report
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_colour_images
 from scipy import stats
 
+from colorgan import tracking
 from colorgan.base import config
-from colorgan.training import reproduce
+from colorgan.tracking.tags import REPRODUCE_KEY_TAG, ROLE_TAG
+from colorgan.training import once, reproduce
 from reports import __main__ as reports_cli
 from reports import build, claims, source, spec
 
@@ -69,6 +74,23 @@ rule = "any"
 parts = [{ score = "psnr", a = "gan", b = "no_sn", expect = "same", margin = 0.5 },
          { score = "colorfulness_gap", a = "gan", b = "no_sn", expect = "lower" },
          { score = "images_per_sec", a = "gan", b = "no_sn", expect = "lower" }]
+"""
+
+# one plain (L1-only) run of one epoch: what "found again by its key" needs, and no more
+ONE = """experiment = "once-smoke"
+
+[set]
+image_size = 32
+batch_size = 8
+max_train_images = 16
+max_eval_images = 8
+checkpoint = false
+sample_images = 4
+curve_points = 0
+
+[runs.l1]
+experiment = "smoke"
+set = { epochs = 1, adversarial = false }
 """
 
 
@@ -259,8 +281,8 @@ def test_shipped_claims_files_plan_every_claim_run(stem):
         _, full = reproduce.plan(ROOT / "reports" / "claims.toml")
         assert pretrain is None and not any(p.cfg.init_from for p in planned)  # each pre-trains its own generator
         assert {(p.cfg.image_size, p.cfg.batch_size) for p in planned} == {(32, 32)}
-        keys = {p.name: reproduce._key(p.cfg) for p in full}
-        assert all(keys.get(p.name) == reproduce._key(p.cfg) for p in planned if p.name in keys)
+        configs = {p.name: p.cfg.to_dict() for p in full}  # the same config, so the same key on the same data
+        assert all(configs.get(p.name) == p.cfg.to_dict() for p in planned if p.name in configs)
         assert {p.name.rsplit("-s", 1)[0] for p in planned} == {"lab_tuned", "lab_spectral"}
     else:  # fp32 against bf16, the same recipe otherwise
         assert {p.cfg.precision for p in planned} == {"fp32", "bf16"} and pretrain is None
@@ -304,3 +326,51 @@ def test_reproduce_trains_once_and_the_report_checks_every_claim(env, tmp_path, 
     assert plotted["x"].max() == pytest.approx(5.0)
     md = (out / "report.md").read_text()
     assert "The original report's claims, checked" in md and "Claim 2, \"spectral normalization" in md
+
+
+def _legacy_run(root: Path, cfg: config.Config, data: dict[str, str]) -> str:
+    """A FINISHED run as `make reproduce` tagged them before the data joined the key: its config's hash alone."""
+    client = tracking.store.connect(root)
+    old_key = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+    run = client.create_run(tracking.experiment_id(cfg.experiment, root),
+                            tags={ROLE_TAG: "claim", REPRODUCE_KEY_TAG: old_key})
+    for name, value in data.items():
+        client.log_param(run.info.run_id, name, value)
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return run.info.run_id
+
+
+def test_a_run_keyed_by_its_config_alone_is_found_again_on_its_own_data_only(env, tmp_path, colour_folder):
+    cfg = config.load(ROOT / "experiments" / "smoke.toml", ["experiment=once-smoke"])
+    data = once.data_of(cfg, env)
+    assert data["data_dir"] == str(colour_folder.resolve())
+    write_colour_images(tmp_path / "other", 50, seed=1)
+    other = once.data_of(config.build({**cfg.to_dict(), "data_dir": str(tmp_path / "other")}), env)
+    assert other["fingerprint"] != data["fingerprint"] and once.key(cfg, other) != once.key(cfg, data)
+    assert once.find(cfg, env, {ROLE_TAG: "claim"}, REPRODUCE_KEY_TAG) is None
+    mine = _legacy_run(env, cfg, data)
+    _legacy_run(env, cfg, other)  # newer, the same config on other data: passed over
+    assert once.find(cfg, env, {ROLE_TAG: "claim"}, REPRODUCE_KEY_TAG) == mine
+    assert once.find(cfg, env, {ROLE_TAG: "pretrain"}, REPRODUCE_KEY_TAG) is None  # the other tags must match too
+
+
+@pytest.mark.slow
+def test_reproduce_trains_again_on_other_data_and_finds_each_run_on_its_own(env, tmp_path, colour_folder,
+                                                                             monkeypatch, capsys):
+    path = tmp_path / "claims.toml"
+    path.write_text(ONE)
+    first = reproduce.train_claims(path, root=env)["l1-s0"]
+    other = tmp_path / "other"
+    write_colour_images(other, 50, seed=1)
+    monkeypatch.setenv("COLORGAN_DATA", str(other))
+    second = reproduce.train_claims(path, root=env)["l1-s0"]
+    assert second != first  # the same config on other data is not the run trained before
+    monkeypatch.setenv("COLORGAN_DATA", str(colour_folder))
+    assert reproduce.train_claims(path, root=env)["l1-s0"] == first  # the same config on the same data is
+    monkeypatch.setenv("COLORGAN_DATA", str(other))
+    assert reproduce.train_claims(path, root=env)["l1-s0"] == second
+    out = capsys.readouterr().out
+    assert out.count("l1-s0: training") == 2 and out.count("already trained") == 2
+    params = {run: tracking.run_data(env, run).params for run in (first, second)}
+    assert params[first]["data_dir"] == str(colour_folder.resolve())
+    assert params[second]["data_dir"] == str(other.resolve())

@@ -24,7 +24,8 @@ from colorgan.release import cards
 from colorgan.serving import pyfunc_model
 from colorgan.serving.references import ALIAS, MODEL_NAME
 from colorgan.tracking import registry
-from colorgan.tracking.models import SOURCE_RUN_TAG, load_generator
+from colorgan.tracking.models import load_generator
+from colorgan.tracking.tags import SOURCE_RUN_TAG, STUDY_TAG
 
 EXPERIMENT = "colorgan-registry"
 TEST_CAP = 256  # test images scored per publish (at the model's size): keeps `publish` to seconds on a CPU
@@ -78,7 +79,7 @@ def publish(run_id: str, root: Path, study: str | None = None, name: str = MODEL
     subject = evaluate.generator_subject(loaded.run_id, loaded.generator, loaded.cfg, loaded.run_id)
     model, gray, grid = figures_and_grid(subject, data_dir, rels[:TEST_CAP], root)
     last_eval = {k: v for k, v in source.metrics.items() if k in ("eval/psnr", "eval/ssim", "eval/colorfulness")}
-    tags = {SOURCE_RUN_TAG: loaded.run_id, **({"colorgan.study": study} if study else {})}
+    tags = {SOURCE_RUN_TAG: loaded.run_id, **({STUDY_TAG: study} if study else {})}
     with tracking.open_run(root, EXPERIMENT, f"publish-{loaded.run_id[:8]}", tags=tags) as run:
         run.log_params({"source_run": loaded.run_id, "study": study or "", "test_cap": TEST_CAP})
         run.log_metrics({**{f"test/{k}": v for k, v in _logged(model).items()},

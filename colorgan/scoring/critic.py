@@ -20,7 +20,7 @@ import tensorflow as tf
 SCORES = ("critic_real", "critic_fake", "critic_real_p", "critic_fake_p")  # per-photo scores test_step returns
 FIGURES = ("critic_auc", "critic_auc_low", "critic_auc_high", "critic_gap")  # what a split's scores summarise to
 PRETRAIN_PREFIX = "critic_pretrain/"  # the logged keys of the critic's pre-training checks
-VERDICT_TAG = "colorgan.critic"  # a GAN run's verdict on its game: "learned: ..." or "chance: ..."
+# a GAN run's verdict on its game, logged by training as "learned: ..." or "chance: ..." (tracking.tags.VERDICT_TAG)
 CHANCE = "chance"
 LEARNED = "learned"
 _Z95 = 1.959964

@@ -20,6 +20,7 @@ from colorgan.scoring import critic, metrics
 from colorgan.studies import pareto, summaries
 from colorgan.studies.spec import StudySpec
 from colorgan.tracking import studyruns
+from colorgan.tracking.tags import RECOMMEND_RULE_TAG, RECOMMENDED_TRIAL_TAG
 
 # each point's figures; the critic's AUC says whether its GAN phase was a game at all
 SHOWN = ("eval/psnr_gain", "eval/color_auc_rebal", "eval/color_auc", "eval/colorfulness_gap", "eval/colorfulness_delta",
@@ -120,8 +121,9 @@ def answer(study: optuna.Study, spec: StudySpec, root: Path, parent: str, warm_s
 def record(found: Answer, spec: StudySpec, root: Path, parent: str) -> None:
     """The table, the figure and the pick on the parent run."""
     tracking.log_table(root, parent, found.table.to_csv(index=False), pareto.TABLE_ARTIFACT)
-    tracking.set_run_tags(root, parent, {pareto.RULE_TAG: found.rule_text,
-                                         pareto.PICK_TAG: "none" if found.recommended is None else found.recommended})
+    tracking.set_run_tags(root, parent, {RECOMMEND_RULE_TAG: found.rule_text,
+                                         RECOMMENDED_TRIAL_TAG: "none" if found.recommended is None
+                                         else found.recommended})
     studyruns.log_figure(root, parent, figure(found, spec), pareto.FIGURE_ARTIFACT)
 
 

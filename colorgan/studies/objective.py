@@ -20,6 +20,15 @@ from colorgan.studies import summaries
 from colorgan.studies.spec import Param, StudySpec
 from colorgan.studies.trials import COUNTED_FAIL, CUT_ATTR, RETRY_ATTR, record_owner
 from colorgan.tracking import studyruns
+from colorgan.tracking.tags import (
+    EPOCHS_RUN_TAG,
+    PARAM_PREFIX,
+    REPEAT_TAG,
+    ROLE_TAG,
+    STUDY_TAG,
+    TRIAL_STATE_TAG,
+    TRIAL_TAG,
+)
 from colorgan.training import schedule, train
 
 DUPLICATE_ATTR = answer_mod.DUPLICATE_ATTR  # a trial whose values an earlier trial had: its figures, not retrained
@@ -131,9 +140,8 @@ def _same_configuration(trial: optuna.Trial, values: dict) -> optuna.trial.Froze
 def _one_run(trial: optuna.Trial, spec: StudySpec, cfg, values: dict, repeat: int, parent_run_id: str,
              root: Path, run_ids: list[str]) -> dict[str, float]:
     """One seed of a trial's configuration: a nested MLflow run; only the first seed reports to the pruner."""
-    tags = {"colorgan.study": spec.name, "colorgan.trial": trial.number, "colorgan.role": "trial",
-            "colorgan.repeat": repeat, "colorgan.trial_state": "RUNNING",
-            **{f"param.{k}": v for k, v in values.items()}}
+    tags = {STUDY_TAG: spec.name, TRIAL_TAG: trial.number, ROLE_TAG: "trial", REPEAT_TAG: repeat,
+            TRIAL_STATE_TAG: "RUNNING", **{f"{PARAM_PREFIX}{k}": v for k, v in values.items()}}
     reporter = ReportToTrial(trial, spec.metrics[0], not spec.multi_objective and repeat == 0)
     state = {"run_id": None}
 
@@ -185,7 +193,7 @@ def _one_run(trial: optuna.Trial, spec: StudySpec, cfg, values: dict, repeat: in
 
 def _close(root: Path, run_id: str | None, state: str, epochs: int) -> None:
     if run_id:
-        tracking.set_run_tags(root, run_id, {"colorgan.trial_state": state, "colorgan.epochs_run": epochs})
+        tracking.set_run_tags(root, run_id, {TRIAL_STATE_TAG: state, EPOCHS_RUN_TAG: epochs})
 
 
 def _announce(trial: optuna.Trial, spec: StudySpec, root: Path, run_id: str | None, state: str,

@@ -16,8 +16,6 @@ from colorgan.scoring import metrics
 
 TABLE_ARTIFACT = "pareto.csv"  # on the parent run: one row per trial and reference point
 FIGURE_ARTIFACT = "pareto.png"
-RULE_TAG = "colorgan.recommend_rule"  # the rule in words, on the parent run
-PICK_TAG = "colorgan.recommended_trial"  # its pick: a trial number, or "none"
 GRAY, WARM_START = "gray", "warm start"
 
 

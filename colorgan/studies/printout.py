@@ -17,6 +17,7 @@ from colorgan.studies.comparisons import comparison_lines, logged_comparisons
 from colorgan.studies.spec import StudySpec
 from colorgan.studies.storage import PRETRAIN_ATTR, parent_run_id
 from colorgan.tracking import studyruns
+from colorgan.tracking.tags import STUDY_TAG
 from colorgan.training import curves
 
 
@@ -77,7 +78,7 @@ def cpu_split(study: optuna.Study, root: Path) -> str:
     if warm:
         data = tracking.run_data(root, warm)
         cost = data.metrics.get("cpu_seconds", float("nan"))
-        by = data.tags.get("colorgan.study", "")
+        by = data.tags.get(STUDY_TAG, "")
         text += (f"; the shared warm start {cost:,.0f} s" + (f" (trained by study {by}, shared: 0 s to a study "
                                                               f"that found it)" if by else ""))
     return text

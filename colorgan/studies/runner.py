@@ -18,7 +18,6 @@ from colorgan.model import gan
 from colorgan.scoring import metrics
 from colorgan.studies import answer as answer_mod
 from colorgan.studies import lock as lock_mod
-from colorgan.studies import pareto as pareto_mod
 from colorgan.studies import summaries
 from colorgan.studies.comparisons import COMPARISONS_ARTIFACT, comparisons
 from colorgan.studies.pretrain import pretrain
@@ -29,6 +28,7 @@ from colorgan.studies.trial_loop import run_budget, update_parent
 from colorgan.studies.trials import close_dead_runs
 from colorgan.tracking import studyruns
 from colorgan.tracking import ui as tracking_ui
+from colorgan.tracking.tags import EPOCHS_RUN_TAG, RECOMMENDED_TRIAL_TAG, STORAGE_TAG, TRIAL_STATE_TAG, TRIAL_TAG
 
 
 def prepare(spec: StudySpec, storage: str | None, root: Path) -> tuple[str, str]:
@@ -48,7 +48,7 @@ def _prepare(spec: StudySpec, url: str, root: Path) -> str:
         study.set_user_attr(PARENT_ATTR, parent)
     else:
         _check_trial_count(spec, study, parent, root, url)
-    tracking.set_run_tags(root, parent, {"colorgan.storage": url.split("@")[-1]})
+    tracking.set_run_tags(root, parent, {STORAGE_TAG: url.split("@")[-1]})
     _show_study(spec, root, parent)
     pretrained = pretrain(spec, root, parent)
     if pretrained:
@@ -64,7 +64,7 @@ def _show_study(spec: StudySpec, root: Path, parent: str) -> None:
             if m is not None]
     tracking_ui.save_runs_view(root, studyruns.experiment_of(root, parent), spec.metrics[0],
                                spec.directions[0] == "minimize", list(spec.metrics),
-                               [p.name for p in spec.params] + gray, ["colorgan.trial_state", "colorgan.epochs_run"])
+                               [p.name for p in spec.params] + gray, [TRIAL_STATE_TAG, EPOCHS_RUN_TAG])
 
 
 def check_objective(spec: StudySpec) -> None:
@@ -147,7 +147,7 @@ def _check_trial_count(spec: StudySpec, study: optuna.Study, parent: str, root: 
     """The parent run's trial runs against the Optuna study: MLflow holding a trial number Optuna never had means
     the study's storage was emptied, replaced or rolled back; going on would number trials from 0 again under
     the same parent, beside the old ones."""
-    tags = [r.tags.get("colorgan.trial", "") for r in tracking.child_runs(root, parent)]
+    tags = [r.tags.get(TRIAL_TAG, "") for r in tracking.child_runs(root, parent)]
     numbers = {int(n) for n in tags if n.isdigit()}
     have = len(study.get_trials(deepcopy=False))
     if numbers and max(numbers) >= have:
@@ -175,7 +175,7 @@ def best_run_id(name: str, storage: str | None = None, root: Path | None = None)
         sign = 1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1
         best = max(study.best_trials, key=lambda t: sign * t.values[0])
         parent = parent_run_id(study)
-        picked = tracking.run_data(root or paths.repo_root(), parent).tags.get(pareto_mod.PICK_TAG, "") \
+        picked = tracking.run_data(root or paths.repo_root(), parent).tags.get(RECOMMENDED_TRIAL_TAG, "") \
             if parent else ""
         if picked.isdigit():  # the study file's [recommend] rule chose one
             best = next((t for t in complete if t.number == int(picked)), best)

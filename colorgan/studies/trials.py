@@ -13,6 +13,7 @@ from colorgan.base import heartbeat
 from colorgan.studies.spec import StudySpec
 from colorgan.studies.storage import retry_stale
 from colorgan.tracking import studyruns
+from colorgan.tracking.tags import TRIAL_STATE_TAG
 
 COUNTED_FAIL = "colorgan.fail_reason"  # a trial failed by its own training (NaN, error): it used its budget
 OWNER_ATTR = "colorgan.owner"  # a trial's user attribute: the process running it (colorgan.base.heartbeat)
@@ -34,7 +35,7 @@ def close_dead_runs(study: optuna.Study, root: Path) -> int:
         if run_id and tracking.run_status(root, run_id) == "RUNNING":
             why = ("the tracking server went away mid-trial; the trial is run again" if CUT_ATTR in t.user_attrs
                    else "worker died mid-trial (no heartbeat); the trial is retried")
-            tracking.mark_run(root, run_id, "FAILED", why, {"colorgan.trial_state": "FAIL"})
+            tracking.mark_run(root, run_id, "FAILED", why, {TRIAL_STATE_TAG: "FAIL"})
             closed += 1
     return closed
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from colorgan.tracking.store import connect, experiment_id, find_runs
+from colorgan.tracking.tags import BASELINE_TAG, DATA_DIR_TAG, EVALUATED_PREFIX, IMAGE_SIZE_TAG, ROLE_TAG, SHIPPED_TAG
 from colorgan.tracking.tracker import RunTracker
 
 BASELINE_EXPERIMENT = "baselines"
@@ -23,15 +24,13 @@ ARTIFACT_DIR = "evaluation"
 
 def baseline_run(root: Path, name: str, data_dir: str, size: int) -> str:
     """The run holding baseline ``name`` on ``data_dir`` at ``size`` px, created FINISHED when missing."""
-    tags = {"colorgan.role": "baseline", "colorgan.baseline": name, "colorgan.data_dir": str(data_dir),
-            "colorgan.image_size": str(size)}
+    tags = {ROLE_TAG: "baseline", BASELINE_TAG: name, DATA_DIR_TAG: str(data_dir), IMAGE_SIZE_TAG: str(size)}
     return _keyed_run(root, BASELINE_EXPERIMENT, tags, f"{name}-{size}px")
 
 
 def shipped_run(root: Path, lineage: str, data_dir: str, size: int) -> str:
     """The run holding a shipped model's (``lineage``: shipped:<folder>@<sha>) evaluation on ``data_dir``."""
-    tags = {"colorgan.role": "shipped", "colorgan.shipped": lineage, "colorgan.data_dir": str(data_dir),
-            "colorgan.image_size": str(size)}
+    tags = {ROLE_TAG: "shipped", SHIPPED_TAG: lineage, DATA_DIR_TAG: str(data_dir), IMAGE_SIZE_TAG: str(size)}
     return _keyed_run(root, SHIPPED_EXPERIMENT, tags, f"{Path(lineage.split('@')[0]).name}-{size}px")
 
 
@@ -57,5 +56,5 @@ def log_evaluation(root: Path, run_id: str, key: str, headline: dict[str, float]
         run.log_text(text, f"{folder}/{name}")
     run.log_image(samples, f"{folder}/samples.png")
     run.log_text(json.dumps(info, indent=1, sort_keys=True), f"{folder}/info.json")
-    run.set_tags({f"colorgan.evaluated.{key}": f"{info.get('data_dir')} @ {info.get('image_size')}px"})
+    run.set_tags({f"{EVALUATED_PREFIX}{key}": f"{info.get('data_dir')} @ {info.get('image_size')}px"})
     return folder

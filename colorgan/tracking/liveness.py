@@ -19,13 +19,9 @@ from mlflow.tracking import MlflowClient
 
 from colorgan.base import heartbeat, paths
 from colorgan.tracking.store import RunError, connect
+from colorgan.tracking.tags import ERROR_TAG, GRACE_TAG, HEARTBEAT_TAG, OWNER_TAG, SPACE_TAG, TRIAL_STATE_TAG
 from colorgan.tracking.tracker import RunTracker
 
-HEARTBEAT_TAG = "colorgan.heartbeat"  # Unix time of the owner's last beat
-OWNER_TAG = "colorgan.owner"  # host:pid of the process training the run
-SPACE_TAG = "colorgan.owner_space"  # that pid's space (host, boot, pid namespace): heartbeat.pid_space
-GRACE_TAG = "colorgan.heartbeat_grace"  # seconds without a beat after which the run is dead
-ERROR_TAG = "colorgan.error"
 ABANDONED = "abandoned: "  # how close_stale_runs starts the error it tags
 
 
@@ -96,8 +92,8 @@ def close_stale_runs(repo_root: Path) -> list[tuple[str, str, str]]:
         if reason is None:
             continue
         tags = {ERROR_TAG: f"{ABANDONED}{reason}; marked FAILED by {heartbeat.owner()}"}
-        if run.data.tags.get("colorgan.trial_state") == "RUNNING":
-            tags["colorgan.trial_state"] = "FAIL"
+        if run.data.tags.get(TRIAL_STATE_TAG) == "RUNNING":
+            tags[TRIAL_STATE_TAG] = "FAIL"
         RunTracker(client, run.info.run_id).set_tags(tags)
         client.set_terminated(run.info.run_id, "FAILED")
         closed.append((run.info.run_id, run.info.run_name or "", reason))

@@ -18,6 +18,7 @@ from colorgan.base import config as config_mod
 from colorgan.base import paths
 from colorgan.tracking.runs import resolved_config
 from colorgan.tracking.store import connect
+from colorgan.tracking.tags import MODEL_URI_TAG, SOURCE_RUN_TAG
 
 
 class ModelRefError(config_mod.UsageError):
@@ -26,9 +27,6 @@ class ModelRefError(config_mod.UsageError):
 
 class NotFound(ModelRefError):
     """No such run, registered model, version or alias in the store (colorgan.serving.references adds the kinds)."""
-
-
-SOURCE_RUN_TAG = "colorgan.source_run"  # on a publish run: the training run whose generator it published
 
 
 @dataclass(frozen=True)
@@ -58,12 +56,12 @@ def registered_run(repo_root: Path, name: str, version: str = "", alias: str = "
 
 
 def run_model_uri(repo_root: Path, run_id: str) -> str:
-    """The URI of the generator a training run logged (its tag colorgan.model_uri)."""
+    """The URI of the generator a training run logged (its tag MODEL_URI_TAG)."""
     try:
         run = connect(repo_root).get_run(run_id)
     except mlflow.exceptions.MlflowException as exc:
         raise NotFound(f"no run {run_id} in the store ({_first_line(exc)})") from exc
-    uri = run.data.tags.get("colorgan.model_uri")
+    uri = run.data.tags.get(MODEL_URI_TAG)
     if not uri:
         raise ModelRefError(f"run {run_id} has no generator logged (did it finish?); use a FINISHED training run")
     return uri

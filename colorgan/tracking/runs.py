@@ -22,9 +22,18 @@ import colorgan.tracking.patience as patience
 from colorgan.base import diskspace
 from colorgan.base import heartbeat as heartbeat_mod
 from colorgan.tracking.store import RESOLVED_CONFIG, RunError, connect, end_run, experiment_id, find_runs, patiently
+from colorgan.tracking.tags import (
+    BEST_PARAM_PREFIX,
+    BEST_RUN_TAG,
+    BEST_TAG,
+    BEST_TRIAL_TAG,
+    ERROR_TAG,
+    PARENT_RUN_TAG,
+    ROLE_TAG,
+    RUN_NAME_TAG,
+    STUDY_TAG,
+)
 from colorgan.tracking.tracker import RunTracker
-
-RUN_NAME_TAG = "mlflow.runName"  # MLflow keeps a run's name as this tag
 
 GRAY_PARAM = "gray_"  # params gray_NAME: the gray image's figures (metrics.QUALITY names) on the run's eval split
 LEGACY_GRAY_METRIC = "baseline/gray_"  # how runs logged them before (a step-0 metric: a bar chart of its own each)
@@ -65,7 +74,7 @@ def open_run(repo_root: Path, experiment: str, run_name: str, resume_run_id: str
         with liveness.beating(client, tracker.run_id, heartbeat or heartbeat_mod.Settings()):
             yield tracker
     except KeyboardInterrupt:
-        tracker.set_tags({"colorgan.error": "interrupted (Ctrl-C)"})
+        tracker.set_tags({ERROR_TAG: "interrupted (Ctrl-C)"})
         mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
         raise
     except patience.TrackingGone:
@@ -75,7 +84,7 @@ def open_run(repo_root: Path, experiment: str, run_name: str, resume_run_id: str
     except BaseException as exc:
         status = getattr(exc, "run_status", "FAILED")
         try:
-            tracker.set_tags({"colorgan.error": f"{type(exc).__name__}: {exc}"[:5000]})
+            tracker.set_tags({ERROR_TAG: f"{type(exc).__name__}: {exc}"[:5000]})
             end_run(client, tracker.run_id, status)
         except Exception as again:  # the database itself is full: say so in the one line, not in a traceback
             if not (isinstance(exc, diskspace.DiskFull) and diskspace.is_full(again)):
@@ -84,8 +93,8 @@ def open_run(repo_root: Path, experiment: str, run_name: str, resume_run_id: str
                         "close-stale marks it FAILED",)
         raise
     else:
-        if resume_run_id and "colorgan.error" in client.get_run(tracker.run_id).data.tags:
-            client.delete_tag(tracker.run_id, "colorgan.error")
+        if resume_run_id and ERROR_TAG in client.get_run(tracker.run_id).data.tags:
+            client.delete_tag(tracker.run_id, ERROR_TAG)
         end_run(client, tracker.run_id, "FINISHED")
 
 
@@ -127,16 +136,24 @@ def read_text(repo_root: Path, run_id: str, artifact_file: str) -> str | None:
         return Path(client.download_artifacts(run_id, artifact_file, tmp)).read_text()
 
 
-def find_finished_run(repo_root: Path, experiment: str, tags: dict | None = None, name: str = "") -> str | None:
-    """The newest FINISHED run of ``experiment`` with these tags (a study's shared warm start) and, if given, this
-    run name (the l1_only baseline), or None."""
+def finished_runs(repo_root: Path, experiment: str, tags: dict | None = None, name: str = "",
+                  most: int = 100) -> list[RunRecord]:
+    """The FINISHED runs of ``experiment`` with these tags and, if given, this run name: the newest ``most``, newest
+    first."""
     client = connect(repo_root)
     found = client.get_experiment_by_name(experiment)
     if found is None:
-        return None
+        return []
     tags = {**(tags or {}), **({RUN_NAME_TAG: name} if name else {})}
-    runs = find_runs(client, [found.experiment_id], tags, status="FINISHED", order_by=("attributes.start_time DESC",))
-    return runs[0].info.run_id if runs else None
+    return [_record(run) for run in find_runs(client, [found.experiment_id], tags, status="FINISHED",
+                                              order_by=("attributes.start_time DESC",), max_results=most)]
+
+
+def find_finished_run(repo_root: Path, experiment: str, tags: dict | None = None, name: str = "") -> str | None:
+    """The newest FINISHED run of ``experiment`` with these tags (a run trained once) and, if given, this run name
+    (the l1_only baseline), or None."""
+    runs = finished_runs(repo_root, experiment, tags, name, most=1)
+    return runs[0].run_id if runs else None
 
 
 def has_checkpoint(repo_root: Path, run_id: str) -> bool:
@@ -186,7 +203,7 @@ def run_status(repo_root: Path, run_id: str) -> str:
 def mark_run(repo_root: Path, run_id: str, status: str, error: str | None = None, tags: dict | None = None) -> None:
     """Close a run from outside (e.g. a dead worker's run left RUNNING) and tag why."""
     client = connect(repo_root)
-    RunTracker(client, run_id).set_tags({**(tags or {}), **({"colorgan.error": error} if error else {})})
+    RunTracker(client, run_id).set_tags({**(tags or {}), **({ERROR_TAG: error} if error else {})})
     if status != client.get_run(run_id).info.status:
         client.set_terminated(run_id, status)
 
@@ -199,12 +216,12 @@ def find_or_create_parent(repo_root: Path, experiment: str, study: str, study_fi
     """The one parent run of a study, found again by tag on resume; its study file is logged once."""
     client = connect(repo_root)
     exp_id = experiment_id(experiment, repo_root)
-    found = find_runs(client, [exp_id], {"colorgan.study": study, "colorgan.role": "parent"},
+    found = find_runs(client, [exp_id], {STUDY_TAG: study, ROLE_TAG: "parent"},
                       order_by=("attributes.start_time ASC",))
     if found:
         return found[0].info.run_id
     run = client.create_run(exp_id, run_name=f"study-{study}",
-                            tags={"colorgan.study": study, "colorgan.role": "parent"})
+                            tags={STUDY_TAG: study, ROLE_TAG: "parent"})
     if study_file is not None:
         client.log_artifact(run.info.run_id, str(study_file), "study")
     return run.info.run_id
@@ -214,7 +231,7 @@ def child_runs(repo_root: Path, parent_run_id: str) -> list[RunRecord]:
     client = connect(repo_root)
     parent = client.get_run(parent_run_id)
     return [_record(run) for run in find_runs(client, [parent.info.experiment_id],
-                                              {"mlflow.parentRunId": parent_run_id}, max_results=10000)]
+                                              {PARENT_RUN_TAG: parent_run_id}, max_results=10000)]
 
 
 def log_parent_progress(repo_root: Path, parent_run_id: str, best: dict, trial_number: int,
@@ -223,13 +240,14 @@ def log_parent_progress(repo_root: Path, parent_run_id: str, best: dict, trial_n
     client = connect(repo_root)
     parent = RunTracker(client, parent_run_id)
     parent.log_metrics({f"best/{k}": float(v) for k, v in best["values"].items()}, step=trial_number)
-    parent.set_tags({**{f"best.{key}": value for key, value in best["params"].items()}, "best.trial": best["number"]})
+    parent.set_tags({**{f"{BEST_PARAM_PREFIX}{key}": value for key, value in best["params"].items()},
+                     BEST_TRIAL_TAG: best["number"]})
     if best_run_id:
-        previous = client.get_run(parent_run_id).data.tags.get("best.run_id")
+        previous = client.get_run(parent_run_id).data.tags.get(BEST_RUN_TAG)
         if previous and previous != best_run_id:
-            client.set_tag(previous, "colorgan.best", "false")
-        client.set_tag(best_run_id, "colorgan.best", "true")
-        client.set_tag(parent_run_id, "best.run_id", best_run_id)
+            client.set_tag(previous, BEST_TAG, "false")
+        client.set_tag(best_run_id, BEST_TAG, "true")
+        client.set_tag(parent_run_id, BEST_RUN_TAG, best_run_id)
 
 
 def log_table(repo_root: Path, run_id: str, csv_text: str, artifact_file: str) -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from colorgan.tracking.runs import RUN_NAME_TAG, child_runs, gray_figures, set_run_tags
+from colorgan.tracking.runs import child_runs, gray_figures, set_run_tags
 from colorgan.tracking.store import connect
+from colorgan.tracking.tags import NOTE_TAG, RUN_NAME_TAG
 from colorgan.tracking.tracker import RunTracker
 
-NOTE_TAG = "mlflow.note.content"  # the run's description (markdown) on its page in the UI
 STATE_NAMES = {"PRUNED": "pruned"}  # trial states whose run name says so (failures have the UI's FAILED status)
 RUN_ATTR = "run_id"  # a trial's user attribute: the run of its first seed
 RUNS_ATTR = "run_ids"  # a trial's user attribute: the runs of all its seeds

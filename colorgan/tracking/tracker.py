@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 import colorgan.tracking.checkpoints as checkpoints
 from colorgan.base import config as config_mod
 from colorgan.tracking.store import MODEL_NAME, RESOLVED_CONFIG, patiently
+from colorgan.tracking.tags import LAST_EPOCH_TAG, MODEL_URI_TAG
 
 CRITIC_FOLDER = "critic"  # a run's pre-trained critic (log_critic), apart from its checkpoint's two slots
 CRITIC_PREFIX = "critic"
@@ -67,7 +68,7 @@ class RunTracker:
         the last one (tracking.checkpoints), so a crash during the write leaves the previous one whole."""
         checkpoints.save(self.client, self.run_id, self.checkpoint_slot, write_fn, epoch, epoch_metrics)
         self.checkpoint_slot = checkpoints.other_slot(self.checkpoint_slot)
-        self.client.set_tag(self.run_id, "colorgan.last_epoch", str(epoch))
+        self.client.set_tag(self.run_id, LAST_EPOCH_TAG, str(epoch))
 
     def log_critic(self, write_fn) -> None:
         """The pre-trained critic (``write_fn(prefix)`` writes a tf.train.Checkpoint of it) as the run's
@@ -101,6 +102,6 @@ class RunTracker:
         signature = mlflow.models.infer_signature(example, np.asarray(generator(example, training=False)))
         info = patiently(self.client, mlflow.keras.log_model, generator, name=MODEL_NAME, signature=signature,
                          pip_requirements=requirements)
-        self.client.set_tag(self.run_id, "colorgan.model_uri", info.model_uri)
+        self.client.set_tag(self.run_id, MODEL_URI_TAG, info.model_uri)
         return info.model_uri
 

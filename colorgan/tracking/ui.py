@@ -30,9 +30,9 @@ from pathlib import Path
 
 from colorgan.base import paths
 from colorgan.tracking.store import connect
+from colorgan.tracking.tags import SHARED_VIEW_PREFIX
 
-SHARED_VIEW_TAG = "mlflow.sharedViewState."  # + key: a saved runs view of an experiment (JSON)
-VIEW_KEY = "colorgan"
+VIEW_KEY = "colorgan"  # the key of colorgan's saved runs view (tag SHARED_VIEW_PREFIX + VIEW_KEY)
 START_TIMEOUT_S = 180.0
 
 
@@ -48,7 +48,7 @@ def save_runs_view(repo_root: Path, experiment_id: str, order_by: str, ascending
     columns = ([f"metrics.`{m}`" for m in metrics] + [f"params.`{p}`" for p in params]
                + [f"tags.`{t}`" for t in tags])
     view = {"orderByKey": f"metrics.`{order_by}`", "orderByAsc": ascending, "selectedColumns": columns}
-    connect(repo_root).set_experiment_tag(experiment_id, SHARED_VIEW_TAG + VIEW_KEY, json.dumps(view))
+    connect(repo_root).set_experiment_tag(experiment_id, SHARED_VIEW_PREFIX + VIEW_KEY, json.dumps(view))
 
 
 def experiment_urls(repo_root: Path, base: str) -> list[tuple[str, str]]:
@@ -57,7 +57,7 @@ def experiment_urls(repo_root: Path, base: str) -> list[tuple[str, str]]:
     found = []
     for exp in client.search_experiments(order_by=["last_update_time DESC"]):
         if client.search_runs([exp.experiment_id], max_results=1):
-            found.append((exp.name, runs_url(base, exp.experiment_id, SHARED_VIEW_TAG + VIEW_KEY in exp.tags)))
+            found.append((exp.name, runs_url(base, exp.experiment_id, SHARED_VIEW_PREFIX + VIEW_KEY in exp.tags)))
     return found
 
 

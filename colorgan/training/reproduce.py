@@ -1,26 +1,23 @@
 """`colorgan reproduce FILE`: train every run a claims file (reports/claims.toml) declares, each once.
 
-A run already FINISHED with the same resolved config (tag ``colorgan.reproduce_key``) is found again and not
-retrained, so an interrupted `make reproduce` goes on where it stopped. The shared ``[pretrain]`` generator is
+A run already FINISHED with the same resolved config on the same data (training.once, tag REPRODUCE_KEY_TAG) is
+found again and not retrained, so an interrupted `make reproduce` goes on where it stopped; on other data
+(COLORGAN_DATA, the built-in samples) it is trained again. The shared ``[pretrain]`` generator is
 trained first; runs marked ``warm`` begin from it (``init_from``). The measuring is the report's job
 (reports/claims.py); this module only trains.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from colorgan import tracking
 from colorgan.base import config, paths
-from colorgan.training import train
+from colorgan.tracking.tags import REPRODUCE_KEY_TAG, ROLE_TAG
+from colorgan.training import once
 
-KEY_TAG = "colorgan.reproduce_key"
-ROLE_TAG = "colorgan.role"
 # report: the report that checks the file; title: the heading of its claims section there
 FILE_KEYS = {"experiment", "seeds", "set", "pretrain", "runs", "claims", "report", "title"}
 RUN_KEYS = {"experiment", "warm", "seeds", "set"}
@@ -83,23 +80,21 @@ def plan(path: Path, pretrain_run: str = "") -> tuple[config.Config | None, list
     return pretrain, runs
 
 
-def _key(cfg: config.Config) -> str:
-    return hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
-
-
 def _train_once(cfg: config.Config, role: str, root: Path, label: str) -> tuple[str, bool]:
-    """(run id, trained now?): the FINISHED run of this exact config, else a new one."""
-    tags = {ROLE_TAG: role, KEY_TAG: _key(cfg)}
-    found = tracking.find_finished_run(root, cfg.experiment, tags)
-    if found:
-        return found, False
-    print(f"{label}: training ({cfg.pretrain_epochs + cfg.epochs} epochs)", flush=True)
-    start = time.monotonic()
-    result = train.run_training(cfg, tags=tags, root=root, epoch_lines=False)
-    gain = result.final.get("eval/psnr_gain")
+    """(run id, trained now?): the FINISHED run of this exact config on its data, else a new one."""
+    started = []
+
+    def announce() -> None:
+        print(f"{label}: training ({cfg.pretrain_epochs + cfg.epochs} epochs)", flush=True)
+        started.append(time.monotonic())
+
+    done = once.train_once(cfg, root, {ROLE_TAG: role}, REPRODUCE_KEY_TAG, announce=announce, epoch_lines=False)
+    if done.result is None:
+        return done.run_id, False
+    gain = done.result.final.get("eval/psnr_gain")
     said = f", eval PSNR gain over the gray image {gain:+.2f} dB" if gain is not None else ""
-    print(f"{label}: trained in {time.monotonic() - start:.0f} s{said}", flush=True)
-    return result.run_id, True
+    print(f"{label}: trained in {time.monotonic() - started[0]:.0f} s{said}", flush=True)
+    return done.run_id, True
 
 
 def report_name(path: Path) -> str:

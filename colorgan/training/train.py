@@ -18,11 +18,11 @@ from colorgan.data import color, datasets
 from colorgan.model import colorbins, confidence, gan, losses
 from colorgan.scoring import critic, metrics
 from colorgan.serving import references
+from colorgan.tracking.tags import CRITIC_PRETRAIN_TAG, DATA_SOURCE_TAG, PRECISION_TAG, STOPPED_TAG, VERDICT_TAG
 from colorgan.training import budget, curves, epoch, fullstore, resume, reuse, schedule, warmstart
 from colorgan.training.epoch import NonFiniteLoss
 from colorgan.training.reuse import SAME_EVERY_RUN
 
-PRECISION_TAG = "colorgan.precision_reason"  # why the run trained in precision_resolved (auto: the hardware)
 PER_IMAGE_ARTIFACT = "eval/per_image.csv"  # the last epoch's per-image eval scores (paired comparisons read them)
 
 
@@ -127,7 +127,7 @@ def run_training(cfg: Config, config_path: Path | None = None, resume_run_id: st
             tracker.log_params({**cfg.to_dict(), **bundle.info, "tf_version": tf.__version__,
                                 "keras_version": keras.__version__, "git_commit": tracking.git_commit(root)})
             tracker.log_params({"precision_resolved": precision, "cpu_model": hardware.cpu_model()})
-            tracker.set_tags({"colorgan.data_source": bundle.info["data_source"], PRECISION_TAG: why})
+            tracker.set_tags({DATA_SOURCE_TAG: bundle.info["data_source"], PRECISION_TAG: why})
             tracker.log_config(cfg, config_path)
             tracker.log_params(tracking.gray_params(gray))
             if bundle.skipped:
@@ -155,7 +155,7 @@ def run_training(cfg: Config, config_path: Path | None = None, resume_run_id: st
         if spend.exhausted:
             why = (f"max_cpu_minutes = {cfg.max_cpu_minutes:g} spent after {int(spend.images_before)} images, "
                    f"in epoch {epochs.step} of {schedule.total_epochs(cfg)}")
-            tracker.set_tags({"colorgan.stopped": why})
+            tracker.set_tags({STOPPED_TAG: why})
             print(f"stopped: {why}", flush=True)
         judge_the_game(tracker, epochs.last, announce=epoch_lines)  # nothing to judge without a GAN epoch
         if epochs.per_image:
@@ -200,7 +200,7 @@ def pretrain_critic(model: gan.ColorGAN, cfg: Config, bundle: datasets.DataBundl
     tracker.log_critic(tf.train.Checkpoint(discriminator=model.discriminator).write)
     line = (f"critic pre-trained: {int(last['steps'])} steps, held-out AUC {last['critic_auc']:.3f} "
             f"[{last['critic_auc_low']:.3f}, {last['critic_auc_high']:.3f}], D(real)-D(fake) {last['critic_gap']:+.3f}")
-    tracker.set_tags({"colorgan.critic_pretrain": line})
+    tracker.set_tags({CRITIC_PRETRAIN_TAG: line})
     if announce:
         print(line, flush=True)
     return last
@@ -212,7 +212,7 @@ def judge_the_game(tracker: tracking.RunTracker, last: dict[str, float], announc
     if found is None:
         return
     kind, line = found
-    tracker.set_tags({critic.VERDICT_TAG: f"{kind}: {line}"})
+    tracker.set_tags({VERDICT_TAG: f"{kind}: {line}"})
     if announce:
         print(f"GAN phase: {line}", flush=True)
 

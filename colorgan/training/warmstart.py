@@ -20,9 +20,8 @@ from colorgan import tracking
 from colorgan.base import config as config_mod
 from colorgan.base.config import Config, ConfigError, UsageError
 from colorgan.serving import references
+from colorgan.tracking.tags import DISCRIMINATOR_TAG, LINEAGE_TAG
 
-LINEAGE_TAG = "colorgan.init_from_run"  # the resolved source: a run id, or shipped:<folder>@<weights sha256 prefix>
-DISCRIMINATOR_TAG = "colorgan.init_from_discriminator"  # "loaded", or why D started fresh
 MUST_MATCH = ("image_size", "color_space", "generator")
 
 
