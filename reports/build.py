@@ -14,7 +14,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from reports import captions, claims, critic, figures, front, verdicts
+from reports import captions, claims, critic, curve_figures, figures, front, sample_figures, study_figures, verdicts
 from reports.declared import GAIN_SUFFIX, Declared
 from reports.source import Entry, Evaluated, Missing, Source, evaluate_command
 from reports.spec import CURVE_FIGURES, STUDY_FIGURES, ReportSpec
@@ -186,14 +186,14 @@ def _study_figures(report: Report, source: Source, out: Path) -> None:
                       if param in e.params and _is_number(e.params[param])}
             if by_run:
                 name = f"trial_curves_{param}"
-                report.plotted[name] = figures.trial_curves(hist, by_run, param, log, objective, out, ylabel,
-                                                            gray[objective], pruned)
+                report.plotted[name] = study_figures.trial_curves(hist, by_run, param, log, objective, out,
+                                                                  ylabel, gray[objective], pruned)
                 report.captions[name] = captions.trial_curves(param, log, len(by_run), len(pruned & set(by_run)),
                                                               ylabel, gray[objective])
     numeric = {p: log for p, log in logs.items() if pd.api.types.is_numeric_dtype(trials[p])}
     if "objective_vs_params" in spec.figures and numeric:
-        report.plotted["objective_vs_params"] = figures.objective_vs_params(trials, numeric, objective, out, ylabel,
-                                                                            gray[objective])
+        report.plotted["objective_vs_params"] = study_figures.objective_vs_params(trials, numeric, objective, out,
+                                                                                  ylabel, gray[objective])
         report.captions["objective_vs_params"] = captions.objective_vs_params(ylabel, n_complete, n_pruned,
                                                                               gray[objective])
     if "importances" in spec.figures:
@@ -203,11 +203,11 @@ def _study_figures(report: Report, source: Source, out: Path) -> None:
         else:
             values = optuna.importance.get_param_importances(
                 study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
-            report.plotted["importances"] = figures.importances(dict(sorted(values.items())), out)
+            report.plotted["importances"] = study_figures.importances(dict(sorted(values.items())), out)
             report.captions["importances"] = captions.importances(n_complete)
     if "history" in spec.figures:
         maximize = study.directions[0].name == "MAXIMIZE"
-        report.plotted["history"] = figures.history(trials, objective, maximize, out, ylabel, gray[objective])
+        report.plotted["history"] = study_figures.history(trials, objective, maximize, out, ylabel, gray[objective])
         report.captions["history"] = captions.history(ylabel, maximize, n_pruned, gray[objective])
     answered = False
     if "pareto" in spec.figures and len(study.directions) == 2:
@@ -223,7 +223,7 @@ def _study_figures(report: Report, source: Source, out: Path) -> None:
             answered = True
         else:
             on_front = [t.number for t in study.best_trials]
-            report.plotted["pareto"] = figures.pareto(trials, metrics, on_front, out, labels, gray)
+            report.plotted["pareto"] = study_figures.pareto(trials, metrics, on_front, out, labels, gray)
             report.captions["pareto"] = captions.pareto(labels)
     report.best = best_table(report, metrics)
     if len(study.directions) == 1 and not answered:
@@ -269,12 +269,13 @@ def _curve_figures(report: Report, source: Source, out: Path) -> None:
     wanted = [name for name in CURVE_FIGURES if name in report.spec.figures]
     if not wanted:
         return
-    drawers = {"loss_curves": (figures.loss_curves, tuple(n for n, _, _ in figures.LOSS_PANELS), captions.loss_curves),
-               "score_curves": (partial(figures.score_curves, declared=report.declared), figures.SCORE_CURVES,
-                                captions.score_curves)}
-    keys = dict.fromkeys(k for name in wanted for k in figures.curve_keys(drawers[name][1]))
+    drawers = {"loss_curves": (curve_figures.loss_curves, tuple(n for n, _, _ in curve_figures.LOSS_PANELS),
+                               captions.loss_curves),
+               "score_curves": (partial(curve_figures.score_curves, declared=report.declared),
+                                curve_figures.SCORE_CURVES, captions.score_curves)}
+    keys = dict.fromkeys(k for name in wanted for k in curve_figures.curve_keys(drawers[name][1]))
     hist = source.histories(report.curves, (*keys, PHASE_KEY))
-    logged = set(hist.loc[hist["metric"] == figures.CURVE_EPOCH, "run"])
+    logged = set(hist.loc[hist["metric"] == curve_figures.CURVE_EPOCH, "run"])
     silent = [e.label for e in report.curves if e.label not in logged]
     if silent:
         report.notes.append(captions.no_curve_points(silent, len(report.curves)))
@@ -355,11 +356,11 @@ def build(spec: ReportSpec, source: Source, out: Path) -> Report:
     if "losses" in spec.figures or "quality" in spec.figures:
         hist = source.histories(curves, EPOCH_KEYS)
         if "losses" in spec.figures:
-            report.plotted["losses"] = figures.losses(hist, figs)
+            report.plotted["losses"] = curve_figures.losses(hist, figs)
             report.captions["losses"] = captions.losses()
         if "quality" in spec.figures:
             gray = source.gray(curves, "psnr")
-            report.plotted["quality"] = figures.quality(hist, figs, gray, report.declared)
+            report.plotted["quality"] = curve_figures.quality(hist, figs, gray, report.declared)
             report.captions["quality"] = captions.quality(gray)
     if study is not None and set(spec.figures) & set(STUDY_FIGURES):
         _study_figures(report, source, figs)
@@ -373,11 +374,11 @@ def build(spec: ReportSpec, source: Source, out: Path) -> Report:
             for ev in evaluations if ev.entry.label != "gray"]
         columns.append(("original", tiles(first.samples, 2, side)))
         title = f"{where}: fixed images, taken in turn from each class"
-        report.plotted["samples"] = figures.sample_grid(columns, figs, classes, title)
+        report.plotted["samples"] = sample_figures.sample_grid(columns, figs, classes, title)
         report.captions["samples"] = captions.samples(len(report.plotted["samples"]), classes, where)
     if "per_class" in spec.figures and (report.table["group"] != "all").any():
-        report.plotted["per_class"] = figures.per_class(per_class_table(report), figs, where,
-                                                        declared=report.declared)
+        report.plotted["per_class"] = sample_figures.per_class(per_class_table(report), figs, where,
+                                                               declared=report.declared)
         report.captions["per_class"] = captions.per_class(where, evaluations[0].info.get("n_images"),
                                                           "gray" in report.plotted["per_class"]["label"].values)
     if spec.claims:

@@ -15,7 +15,7 @@ from matplotlib.colors import LogNorm
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from reports import build, figures, spec
+from reports import build, curve_figures, figures, spec
 from reports.locations import optuna_url, tracking_uri
 from reports.source import Source
 
@@ -30,7 +30,7 @@ def _points(run: str, epochs: int = EPOCHS, points: int = POINTS, losses=LOSSES,
     rows = []
     for i in range(1, epochs * points + 1):
         step = round(i * STEPS / points)
-        rows.append((run, figures.CURVE_EPOCH, step, step / STEPS))
+        rows.append((run, curve_figures.CURVE_EPOCH, step, step / STEPS))
         rows += [(run, f"curve/{split}/{name}", step, scale * (1.0 + 1.0 / i)) for name in losses
                  for split in ("train", "eval")]
         rows += [(run, f"curve/eval/{name}", step, scale * 0.1 * i) for name in SCORES]
@@ -54,16 +54,16 @@ def test_loss_curves_have_every_point_train_solid_eval_dashed_coloured_by_a_log_
     drawn = _drawn(monkeypatch)
     lrs = {"trial 0": 1e-4, "trial 1": 1e-3, "trial 2": 1e-2}
     hist = _hist([r for n, run in enumerate(lrs) for r in _points(run, scale=1 + n)])
-    plotted = figures.loss_curves(hist, tmp_path, "loss_curves_lr_g", lrs, "lr_g", True, 64)
+    plotted = curve_figures.loss_curves(hist, tmp_path, "loss_curves_lr_g", lrs, "lr_g", True, 64)
     counts = plotted.groupby(["run", "metric"]).size()
     assert len(counts) == 3 * 8 and (counts == EPOCHS * POINTS).all()  # 4 losses x train/eval, 8 points each
     assert sorted(plotted["epoch"].unique()) == [0.25 * k for k in range(1, 9)]
     assert dict(zip(plotted["run"], plotted["lr_g"], strict=True)) == lrs
     fig = drawn[0]
     panels = [ax for ax in fig.axes if ax.get_title()]
-    assert [ax.get_title() for ax in panels] == [title for _, title, _ in figures.LOSS_PANELS]  # the critic's last
+    assert [ax.get_title() for ax in panels] == [t for _, t, _ in curve_figures.LOSS_PANELS]  # the critic's last
     norm, cmap = LogNorm(1e-4, 1e-2), matplotlib.colormaps["viridis"]
-    for ax in panels[:len(figures.LOSS_CURVES)]:
+    for ax in panels[:len(curve_figures.LOSS_CURVES)]:
         lines = ax.get_lines()
         assert sorted(line.get_linestyle() for line in lines) == ["-"] * 3 + ["--"] * 3  # train solid, eval dashed
         assert {len(line.get_xdata()) for line in lines} == {EPOCHS * POINTS}
@@ -84,8 +84,8 @@ def test_a_categorical_param_or_a_run_set_gets_a_palette_and_a_missing_loss_says
     drawn = _drawn(monkeypatch)
     pretrain_only = _points("l1 only", losses=("g_total", "g_recon"))  # no critic: no g_gan, no D losses
     hist = _hist(_points("a") + _points("b") + pretrain_only)
-    plotted = figures.loss_curves(hist, tmp_path, "loss_curves_norm", {"a": "batch", "b": "none", "l1 only": "batch"},
-                                  "norm")
+    plotted = curve_figures.loss_curves(hist, tmp_path, "loss_curves_norm",
+                                        {"a": "batch", "b": "none", "l1 only": "batch"}, "norm")
     assert set(plotted["norm"]) == {"batch", "none"}
     fig = drawn[0]
     legend = next(leg for leg in fig.legends if leg.get_title().get_text() == "norm")
@@ -97,7 +97,7 @@ def test_a_categorical_param_or_a_run_set_gets_a_palette_and_a_missing_loss_says
         by_colour[tuple(line.get_color())] += 1
     assert sorted(by_colour.values()) == [2, 4]  # "batch": two runs x train/eval; "none": one run
     only = _hist(pretrain_only)
-    figures.loss_curves(only, tmp_path, "loss_curves")  # a run set: coloured by run
+    curve_figures.loss_curves(only, tmp_path, "loss_curves")  # a run set: coloured by run
     gan = next(ax for ax in drawn[1].axes if ax.get_title() == "G adversarial loss")
     assert not gan.get_lines() and "not logged" in " ".join(t.get_text() for t in gan.texts)
     assert [t.get_text() for t in drawn[1].legends[-1].get_texts()] == ["l1 only"]
@@ -107,8 +107,8 @@ def test_score_curves_draw_the_eval_subset_scores_and_the_gray_image(tmp_path, m
     figures.use_style()
     drawn = _drawn(monkeypatch)
     hist = _hist(_points("a") + _points("b"))
-    plotted = figures.score_curves(hist, tmp_path, "score_curves", eval_images=64, declared=declared)
-    assert set(plotted["metric"]) == {f"curve/eval/{n}" for n in figures.SCORE_CURVES}
+    plotted = curve_figures.score_curves(hist, tmp_path, "score_curves", eval_images=64, declared=declared)
+    assert set(plotted["metric"]) == {f"curve/eval/{n}" for n in curve_figures.SCORE_CURVES}
     assert (plotted.groupby(["run", "metric"]).size() == EPOCHS * POINTS).all()
     gain = next(ax for ax in drawn[0].axes if ax.get_title().startswith("PSNR"))
     assert {line.get_linestyle() for line in gain.get_lines() if line.get_gid() != figures.GRAY_ID} == {"--"}
@@ -117,7 +117,7 @@ def test_score_curves_draw_the_eval_subset_scores_and_the_gray_image(tmp_path, m
 
 def test_curve_points_join_the_fractional_epoch_on_run_and_step():
     rows = _points("a", epochs=1) + [("b", "curve/train/g_recon", 3, 0.5)]  # b logged no curve/epoch: no x
-    points = figures.curve_points(_hist(rows + rows[:1]))  # an epoch read twice is one x, not two points
+    points = curve_figures.curve_points(_hist(rows + rows[:1]))  # an epoch read twice is one x, not two points
     assert set(points["run"]) == {"a"}
     recon = points[points["metric"] == "curve/train/g_recon"]
     assert list(recon["epoch"]) == [0.25, 0.5, 0.75, 1.0] and list(recon["step"]) == [2, 4, 6, 8]
@@ -129,9 +129,9 @@ def test_figure_names_and_keys_match_what_colorgan_logs():
     from colorgan.model import gan
     from colorgan.training import curves
 
-    assert figures.CURVE_EPOCH == curves.EPOCH_KEY
-    assert {n for n, _, _ in figures.LOSS_CURVES} <= set(gan.ADVERSARIAL_LOSSES)
-    assert set(figures.SCORE_CURVES) <= set(curves.SCORES)
+    assert curve_figures.CURVE_EPOCH == curves.EPOCH_KEY
+    assert {n for n, _, _ in curve_figures.LOSS_CURVES} <= set(gan.ADVERSARIAL_LOSSES)
+    assert set(curve_figures.SCORE_CURVES) <= set(curves.SCORES)
 
 
 def test_curve_figures_are_drawn_by_default_for_studies_and_run_sets():
