@@ -14,7 +14,7 @@ import seaborn as sns
 from matplotlib.colors import LogNorm, Normalize
 
 from reports import critic, figures
-from reports.declared import Declared
+from reports.declared import GAIN_SUFFIX, Declared
 from reports.figures import PALETTE, WIDTH, colour_norm, gray_line, legend_outside, log_ticks
 
 
@@ -64,7 +64,7 @@ def phase_boundaries(hist: pd.DataFrame) -> dict[str, float]:
     """Run -> x of the line between its last generator pre-training epoch (phase 0) and its first GAN epoch
     (phase 1); runs without both phases have none."""
     out = {}
-    phases = hist[hist["metric"] == "phase"]
+    phases = hist[hist["metric"] == PHASE_KEY]
     for run, sub in phases.groupby("run", sort=False):
         pre, gan = sub.loc[sub["value"] == 0, "step"], sub.loc[sub["value"] == 1, "step"]
         if len(pre) and len(gan):
@@ -72,45 +72,75 @@ def phase_boundaries(hist: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def losses(hist: pd.DataFrame, folder: Path) -> pd.DataFrame:
-    panels = [("train/g_total", "generator total loss, train split", "generator loss (GAN + λ·L1)"),
-              ("eval/g_total", "generator total loss, eval split", "generator loss (GAN + λ·L1)"),
-              ("train/d_loss", "discriminator loss, train split", "discriminator loss"),
-              ("eval/d_loss", "discriminator loss, eval split", "discriminator loss"),
-              critic.EPOCH_PANEL]  # beside the losses: whether the discriminator they come from learned anything
-    return curves(hist, panels, folder, "losses", decorate={critic.AUC: critic.interval})
+PHASE_KEY = "phase"  # colorgan logs 0 for a generator pre-training epoch, 1 for a GAN epoch
+# What a loss colorgan graphs (Declared.plots "losses", "loss_curves") is called on its panel: (title, y label). A
+# loss not named here is titled by its name.
+LOSS_LABELS = {"g_total": ("generator total loss", "generator loss (GAN + λ·L1)"),
+               "d_loss": ("discriminator loss", "discriminator loss"),
+               "g_gan": ("G adversarial loss", "BCE (fakes as real)"),
+               "g_recon": ("G L1 term", "L1 (unweighted)"),
+               "d_loss_real": ("D loss on real patches", "BCE"),
+               "d_loss_fake": ("D loss on generated patches", "BCE")}
+SPLITS = ("train", "eval")  # each loss of the per-epoch figure on the train split, then the eval split
 
 
-def quality(hist: pd.DataFrame, folder: Path, gray: dict[str, float] | None = None,
+def loss_panels(declared: Declared) -> list[tuple[str, str, str]]:
+    """The per-epoch loss figure's panels (key, title, y label): each loss colorgan graphs on the train split and
+    the eval split, a row each, and last, beside them, the critic's held-out AUC."""
+    panels = []
+    for name in declared.plots("losses"):
+        title, ylabel = LOSS_LABELS.get(name, (name, name))
+        panels += [(f"{split}/{name}", f"{title}, {split} split", ylabel) for split in SPLITS]
+    return [*panels, critic.EPOCH_PANEL]  # whether the discriminator the losses come from learned anything
+
+
+def quality_keys(declared: Declared) -> list[str]:
+    """The keys of the per-epoch quality figure's panels: each figure colorgan graphs, on the eval split."""
+    return [f"eval/{name}" for name in declared.plots("quality")]
+
+
+def epoch_keys(declared: Declared) -> tuple[str, ...]:
+    """Every per-epoch key the losses and quality figures read from each run (their panels, the critic's interval
+    and the phase)."""
+    return tuple(dict.fromkeys([*(k for k, _, _ in loss_panels(declared)), *critic.EPOCH_KEYS,
+                                *quality_keys(declared), PHASE_KEY]))
+
+
+def losses(hist: pd.DataFrame, folder: Path, declared: Declared | None = None) -> pd.DataFrame:
+    return curves(hist, loss_panels(declared or Declared()), folder, "losses", decorate={critic.AUC: critic.interval})
+
+
+def quality(hist: pd.DataFrame, folder: Path, gray: dict[str, dict[str, float]] | None = None,
             declared: Declared | None = None) -> pd.DataFrame:
-    """Eval-split PSNR (with the gray image's) and colourfulness per epoch, labelled as ``declared``."""
+    """The eval split's figures colorgan graphs (PSNR, colourfulness) per epoch, labelled as ``declared``; ``gray``:
+    panel key -> run -> the gray image's figure, drawn as a reference line."""
     declared = declared or Declared()
-    panels = [(key, f"{declared.name(key)}, eval split", declared.label(key))
-              for key in ("eval/psnr", "eval/colorfulness")]
-    return curves(hist, panels, folder, "quality", ncols=2, sharey=False, gray={"eval/psnr": gray or {}})
+    panels = [(key, f"{declared.name(key)}, eval split", declared.label(key)) for key in quality_keys(declared)]
+    return curves(hist, panels, folder, "quality", ncols=2, sharey=False, gray=gray or {})
 
 
 CURVE_EPOCH = "curve/epoch"  # the fractional epoch of each within-epoch point (colorgan logs it): the x of its curves
 SPLIT_STYLE = {"train": "-", "eval": "--"}  # train solid, the eval split's fixed subset dashed, in the run's colour
-LOSS_CURVES = (("g_gan", "G adversarial loss", "BCE (fakes as real)"),
-               ("g_recon", "G L1 term", "L1 (unweighted)"),
-               ("d_loss_real", "D loss on real patches", "BCE"),
-               ("d_loss_fake", "D loss on generated patches", "BCE"))
-LOSS_PANELS = (*LOSS_CURVES, critic.PANEL)  # the loss graphs and, beside them, the critic's held-out AUC
-SCORE_CURVES = ("psnr_gain", "color_auc_rebal", "colorfulness_gap")  # titled and labelled as colorgan declared them
 
 
-def curve_keys(names: tuple[str, ...]) -> tuple[str, ...]:
-    """The MLflow keys the panels of these curve names may draw (curve/train/NAME, curve/eval/NAME) and their x,
-    CURVE_EPOCH."""
-    return tuple(f"curve/{split}/{n}" for n in names for split in SPLIT_STYLE) + (CURVE_EPOCH,)
+def loss_curve_panels(declared: Declared) -> tuple[tuple[str, str, str], ...]:
+    """The within-epoch loss figure's panels (name, title, y label): each loss colorgan graphs, and beside them the
+    critic's held-out AUC."""
+    return (*((name, *LOSS_LABELS.get(name, (name, name))) for name in declared.plots("loss_curves")), critic.PANEL)
+
+
+def curve_keys(logged: set[str], names: tuple[str, ...]) -> tuple[str, ...]:
+    """The keys of ``logged`` (what the runs logged) the panels of these curve names draw (curve/SPLIT/NAME), and
+    their x, CURVE_EPOCH."""
+    return (*sorted(k for k in logged if k.startswith("curve/") and k.count("/") == 2
+                    and k.rsplit("/", 1)[1] in names), CURVE_EPOCH)
 
 
 def score_panels(declared: Declared) -> tuple[tuple[str, str, str], ...]:
-    """SCORE_CURVES as panels (name, title, y label): the declared label, "(higher is better)" where declared so,
-    and the label with its unit."""
+    """The figures colorgan graphs within epochs as panels (name, title, y label): the declared label, "(higher is
+    better)" where declared so, and the label with its unit."""
     return tuple((n, declared.name(n) + (f" ({declared.better(n)} is better)" if declared.better(n) else ""),
-                  declared.label(n)) for n in SCORE_CURVES)
+                  declared.label(n)) for n in declared.plots("score_curves"))
 
 
 def curve_points(hist: pd.DataFrame) -> pd.DataFrame:
@@ -143,7 +173,7 @@ def _gan_starts(hist: pd.DataFrame) -> dict[str, float]:
     """Run -> the fractional epoch its GAN phase began (the end of its last pre-training epoch), from the per-epoch
     ``phase`` metric (step = epoch number); runs without both phases have none."""
     out = {}
-    for run, sub in hist[hist["metric"] == "phase"].groupby("run", sort=False):
+    for run, sub in hist[hist["metric"] == PHASE_KEY].groupby("run", sort=False):
         pre, gan = sub.loc[sub["value"] == 0, "step"], sub.loc[sub["value"] == 1, "step"]
         if len(pre) and len(gan):
             out[run] = float(pre.max())
@@ -221,20 +251,23 @@ def epoch_curves(hist: pd.DataFrame, panels: tuple[tuple[str, str, str], ...], f
 
 def loss_curves(hist: pd.DataFrame, folder: Path, name: str = "loss_curves",
                 colour_by: dict[str, float | str] | None = None, key: str = "run", log: bool = False,
-                eval_images: int | None = None) -> pd.DataFrame:
-    """The original report's loss-vs-epoch graphs, several points per epoch: the generator's adversarial loss and
-    L1 term, the discriminator's loss on real and on generated patches, and beside them the critic's AUC on the
-    eval subset with its chance line, which says whether those losses come from a game (epoch_curves draws them)."""
+                eval_images: int | None = None, declared: Declared | None = None) -> pd.DataFrame:
+    """The original report's loss-vs-epoch graphs, several points per epoch: the losses colorgan graphs (the
+    generator's adversarial loss and L1 term, the discriminator's loss on real and on generated patches), and beside
+    them the critic's AUC on the eval subset with its chance line, which says whether those losses come from a game
+    (epoch_curves draws them)."""
     title = f"losses within epochs, train and eval split, coloured by {key}"
-    return epoch_curves(hist, LOSS_PANELS, folder, name, colour_by, key, log, eval_images, title,
-                        decorate={critic.CURVE_NAME: critic.chance})
+    return epoch_curves(hist, loss_curve_panels(declared or Declared()), folder, name, colour_by, key, log,
+                        eval_images, title, decorate={critic.CURVE_NAME: critic.chance})
 
 
 def score_curves(hist: pd.DataFrame, folder: Path, name: str = "score_curves",
                  colour_by: dict[str, float | str] | None = None, key: str = "run", log: bool = False,
                  eval_images: int | None = None, declared: Declared | None = None) -> pd.DataFrame:
-    """The fixed eval subset's scores at each curve point: PSNR gain over the gray image (whose line is 0 by
-    definition), rebalanced colour AuC and colourfulness gap (epoch_curves draws them)."""
+    """The fixed eval subset's scores colorgan graphs at each curve point (PSNR gain over the gray image,
+    rebalanced colour AuC, colourfulness gap); a gain's gray-image line is 0 by definition (epoch_curves draws
+    them)."""
     title = f"scores within epochs on the eval split's fixed subset, coloured by {key}"
-    return epoch_curves(hist, score_panels(declared or Declared()), folder, name, colour_by, key, log, eval_images,
-                        title, gray={"psnr_gain": 0.0})
+    panels = score_panels(declared or Declared())
+    return epoch_curves(hist, panels, folder, name, colour_by, key, log, eval_images, title,
+                        gray={n: 0.0 for n, _, _ in panels if n.endswith(GAIN_SUFFIX)})

@@ -1,5 +1,6 @@
 """The evaluations' figures: the sample grid (gray input | each model and baseline | original on the same fixed
-images, each row named by its class) and the per-class bars with their 95% intervals."""
+images, each row named by its class), cut from each evaluation's logged grid by the layout logged with it, and the
+per-class bars with their 95% intervals."""
 
 from __future__ import annotations
 
@@ -13,6 +14,43 @@ import seaborn as sns
 from reports import figures
 from reports.declared import Declared
 from reports.figures import GRAY_ID, GRAY_STYLE, PALETTE, WIDTH, legend_outside
+from reports.source import Evaluated
+
+# The fallback for an evaluation logged before colorgan logged its grid's layout (info.json "sample_grid") only: its
+# grid then had these columns, left to right, of square tiles of the evaluation's image_size.
+COLUMNS_BEFORE = ("gray", "prediction", "original")
+
+
+def grid_layout(evaluated: Evaluated) -> dict:
+    """The layout of an evaluation's sample grid as colorgan logged it with the grid: rows, columns and their names,
+    tile height and width, border (pixels)."""
+    if evaluated.info.get("sample_grid"):
+        return evaluated.info["sample_grid"]
+    # Fallback, for an evaluation logged before its layout was: inferred from the grid's pixel size and the logged
+    # image_size (square tiles, three columns); the border is what the width leaves.
+    grid, side = evaluated.samples, int(evaluated.info["image_size"])
+    border = (grid.shape[1] - len(COLUMNS_BEFORE) * side) // (len(COLUMNS_BEFORE) + 1)
+    return {"rows": (grid.shape[0] - border) // (side + border), "columns": len(COLUMNS_BEFORE),
+            "names": list(COLUMNS_BEFORE), "tile_height": side, "tile_width": side, "border": border}
+
+
+def tiles(grid: np.ndarray, layout: dict, column: str) -> np.ndarray:
+    """The tiles [rows, H, W, 3] of the column named ``column`` (gray, prediction, original) of a colorgan sample
+    grid, cut where ``layout`` (grid_layout) says they are."""
+    border, h, w = int(layout["border"]), int(layout["tile_height"]), int(layout["tile_width"])
+    x = border + list(layout["names"]).index(column) * (w + border)
+    return np.stack([grid[border + r * (h + border):][:h, x:x + w] for r in range(int(layout["rows"]))])
+
+
+def sample_columns(evaluations: list[Evaluated]) -> list[tuple[str, np.ndarray]]:
+    """The sample figure's labelled columns: the first evaluation's gray input, each entry's prediction (the gray
+    baseline's is the input again, left out) and the first's original."""
+    first = evaluations[0]
+    layout = grid_layout(first)
+    return ([("gray input", tiles(first.samples, layout, "gray"))]
+            + [(ev.entry.label, tiles(ev.samples, grid_layout(ev), "prediction"))
+               for ev in evaluations if ev.entry.label != "gray"]
+            + [("original", tiles(first.samples, layout, "original"))])
 
 
 def sample_grid(columns: list[tuple[str, np.ndarray]], folder: Path, classes: list[str] | None = None,

@@ -16,6 +16,7 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from reports import build, claim_figures, critic, curve_figures, figures, render, spec
+from reports.declared import Declared
 from reports.locations import optuna_url, tracking_uri
 from reports.source import Source
 
@@ -132,7 +133,7 @@ def test_the_losses_figure_has_a_critic_panel_with_the_logged_aucs_their_interva
     figures.use_style()
     drawn = _drawn(monkeypatch)
     entries = _entries(source, ("learned", "blind", "l1"))
-    plotted = curve_figures.losses(source.histories(entries, build.EPOCH_KEYS), tmp_path)
+    plotted = curve_figures.losses(source.histories(entries, curve_figures.epoch_keys(Declared())), tmp_path)
     ax = _panel(drawn[0])
     for entry in entries:  # the plotted critic points are the store's, run by run
         got = plotted[(plotted["run"] == entry.label) & (plotted["metric"] == critic.AUC)]
@@ -156,10 +157,12 @@ def test_the_losses_figure_has_a_critic_panel_with_the_logged_aucs_their_interva
 def test_runs_without_critic_figures_get_the_panel_saying_not_logged(source, tmp_path, monkeypatch):
     figures.use_style()
     drawn = _drawn(monkeypatch)
-    hist = source.histories(_entries(source, ("l1",)), build.EPOCH_KEYS)
+    hist = source.histories(_entries(source, ("l1",)), curve_figures.epoch_keys(Declared()))
     curve_figures.losses(hist, tmp_path / "epochs")
-    curve_figures.loss_curves(source.histories(_entries(source, ("l1",)), curve_figures.curve_keys(
-        tuple(n for n, _, _ in curve_figures.LOSS_PANELS))), tmp_path / "within")
+    l1 = _entries(source, ("l1",))
+    names = tuple(n for n, _, _ in curve_figures.loss_curve_panels(Declared()))
+    curve_figures.loss_curves(source.histories(l1, curve_figures.curve_keys(source.metric_keys(l1), names)),
+                              tmp_path / "within")
     for fig, key in zip(drawn, (critic.AUC, "curve/train|eval/critic_auc"), strict=True):
         ax = _panel(fig)
         assert _data_lines(ax) == [] and len(_chance_lines(ax)) == 1

@@ -15,9 +15,10 @@ from matplotlib.colors import LogNorm
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from reports import build, curve_figures, figures, spec
+from reports import build, critic, curve_figures, figures, spec
+from reports.declared import PLOTS_BEFORE
 from reports.locations import optuna_url, tracking_uri
-from reports.source import Source
+from reports.source import Evaluated, Source
 
 LOSSES = ("g_total", "g_gan", "g_recon", "d_loss", "d_loss_real", "d_loss_fake", "d_real", "d_fake")
 SCORES = ("psnr", "psnr_gain", "color_auc", "color_auc_rebal", "colorfulness_gap")
@@ -61,9 +62,10 @@ def test_loss_curves_have_every_point_train_solid_eval_dashed_coloured_by_a_log_
     assert dict(zip(plotted["run"], plotted["lr_g"], strict=True)) == lrs
     fig = drawn[0]
     panels = [ax for ax in fig.axes if ax.get_title()]
-    assert [ax.get_title() for ax in panels] == [t for _, t, _ in curve_figures.LOSS_PANELS]  # the critic's last
+    assert [ax.get_title() for ax in panels] == ["G adversarial loss", "G L1 term", "D loss on real patches",
+                                                 "D loss on generated patches", critic.TITLE]  # the critic's last
     norm, cmap = LogNorm(1e-4, 1e-2), matplotlib.colormaps["viridis"]
-    for ax in panels[:len(curve_figures.LOSS_CURVES)]:
+    for ax in panels[:-1]:
         lines = ax.get_lines()
         assert sorted(line.get_linestyle() for line in lines) == ["-"] * 3 + ["--"] * 3  # train solid, eval dashed
         assert {len(line.get_xdata()) for line in lines} == {EPOCHS * POINTS}
@@ -108,7 +110,8 @@ def test_score_curves_draw_the_eval_subset_scores_and_the_gray_image(tmp_path, m
     drawn = _drawn(monkeypatch)
     hist = _hist(_points("a") + _points("b"))
     plotted = curve_figures.score_curves(hist, tmp_path, "score_curves", eval_images=64, declared=declared)
-    assert set(plotted["metric"]) == {f"curve/eval/{n}" for n in curve_figures.SCORE_CURVES}
+    assert set(plotted["metric"]) == {"curve/eval/psnr_gain", "curve/eval/color_auc_rebal",
+                                      "curve/eval/colorfulness_gap"}  # what colorgan graphed before it logged it
     assert (plotted.groupby(["run", "metric"]).size() == EPOCHS * POINTS).all()
     gain = next(ax for ax in drawn[0].axes if ax.get_title().startswith("PSNR"))
     assert {line.get_linestyle() for line in gain.get_lines() if line.get_gid() != figures.GRAY_ID} == {"--"}
@@ -130,8 +133,13 @@ def test_figure_names_and_keys_match_what_colorgan_logs():
     from colorgan.training import curves
 
     assert curve_figures.CURVE_EPOCH == curves.EPOCH_KEY
-    assert {n for n, _, _ in curve_figures.LOSS_CURVES} <= set(gan.ADVERSARIAL_LOSSES)
-    assert set(curve_figures.SCORE_CURVES) <= set(curves.SCORES)
+    from colorgan.scoring import metrics
+
+    for plots in (PLOTS_BEFORE, {**gan.PLOTS, **metrics.PLOTS}):  # runs logged before plots were, and since
+        assert set(plots) == {"losses", "quality", "loss_curves", "score_curves"}
+        assert {*plots["losses"], *plots["loss_curves"]} <= set(gan.ADVERSARIAL_LOSSES)
+        assert set(plots["quality"]) <= {*metrics.QUALITY, *metrics.GAINS}
+        assert set(plots["score_curves"]) <= set(curves.SCORES)
 
 
 def test_curve_figures_are_drawn_by_default_for_studies_and_run_sets():
@@ -238,3 +246,43 @@ def test_runs_from_before_curve_points_give_a_note_not_a_failure(project, tmp_pa
     assert report.plotted == {} and not (tmp_path / "out").exists()
     (note,) = report.notes
     assert note.startswith("None of the runs logged curve points")
+
+
+@pytest.mark.slow  # a report store, two figures
+def test_a_figure_colorgan_declares_is_graphed_though_the_report_never_heard_of_it(project, tmp_path, monkeypatch):
+    """A run logs eval/sharpness and curve/eval/sharpness, and its evaluation declares the figure and that the
+    quality and score figures graph it (info.json "metrics" and "plots", as colorgan logs them): the report draws
+    its panels, labelled as declared, with no edit of reports/."""
+    import dataclasses
+
+    from colorgan.scoring import metrics
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    client = MlflowClient(tracking_uri(project))
+    run = _log(client, client.get_experiment_by_name("set").experiment_id, "sharp")
+    now = int(time.time() * 1000)
+    client.log_batch(run, metrics=[Metric("eval/sharpness", 0.5 + 0.1 * e, now, e) for e in range(1, EPOCHS + 1)]
+                     + [Metric("curve/eval/sharpness", 0.01 * step, now, step) for step in range(2, 17, 2)])
+    sharpness = {"name": "sharpness", "label": "edge sharpness", "unit": "", "better": "higher", "digits": 2,
+                 "mean_of": "sharpness", "gain_of": ""}
+    plots = {**PLOTS_BEFORE, "quality": [*PLOTS_BEFORE["quality"], "sharpness"],
+             "score_curves": [*PLOTS_BEFORE["score_curves"], "sharpness"]}
+    info = {"metrics": [*(dataclasses.asdict(m) for m in metrics.QUALITY.values()), sharpness], "plots": plots}
+    source = Source(project)
+    report_spec = spec.ReportSpec("sharp", "sharp", experiment="set", runs=("sharp",),
+                                  figures=("quality", "score_curves"))
+    models, curves, _ = build.entries(report_spec, source)
+    evaluated = Evaluated(models[0], pd.DataFrame(), pd.DataFrame(), info, np.zeros((1, 1, 3), np.uint8))
+    report = build.Report(report_spec, models, curves, [evaluated], pd.DataFrame())
+    figures.use_style()
+    drawn = _drawn(monkeypatch)
+    build._epoch_figures(report, source, tmp_path)
+    build._curve_figures(report, source, tmp_path)
+    assert set(report.plotted) == {"quality", "score_curves"}
+    quality = report.plotted["quality"]
+    assert list(quality.loc[quality["metric"] == "eval/sharpness", "value"]) == pytest.approx([0.6, 0.7])
+    scores = report.plotted["score_curves"]
+    assert len(scores[scores["metric"] == "curve/eval/sharpness"]) == EPOCHS * POINTS
+    titles = [[ax.get_title() for ax in fig.axes if ax.get_title()] for fig in drawn]
+    assert titles[0] == ["PSNR pooled, eval split", "colourfulness, eval split", "edge sharpness, eval split"]
+    assert titles[1][-1] == "edge sharpness (higher is better)" and len(titles[1]) == 4

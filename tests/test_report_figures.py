@@ -102,7 +102,7 @@ def test_every_psnr_figure_has_a_labelled_gray_image_line(tmp_path):
     gray = {f"trial {n}": 21.25 for n in trials["number"]}
     rows = [(f"trial {n}", "eval/psnr", s, 21.5 + 0.1 * s + 0.01 * n) for n in range(3) for s in range(1, 4)]
     hist = pd.DataFrame(rows, columns=["run", "metric", "step", "value"])
-    curve_figures.quality(hist, tmp_path, gray)
+    curve_figures.quality(hist, tmp_path, {"eval/psnr": gray})
     study_figures.trial_curves(hist, {f"trial {n}": 10.0 ** -(n + 2) for n in range(3)}, "lr_g", True, "eval/psnr",
                          tmp_path, "PSNR pooled (dB)", gray)
     study_figures.objective_vs_params(trials, {"lr_g": True}, "eval/psnr", tmp_path, "PSNR pooled (dB)", gray)
@@ -173,7 +173,7 @@ def test_curves_carry_units_and_splits(tmp_path, monkeypatch, declared):
     rows = [("run", key, s, 1.0 + s) for key in ("eval/psnr", "eval/colorfulness", "train/g_total", "eval/g_total")
             for s in range(1, 3)]
     hist = pd.DataFrame(rows, columns=["run", "metric", "step", "value"])
-    curve_figures.quality(hist, tmp_path, {"run": 1.5}, declared)
+    curve_figures.quality(hist, tmp_path, {"eval/psnr": {"run": 1.5}}, declared)
     curve_figures.losses(hist, tmp_path)
     quality, losses = drawn
     assert quality.axes[0].get_ylabel() == "PSNR pooled (dB)" and "eval split" in quality.axes[0].get_title()
