@@ -14,15 +14,11 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from reports import captions, claims, critic, figures, front, verdicts
+from reports import captions, claims, critic, curve_figures, figures, front, sample_figures, study_figures, verdicts
 from reports.declared import GAIN_SUFFIX, Declared
 from reports.source import Entry, Evaluated, Missing, Source, evaluate_command
 from reports.spec import CURVE_FIGURES, STUDY_FIGURES, ReportSpec
 
-LOSS_KEYS = ("train/g_total", "eval/g_total", "train/d_loss", "eval/d_loss", critic.AUC)  # the losses figure's lines
-QUALITY_KEYS = ("eval/psnr", "eval/colorfulness")
-PHASE_KEY = "phase"  # colorgan logs 0 for a generator pre-training epoch, 1 for a GAN epoch
-EPOCH_KEYS = tuple(dict.fromkeys(LOSS_KEYS + critic.EPOCH_KEYS + QUALITY_KEYS + (PHASE_KEY,)))  # fetched per run
 SPLIT_KEYS = ("eval_fraction", "test_fraction", "grey_threshold")  # what decides a model's test split
 MIN_TRIALS_FOR_IMPORTANCES = 5  # finished trials; fANOVA on fewer ranks noise
 
@@ -155,14 +151,12 @@ def sample_classes(evaluated: Evaluated) -> list[str]:
     return [by_file.get(f, "") for f in evaluated.info.get("sample_files", [])]
 
 
-def tiles(grid: np.ndarray, column: int, side: int) -> np.ndarray:
-    """Cut column ``column`` of a colorgan sample grid (3 columns: gray | prediction | original, tiles of ``side``
-    pixels: the evaluation's logged image_size) into tiles. The border between tiles is what the width leaves:
-    the report keeps no copy of colorgan's."""
-    border = (grid.shape[1] - 3 * side) // 4
-    rows = (grid.shape[0] - border) // (side + border)
-    x = border + column * (side + border)
-    return np.stack([grid[border + r * (side + border):][:side, x:x + side] for r in range(rows)])
+def gray_values(report: Report, source: Source, key: str) -> dict[str, float]:
+    """Run -> the gray image's figure behind ``key`` ("eval/psnr") on each plotted run's eval split; a gain's is 0 by
+    definition (runs that logged none are left out)."""
+    if key.endswith(GAIN_SUFFIX):
+        return {e.label: 0.0 for e in report.curves}
+    return source.gray(report.curves, key.rsplit("/", 1)[-1])
 
 
 def _study_figures(report: Report, source: Source, out: Path) -> None:
@@ -178,22 +172,21 @@ def _study_figures(report: Report, source: Source, out: Path) -> None:
     pruned = {label for label, state in states.items() if state == "PRUNED"}
     n_complete = sum(state == "COMPLETE" for state in states.values())
     n_pruned = sum(state == "PRUNED" for state in states.values())
-    gray = {m: ({e.label: 0.0 for e in report.curves} if m.endswith(GAIN_SUFFIX)  # a gain: gray is 0 by definition
-                else source.gray(report.curves, m.rsplit("/", 1)[-1])) for m in metrics}
+    gray = {m: gray_values(report, source, m) for m in metrics}
     if "trial_curves" in spec.figures:
         for param, log in logs.items():
             by_run = {e.label: float(e.params[param]) for e in report.curves
                       if param in e.params and _is_number(e.params[param])}
             if by_run:
                 name = f"trial_curves_{param}"
-                report.plotted[name] = figures.trial_curves(hist, by_run, param, log, objective, out, ylabel,
-                                                            gray[objective], pruned)
+                report.plotted[name] = study_figures.trial_curves(hist, by_run, param, log, objective, out,
+                                                                  ylabel, gray[objective], pruned)
                 report.captions[name] = captions.trial_curves(param, log, len(by_run), len(pruned & set(by_run)),
                                                               ylabel, gray[objective])
     numeric = {p: log for p, log in logs.items() if pd.api.types.is_numeric_dtype(trials[p])}
     if "objective_vs_params" in spec.figures and numeric:
-        report.plotted["objective_vs_params"] = figures.objective_vs_params(trials, numeric, objective, out, ylabel,
-                                                                            gray[objective])
+        report.plotted["objective_vs_params"] = study_figures.objective_vs_params(trials, numeric, objective, out,
+                                                                                  ylabel, gray[objective])
         report.captions["objective_vs_params"] = captions.objective_vs_params(ylabel, n_complete, n_pruned,
                                                                               gray[objective])
     if "importances" in spec.figures:
@@ -203,11 +196,11 @@ def _study_figures(report: Report, source: Source, out: Path) -> None:
         else:
             values = optuna.importance.get_param_importances(
                 study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
-            report.plotted["importances"] = figures.importances(dict(sorted(values.items())), out)
+            report.plotted["importances"] = study_figures.importances(dict(sorted(values.items())), out)
             report.captions["importances"] = captions.importances(n_complete)
     if "history" in spec.figures:
         maximize = study.directions[0].name == "MAXIMIZE"
-        report.plotted["history"] = figures.history(trials, objective, maximize, out, ylabel, gray[objective])
+        report.plotted["history"] = study_figures.history(trials, objective, maximize, out, ylabel, gray[objective])
         report.captions["history"] = captions.history(ylabel, maximize, n_pruned, gray[objective])
     answered = False
     if "pareto" in spec.figures and len(study.directions) == 2:
@@ -223,7 +216,7 @@ def _study_figures(report: Report, source: Source, out: Path) -> None:
             answered = True
         else:
             on_front = [t.number for t in study.best_trials]
-            report.plotted["pareto"] = figures.pareto(trials, metrics, on_front, out, labels, gray)
+            report.plotted["pareto"] = study_figures.pareto(trials, metrics, on_front, out, labels, gray)
             report.captions["pareto"] = captions.pareto(labels)
     report.best = best_table(report, metrics)
     if len(study.directions) == 1 and not answered:
@@ -263,18 +256,38 @@ def curve_subset(params: dict[str, str]) -> int | None:
     return min(wanted, int(params["n_eval"])) if "n_eval" in params else wanted
 
 
+def _epoch_figures(report: Report, source: Source, out: Path) -> None:
+    """The per-epoch losses and quality figures, of what colorgan graphs (its logged plots); the gray image's line
+    on each quality panel whose figure has a direction (colourfulness, read against the originals', has none)."""
+    spec, declared = report.spec, report.declared
+    if "losses" not in spec.figures and "quality" not in spec.figures:
+        return
+    hist = source.histories(report.curves, curve_figures.epoch_keys(declared))
+    if "losses" in spec.figures:
+        report.plotted["losses"] = curve_figures.losses(hist, out, declared)
+        report.captions["losses"] = captions.losses()
+    if "quality" in spec.figures:
+        gray = {key: gray_values(report, source, key) for key in curve_figures.quality_keys(declared)
+                if declared.better(key)}
+        report.plotted["quality"] = curve_figures.quality(hist, out, gray, declared)
+        report.captions["quality"] = captions.quality(next(iter(gray.values()), {}))
+
+
 def _curve_figures(report: Report, source: Source, out: Path) -> None:
     """The within-epoch loss and score figures (curve/* points), once per colouring; runs that logged no curve
     points (trained before colorgan logged them) are a note, not an error."""
     wanted = [name for name in CURVE_FIGURES if name in report.spec.figures]
     if not wanted:
         return
-    drawers = {"loss_curves": (figures.loss_curves, tuple(n for n, _, _ in figures.LOSS_PANELS), captions.loss_curves),
-               "score_curves": (partial(figures.score_curves, declared=report.declared), figures.SCORE_CURVES,
-                                captions.score_curves)}
-    keys = dict.fromkeys(k for name in wanted for k in figures.curve_keys(drawers[name][1]))
-    hist = source.histories(report.curves, (*keys, PHASE_KEY))
-    logged = set(hist.loc[hist["metric"] == figures.CURVE_EPOCH, "run"])
+    declared = report.declared  # what each figure graphs, as colorgan logged it
+    drawers = {"loss_curves": (partial(curve_figures.loss_curves, declared=declared),
+                               curve_figures.loss_curve_panels(declared), captions.loss_curves),
+               "score_curves": (partial(curve_figures.score_curves, declared=declared),
+                                curve_figures.score_panels(declared), captions.score_curves)}
+    names = tuple(n for name in wanted for n, _, _ in drawers[name][1])
+    keys = curve_figures.curve_keys(source.metric_keys(report.curves), names)  # the curve keys the runs logged
+    hist = source.histories(report.curves, (*keys, curve_figures.PHASE_KEY))
+    logged = set(hist.loc[hist["metric"] == curve_figures.CURVE_EPOCH, "run"])
     silent = [e.label for e in report.curves if e.label not in logged]
     if silent:
         report.notes.append(captions.no_curve_points(silent, len(report.curves)))
@@ -352,32 +365,19 @@ def build(spec: ReportSpec, source: Source, out: Path) -> Report:
     figures.use_style()
     where = "test split" if spec.data is None else f"folder {Path(spec.data).name}"
     report = Report(spec, models, curves, evaluations, table(evaluations, where), study=study, where=where)
-    if "losses" in spec.figures or "quality" in spec.figures:
-        hist = source.histories(curves, EPOCH_KEYS)
-        if "losses" in spec.figures:
-            report.plotted["losses"] = figures.losses(hist, figs)
-            report.captions["losses"] = captions.losses()
-        if "quality" in spec.figures:
-            gray = source.gray(curves, "psnr")
-            report.plotted["quality"] = figures.quality(hist, figs, gray, report.declared)
-            report.captions["quality"] = captions.quality(gray)
+    _epoch_figures(report, source, figs)
     if study is not None and set(spec.figures) & set(STUDY_FIGURES):
         _study_figures(report, source, figs)
     _curve_figures(report, source, figs)
     if "samples" in spec.figures:
-        first = evaluations[0]
-        classes = sample_classes(first)
-        side = int(first.info["image_size"])
-        columns = [("gray input", tiles(first.samples, 0, side))] + [
-            (ev.entry.label, tiles(ev.samples, 1, int(ev.info["image_size"])))
-            for ev in evaluations if ev.entry.label != "gray"]
-        columns.append(("original", tiles(first.samples, 2, side)))
+        classes = sample_classes(evaluations[0])
         title = f"{where}: fixed images, taken in turn from each class"
-        report.plotted["samples"] = figures.sample_grid(columns, figs, classes, title)
+        report.plotted["samples"] = sample_figures.sample_grid(sample_figures.sample_columns(evaluations), figs,
+                                                               classes, title)
         report.captions["samples"] = captions.samples(len(report.plotted["samples"]), classes, where)
     if "per_class" in spec.figures and (report.table["group"] != "all").any():
-        report.plotted["per_class"] = figures.per_class(per_class_table(report), figs, where,
-                                                        declared=report.declared)
+        report.plotted["per_class"] = sample_figures.per_class(per_class_table(report), figs, where,
+                                                               declared=report.declared)
         report.captions["per_class"] = captions.per_class(where, evaluations[0].info.get("n_images"),
                                                           "gray" in report.plotted["per_class"]["label"].values)
     if spec.claims:

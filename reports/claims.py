@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from reports import captions, critic, figures
+from reports import captions, claim_figures, critic
 from reports.declared import Declared
 from reports.source import Entry, Missing, Source, find_runs
 
@@ -332,7 +332,7 @@ def check(source: Source, path: Path, folder: Path, declared: Declared
         if name in plotted:
             continue
         if key == "effects":
-            plotted[name] = figures.effects(pd.DataFrame([vars(m) for m in effects if m.claim in
+            plotted[name] = claim_figures.effects(pd.DataFrame([vars(m) for m in effects if m.claim in
                                                           {c["id"] for c in raw["claims"] if c["figure"] == key}]),
                                             shown, folder, name)
             caps[name] = captions.claim_effects()
@@ -341,7 +341,7 @@ def check(source: Source, path: Path, folder: Path, declared: Declared
             score = claim["parts"][0]["score"]
             per_run = pd.DataFrame([{"config": c, "run": e.label, "value": v} for c in pair
                                     for e, v in zip(found[c], run_values(hist, found[c], score), strict=True)])
-            plotted[name] = figures.claim_curves(sub, key, folder, name, per_run=per_run,
+            plotted[name] = claim_figures.claim_curves(sub, key, folder, name, per_run=per_run,
                                                  skip=D_LOSS_SKIP if key == "d_loss" else 0.0,
                                                  per_run_label=RUN_SCORES[score][0].split(" (")[0])
             caps[name] = captions.claim_curves(key, pair, {c: len(found[c]) for c in pair})

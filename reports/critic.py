@@ -28,8 +28,8 @@ CHANCE, LEARNED = "chance", "learned"
 
 TITLE = "critic AUC on held-out photos (0.5 = chance)"
 YLABEL = "critic AUC (rank)"
-PANEL = (CURVE_NAME, TITLE, YLABEL)  # as a panel of figures.epoch_curves (name, title, y label)
-EPOCH_PANEL = (AUC, TITLE, YLABEL)  # as a panel of figures.curves (key, title, y label)
+PANEL = (CURVE_NAME, TITLE, YLABEL)  # as a panel of curve_figures.epoch_curves (name, title, y label)
+EPOCH_PANEL = (AUC, TITLE, YLABEL)  # as a panel of curve_figures.curves (key, title, y label)
 CHANCE_LEVEL = 0.5
 CHANCE_ID = "critic-chance"  # the SVG id of the chance line (tests find it by it)
 CHANCE_STYLE = {"color": "0.2", "linestyle": ":", "linewidth": 1.8}

@@ -44,7 +44,7 @@ def figure(table: pd.DataFrame, objectives: list[str], labels: list[str], folder
     ax.set_xlabel(labels[0])
     ax.set_ylabel(labels[1])
     ax.set_title("the two objectives on the eval split: Pareto front and reference points", fontsize=10)
-    figures._legend_outside(ax, "")
+    figures.legend_outside(ax, "")
     fig.tight_layout()
     figures.save(fig, folder, "pareto")
     return table[["point", "trial", *objectives, "on_front", "recommended"]]

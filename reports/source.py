@@ -190,6 +190,10 @@ class Source:
         frame["order"] = frame["run"].map(order)
         return frame.sort_values(["order", "metric", "step"]).drop(columns="order").reset_index(drop=True)
 
+    def metric_keys(self, entries: list[Entry]) -> set[str]:
+        """Every metric key any of these runs logged: which curve keys there are to read."""
+        return {key for e in entries for key in self.client.get_run(e.run_id).data.metrics}
+
     def gray(self, entries: list[Entry], name: str = "psnr") -> dict[str, float]:
         """Run label -> the gray image's ``name`` on that run's eval split (runs that logged none are left out)."""
         out = {}

@@ -15,7 +15,8 @@ from conftest import fresh_store
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from reports import build, critic, figures, render, spec
+from reports import build, claim_figures, critic, curve_figures, figures, render, spec
+from reports.declared import Declared
 from reports.locations import optuna_url, tracking_uri
 from reports.source import Source
 
@@ -39,7 +40,7 @@ def _metrics(n: int, critic_logged: bool) -> list[Metric]:
                     Metric(critic.HIGH, min(1.0, auc + 0.08), now, e), Metric(critic.GAP, auc - 0.5, now, e)]
     for i in range(1, EPOCHS * POINTS + 1):
         step = i * STEPS // POINTS
-        out.append(Metric(figures.CURVE_EPOCH, step / STEPS, now, step))
+        out.append(Metric(curve_figures.CURVE_EPOCH, step / STEPS, now, step))
         out.append(Metric("curve/train/g_recon", 1.0 / i, now, step))
         if critic_logged and step > STEPS:  # the critic scores points of the GAN phase only
             out.append(Metric(critic.CURVE_AUC, _auc(n, i) - 0.01, now, step))
@@ -132,7 +133,7 @@ def test_the_losses_figure_has_a_critic_panel_with_the_logged_aucs_their_interva
     figures.use_style()
     drawn = _drawn(monkeypatch)
     entries = _entries(source, ("learned", "blind", "l1"))
-    plotted = figures.losses(source.histories(entries, build.EPOCH_KEYS), tmp_path)
+    plotted = curve_figures.losses(source.histories(entries, curve_figures.epoch_keys(Declared())), tmp_path)
     ax = _panel(drawn[0])
     for entry in entries:  # the plotted critic points are the store's, run by run
         got = plotted[(plotted["run"] == entry.label) & (plotted["metric"] == critic.AUC)]
@@ -156,10 +157,12 @@ def test_the_losses_figure_has_a_critic_panel_with_the_logged_aucs_their_interva
 def test_runs_without_critic_figures_get_the_panel_saying_not_logged(source, tmp_path, monkeypatch):
     figures.use_style()
     drawn = _drawn(monkeypatch)
-    hist = source.histories(_entries(source, ("l1",)), build.EPOCH_KEYS)
-    figures.losses(hist, tmp_path / "epochs")
-    figures.loss_curves(source.histories(_entries(source, ("l1",)), figures.curve_keys(
-        tuple(n for n, _, _ in figures.LOSS_PANELS))), tmp_path / "within")
+    hist = source.histories(_entries(source, ("l1",)), curve_figures.epoch_keys(Declared()))
+    curve_figures.losses(hist, tmp_path / "epochs")
+    l1 = _entries(source, ("l1",))
+    names = tuple(n for n, _, _ in curve_figures.loss_curve_panels(Declared()))
+    curve_figures.loss_curves(source.histories(l1, curve_figures.curve_keys(source.metric_keys(l1), names)),
+                              tmp_path / "within")
     for fig, key in zip(drawn, (critic.AUC, "curve/train|eval/critic_auc"), strict=True):
         ax = _panel(fig)
         assert _data_lines(ax) == [] and len(_chance_lines(ax)) == 1
@@ -194,11 +197,11 @@ def test_the_claim_figures_have_the_critic_panel_per_configuration(tmp_path, mon
         for seed in range(2):
             run = f"{config}-s{seed}"
             for step in range(1, 7):
-                rows += [(config, run, figures.CURVE_EPOCH, step, step / 2), (config, run, "curve/train/d_loss", step,
-                                                                                0.6),
+                rows += [(config, run, curve_figures.CURVE_EPOCH, step, step / 2),
+                         (config, run, "curve/train/d_loss", step, 0.6),
                          (config, run, critic.CURVE_AUC, step, base + 0.01 * seed)]
     hist = pd.DataFrame(rows, columns=["config", "run", "metric", "step", "value"])
-    figures.claim_curves(hist, "d_loss", tmp_path, "claim_d_loss")
+    claim_figures.claim_curves(hist, "d_loss", tmp_path, "claim_d_loss")
     ax = _panel(drawn[0])
     assert len(_chance_lines(ax)) == 1
     means = sorted(np.round(np.unique(line.get_ydata()), 3).tolist() for line in _data_lines(ax))

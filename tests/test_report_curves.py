@@ -15,9 +15,10 @@ from matplotlib.colors import LogNorm
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from reports import build, figures, spec
+from reports import build, critic, curve_figures, figures, spec
+from reports.declared import PLOTS_BEFORE
 from reports.locations import optuna_url, tracking_uri
-from reports.source import Source
+from reports.source import Evaluated, Source
 
 LOSSES = ("g_total", "g_gan", "g_recon", "d_loss", "d_loss_real", "d_loss_fake", "d_real", "d_fake")
 SCORES = ("psnr", "psnr_gain", "color_auc", "color_auc_rebal", "colorfulness_gap")
@@ -30,7 +31,7 @@ def _points(run: str, epochs: int = EPOCHS, points: int = POINTS, losses=LOSSES,
     rows = []
     for i in range(1, epochs * points + 1):
         step = round(i * STEPS / points)
-        rows.append((run, figures.CURVE_EPOCH, step, step / STEPS))
+        rows.append((run, curve_figures.CURVE_EPOCH, step, step / STEPS))
         rows += [(run, f"curve/{split}/{name}", step, scale * (1.0 + 1.0 / i)) for name in losses
                  for split in ("train", "eval")]
         rows += [(run, f"curve/eval/{name}", step, scale * 0.1 * i) for name in SCORES]
@@ -54,16 +55,17 @@ def test_loss_curves_have_every_point_train_solid_eval_dashed_coloured_by_a_log_
     drawn = _drawn(monkeypatch)
     lrs = {"trial 0": 1e-4, "trial 1": 1e-3, "trial 2": 1e-2}
     hist = _hist([r for n, run in enumerate(lrs) for r in _points(run, scale=1 + n)])
-    plotted = figures.loss_curves(hist, tmp_path, "loss_curves_lr_g", lrs, "lr_g", True, 64)
+    plotted = curve_figures.loss_curves(hist, tmp_path, "loss_curves_lr_g", lrs, "lr_g", True, 64)
     counts = plotted.groupby(["run", "metric"]).size()
     assert len(counts) == 3 * 8 and (counts == EPOCHS * POINTS).all()  # 4 losses x train/eval, 8 points each
     assert sorted(plotted["epoch"].unique()) == [0.25 * k for k in range(1, 9)]
     assert dict(zip(plotted["run"], plotted["lr_g"], strict=True)) == lrs
     fig = drawn[0]
     panels = [ax for ax in fig.axes if ax.get_title()]
-    assert [ax.get_title() for ax in panels] == [title for _, title, _ in figures.LOSS_PANELS]  # the critic's last
+    assert [ax.get_title() for ax in panels] == ["G adversarial loss", "G L1 term", "D loss on real patches",
+                                                 "D loss on generated patches", critic.TITLE]  # the critic's last
     norm, cmap = LogNorm(1e-4, 1e-2), matplotlib.colormaps["viridis"]
-    for ax in panels[:len(figures.LOSS_CURVES)]:
+    for ax in panels[:-1]:
         lines = ax.get_lines()
         assert sorted(line.get_linestyle() for line in lines) == ["-"] * 3 + ["--"] * 3  # train solid, eval dashed
         assert {len(line.get_xdata()) for line in lines} == {EPOCHS * POINTS}
@@ -84,8 +86,8 @@ def test_a_categorical_param_or_a_run_set_gets_a_palette_and_a_missing_loss_says
     drawn = _drawn(monkeypatch)
     pretrain_only = _points("l1 only", losses=("g_total", "g_recon"))  # no critic: no g_gan, no D losses
     hist = _hist(_points("a") + _points("b") + pretrain_only)
-    plotted = figures.loss_curves(hist, tmp_path, "loss_curves_norm", {"a": "batch", "b": "none", "l1 only": "batch"},
-                                  "norm")
+    plotted = curve_figures.loss_curves(hist, tmp_path, "loss_curves_norm",
+                                        {"a": "batch", "b": "none", "l1 only": "batch"}, "norm")
     assert set(plotted["norm"]) == {"batch", "none"}
     fig = drawn[0]
     legend = next(leg for leg in fig.legends if leg.get_title().get_text() == "norm")
@@ -97,7 +99,7 @@ def test_a_categorical_param_or_a_run_set_gets_a_palette_and_a_missing_loss_says
         by_colour[tuple(line.get_color())] += 1
     assert sorted(by_colour.values()) == [2, 4]  # "batch": two runs x train/eval; "none": one run
     only = _hist(pretrain_only)
-    figures.loss_curves(only, tmp_path, "loss_curves")  # a run set: coloured by run
+    curve_figures.loss_curves(only, tmp_path, "loss_curves")  # a run set: coloured by run
     gan = next(ax for ax in drawn[1].axes if ax.get_title() == "G adversarial loss")
     assert not gan.get_lines() and "not logged" in " ".join(t.get_text() for t in gan.texts)
     assert [t.get_text() for t in drawn[1].legends[-1].get_texts()] == ["l1 only"]
@@ -107,8 +109,9 @@ def test_score_curves_draw_the_eval_subset_scores_and_the_gray_image(tmp_path, m
     figures.use_style()
     drawn = _drawn(monkeypatch)
     hist = _hist(_points("a") + _points("b"))
-    plotted = figures.score_curves(hist, tmp_path, "score_curves", eval_images=64, declared=declared)
-    assert set(plotted["metric"]) == {f"curve/eval/{n}" for n in figures.SCORE_CURVES}
+    plotted = curve_figures.score_curves(hist, tmp_path, "score_curves", eval_images=64, declared=declared)
+    assert set(plotted["metric"]) == {"curve/eval/psnr_gain", "curve/eval/color_auc_rebal",
+                                      "curve/eval/colorfulness_gap"}  # what colorgan graphed before it logged it
     assert (plotted.groupby(["run", "metric"]).size() == EPOCHS * POINTS).all()
     gain = next(ax for ax in drawn[0].axes if ax.get_title().startswith("PSNR"))
     assert {line.get_linestyle() for line in gain.get_lines() if line.get_gid() != figures.GRAY_ID} == {"--"}
@@ -117,7 +120,7 @@ def test_score_curves_draw_the_eval_subset_scores_and_the_gray_image(tmp_path, m
 
 def test_curve_points_join_the_fractional_epoch_on_run_and_step():
     rows = _points("a", epochs=1) + [("b", "curve/train/g_recon", 3, 0.5)]  # b logged no curve/epoch: no x
-    points = figures.curve_points(_hist(rows + rows[:1]))  # an epoch read twice is one x, not two points
+    points = curve_figures.curve_points(_hist(rows + rows[:1]))  # an epoch read twice is one x, not two points
     assert set(points["run"]) == {"a"}
     recon = points[points["metric"] == "curve/train/g_recon"]
     assert list(recon["epoch"]) == [0.25, 0.5, 0.75, 1.0] and list(recon["step"]) == [2, 4, 6, 8]
@@ -129,9 +132,14 @@ def test_figure_names_and_keys_match_what_colorgan_logs():
     from colorgan.model import gan
     from colorgan.training import curves
 
-    assert figures.CURVE_EPOCH == curves.EPOCH_KEY
-    assert {n for n, _, _ in figures.LOSS_CURVES} <= set(gan.ADVERSARIAL_LOSSES)
-    assert set(figures.SCORE_CURVES) <= set(curves.SCORES)
+    assert curve_figures.CURVE_EPOCH == curves.EPOCH_KEY
+    from colorgan.scoring import metrics
+
+    for plots in (PLOTS_BEFORE, {**gan.PLOTS, **metrics.PLOTS}):  # runs logged before plots were, and since
+        assert set(plots) == {"losses", "quality", "loss_curves", "score_curves"}
+        assert {*plots["losses"], *plots["loss_curves"]} <= set(gan.ADVERSARIAL_LOSSES)
+        assert set(plots["quality"]) <= {*metrics.QUALITY, *metrics.GAINS}
+        assert set(plots["score_curves"]) <= set(curves.SCORES)
 
 
 def test_curve_figures_are_drawn_by_default_for_studies_and_run_sets():
@@ -238,3 +246,43 @@ def test_runs_from_before_curve_points_give_a_note_not_a_failure(project, tmp_pa
     assert report.plotted == {} and not (tmp_path / "out").exists()
     (note,) = report.notes
     assert note.startswith("None of the runs logged curve points")
+
+
+@pytest.mark.slow  # a report store, two figures
+def test_a_figure_colorgan_declares_is_graphed_though_the_report_never_heard_of_it(project, tmp_path, monkeypatch):
+    """A run logs eval/sharpness and curve/eval/sharpness, and its evaluation declares the figure and that the
+    quality and score figures graph it (info.json "metrics" and "plots", as colorgan logs them): the report draws
+    its panels, labelled as declared, with no edit of reports/."""
+    import dataclasses
+
+    from colorgan.scoring import metrics
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    client = MlflowClient(tracking_uri(project))
+    run = _log(client, client.get_experiment_by_name("set").experiment_id, "sharp")
+    now = int(time.time() * 1000)
+    client.log_batch(run, metrics=[Metric("eval/sharpness", 0.5 + 0.1 * e, now, e) for e in range(1, EPOCHS + 1)]
+                     + [Metric("curve/eval/sharpness", 0.01 * step, now, step) for step in range(2, 17, 2)])
+    sharpness = {"name": "sharpness", "label": "edge sharpness", "unit": "", "better": "higher", "digits": 2,
+                 "mean_of": "sharpness", "gain_of": ""}
+    plots = {**PLOTS_BEFORE, "quality": [*PLOTS_BEFORE["quality"], "sharpness"],
+             "score_curves": [*PLOTS_BEFORE["score_curves"], "sharpness"]}
+    info = {"metrics": [*(dataclasses.asdict(m) for m in metrics.QUALITY.values()), sharpness], "plots": plots}
+    source = Source(project)
+    report_spec = spec.ReportSpec("sharp", "sharp", experiment="set", runs=("sharp",),
+                                  figures=("quality", "score_curves"))
+    models, curves, _ = build.entries(report_spec, source)
+    evaluated = Evaluated(models[0], pd.DataFrame(), pd.DataFrame(), info, np.zeros((1, 1, 3), np.uint8))
+    report = build.Report(report_spec, models, curves, [evaluated], pd.DataFrame())
+    figures.use_style()
+    drawn = _drawn(monkeypatch)
+    build._epoch_figures(report, source, tmp_path)
+    build._curve_figures(report, source, tmp_path)
+    assert set(report.plotted) == {"quality", "score_curves"}
+    quality = report.plotted["quality"]
+    assert list(quality.loc[quality["metric"] == "eval/sharpness", "value"]) == pytest.approx([0.6, 0.7])
+    scores = report.plotted["score_curves"]
+    assert len(scores[scores["metric"] == "curve/eval/sharpness"]) == EPOCHS * POINTS
+    titles = [[ax.get_title() for ax in fig.axes if ax.get_title()] for fig in drawn]
+    assert titles[0] == ["PSNR pooled, eval split", "colourfulness, eval split", "edge sharpness, eval split"]
+    assert titles[1][-1] == "edge sharpness (higher is better)" and len(titles[1]) == 4

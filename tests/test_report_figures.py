@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from reports import figures
+from reports import curve_figures, figures, sample_figures, study_figures
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,12 +31,12 @@ def _check(path) -> None:
 def test_pareto_history_and_log_axis(tmp_path):
     figures.use_style()
     trials = _trials()
-    plotted = figures.pareto(trials, ["eval/psnr", "eval/colorfulness_gap"], [1, 4], tmp_path)
+    plotted = study_figures.pareto(trials, ["eval/psnr", "eval/colorfulness_gap"], [1, 4], tmp_path)
     assert list(plotted.loc[plotted["Pareto front"], "number"]) == [1, 4]
-    history = figures.history(trials, "eval/psnr", True, tmp_path)
+    history = study_figures.history(trials, "eval/psnr", True, tmp_path)
     complete = trials["eval/psnr"].where(trials["state"] == "COMPLETE")
     np.testing.assert_allclose(history["best so far"], complete.cummax().ffill())
-    figures.objective_vs_params(trials, {"lr_g": True}, "eval/psnr", tmp_path)
+    study_figures.objective_vs_params(trials, {"lr_g": True}, "eval/psnr", tmp_path)
     for name in ("pareto", "history", "objective_vs_params"):
         _check(tmp_path / f"{name}.png")
         assert (tmp_path / f"{name}.svg").stat().st_size > 1000
@@ -61,9 +61,9 @@ def test_phase_boundary_drawn_between_pretraining_and_gan(tmp_path):
     rows += [("gan only", "phase", s, 1.0) for s in range(1, 7)]
     rows += [("gan only", "eval/psnr", s, 22.0) for s in range(1, 7)]
     hist = pd.DataFrame(rows, columns=["run", "metric", "step", "value"])
-    assert figures.phase_boundaries(hist) == {"two-phase": 3.5}
-    figures.quality(hist, tmp_path / "with")
-    figures.quality(hist[hist["metric"] != "phase"], tmp_path / "without")
+    assert curve_figures.phase_boundaries(hist) == {"two-phase": 3.5}
+    curve_figures.quality(hist, tmp_path / "with")
+    curve_figures.quality(hist[hist["metric"] != "phase"], tmp_path / "without")
     dashed = [(tmp_path / d / "quality.svg").read_text().count("stroke-dasharray") for d in ("with", "without")]
     assert dashed[0] >= dashed[1] + 2  # one dashed boundary per panel (PSNR, colourfulness)
 
@@ -102,18 +102,18 @@ def test_every_psnr_figure_has_a_labelled_gray_image_line(tmp_path):
     gray = {f"trial {n}": 21.25 for n in trials["number"]}
     rows = [(f"trial {n}", "eval/psnr", s, 21.5 + 0.1 * s + 0.01 * n) for n in range(3) for s in range(1, 4)]
     hist = pd.DataFrame(rows, columns=["run", "metric", "step", "value"])
-    figures.quality(hist, tmp_path, gray)
-    figures.trial_curves(hist, {f"trial {n}": 10.0 ** -(n + 2) for n in range(3)}, "lr_g", True, "eval/psnr",
+    curve_figures.quality(hist, tmp_path, {"eval/psnr": gray})
+    study_figures.trial_curves(hist, {f"trial {n}": 10.0 ** -(n + 2) for n in range(3)}, "lr_g", True, "eval/psnr",
                          tmp_path, "PSNR pooled (dB)", gray)
-    figures.objective_vs_params(trials, {"lr_g": True}, "eval/psnr", tmp_path, "PSNR pooled (dB)", gray)
-    figures.history(trials, "eval/psnr", True, tmp_path, "PSNR pooled (dB)", gray)
-    figures.per_class(_per_class(), tmp_path, "test split")
+    study_figures.objective_vs_params(trials, {"lr_g": True}, "eval/psnr", tmp_path, "PSNR pooled (dB)", gray)
+    study_figures.history(trials, "eval/psnr", True, tmp_path, "PSNR pooled (dB)", gray)
+    sample_figures.per_class(_per_class(), tmp_path, "test split")
     for name in ("quality", "trial_curves_lr_g", "objective_vs_params", "history", "per_class"):
         svg = _svg(tmp_path / f"{name}.svg")
         assert f'id="{figures.GRAY_ID}' in svg, f"{name}: no gray-image line"
         assert "gray image" in svg, f"{name}: the gray-image line is not in the legend"
     assert "gray image, eval split: 21.25 dB" in _svg(tmp_path / "history.svg")
-    figures.history(trials, "eval/psnr", True, tmp_path / "none", "PSNR pooled (dB)", {})
+    study_figures.history(trials, "eval/psnr", True, tmp_path / "none", "PSNR pooled (dB)", {})
     assert f'id="{figures.GRAY_ID}' not in _svg(tmp_path / "none" / "history.svg")  # the check can fail
 
 
@@ -121,23 +121,23 @@ def test_pruned_trials_are_drawn_as_pruned_never_as_finished(tmp_path, monkeypat
     figures.use_style()
     trials = _trials()  # trials 6 and 7 pruned
     drawn = _drawn(monkeypatch)
-    figures.history(trials, "eval/psnr", True, tmp_path)
-    figures.objective_vs_params(trials, {"lr_g": True}, "eval/psnr", tmp_path)
+    study_figures.history(trials, "eval/psnr", True, tmp_path)
+    study_figures.objective_vs_params(trials, {"lr_g": True}, "eval/psnr", tmp_path)
     for fig, name in zip(drawn, ("history", "objective_vs_params"), strict=True):
         ax = fig.axes[0]
-        pruned = [c for c in ax.collections if c.get_gid() == figures.PRUNED_ID]
+        pruned = [c for c in ax.collections if c.get_gid() == study_figures.PRUNED_ID]
         assert len(pruned) == 1 and len(pruned[0].get_offsets()) == 2, name
-        finished = [c for c in ax.collections if c.get_label() == figures.STATES["COMPLETE"]]
+        finished = [c for c in ax.collections if c.get_label() == study_figures.STATES["COMPLETE"]]
         assert len(finished[0].get_offsets()) == 6, name  # the pruned values are not among the finished dots
         legend = [t.get_text() for t in fig.legends[0].get_texts()]
-        assert figures.STATES["PRUNED"] in legend and figures.STATES["COMPLETE"] in legend, name
+        assert study_figures.STATES["PRUNED"] in legend and study_figures.STATES["COMPLETE"] in legend, name
     rows = [("trial 0", "eval/psnr", s, 22.0 + 0.1 * s) for s in range(1, 5)]
     rows += [("trial 1", "eval/psnr", s, 21.0 + 0.1 * s) for s in range(1, 3)]
     hist = pd.DataFrame(rows, columns=["run", "metric", "step", "value"])
-    figures.trial_curves(hist, {"trial 0": 1e-3, "trial 1": 1e-4}, "lr_g", True, "eval/psnr", tmp_path,
+    study_figures.trial_curves(hist, {"trial 0": 1e-3, "trial 1": 1e-4}, "lr_g", True, "eval/psnr", tmp_path,
                          pruned={"trial 1"})
     ax = drawn[-1].axes[0]
-    ends = [c for c in ax.collections if c.get_gid() == figures.PRUNED_ID]
+    ends = [c for c in ax.collections if c.get_gid() == study_figures.PRUNED_ID]
     assert [tuple(c.get_offsets()[0]) for c in ends] == [(2.0, 21.2)]  # a cross at the pruned trial's last epoch
     assert "pruned trial: stopped here" in [t.get_text() for t in ax.get_legend().get_texts()]
 
@@ -154,7 +154,7 @@ def _per_class() -> pd.DataFrame:
 def test_per_class_bars_have_intervals_units_and_a_psnr_axis_not_from_zero(tmp_path, monkeypatch, declared):
     figures.use_style()
     drawn = _drawn(monkeypatch)
-    figures.per_class(_per_class(), tmp_path, "test split", declared=declared)
+    sample_figures.per_class(_per_class(), tmp_path, "test split", declared=declared)
     psnr, gap = drawn[0].axes[:2]
     assert psnr.get_ylabel() == "PSNR pooled (dB)" and "test split" in psnr.get_title()
     assert 15 < psnr.get_ylim()[0] < 19.7 and psnr.get_ylim()[1] > 24.4  # spans the intervals, does not start at 0
@@ -173,8 +173,8 @@ def test_curves_carry_units_and_splits(tmp_path, monkeypatch, declared):
     rows = [("run", key, s, 1.0 + s) for key in ("eval/psnr", "eval/colorfulness", "train/g_total", "eval/g_total")
             for s in range(1, 3)]
     hist = pd.DataFrame(rows, columns=["run", "metric", "step", "value"])
-    figures.quality(hist, tmp_path, {"run": 1.5}, declared)
-    figures.losses(hist, tmp_path)
+    curve_figures.quality(hist, tmp_path, {"eval/psnr": {"run": 1.5}}, declared)
+    curve_figures.losses(hist, tmp_path)
     quality, losses = drawn
     assert quality.axes[0].get_ylabel() == "PSNR pooled (dB)" and "eval split" in quality.axes[0].get_title()
     assert [ax.get_title().rsplit(", ", 1)[-1] for ax in losses.axes[:2]] == ["train split", "eval split"]
@@ -184,7 +184,7 @@ def test_sample_grid_labels_each_row_with_its_class(tmp_path, monkeypatch):
     figures.use_style()
     drawn = _drawn(monkeypatch)
     tiles = np.random.default_rng(0).random((4, 8, 8, 3))
-    plotted = figures.sample_grid([("gray input", tiles), ("original", tiles)], tmp_path, ["a", "b", "c", "a"],
+    plotted = sample_figures.sample_grid([("gray input", tiles), ("original", tiles)], tmp_path, ["a", "b", "c", "a"],
                                   "test split: fixed images")
     assert list(plotted["class"]) == ["a", "b", "c", "a"]
     assert [ax.get_ylabel() for ax in drawn[0].axes[::2]] == ["a", "b", "c", "a"]

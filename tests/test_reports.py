@@ -25,7 +25,7 @@ from colorgan.evaluation import evaluate
 from colorgan.studies import runner
 from colorgan.training import train
 from reports import __main__ as reports_cli
-from reports import build, source, spec, verdicts
+from reports import build, curve_figures, source, spec, verdicts
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -116,7 +116,10 @@ def test_every_declared_figure_is_a_valid_image(runs_report):
 def test_plotted_points_are_the_mlflow_histories(runs_report, project):
     report, _ = runs_report
     client = MlflowClient(source.tracking_uri(project["root"]))
-    for figure, keys in (("losses", build.LOSS_KEYS), ("quality", build.QUALITY_KEYS)):
+    assert report.declared.plotted == {k: tuple(v) for k, v in report.evaluations[0].info["plots"].items()}
+    losses = [key for key, _, _ in curve_figures.loss_panels(report.declared)]  # what colorgan logged it graphs
+    assert losses == ["train/g_total", "eval/g_total", "train/d_loss", "eval/d_loss", "eval/critic_auc"]
+    for figure, keys in (("losses", losses), ("quality", curve_figures.quality_keys(report.declared))):
         plotted = report.plotted[figure]
         for entry in report.curves:
             for key in keys:
@@ -298,6 +301,8 @@ def test_sample_grid_is_a_fixed_set_spread_over_the_classes(runs_report, study_r
         n_classes = report.evaluations[0].per_image["class"].nunique()
         assert grid["class"].nunique() >= min(n_classes, len(grid)), list(grid["class"])
         assert list(grid["class"]) == build.sample_classes(report.evaluations[0])
+        layout = report.evaluations[0].info["sample_grid"]  # logged with the grid by `colorgan evaluate`
+        assert layout["rows"] == len(grid) and layout["names"] == ["gray", "prediction", "original"]
     assert len(whole.plotted["samples"]) == 10 and list(whole.plotted["samples"]["class"]) == ["a", "b"] * 5
 
 

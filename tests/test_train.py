@@ -58,6 +58,8 @@ def test_run_is_tracked_completely(colour_folder, store):
                 "eval/psnr_mean", "eval/ssim", "eval/colorfulness", "eval/colorfulness_gap", "images_per_sec",
                 "epoch_seconds"):
         assert key in metric_keys, key
+    missing = epoch.objective_keys() - set(metric_keys)  # what a study's objective may name: every key is logged
+    assert not missing, sorted(missing)
     for key in metric_keys:
         if not key.startswith(curves.PREFIX):
             assert _history(client, result.run_id, key) == [1, 2], key

@@ -22,6 +22,7 @@ from colorgan import tracking
 from colorgan.base import config
 from colorgan.data import color, datasets
 from colorgan.data.images import BadImage, read_rgb
+from colorgan.model import gan
 from colorgan.scoring import baselines, grids, metrics
 from colorgan.serving import references
 from colorgan.tracking import evaluations
@@ -29,6 +30,7 @@ from colorgan.tracking import evaluations
 log = logging.getLogger(__name__)
 
 SAMPLE_ROWS = 10  # fixed test images in the sample grid, taken in turn from each class (see spread_pick)
+GRID_COLUMNS = ("gray", "prediction", "original")  # the sample grid's columns, left to right
 BATCH = 32
 WELSH_POOL = 256  # Welsh's candidate references: the first training photos in (deterministic) split order
 DEFAULT_SIZE = 128
@@ -192,10 +194,13 @@ def spread_pick(names: list[str], rows: int) -> list[int]:
     return pick
 
 
-def sample_grid(subject: Subject, names: list[str], rgb: np.ndarray, rows: int = SAMPLE_ROWS) -> np.ndarray:
-    """gray | prediction | original on ``rows`` fixed images spread over the classes (info.json's sample_files)."""
+def sample_grid(subject: Subject, names: list[str], rgb: np.ndarray,
+                rows: int = SAMPLE_ROWS) -> tuple[np.ndarray, dict]:
+    """(grid, its layout): gray | prediction | original (GRID_COLUMNS) on ``rows`` fixed images spread over the
+    classes (info.json's sample_files); the layout is logged beside it (info.json's sample_grid)."""
     originals = rgb[spread_pick(names, rows)]
-    return grids.sample_grid([baselines.gray(originals), subject.predict(originals), originals])
+    columns = [baselines.gray(originals), subject.predict(originals), originals]
+    return grids.sample_grid(columns), grids.layout(columns, GRID_COLUMNS)
 
 
 def evaluate_model(ref: str, folder: str | None = None, size: int | None = None, out: Path | None = None,
@@ -242,10 +247,13 @@ def evaluate_model(ref: str, folder: str | None = None, size: int | None = None,
             "sample_files": [names[i] for i in spread_pick(names, SAMPLE_ROWS)],  # the grid's rows, top down
             "color_space": subject.cfg.color_space,
             # the figures' declarations, so the report labels its columns from what is logged, not a copy
-            "metrics": [dataclasses.asdict(m) for m in metrics.QUALITY.values()]}
+            "metrics": [dataclasses.asdict(m) for m in metrics.QUALITY.values()],
+            # what the report graphs, by figure, in panel order: read from what is logged, not a copy
+            "plots": {**gan.PLOTS, **metrics.PLOTS}}
     headline = {k: v for k, v in table.iloc[0].items() if k != "group"}
     tables = {"per_image.csv": per_image.to_csv(index=False), "summary.csv": table.to_csv(index=False)}
-    evaluations.log_evaluation(root, run_id, key, headline, tables, sample_grid(subject, names, rgb), info)
+    grid, info["sample_grid"] = sample_grid(subject, names, rgb)  # the grid's layout, logged with it
+    evaluations.log_evaluation(root, run_id, key, headline, tables, grid, info)
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         per_image.to_csv(out, index=False)

@@ -14,6 +14,13 @@ from colorgan.scoring import critic, metrics
 ADVERSARIAL_LOSSES = ("g_total", "g_gan", "g_recon", "d_loss", "d_loss_real", "d_loss_fake", "d_real", "d_fake")
 REGRESSION_LOSSES = ("g_total", "g_recon")
 COLOR_LOSS = "g_color"  # DDColor's colourfulness term, tracked in every phase where its weight is above 0
+# The losses the reports graph, by report figure, in panel order: each as train/NAME and eval/NAME after each epoch
+# ("losses") or curve/train|eval/NAME at each curve point ("loss_curves"). Logged with every evaluation (info.json
+# "plots", beside scoring.metrics.PLOTS), so a loss named here is graphed without editing reports/.
+PLOTS: dict[str, tuple[str, ...]] = {
+    "losses": ("g_total", "d_loss"),
+    "loss_curves": ("g_gan", "g_recon", "d_loss_real", "d_loss_fake"),
+}
 
 
 class ColorGAN(keras.Model):

@@ -1,10 +1,20 @@
-"""Sample grids: one row per image, columns gray | prediction(s) | original, as a uint8 RGB array."""
+"""Sample grids: one row per image, columns gray | prediction(s) | original, as a uint8 RGB array, and their layout."""
 
 from __future__ import annotations
 
 import numpy as np
 
 _BORDER = 2  # white pixels between tiles
+
+
+def layout(columns: list[np.ndarray], names: tuple[str, ...] = ()) -> dict:
+    """Where ``sample_grid(columns)`` puts its tiles, logged with the grid (an evaluation's info.json "sample_grid"),
+    so a reader cuts it without inferring the layout from its pixel size: rows, columns (with their ``names``, left
+    to right), each tile's height and width and the border, in pixels. Tile (r, c) starts at
+    y = border + r * (tile_height + border), x = border + c * (tile_width + border)."""
+    n, h, w, _ = columns[0].shape
+    return {"rows": int(n), "columns": len(columns), "names": list(names), "tile_height": int(h),
+            "tile_width": int(w), "border": _BORDER}
 
 
 def sample_grid(columns: list[np.ndarray]) -> np.ndarray:

@@ -76,6 +76,13 @@ CRITIC: dict[str, Metric] = {m.name: m for m in (
     Metric("critic_auc", "critic AUC (0.5 = chance)", "", "", 3),
     Metric("critic_gap", "critic D(real) - D(fake)", "", "", 3),
 )}
+# What the reports graph of these figures, by report figure, in panel order: each a name above, read as eval/NAME
+# after each epoch ("quality") or curve/eval/NAME at each curve point ("score_curves"). Logged with every evaluation
+# (info.json "plots", beside model.gan.PLOTS), so a figure named here is graphed without editing reports/.
+PLOTS: dict[str, tuple[str, ...]] = {
+    "quality": ("psnr", "colorfulness"),
+    "score_curves": ("psnr_gain", "color_auc_rebal", "colorfulness_gap"),
+}
 # The per-image scores a paired comparison of two models reads (each "higher" or "lower" is better).
 PAIRED = (("psnr", "higher"), ("colorfulness_gap", "lower"), ("color_auc_rebal", "higher"))
 

@@ -14,7 +14,6 @@ import optuna
 
 from colorgan import tracking
 from colorgan.base import diskspace, paths
-from colorgan.model import gan
 from colorgan.scoring import metrics
 from colorgan.studies import answer as answer_mod
 from colorgan.studies import lock as lock_mod
@@ -29,6 +28,7 @@ from colorgan.studies.trials import close_dead_runs
 from colorgan.tracking import studyruns
 from colorgan.tracking import ui as tracking_ui
 from colorgan.tracking.tags import EPOCHS_RUN_TAG, RECOMMENDED_TRIAL_TAG, STORAGE_TAG, TRIAL_STATE_TAG, TRIAL_TAG
+from colorgan.training import epoch
 
 
 def prepare(spec: StudySpec, storage: str | None, root: Path) -> tuple[str, str]:
@@ -69,9 +69,7 @@ def _show_study(spec: StudySpec, root: Path, parent: str) -> None:
 
 def check_objective(spec: StudySpec) -> None:
     """Every objective must be a figure each trial logs: a typo would otherwise fail every trial at its end."""
-    logged = {f"eval/{m}" for m in (*metrics.QUALITY, *metrics.GAINS, *metrics.CRITIC)} | {
-        f"{where}/{loss}" for where in ("train", "eval") for loss in gan.ADVERSARIAL_LOSSES} | {
-        "images_per_sec", "epoch_seconds", "eval_seconds", "cpu_seconds", "images_seen"}
+    logged = epoch.objective_keys()  # from where each epoch logs them, so the two cannot drift
     unknown = [m for m in spec.metrics if m not in logged]
     if unknown:
         raise StudyError(f"objective: {', '.join(unknown)} is logged by no run; "

@@ -14,6 +14,7 @@ import keras
 
 from colorgan.base.config import Config
 
+IMAGES_KEY, CPU_KEY = "images_seen", "cpu_seconds"  # what the run has spent, logged cumulatively with each epoch
 
 class Spend(keras.callbacks.Callback):
     """Counts images and CPU seconds over the whole run; stops training at the first batch past the budget.
@@ -51,4 +52,4 @@ class Spend(keras.callbacks.Callback):
     def close_epoch(self) -> dict[str, float]:
         """The cumulative figures logged with the epoch."""
         self.images_before += self.epoch_images()
-        return {"images_seen": float(self.images_before), "cpu_seconds": self.cpu_seconds}
+        return {IMAGES_KEY: float(self.images_before), CPU_KEY: self.cpu_seconds}

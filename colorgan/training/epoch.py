@@ -29,6 +29,7 @@ from colorgan.training import budget, fullstore, schedule
 # metrics.QUALITY names on the epoch line
 EPOCH_LINE = ("psnr", "ssim", "colorfulness", "colorfulness_gap", "colorfulness_delta")
 EPOCH_KEY = "epoch_seconds"  # logged at every epoch's end, whether or not it evaluated the whole eval split
+SPEED_KEY, EVAL_TIME_KEY = "images_per_sec", "eval_seconds"  # logged at every epoch's end too
 
 OnEpochEnd = Callable[[int, dict[str, float]], None]
 """The caller's hook: ``hook(step, values)`` with the epoch's step (1-based) and the metrics just logged (``eval/``
@@ -78,7 +79,15 @@ def epoch_line(step: int, epochs: int, phase: str, values: dict[str, float], gra
         quality += (f"  critic AUC {values['eval/critic_auc']:.3f} [{values['eval/critic_auc_low']:.3f}, "
                     f"{values['eval/critic_auc_high']:.3f}]")
     return (f"epoch {step}/{epochs} ({phase})  {train_part}  | eval {quality}"
-            f"  | {values['images_per_sec']:.1f} img/s  {seconds:.0f}s")
+            f"  | {values[SPEED_KEY]:.1f} img/s  {seconds:.0f}s")
+
+
+def objective_keys() -> set[str]:
+    """The figures every epoch of a GAN run logs when it evaluates the whole eval split (end_epoch): the keys a
+    study's objective may name (studies.runner.check_objective)."""
+    return ({f"eval/{m}" for m in (*metrics.QUALITY, *metrics.GAINS, *metrics.CRITIC)}
+            | {f"{where}/{loss}" for where in ("train", "eval") for loss in gan.ADVERSARIAL_LOSSES}
+            | {SPEED_KEY, EPOCH_KEY, EVAL_TIME_KEY, budget.IMAGES_KEY, budget.CPU_KEY})
 
 
 @dataclass
@@ -128,9 +137,9 @@ def end_epoch(run: RunEpochs, model: gan.ColorGAN, epoch: int, logs: dict) -> di
     values = {f"train/{name}": float(logs[name]) for name in model.loss_names}
     if evaluates_whole_split(run, model, step):
         values.update(evaluate_whole_split(run, model))
-    values["images_per_sec"] = run.spend.epoch_images() / seconds
+    values[SPEED_KEY] = run.spend.epoch_images() / seconds
     values[EPOCH_KEY] = seconds
-    values["eval_seconds"] = time.perf_counter() - run.started - seconds
+    values[EVAL_TIME_KEY] = time.perf_counter() - run.started - seconds
     values.update(schedule_values(run.cfg, model, epoch))
     values.update(run.spend.close_epoch())
     run.guard.before_writes(step)  # the stores have room, or DiskFull before anything is written
