@@ -1,4 +1,5 @@
-"""Shared fixtures: small real image folders and an isolated MLflow store per test."""
+"""Shared fixtures: small real image folders and an isolated MLflow store per test. Plain helpers that test files
+import live in helpers.py and layering.py (no test file imports another: test_layout.py checks that)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+pytest.register_assert_rewrite("helpers")  # its asserts (check_shipped_figures) say what differed, as a test's do
 
 
 def write_colour_images(folder: Path, count: int, size: int = 48, seed: int = 0, classes=("a", "b")) -> list[Path]:
