@@ -1,5 +1,6 @@
-"""Shared fixtures: small real image folders and an isolated MLflow store per test. Plain helpers that test files
-import live in helpers.py and layering.py (no test file imports another: test_layout.py checks that)."""
+"""Shared fixtures: small real image folders, an isolated MLflow store per test and a finished run written into
+one. Plain helpers that test files import live in helpers.py and layering.py (no test file imports another:
+test_layout.py checks that)."""
 
 from __future__ import annotations
 
@@ -89,6 +90,30 @@ def store(tmp_path, monkeypatch, empty_mlflow_db) -> Path:
     """A fresh, real MLflow store under tmp_path (the code's default layout: mlruns/mlflow.db + artifacts)."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return fresh_store(tmp_path / "project", empty_mlflow_db)
+
+
+def finished_run(client, experiment_id: str, name: str | None = None, *, params: dict | None = None,
+                 metrics=(), tags: dict | None = None, texts: dict | None = None, start_time: int | None = None) -> str:
+    """A FINISHED run written straight into a real store by the MLflow ``client`` (no training), as a test's
+    stand-in for one colorgan logged: ``params`` and ``tags`` as given (tag values as str), ``metrics`` as MLflow
+    ``Metric``s or ``{key: {step: value}}``, ``texts`` as text artifacts ``{path: text}``. Its run id."""
+    from mlflow.entities import Metric
+
+    run = client.create_run(experiment_id, run_name=name, start_time=start_time,
+                            tags={k: str(v) for k, v in (tags or {}).items()}).info.run_id
+    for key, value in (params or {}).items():
+        client.log_param(run, key, value)
+    if isinstance(metrics, dict):
+        now = int(time.time() * 1000)
+        metrics = [Metric(key, float(value), now, step) for key, steps in metrics.items()
+                   for step, value in steps.items()]
+    metrics = list(metrics)
+    for i in range(0, len(metrics), 500):  # MLflow takes at most 1000 metrics a batch
+        client.log_batch(run, metrics=metrics[i:i + 500])
+    for path, text in (texts or {}).items():
+        client.log_text(run, text, path)
+    client.set_terminated(run, "FINISHED")
+    return run
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-from conftest import free_port, fresh_store, wait_for_mlflow_server
+from conftest import finished_run, free_port, fresh_store, wait_for_mlflow_server
 
 from colorgan import studies, tracking
 from colorgan.base import config, heartbeat, paths
@@ -557,9 +557,8 @@ def test_a_comparison_within_noise_says_what_it_would_need(store):
     study = optuna.create_study(direction="maximize")
     dist = {"lr_g": optuna.distributions.FloatDistribution(1e-5, 1e-2, log=True)}
     for lr, value, table in ((1e-3, 1.5, scores[0]), (2e-4, 1.0, scores[1])):
-        run = client.create_run(experiment).info.run_id
         text = pd.DataFrame({"file": files, **table}).to_csv(index=False)
-        client.log_text(run, text, train.PER_IMAGE_ARTIFACT)
+        run = finished_run(client, experiment, texts={train.PER_IMAGE_ARTIFACT: text})
         study.add_trial(optuna.trial.create_trial(params={"lr_g": lr}, distributions=dist, value=value,
                                                   user_attrs={"run_id": run}))
     compared = comparisons.comparisons(study, studies.load_spec(SMOKE), store).set_index("score")
