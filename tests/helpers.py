@@ -1,5 +1,5 @@
 """Plain functions and constants several test files share: the smoke config, the tiny generator and data of the
-heads' tests, the float16 tolerances and the shipped-figures check.
+heads' tests, the float16 tolerances and the shipped-figures check, and the study files of the study tests.
 
 Not a test file (pytest collects nothing here): test files import it, so that no test file imports another
 (tests/test_layout.py checks that). Fixtures live in conftest.py. Heavy modules (TensorFlow, colorgan) are imported
@@ -97,3 +97,32 @@ def check_shipped_figures(folder: Path, root: Path) -> None:
               if not abs(got_ood[label][key] - expected_ood[label][key]) <= tol]
     assert not wrong, "the shipped model's figures changed:\n" + "\n".join(wrong)
 
+
+# --- study files (the test_study_*.py files) --------------------------------------------------------------------------
+
+SMOKE_STUDY = ROOT / "studies" / "smoke.toml"
+
+
+def spec_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "study.toml"
+    path.write_text(text)
+    return path
+
+
+def study_text(*, top: str = "", extra: str = "") -> str:
+    """The smoke study with top-level keys put before its first table, and tables appended."""
+    head, _, tables = SMOKE_STUDY.read_text().partition("\n[fixed]")
+    return head + "\n" + top + "[fixed]" + tables + extra
+
+
+def tiny_smoke(tmp_path: Path, grace: int = 6) -> Path:
+    """The smoke study on 8 training and 8 eval images (one step a trial), with its heartbeat grace set."""
+    text = SMOKE_STUDY.read_text().replace("[fixed]\n", "[fixed]\nmax_train_images = 8\nmax_eval_images = 8\n")
+    return spec_file(tmp_path, text.replace("grace_period = 6", f"grace_period = {grace}"))
+
+
+def trial_runs(store: Path, parent: str) -> dict[int, object]:
+    """A study's trial runs under its parent run, by trial number."""
+    from colorgan import tracking
+
+    return {int(r.tags["colorgan.trial"]): r for r in tracking.child_runs(store, parent)}
