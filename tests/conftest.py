@@ -1,6 +1,6 @@
-"""Shared fixtures: small real image folders, an isolated MLflow store per test and a finished run written into
-one. Plain helpers that test files import live in helpers.py and layering.py (no test file imports another:
-test_layout.py checks that)."""
+"""Shared fixtures: small real image folders, an isolated MLflow store per test, a finished run written into one,
+and the web app on a free port. Plain helpers that test files import live in helpers.py, serve_helpers.py and
+layering.py (no test file imports another: test_layout.py checks that)."""
 
 from __future__ import annotations
 
@@ -189,3 +189,32 @@ def declared():
     from reports.declared import Declared
 
     return Declared(dataclasses.asdict(m) for m in metrics.QUALITY.values())
+
+
+@pytest.fixture(scope="module")
+def server(trained):
+    """The app around the trained model on a free port, started with the CLI's server settings (server_config)
+    but an upload limit of 2 MB and short read timeouts (FAST), so the limits are cheap to test. One per test module
+    that asks for it (test_server_gone.py's ``server`` is its own: a tracking server)."""
+    import threading
+
+    import uvicorn
+    from serve_helpers import FAST
+
+    from colorgan.serving.app import create_app
+    from colorgan.serving.limits import server_config
+    from colorgan.serving.references import load_colorizer
+
+    colorizer, _ = load_colorizer(trained.run_id, trained.root)
+    app = create_app(colorizer, f"runs:/{trained.run_id}", max_bytes=2 * 1024 * 1024, limits=FAST)
+    port = free_port()
+    srv = uvicorn.Server(server_config(app, "127.0.0.1", port, FAST, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 60
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.1)
+    assert srv.started, "the server did not start"
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=30)
