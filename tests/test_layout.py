@@ -1,5 +1,5 @@
 """The layout of the code, checked: docs/layout.md against the folders and modules that exist, section by section,
-the size of each file, and the imports that would tangle the layers (tracking reaching up; a cycle
+the size of each file (tests/ too), and the imports that would tangle the layers (tracking reaching up; a cycle
 inside a package; a test file importing another: what test files share lives in conftest.py or a helper module).
 
 docs/layout.md's module list is the code block of entries ``NAME.py`` or ``NAME/``: top-level folders at column 0,
@@ -170,6 +170,16 @@ def test_no_file_has_more_than_one_job_by_its_size():
         lines = len(path.read_text().splitlines())
         if lines > limit:
             over.append(f"{path.relative_to(ROOT)}: {lines} lines (at most {limit})")
+    assert not over, "\n".join(over)
+
+
+def test_no_test_file_tests_more_than_one_module_by_its_size():
+    over = []
+    for path in sorted((ROOT / "tests").glob("*.py")):
+        lines = len(path.read_text().splitlines())
+        if lines > MAX_LINES_TESTS:
+            over.append(f"{path.relative_to(ROOT)}: {lines} lines (at most {MAX_LINES_TESTS}): split it by what it "
+                        "tests")
     assert not over, "\n".join(over)
 
 
