@@ -146,7 +146,7 @@ def test_the_pixel_budget_bounds_work_in_flight_and_answers_busy():
 MEMORY_SERVER = """
 import sys
 import uvicorn
-from colorgan import networks
+from colorgan.model import networks
 from colorgan.serving.colorize import Colorizer
 from colorgan.serving.app import create_app
 from colorgan.serving.limits import Limits, server_config
