@@ -1,4 +1,6 @@
-"""Shared fixtures: small real image folders and an isolated MLflow store per test."""
+"""Shared fixtures: small real image folders, an isolated MLflow store per test, a finished run written into one,
+and the web app on a free port. Plain helpers that test files import live in helpers.py, serve_helpers.py and
+layering.py (no test file imports another: test_layout.py checks that)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+pytest.register_assert_rewrite("helpers")  # its asserts (check_shipped_figures) say what differed, as a test's do
 
 
 def write_colour_images(folder: Path, count: int, size: int = 48, seed: int = 0, classes=("a", "b")) -> list[Path]:
@@ -88,6 +92,30 @@ def store(tmp_path, monkeypatch, empty_mlflow_db) -> Path:
     return fresh_store(tmp_path / "project", empty_mlflow_db)
 
 
+def finished_run(client, experiment_id: str, name: str | None = None, *, params: dict | None = None,
+                 metrics=(), tags: dict | None = None, texts: dict | None = None, start_time: int | None = None) -> str:
+    """A FINISHED run written straight into a real store by the MLflow ``client`` (no training), as a test's
+    stand-in for one colorgan logged: ``params`` and ``tags`` as given (tag values as str), ``metrics`` as MLflow
+    ``Metric``s or ``{key: {step: value}}``, ``texts`` as text artifacts ``{path: text}``. Its run id."""
+    from mlflow.entities import Metric
+
+    run = client.create_run(experiment_id, run_name=name, start_time=start_time,
+                            tags={k: str(v) for k, v in (tags or {}).items()}).info.run_id
+    for key, value in (params or {}).items():
+        client.log_param(run, key, value)
+    if isinstance(metrics, dict):
+        now = int(time.time() * 1000)
+        metrics = [Metric(key, float(value), now, step) for key, steps in metrics.items()
+                   for step, value in steps.items()]
+    metrics = list(metrics)
+    for i in range(0, len(metrics), 500):  # MLflow takes at most 1000 metrics a batch
+        client.log_batch(run, metrics=metrics[i:i + 500])
+    for path, text in (texts or {}).items():
+        client.log_text(run, text, path)
+    client.set_terminated(run, "FINISHED")
+    return run
+
+
 @pytest.fixture
 def env(colour_folder, store, monkeypatch):
     """The tiny image folder as the data (COLORGAN_DATA) and the fresh store as the project root (COLORGAN_HOME),
@@ -161,3 +189,32 @@ def declared():
     from reports.declared import Declared
 
     return Declared(dataclasses.asdict(m) for m in metrics.QUALITY.values())
+
+
+@pytest.fixture(scope="module")
+def server(trained):
+    """The app around the trained model on a free port, started with the CLI's server settings (server_config)
+    but an upload limit of 2 MB and short read timeouts (FAST), so the limits are cheap to test. One per test module
+    that asks for it (test_server_gone.py's ``server`` is its own: a tracking server)."""
+    import threading
+
+    import uvicorn
+    from serve_helpers import FAST
+
+    from colorgan.serving.app import create_app
+    from colorgan.serving.limits import server_config
+    from colorgan.serving.references import load_colorizer
+
+    colorizer, _ = load_colorizer(trained.run_id, trained.root)
+    app = create_app(colorizer, f"runs:/{trained.run_id}", max_bytes=2 * 1024 * 1024, limits=FAST)
+    port = free_port()
+    srv = uvicorn.Server(server_config(app, "127.0.0.1", port, FAST, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 60
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.1)
+    assert srv.started, "the server did not start"
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=30)

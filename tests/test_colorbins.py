@@ -10,8 +10,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_confidence import batches, tiny_generator
-from test_train import smoke_config
+from helpers import batches, smoke_config, tiny_generator
 
 from colorgan import tracking
 from colorgan.base import config

@@ -9,34 +9,16 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_train import smoke_config
+from helpers import batches, smoke_config, tiny_generator
 
 from colorgan import tracking
 from colorgan.base import config
-from colorgan.data import color
-from colorgan.model import confidence, networks
+from colorgan.model import confidence
 from colorgan.release import shipping
 from colorgan.serving import model_folder, references
 from colorgan.training import train
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def tiny_generator(size: int = 32):
-    """An untrained U-Net that paints everything one strong colour (a*, b* < 0: blue-green), whatever the truth."""
-    generator = networks.unet(config.Config(image_size=size, dropout=0.0))
-    out = generator.get_layer("out_convT")
-    kernel, bias = out.get_weights()
-    out.set_weights([kernel * 0.0, bias * 0.0 - 0.6])
-    return generator
-
-
-def batches(n: int, size: int = 32, seed: int = 0) -> tf.data.Dataset:
-    """(L, ab) pairs whose a*b* the (untrained) generator cannot know: a random colour per image."""
-    rng = np.random.default_rng(seed)
-    rgb = np.clip(rng.uniform(0, 1, (n, 1, 1, 3)) + rng.normal(0, 0.02, (n, size, size, 3)), 0, 1)
-    pairs = color.encode(tf.constant(rgb, tf.float32), "lab")
-    return tf.data.Dataset.from_tensor_slices(pairs).batch(8)
 
 
 def test_head_leaves_the_generator_alone_and_learns_to_shrink_a_wrong_colour():

@@ -1,6 +1,7 @@
 """Trial n's values depend on the study's seed, n and the trials before n only (studies.draws, issue 33 point 6),
 drawn on real SQLite Optuna storages by the samplers a study file makes: whichever worker draws a trial, and
-whichever earlier trial ends first, the values are those one worker draws alone."""
+whichever earlier trial ends first, the values are those one worker draws alone. Then draws' parts on their own:
+one sampler per trial, the study cut at the trial, and the wait for the trials before it."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import math
 import threading
 from pathlib import Path
 
+import optuna
 import pytest
 
 from colorgan import studies
 from colorgan.base import paths
-from colorgan.studies import objective, storage
+from colorgan.studies import draws, objective, storage
 
 # ask() and tell() stand in for study.optimize here: the storage's heartbeats are not needed for the draws
 pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used:UserWarning")
@@ -87,3 +89,64 @@ def test_random_draws_never_wait_and_do_not_depend_on_the_worker(tmp_path):
     trials = [workers[i % 2].ask() for i in range(4)]  # all four running at once, on alternate workers
     drawn = [_drawn(t, spec) for t in reversed(trials)]  # drawn last first
     assert drawn[::-1] == expected
+
+
+# --- colorgan.studies.draws itself, on in-memory Optuna studies ------------------------------------------------------
+
+def _ask_and_tell(study, n: int, low: float = 0.0, high: float = 1.0) -> list[float]:
+    values = []
+    for _ in range(n):
+        trial = study.ask()
+        values.append(trial.suggest_float("x", low, high))
+        study.tell(trial, values[-1])
+    return values
+
+
+def test_each_trial_is_drawn_by_its_own_sampler_and_waits_only_from_reads_from():
+    made, waited = [], []
+
+    def for_trial(number):
+        made.append(number)
+        return optuna.samplers.RandomSampler(seed=number)
+
+    study = optuna.create_study(sampler=draws.InOrder(for_trial, 2, lambda study, n: waited.append(n)))
+    drawn = _ask_and_tell(study, 4)
+    assert made == [0, 1, 2, 3] and waited == [2, 3]  # one sampler and, from trial 2 on, one wait per trial
+    alone = [_ask_and_tell(optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=n)), 1)[0] for n in range(4)]
+    assert drawn == alone  # trial n's value is seed n's first draw, whatever came before
+    never = optuna.create_study(sampler=draws.InOrder(for_trial, None, lambda study, n: waited.append(n)))
+    _ask_and_tell(never, 3)
+    assert waited == [2, 3]  # reads_from None: a draw that reads no results never waits
+
+
+def test_a_draw_sees_only_the_trials_numbered_below_it():
+    study = optuna.create_study()
+    _ask_and_tell(study, 3)
+    running = study.ask()  # trial 3, still running
+    before = draws.Before(study, 2)
+    assert [t.number for t in before.trials] == [0, 1]
+    assert [t.number for t in before.get_trials(states=(optuna.trial.TrialState.RUNNING,))] == []
+    assert [t.number for t in draws.Before(study, 5)._get_trials(deepcopy=False)] == [0, 1, 2, 3]
+    assert before.directions == study.directions  # anything else is the study's own
+    before.trials[0].params["x"] = -1.0  # a copy, as Optuna's own get_trials gives
+    assert before.trials[0].params["x"] != -1.0
+    study.tell(running, 0.5)
+
+
+def test_the_wait_returns_once_every_earlier_trial_has_finished():
+    study = optuna.create_study()
+    _ask_and_tell(study, 1)
+    first_running, second_running = study.ask(), study.ask()  # trials 1 and 2
+    looks = []
+    wait = draws.until_earlier_finished(0.05, lambda: looks.append(1))
+    wait(study, 1)  # trial 0 has finished: no wait
+    waiting = threading.Thread(target=wait, args=(study, 3))
+    waiting.start()
+    waiting.join(0.5)
+    assert waiting.is_alive() and len(looks) > 2  # trials 1 and 2 still run; it looks again and again
+    study.tell(first_running, state=optuna.trial.TrialState.PRUNED)
+    waiting.join(0.5)
+    assert waiting.is_alive()
+    study.tell(second_running, state=optuna.trial.TrialState.FAIL)  # a failed trial has finished too
+    waiting.join(5)
+    assert not waiting.is_alive()

@@ -5,7 +5,7 @@ against a real temporary MLflow store, and an evaluation of a folder whose name 
 from __future__ import annotations
 
 import pytest
-from conftest import write_colour_images
+from conftest import finished_run, write_colour_images
 
 from colorgan import tracking
 from colorgan.evaluation import evaluate
@@ -20,8 +20,7 @@ def tagged(store):
     client = tracking.store.connect(store)
     exp = tracking.experiment_id("find", store)
     runs = {value: client.create_run(exp, tags={"k": value, "role": "x"}).info.run_id for value in AWKWARD}
-    twin = client.create_run(exp, tags={"k": "it's", "role": "x"}, start_time=2**41).info.run_id
-    client.set_terminated(twin, "FINISHED")
+    twin = finished_run(client, exp, tags={"k": "it's", "role": "x"}, start_time=2**41)
     return client, exp, runs, twin
 
 

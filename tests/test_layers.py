@@ -1,6 +1,6 @@
 """The import rules of the code, checked on every import statement (ast: indented, relative and lazy ones too).
 
-- colorgan's folders are layered (LAYERS): a module never imports one of a higher folder;
+- colorgan's folders are layered (LAYERS, in tests/layering.py): a module never imports one of a higher folder;
 - MLflow is imported only in colorgan/tracking/ and reports/; Optuna only in colorgan/studies and reports/,
   and studies' spec (reading study files) reaches no Optuna, even through the colorgan modules it imports;
 - reports/ never imports colorgan: it reads only what colorgan logged.
@@ -12,63 +12,18 @@ exist is fine.
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
+from layering import LAYER, TOP, imports, module_name
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The folders of colorgan/, lowest first: a module may import from its own folder and the folders below it, never
-# from one above. Each folder's __init__ docstring says its job (docs/layout.md is checked against them).
-LAYERS: tuple[tuple[str, ...], ...] = (
-    ("base",),  # the typed config, paths, the machine, the terminal, liveness, free disk
-    ("data",),  # pixels and files: colour spaces, decoding, samples, the data set as tf.data
-    ("scoring",),  # the quality figures, the critic's skill, the baselines, the sample grids
-    ("model",),  # the networks, the losses, the GAN, the heads on a trained generator
-    ("tracking",),  # the MLflow adapter
-    ("serving",),  # a trained model in use: the shipped folder, model references, colorizing, the pyfunc, the web app
-    ("evaluation",),  # a model or baseline scored on a split or a folder
-    ("training",),  # one run and what it needs; runs trained once
-    ("release",),  # publishing to the registry and shipping into the repository
-    ("studies",),  # Optuna on top of training
-    ("__main__", "__init__", "bench"),  # entry points: the CLI, the package face, the benchmarks
-)
-TOP = ("__main__", "__init__")  # the only modules directly in colorgan/
-LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}
 ONLY_IN = {  # a third-party package -> the only places that may import it
     "mlflow": ("colorgan.tracking", "reports"),
     "optuna": ("colorgan.studies", "reports"),
 }
 OPTUNA_FREE = ("colorgan.studies.spec",)  # modules that must not reach Optuna, directly or through colorgan
-
-
-def module_name(path: Path, root: Path) -> str:
-    parts = list(path.relative_to(root).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def imports(path: Path, root: Path) -> list[tuple[int, str, str]]:
-    """(line, imported module, the statement) of every import in a file; relative ones made absolute, and each
-    name of ``from package import name`` taken as the module ``package.name`` (it may be one)."""
-    source = path.read_text()
-    package = module_name(path, root).split(".")
-    if path.name != "__init__.py":
-        package = package[:-1]
-    out = []
-    for node in ast.walk(ast.parse(source, str(path))):
-        if not isinstance(node, ast.Import | ast.ImportFrom):
-            continue
-        text = " ".join(ast.get_source_segment(source, node).split())
-        if isinstance(node, ast.Import):
-            out.extend((node.lineno, alias.name, text) for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                base = ".".join([*package[:len(package) - node.level + 1], *filter(None, [base])])
-            out.append((node.lineno, base, text))
-            out.extend((node.lineno, f"{base}.{alias.name}", text) for alias in node.names if alias.name != "*")
-    return out
 
 
 def folder(module: str) -> str:
@@ -109,7 +64,7 @@ def violations(root: Path) -> list[str]:
                 continue
             mine, theirs = folder(module), folder(imported)
             if mine not in LAYER:
-                found.append(f"{path.relative_to(root)}: colorgan/{mine} is no folder of LAYERS ({__name__})")
+                found.append(f"{path.relative_to(root)}: colorgan/{mine} is no folder of LAYERS (tests/layering.py)")
             elif LAYER.get(theirs, -1) > LAYER[mine]:
                 found.append(f"{where}: {mine} (layer {LAYER[mine]}) imports {theirs}, "
                              f"a higher layer ({LAYER[theirs]})")
@@ -144,7 +99,7 @@ def test_the_code_keeps_its_layers():
 
 def test_every_colorgan_folder_has_a_layer():
     missing = {folder(m) for m in _files(ROOT) if m.startswith("colorgan.")} - set(LAYER)
-    assert not missing, f"add these colorgan folders to LAYERS in tests/test_layers.py: {sorted(missing)}"
+    assert not missing, f"add these colorgan folders to LAYERS in tests/layering.py: {sorted(missing)}"
 
 
 def _write(root: Path, rel: str, text: str) -> None:

@@ -1,5 +1,6 @@
 """The layout of the code, checked: docs/layout.md against the folders and modules that exist, section by section,
-the size of each file, and the imports that would tangle the layers (tracking reaching up; a cycle inside a package).
+the size of each file (tests/ too), and the imports that would tangle the layers (tracking reaching up; a cycle
+inside a package; a test file importing another: what test files share lives in conftest.py or a helper module).
 
 docs/layout.md's module list is the code block of entries ``NAME.py`` or ``NAME/``: top-level folders at column 0,
 their modules and folders at column 2, a folder's modules at column 4; each entry followed by its one job,
@@ -12,7 +13,7 @@ import ast
 import re
 from pathlib import Path
 
-from test_layers import LAYER, LAYERS, imports, module_name
+from layering import LAYER, LAYERS, imports, module_name
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYOUT = ROOT / "docs" / "layout.md"
@@ -170,6 +171,44 @@ def test_no_file_has_more_than_one_job_by_its_size():
         if lines > limit:
             over.append(f"{path.relative_to(ROOT)}: {lines} lines (at most {limit})")
     assert not over, "\n".join(over)
+
+
+def test_no_test_file_tests_more_than_one_module_by_its_size():
+    over = []
+    for path in sorted((ROOT / "tests").glob("*.py")):
+        lines = len(path.read_text().splitlines())
+        if lines > MAX_LINES_TESTS:
+            over.append(f"{path.relative_to(ROOT)}: {lines} lines (at most {MAX_LINES_TESTS}): split it by what it "
+                        "tests")
+    assert not over, "\n".join(over)
+
+
+def imports_between_test_files(folder: Path) -> list[str]:
+    """Every import of a test module (``test_*``) in a Python file of ``folder``, lazy ones too: what two test
+    files share belongs in conftest.py (fixtures) or a helper module (helpers.py, layering.py...), so that a test
+    file is never run, or its fixtures defined twice, by importing it."""
+    tests = {p.stem for p in folder.glob("test_*.py")}
+    return [f"{path.relative_to(folder.parent)}:{line}: `{text}`" for path in sorted(folder.glob("*.py"))
+            for line, module, text in imports(path, folder.parent)
+            if module.split(".")[0] in tests and "." not in module]
+
+
+def test_no_test_file_imports_another():
+    found = imports_between_test_files(ROOT / "tests")
+    assert not found, "a test file imports another (move what they share to conftest.py or tests/helpers.py):\n" + \
+        "\n".join(found)
+
+
+def test_the_check_finds_a_test_file_imported_at_the_top_or_inside_a_function(tmp_path):
+    folder = tmp_path / "tests"
+    folder.mkdir()
+    (folder / "helpers.py").write_text("def smoke_config(): ...\n")
+    (folder / "test_b.py").write_text("from helpers import smoke_config\n\nLAYERS = ()\n")
+    (folder / "test_a.py").write_text("import pytest\nfrom conftest import photo\nfrom helpers import smoke_config\n")
+    assert imports_between_test_files(folder) == []
+    (folder / "test_a.py").write_text("from test_b import LAYERS\n\n\ndef f():\n    import test_b as b\n")
+    assert imports_between_test_files(folder) == ["tests/test_a.py:1: `from test_b import LAYERS`",
+                                                       "tests/test_a.py:5: `import test_b as b`"]
 
 
 def _modules() -> dict[str, Path]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_train import smoke_config
+from helpers import smoke_config
 
 from colorgan import tracking
 from colorgan.base import config

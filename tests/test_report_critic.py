@@ -11,7 +11,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from conftest import fresh_store
+from conftest import finished_run, fresh_store
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
@@ -49,16 +49,11 @@ def _metrics(n: int, critic_logged: bool) -> list[Metric]:
 
 def _run(client: MlflowClient, exp: str, name: str, n: int, verdict: str | None, critic_logged: bool = True) -> str:
     """A FINISHED run with synthetic metrics and, when ``verdict``, the colorgan.scoring.critic tag colorgan sets."""
-    run = client.create_run(exp, run_name=name).info.run_id
-    for key, value in {"curve_points": POINTS, "curve_eval_images": 32, "n_eval": 40, "lr_g": 1e-3 * (n + 1)}.items():
-        client.log_param(run, key, value)
-    client.log_batch(run, metrics=_metrics(n, critic_logged))
-    if verdict:
-        client.set_tag(run, critic.VERDICT_TAG, f"{verdict}: critic AUC ... on held-out photos")
+    tags = {critic.VERDICT_TAG: f"{verdict}: critic AUC ... on held-out photos"} if verdict else {}
     if n == 0 and critic_logged:
-        client.set_tag(run, critic.PRETRAIN_TAG, "critic pre-trained: 40 steps, held-out AUC 0.700")
-    client.set_terminated(run, "FINISHED")
-    return run
+        tags[critic.PRETRAIN_TAG] = "critic pre-trained: 40 steps, held-out AUC 0.700"
+    return finished_run(client, exp, name, tags=tags, metrics=_metrics(n, critic_logged),
+                        params={"curve_points": POINTS, "curve_eval_images": 32, "n_eval": 40, "lr_g": 1e-3 * (n + 1)})
 
 
 def _study(client: MlflowClient, root, exp: str, name: str, trials: list[tuple[str | None, dict]]) -> None:

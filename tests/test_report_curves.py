@@ -11,6 +11,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from conftest import finished_run
 from matplotlib.colors import LogNorm
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
@@ -153,18 +154,13 @@ def test_curve_figures_are_drawn_by_default_for_studies_and_run_sets():
 def _log(client: MlflowClient, exp: str, name: str, curves: bool = True, epochs: int = EPOCHS,
          lr_g: float = 1e-3) -> str:
     """A FINISHED run named ``name`` with per-epoch metrics and, if ``curves``, curve points as colorgan logs them."""
-    run = client.create_run(exp, run_name=name).info.run_id
-    for key, value in {"lr_g": lr_g, "curve_points": POINTS, "curve_eval_images": 64, "n_eval": 100}.items():
-        client.log_param(run, key, value)
     now = int(time.time() * 1000)
     metrics = [Metric(k, v, now, s) for e in range(1, epochs + 1) for k, v, s in
                (("train/g_total", 1.0 / e, e), ("phase", 1.0, e))]
     if curves:
         metrics += [Metric(m, v, now, s) for _, m, s, v in _points(name, epochs=epochs, scale=lr_g * 1e3)]
-    for i in range(0, len(metrics), 500):
-        client.log_batch(run, metrics=metrics[i:i + 500])
-    client.set_terminated(run, "FINISHED")
-    return run
+    return finished_run(client, exp, name, metrics=metrics,
+                        params={"lr_g": lr_g, "curve_points": POINTS, "curve_eval_images": 64, "n_eval": 100})
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,10 @@ import optuna
 import pandas as pd
 import pytest
 from conftest import write_colour_images
+from helpers import smoke_config
+from layering import imports
 from mlflow.tracking import MlflowClient
 from PIL import Image
-from test_layers import imports
-from test_train import smoke_config
 
 from colorgan import studies
 from colorgan.evaluation import evaluate

@@ -6,15 +6,13 @@ import json
 
 import numpy as np
 import pytest
+from helpers import FLOAT16_ATOL, FLOAT16_RTOL
 
 from colorgan.base import config
 from colorgan.model import networks
 from colorgan.serving import model_folder, references
 from colorgan.tracking.models import ModelRefError
 from colorgan.training import warmstart
-
-FLOAT16_RTOL = 2.0**-11  # float16 keeps 11 significant bits
-FLOAT16_ATOL = 1e-7  # weights below float16's normal range (6e-5) are stored as subnormals
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from test_shipped import FLOAT16_ATOL, FLOAT16_RTOL
-from test_shipped_model import check_shipped_figures
+from helpers import FLOAT16_ATOL, FLOAT16_RTOL, check_shipped_figures
 
 from colorgan.__main__ import main
 from colorgan.evaluation import evaluate

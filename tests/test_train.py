@@ -8,20 +8,16 @@ import keras
 import mlflow
 import numpy as np
 import pytest
+from helpers import smoke_config
 from mlflow.tracking import MlflowClient
 
 from colorgan import tracking
-from colorgan.base import config, hardware
+from colorgan.base import hardware
 from colorgan.model import gan
 from colorgan.training import curves, epoch, resume, reuse, train
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
-
-
-def smoke_config(data_dir: Path, *extra: str) -> config.Config:
-    return config.load(ROOT / "experiments" / "smoke.toml",
-                       [f"data_dir={data_dir}", "eval_fraction=0.2", "test_fraction=0.1", *extra])
 
 
 def _history(client: MlflowClient, run_id: str, key: str) -> list[int]:

@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from conftest import finished_run, free_port
 
 from colorgan import studies, tracking
 from colorgan.studies import runner
@@ -31,14 +31,15 @@ def study_store(env):
     params and the experiment's runs view) and three nested trial runs, the last pruned."""
     spec = studies.load_spec(ROOT / "studies" / "smoke.toml")
     _, parent = runner.prepare(spec, None, env)
+    client, experiment = tracking.store.connect(env), tracking.experiment_id("study-smoke", env)
     for number, psnr in PSNR.items():
         state = "PRUNED" if number == 2 else "COMPLETE"
-        with tracking.open_run(env, "study-smoke", f"trial-{number}", parent_run_id=parent,
-                               tags={"colorgan.trial": number, "colorgan.trial_state": state}) as run:
-            run.log_params({"lr_g": 10.0 ** -(number + 2), **tracking.gray_params({"psnr": 12.5, "ssim": 0.4})})
-            run.log_metrics({"eval/psnr": psnr - 0.5, "eval/psnr_gain": psnr - 13.0}, step=1)
-            run.log_metrics({"eval/psnr": psnr, "eval/psnr_gain": psnr - 12.5}, step=2)
-        studyruns.name_trial_run(env, run.run_id, f"trial-{number}", state)
+        run = finished_run(client, experiment, f"trial-{number}",
+                           tags={"mlflow.parentRunId": parent, "colorgan.trial": number, "colorgan.trial_state": state},
+                           params={"lr_g": 10.0 ** -(number + 2), **tracking.gray_params({"psnr": 12.5, "ssim": 0.4})},
+                           metrics={"eval/psnr": {1: psnr - 0.5, 2: psnr},
+                                    "eval/psnr_gain": {1: psnr - 13.0, 2: psnr - 12.5}})
+        studyruns.name_trial_run(env, run, f"trial-{number}", state)
     return env
 
 
