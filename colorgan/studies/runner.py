@@ -22,7 +22,6 @@ from colorgan.studies import pareto as pareto_mod
 from colorgan.studies import summaries
 from colorgan.studies.comparisons import COMPARISONS_ARTIFACT, comparisons
 from colorgan.studies.pretrain import pretrain
-from colorgan.studies.printout import study_answer
 from colorgan.studies.spec import StudyError, StudySpec
 from colorgan.studies.storage import PARENT_ATTR, PRETRAIN_ATTR, open_study, parent_run_id, storage_url
 from colorgan.studies.trial_loop import run_budget, update_parent
@@ -117,7 +116,7 @@ def _finish(spec: StudySpec, url: str, parent: str, root: Path) -> optuna.Study:
     """The parent run's description, tables and comparisons once the budget is met; the parent ends FINISHED."""
     study = open_study(spec, url)
     close_dead_runs(study, root)
-    found = study_answer(study, spec, root)
+    found = answer_mod.study_answer(study, spec, root)
     update_parent(study, spec, parent, root, found)
     trials = summaries.table(study, spec, studyruns.gray_by_run(root, parent))
     tracking.log_table(root, parent, trials.to_csv(index=False), "trials.csv")
