@@ -30,7 +30,7 @@ KINDS = ("RUN_ID", "runs:/RUN_ID", "models:/NAME/VERSION", "models:/NAME@ALIAS",
          "a shipped-model folder")
 FORMS = ", ".join(KINDS)
 RUN_ID = re.compile(r"[0-9a-f]{32}")  # MLflow's run ids: uuid4().hex
-StudyRun = Callable[[str], str]  # a study's name -> its best trial's run id (colorgan.studies.best_run_id)
+StudyRun = Callable[[str], str]  # a study's name -> its best trial's run id (colorgan.studies.lookup.best_run_id)
 
 
 class ModelRefError(models.ModelRefError):

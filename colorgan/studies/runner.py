@@ -1,5 +1,5 @@
 """Running a study: prepared once (the Optuna study, its one MLflow parent run, the shared warm start), its
-workers run until the budget is met, then the parent run's tables; and a study's best run for model references.
+workers run until the budget is met, then the parent run's tables (a study's best run: ``lookup``).
 
 Every trial is one ``train.run_training`` (so one nested MLflow run with the core's full per-epoch logging) under one
 parent run per study, whose id the study keeps as a user attribute (``storage.PARENT_ATTR``).
@@ -18,7 +18,6 @@ from colorgan.model import gan
 from colorgan.scoring import metrics
 from colorgan.studies import answer as answer_mod
 from colorgan.studies import lock as lock_mod
-from colorgan.studies import pareto as pareto_mod
 from colorgan.studies import summaries
 from colorgan.studies.comparisons import COMPARISONS_ARTIFACT, comparisons
 from colorgan.studies.pretrain import pretrain
@@ -154,33 +153,3 @@ def _check_trial_count(spec: StudySpec, study: optuna.Study, parent: str, root: 
                          f"trial {max(numbers)}) but the study storage {url.split('@')[-1]} holds {have}: it was "
                          "emptied or replaced; restore it from a backup, or start over under a new study name (a copy "
                          "of the study file)")
-
-
-def best_run_id(name: str, storage: str | None = None, root: Path | None = None) -> str:
-    """The MLflow run of a study's best COMPLETE trial (for ``study:NAME`` model references and ``publish``).
-
-    For a two-objective study, the trial its [recommend] rule picked, else the Pareto-optimal trial with the best
-    first objective.
-    """
-    url = storage_url(storage, root or paths.repo_root())
-    try:
-        study = optuna.load_study(study_name=name, storage=url)
-    except KeyError as exc:
-        raise StudyError(f"no study named {name!r} in {url.split('@')[-1]}") from exc
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    if not complete:
-        raise StudyError(f"study {name!r} has no completed trial yet")
-    if len(study.directions) > 1:
-        sign = 1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1
-        best = max(study.best_trials, key=lambda t: sign * t.values[0])
-        parent = parent_run_id(study)
-        picked = tracking.run_data(root or paths.repo_root(), parent).tags.get(pareto_mod.PICK_TAG, "") \
-            if parent else ""
-        if picked.isdigit():  # the study file's [recommend] rule chose one
-            best = next((t for t in complete if t.number == int(picked)), best)
-    else:
-        best = study.best_trial
-    run_id = studyruns.trial_run_id(best.user_attrs)
-    if not run_id:
-        raise StudyError(f"study {name!r}: best trial {best.number} has no MLflow run recorded")
-    return run_id
