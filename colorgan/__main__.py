@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     from colorgan.base import terminal
-    from colorgan.base.config import exit_code
+    from colorgan.base.errors import exit_code
 
     verbose = getattr(args, "verbose", False)
     terminal.setup(verbose)  # before anything imports TensorFlow

@@ -21,7 +21,7 @@ import tensorflow as tf
 from PIL import Image
 
 from colorgan.base import diskspace
-from colorgan.base.config import UsageError
+from colorgan.base.errors import UsageError
 from colorgan.data import color, images
 from colorgan.data.images import BadImage
 

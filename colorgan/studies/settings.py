@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import math
 
-from colorgan.base import config as config_mod
+from colorgan.base.errors import UsageError
 
 SAMPLERS = ("tpe", "random", "grid", "nsga2")
 PRUNERS = ("median", "hyperband", "successive_halving", "threshold", "none")
 
 
-class StudyError(config_mod.UsageError):
+class StudyError(UsageError):
     """A study file that cannot run: the message names the problem."""
 
 

@@ -16,11 +16,12 @@ from mlflow.tracking import MlflowClient
 
 from colorgan.base import config as config_mod
 from colorgan.base import paths
+from colorgan.base.errors import UsageError
 from colorgan.tracking.runs import resolved_config
 from colorgan.tracking.store import connect
 
 
-class ModelRefError(config_mod.UsageError):
+class ModelRefError(UsageError):
     """A model reference that names nothing usable; the message says why."""
 
 
