@@ -25,6 +25,7 @@ import uvicorn
 from conftest import free_port, huge_png_header, photo
 from PIL import Image
 
+from colorgan.bench.serve_probe import memory
 from colorgan.data import color
 from colorgan.serving import limits as limits_mod
 from colorgan.serving.app import content_disposition, create_app
@@ -268,7 +269,7 @@ def test_the_pixel_budget_bounds_work_in_flight_and_answers_busy():
 MEMORY_SERVER = """
 import sys
 import uvicorn
-from colorgan import networks
+from colorgan.model import networks
 from colorgan.serving.colorize import Colorizer
 from colorgan.serving.app import create_app
 from colorgan.serving.limits import Limits, server_config
@@ -278,17 +279,6 @@ uvicorn.Server(server_config(app, "127.0.0.1", int(sys.argv[1]), limits, log_lev
 """
 MEMORY_CEILING = 1.0 * 2**30  # docs/serving.md: peak resident memory above the idle server's, 49 MP photos at once
 GB = 2**30
-
-
-def _memory(pid: int) -> dict[str, int]:
-    """VmRSS (now) and VmHWM (the peak so far) of a process, in bytes (/proc; psutil is not a dependency)."""
-    fields = {}
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                fields[key] = int(value.split()[0]) * 1024
-    return fields
 
 
 def test_several_49_megapixel_photos_at_once_stay_under_the_memory_ceiling(tmp_path):
@@ -315,12 +305,12 @@ def test_several_49_megapixel_photos_at_once_stay_under_the_memory_ceiling(tmp_p
             except requests.ConnectionError:
                 time.sleep(0.3)
         assert post(url, encode(photo(64, 64, gray=True))).status_code == 200  # warm-up: the graphs are traced
-        idle = _memory(proc.pid)["VmRSS"]
+        idle = memory(proc.pid)["VmRSS"]
         over = []
 
         def watchdog():  # a server far over the ceiling is stopped before it can take the machine's memory
             while not done.wait(0.05):
-                rss = _memory(proc.pid)["VmRSS"]
+                rss = memory(proc.pid)["VmRSS"]
                 if rss > idle + 2 * MEMORY_CEILING:
                     over.append(rss)
                     proc.kill()
@@ -340,9 +330,9 @@ def test_several_49_megapixel_photos_at_once_stay_under_the_memory_ceiling(tmp_p
         seconds = time.monotonic() - started
         done.set()
         assert not over, f"the server's memory went {over[0] / GB - idle / GB:.1f} GB over its idle size: stopped"
-        peak = _memory(proc.pid)["VmHWM"]
+        peak = memory(proc.pid)["VmHWM"]
         time.sleep(1.0)
-        after = _memory(proc.pid)["VmRSS"]
+        after = memory(proc.pid)["VmRSS"]
         print(f"3 x 49 MP at once: {seconds:.1f} s, statuses {[r.status_code for r in replies]}; resident memory "
               f"idle {idle / GB:.2f} GB, peak {peak / GB:.2f} GB, after {after / GB:.2f} GB")
         statuses = [r.status_code for r in replies]
