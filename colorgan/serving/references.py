@@ -33,8 +33,9 @@ RUN_ID = re.compile(r"[0-9a-f]{32}")  # MLflow's run ids: uuid4().hex
 StudyRun = Callable[[str], str]  # a study's name -> its best trial's run id (colorgan.studies.lookup.best_run_id)
 
 
-class ModelRefError(models.ModelRefError):
-    """A reference that parses to no kind, or names nothing in the store; one line listing the kinds."""
+class ModelRefError(models.LoggedModelError):
+    """A reference that parses to no kind, or names nothing in the store; one line listing the kinds (a
+    LoggedModelError, as what it names in MLflow may be)."""
 
 
 @dataclass(frozen=True)
