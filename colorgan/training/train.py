@@ -40,7 +40,7 @@ def configure_threads(threads: int) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
 
 
-def per_image_table(files, per_image: dict[str, np.ndarray]) -> str:
+def per_image_csv(files, per_image: dict[str, np.ndarray]) -> str:
     """The eval split's per-image scores as CSV (file, then metrics.PAIRED's scores): what a study's paired
     comparisons of its trials read, image by image."""
     names = [name for name, _ in metrics.PAIRED]
@@ -159,7 +159,7 @@ def run_training(cfg: Config, config_path: Path | None = None, resume_run_id: st
             print(f"stopped: {why}", flush=True)
         judge_the_game(tracker, epochs.last, announce=epoch_lines)  # nothing to judge without a GAN epoch
         if epochs.per_image:
-            tracker.log_text(per_image_table(bundle.eval_files, epochs.per_image), PER_IMAGE_ARTIFACT)
+            tracker.log_text(per_image_csv(bundle.eval_files, epochs.per_image), PER_IMAGE_ARTIFACT)
         last_step, generator = epochs.step or initial_epoch, model.inference_generator
         if cfg.confidence_epochs and not spend.exhausted:  # after the last epoch: a resumed run fits it again
             generator = confidence.train_head(generator, cfg, bundle.train, bundle.eval, tracker, last_step,
