@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from test_shipped import FLOAT16_ATOL, FLOAT16_RTOL
+from test_model_folder import FLOAT16_ATOL, FLOAT16_RTOL
 from test_shipped_model import check_shipped_figures
 
 from colorgan.__main__ import main
