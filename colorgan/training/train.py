@@ -18,9 +18,9 @@ from colorgan.data import color, datasets
 from colorgan.model import colorbins, confidence, gan, losses
 from colorgan.scoring import critic, metrics
 from colorgan.serving import references
-from colorgan.training import budget, curves, epoch, fullstore, resume, reuse, schedule, warmstart
+from colorgan.training import budget, curves, epoch, fullstore, process_cache, resume, schedule, warmstart
 from colorgan.training.epoch import NonFiniteLoss
-from colorgan.training.reuse import SAME_EVERY_RUN
+from colorgan.training.process_cache import SAME_EVERY_RUN
 
 PRECISION_TAG = "colorgan.precision_reason"  # why the run trained in precision_resolved (auto: the hardware)
 PER_IMAGE_ARTIFACT = "eval/per_image.csv"  # the last epoch's per-image eval scores (paired comparisons read them)
@@ -102,11 +102,12 @@ def run_training(cfg: Config, config_path: Path | None = None, resume_run_id: st
         print(f"precision: {precision} ({why})", flush=True)
     keras.utils.set_random_seed(cfg.seed)
     bundle = datasets.load(cfg, root)
-    prior = SAME_EVERY_RUN.get(("prior", *reuse.memo_key(cfg, bundle), cfg.max_train_images, cfg.recon_weighting,
-                                cfg.rebalance_bins, cfg.rebalance_mix), lambda: rebalance_prior(cfg, root))
-    model = reuse.REUSABLE_MODEL.get(cfg, prior[1] if prior else None)
+    prior = SAME_EVERY_RUN.get(("prior", *process_cache.memo_key(cfg, bundle), cfg.max_train_images,
+                                cfg.recon_weighting, cfg.rebalance_bins, cfg.rebalance_mix),
+                               lambda: rebalance_prior(cfg, root))
+    model = process_cache.REUSABLE_MODEL.get(cfg, prior[1] if prior else None)
     checkpoint = resume.checkpoint_of(model)
-    gray = dict(SAME_EVERY_RUN.get(("gray", *reuse.memo_key(cfg, bundle), bundle.eval_files),
+    gray = dict(SAME_EVERY_RUN.get(("gray", *process_cache.memo_key(cfg, bundle), bundle.eval_files),
                                    lambda: gray_baseline(bundle.eval, cfg.color_space)))
     # init_from, before the run exists (a bad source fails first); study_run finds study:NAME (the CLI's)
     lineage = warmstart.apply(model, cfg, root, study_run, resume_run_id, announce=epoch_lines)
@@ -250,7 +251,7 @@ def curve_points(cfg: Config, bundle: datasets.DataBundle, steps_per_epoch: int,
     if not cfg.curve_points:
         return []
     subset = curves.take_images(bundle.eval, cfg.curve_eval_images, cfg.batch_size)
-    key = ("gray", *reuse.memo_key(cfg, bundle), bundle.eval_files[:cfg.curve_eval_images])
+    key = ("gray", *process_cache.memo_key(cfg, bundle), bundle.eval_files[:cfg.curve_eval_images])
     gray = dict(SAME_EVERY_RUN.get(key, lambda: gray_baseline(subset, cfg.color_space)))
     return [curves.CurvePoints(steps_per_epoch, cfg.curve_points, subset, epoch.evaluate_split, gray,
                                tracker.log_metrics, logged, run_cpu)]
