@@ -60,13 +60,15 @@ GOOD = '[search.lr_g]\ntype = "float"\nlow = 1e-4\nhigh = 1e-2\nlog = true\n'
     ('[budget]\ntimeout_minutes = "1h"\n' + GOOD, "budget.timeout_minutes: must be a finite number, got '1h'"),
     ('[budget]\ntimeout_minutes = nan\n' + GOOD, "budget.timeout_minutes: must be a finite number, got nan"),
     ('[budget]\nminutes = 5\n' + GOOD, r"budget: unknown setting\(s\) minutes"),
-    ('[runner]\nheartbeat_interval = "2"\n' + GOOD, "runner.heartbeat_interval: must be a whole number, got '2'"),
-    ('[runner]\ngrace_period = 6.5\n' + GOOD, "runner.grace_period: must be a whole number, got 6.5"),
-    ('[runner]\nmax_retry = -1\n' + GOOD, "runner.max_retry: must be at least 0, got -1"),
-    ('[runner]\nmax_retry = true\n' + GOOD, "runner.max_retry: must be a whole number, got True"),
-    ('[runner]\nheartbeat_interval = 10\ngrace_period = 5\n' + GOOD, r"runner.grace_period \(5 s\) must be longer"),
-    ('[runner]\nheartbeats = 2\n' + GOOD, r"runner: unknown setting\(s\) heartbeats"),
-    ('runner = 3\n' + GOOD, "runner: must be a table"),
+    ('[trials]\nheartbeat_interval = "2"\n' + GOOD, "trials.heartbeat_interval: must be a whole number, got '2'"),
+    ('[trials]\ngrace_period = 6.5\n' + GOOD, "trials.grace_period: must be a whole number, got 6.5"),
+    ('[trials]\nmax_retry = -1\n' + GOOD, "trials.max_retry: must be at least 0, got -1"),
+    ('[trials]\nmax_retry = true\n' + GOOD, "trials.max_retry: must be a whole number, got True"),
+    ('[trials]\nheartbeat_interval = 10\ngrace_period = 5\n' + GOOD, r"trials.grace_period \(5 s\) must be longer"),
+    ('[trials]\nheartbeats = 2\n' + GOOD, r"trials: unknown setting\(s\) heartbeats"),
+    ('trials = 3\n' + GOOD, "trials: must be a table"),
+    ('[runner]\nmax_retry = 1\n' + GOOD, r"the \[runner\] table is now called \[trials\] \(the same settings\): "
+                                          "rename it"),
     ('sampler = "tpe"\n' + GOOD, "sampler: must be a table"),
     ('[sampler]\nname = "tpe"\nseed = "zero"\n' + GOOD, r"sampler \(tpe\).seed: must be a whole number"),
     ('[sampler]\nname = 3\n' + GOOD, "sampler: 3 is not one of"),
@@ -300,7 +302,7 @@ def test_killed_worker_trial_is_failed_retried_and_its_run_closed(env):
     assert dead.state == State.RUNNING
     dead_run = dead.user_attrs["run_id"]
     assert tracking.run_status(env, dead_run) == "RUNNING"
-    time.sleep(spec.runner["grace_period"] + 1)
+    time.sleep(spec.trial_settings["grace_period"] + 1)
 
     study = runner.run_study(spec, trials=1, epochs=1, root=env)
     first, retry = study.trials
