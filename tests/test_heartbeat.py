@@ -61,7 +61,8 @@ def test_beating_beats_at_once_then_every_interval_and_stops_with_the_block():
 HOLDER = """
 import sys, time
 from pathlib import Path
-from colorgan import heartbeat, tracking
+from colorgan import tracking
+from colorgan.base import heartbeat
 interval, grace = float(sys.argv[2]), float(sys.argv[3])
 with tracking.open_run(Path(sys.argv[1]), "holders", "holder", heartbeat=heartbeat.Settings(interval, grace)) as run:
     print(run.run_id, flush=True)
