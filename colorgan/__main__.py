@@ -35,13 +35,15 @@ def _train(args: argparse.Namespace) -> int:
 def _study(args: argparse.Namespace) -> int:
     from colorgan import studies
     from colorgan.base import paths
-    from colorgan.studies import printout, runner, storage
+    from colorgan.studies import printout, storage
 
     spec = studies.load_spec(studies.resolve_path(args.study))
     root = paths.repo_root()
     if args.summary:
         printout.print_summary(storage.open_study(spec, storage.storage_url(args.storage, root)), spec, root)
         return 0
+    from colorgan.studies import runner
+
     _close_stale()
     study = runner.run_study(spec, args.storage, args.workers, args.trials, args.epochs, root, args.threads)
     printout.print_summary(study, spec, root)
@@ -93,9 +95,9 @@ def _study_run(storage: str | None):
 
     def best_run_id(name: str) -> str:
         from colorgan.base import paths
-        from colorgan.studies import runner
+        from colorgan.studies import lookup
 
-        return runner.best_run_id(name, storage, paths.repo_root())
+        return lookup.best_run_id(name, storage, paths.repo_root())
 
     return best_run_id
 
@@ -267,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     from colorgan.base import terminal
-    from colorgan.base.config import exit_code
+    from colorgan.base.errors import exit_code
 
     verbose = getattr(args, "verbose", False)
     terminal.setup(verbose)  # before anything imports TensorFlow

@@ -104,7 +104,7 @@ def test_bad_values_are_one_line_before_any_run_or_store_exists(tmp_path, monkey
         assert err.count("\n") == 1 and err.startswith("colorgan: error: ") and message in err, (argv, err)
     for text, message in [("[budget]\ntrials = \"3\"\n", "budget.trials: must be a whole number, got '3'"),
                           ("[budget]\ntimeout_minutes = \"1h\"\n", "budget.timeout_minutes: must be a finite"),
-                          ("[runner]\nheartbeat_interval = 0\n", "runner.heartbeat_interval: must be at least 1")]:
+                          ("[trials]\nheartbeat_interval = 0\n", "trials.heartbeat_interval: must be at least 1")]:
         study.write_text('base = "smoke"\n' + text + search)
         assert main(["study", str(study)]) == 2
         err = capsys.readouterr().err

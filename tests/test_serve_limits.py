@@ -24,6 +24,7 @@ from conftest import free_port, photo
 from PIL import Image
 from serve_helpers import FAST, encode, post
 
+from colorgan.bench.serve_probe import memory
 from colorgan.serving import limits as limits_mod
 from colorgan.serving.limits import Limits, PixelBudget
 
@@ -158,17 +159,6 @@ MEMORY_CEILING = 1.0 * 2**30  # docs/serving.md: peak resident memory above the 
 GB = 2**30
 
 
-def _memory(pid: int) -> dict[str, int]:
-    """VmRSS (now) and VmHWM (the peak so far) of a process, in bytes (/proc; psutil is not a dependency)."""
-    fields = {}
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                fields[key] = int(value.split()[0]) * 1024
-    return fields
-
-
 def test_several_49_megapixel_photos_at_once_stay_under_the_memory_ceiling(tmp_path):
     """Was: one 61 KiB grey 7000x7000 PNG raised the resident memory by about 3 GB, and it stayed there; three at
     once by about 6 GB. Now the pixels in work are budgeted (one such photo at a time; others wait up to queue_s,
@@ -193,12 +183,12 @@ def test_several_49_megapixel_photos_at_once_stay_under_the_memory_ceiling(tmp_p
             except requests.ConnectionError:
                 time.sleep(0.3)
         assert post(url, encode(photo(64, 64, gray=True))).status_code == 200  # warm-up: the graphs are traced
-        idle = _memory(proc.pid)["VmRSS"]
+        idle = memory(proc.pid)["VmRSS"]
         over = []
 
         def watchdog():  # a server far over the ceiling is stopped before it can take the machine's memory
             while not done.wait(0.05):
-                rss = _memory(proc.pid)["VmRSS"]
+                rss = memory(proc.pid)["VmRSS"]
                 if rss > idle + 2 * MEMORY_CEILING:
                     over.append(rss)
                     proc.kill()
@@ -218,9 +208,9 @@ def test_several_49_megapixel_photos_at_once_stay_under_the_memory_ceiling(tmp_p
         seconds = time.monotonic() - started
         done.set()
         assert not over, f"the server's memory went {over[0] / GB - idle / GB:.1f} GB over its idle size: stopped"
-        peak = _memory(proc.pid)["VmHWM"]
+        peak = memory(proc.pid)["VmHWM"]
         time.sleep(1.0)
-        after = _memory(proc.pid)["VmRSS"]
+        after = memory(proc.pid)["VmRSS"]
         print(f"3 x 49 MP at once: {seconds:.1f} s, statuses {[r.status_code for r in replies]}; resident memory "
               f"idle {idle / GB:.2f} GB, peak {peak / GB:.2f} GB, after {after / GB:.2f} GB")
         statuses = [r.status_code for r in replies]

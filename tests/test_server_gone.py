@@ -26,7 +26,7 @@ from conftest import free_port, wait_for_mlflow_server
 
 from colorgan import studies, tracking
 from colorgan.__main__ import main
-from colorgan.base import config
+from colorgan.base import config, errors
 from colorgan.studies.storage import parent_run_id, storage_url
 from colorgan.studies.trials import RETRY_ATTR
 from colorgan.tracking import checkpoints
@@ -105,7 +105,7 @@ def test_a_run_whose_server_goes_away_stops_in_one_line_and_resumes_with_no_epoc
         server, capsys):
     cfg = config.load(SMOKE, [*TINY, "epochs=3"])
     started = time.monotonic()
-    rc = config.exit_code("colorgan",
+    rc = errors.exit_code("colorgan",
                           lambda: train.run_training(cfg, callbacks=(StopServerAfterEpoch(server, 1),)) and 0)
     waited = time.monotonic() - started
     line = _one_line(capsys.readouterr().err)

@@ -41,7 +41,7 @@ def test_killed_worker_trial_is_failed_retried_and_its_run_closed(env):
     assert dead.state == State.RUNNING
     dead_run = dead.user_attrs["run_id"]
     assert tracking.run_status(env, dead_run) == "RUNNING"
-    time.sleep(spec.runner["grace_period"] + 1)
+    time.sleep(spec.trial_settings["grace_period"] + 1)
 
     study = runner.run_study(spec, trials=1, epochs=1, root=env)
     first, retry = study.trials

@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from colorgan import tracking
 from colorgan.base import hardware
 from colorgan.model import gan
-from colorgan.training import curves, epoch, resume, reuse, train
+from colorgan.training import curves, epoch, process_cache, resume, train
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -243,18 +243,18 @@ def test_auto_precision_is_resolved_by_the_hardware_and_logged(colour_folder, st
 
 
 def test_a_run_that_takes_over_the_last_model_scores_as_a_freshly_built_one(colour_folder, store):
-    """reuse.REUSABLE_MODEL: a run differing from the last one only in its rates and seed takes over that model
+    """process_cache.REUSABLE_MODEL: a run differing from the last one only in its rates and seed takes over that model
     and its traced steps. Its numbers must be a fresh model's: run A fresh, run B (other rates, other seed) in
     between, then A's config again, which takes over B's model, and must log A's figures exactly."""
     a = smoke_config(colour_folder, "ema_decay=0.9", "pretrain_epochs=1", "epochs=1", "seed=3")
     b = smoke_config(colour_folder, "ema_decay=0.9", "pretrain_epochs=1", "epochs=1", "seed=4", "lr_g=1e-3",
                      "lr_d=5e-5")
-    reuse.REUSABLE_MODEL.model = None  # A is built fresh, whatever the tests before it ran
+    process_cache.REUSABLE_MODEL.model = None  # A is built fresh, whatever the tests before it ran
     first = train.run_training(a, root=store, verbose=0, epoch_lines=False)
-    kept = reuse.REUSABLE_MODEL.model
+    kept = process_cache.REUSABLE_MODEL.model
     other = train.run_training(b, root=store, verbose=0, epoch_lines=False)
     again = train.run_training(a, root=store, verbose=0, epoch_lines=False)
-    assert reuse.REUSABLE_MODEL.model is kept  # B and A again took over A's model: its steps were not traced again
+    assert process_cache.REUSABLE_MODEL.model is kept  # B and A again took over A's model: its steps not traced again
     assert other.final["eval/psnr"] != first.final["eval/psnr"]  # B trained otherwise: the comparison can fail
     scores = [k for k in first.final if k.startswith(("train/", "eval/"))]  # not the timings
     assert len(scores) > 10 and {k: again.final[k] for k in scores} == {k: first.final[k] for k in scores}

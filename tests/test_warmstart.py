@@ -166,7 +166,7 @@ def test_the_default_model_is_the_champion_else_the_shipped_one(at_source, tmp_p
     root = at_source.root
     generator = references.resolve(at_source.run_id, root).generator
     empty, folder = tmp_path / "none", tmp_path / "shipped"
-    with pytest.raises(references.models.ModelRefError, match="no models:/colorgan@champion in the store"):
+    with pytest.raises(references.ModelRefError, match="no models:/colorgan@champion in the store"):
         references.default_ref(root, shipped_dir=empty)
     model_folder.write(folder, generator, smoke(at_source.data_dir), "card", {})
     assert references.default_ref(root, shipped_dir=folder) == str(folder)

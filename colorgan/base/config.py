@@ -8,46 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 import tomllib
-import traceback
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-
-class UsageError(ValueError):
-    """An expected failure the user can fix (a bad file, key, reference or folder): the CLI prints its message in
-    one line and exits 2, never a traceback. Every module's own error derives from it, so the CLI catches them
-    all without importing (and so loading) the modules that raise them."""
+from colorgan.base import errors
 
 
-def causes(exc: BaseException | None):
-    """An exception, then each it was raised from or during (``__cause__``, else ``__context__``), once each: where
-    a full disk or a lost server hides under a library's own error."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = exc.__cause__ or exc.__context__
-
-
-def exit_code(prog: str, action, verbose: bool = False) -> int:
-    """Run a command's ``action()``: an expected failure is one line on stderr and exit 2 (``verbose``: after its
-    traceback), Ctrl-C exit 130."""
-    try:
-        return action()
-    except UsageError as exc:
-        if verbose:
-            traceback.print_exc()
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-
-
-class ConfigError(UsageError):
+class ConfigError(errors.UsageError):
     """A config file or override names an unknown key or holds a bad value."""
 
 
@@ -284,7 +253,8 @@ def build(overrides: dict[str, Any], base: Config | None = None) -> Config:
     return (base or Config()).replace(**values)
 
 
-def read_toml(path: str | Path, what: str = "config file", error: type[UsageError] = ConfigError) -> dict[str, Any]:
+def read_toml(path: str | Path, what: str = "config file",
+              error: type[errors.UsageError] = ConfigError) -> dict[str, Any]:
     """A TOML file's tables; a missing, undecodable or invalid file is one ``error`` naming it (experiment and
     study files share this reading)."""
     path = Path(path)

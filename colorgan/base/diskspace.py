@@ -12,7 +12,7 @@ import errno
 import shutil
 from pathlib import Path
 
-from colorgan.base.config import UsageError, causes
+from colorgan.base.errors import UsageError, causes
 
 FULL_TEXTS = ("database or disk is full", "no space left on device", "disk quota exceeded")
 RESERVE_BYTES = 4 * 1024 * 1024  # beyond a write's own size: a sample grid, metric rows, SQLite's journal

@@ -23,7 +23,7 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Settings:
-    """How often a job beats and how long others wait before calling it dead (a study's ``[runner]`` sets both)."""
+    """How often a job beats and how long others wait before calling it dead (a study's ``[trials]`` sets both)."""
 
     interval_s: float = 30.0
     grace_s: float = 120.0

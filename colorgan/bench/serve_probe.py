@@ -27,8 +27,9 @@ from PIL import Image
 CHECKOUT = Path(__file__).resolve().parents[2]
 
 
-def _memory(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM of a process in bytes (/proc)."""
+def memory(pid: int) -> dict[str, int]:
+    """VmRSS (now) and VmHWM (the peak so far) of a process, in bytes (/proc; psutil is not a dependency); also
+    tests/test_serve.py's memory test."""
     fields = {}
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -77,7 +78,7 @@ def run(model: str, uploads: int, size: tuple[int, int] = (640, 480), env: dict 
         warm = requests.post(f"{url}/api/colorize", files={"file": ("warm.jpg", body)}, timeout=120)
         if warm.status_code != 200:
             raise RuntimeError(f"the warm-up upload got {warm.status_code}: {warm.text[:200]}")
-        idle = _memory(proc.pid)["VmRSS"]
+        idle = memory(proc.pid)["VmRSS"]
         gate = threading.Barrier(uploads)
 
         def send(i: int) -> str:
@@ -96,10 +97,10 @@ def run(model: str, uploads: int, size: tuple[int, int] = (640, 480), env: dict 
         with ThreadPoolExecutor(uploads) as pool:
             statuses = Counter(pool.map(send, range(uploads)))
         seconds = time.monotonic() - started
-        mem = _memory(proc.pid)
+        mem = memory(proc.pid)
         time.sleep(1.0)
         return {"statuses": statuses, "seconds": seconds, "idle": idle, "peak": mem["VmHWM"],
-                "after": _memory(proc.pid)["VmRSS"], "alive": proc.poll() is None}
+                "after": memory(proc.pid)["VmRSS"], "alive": proc.poll() is None}
     finally:
         proc.terminate()
         try:

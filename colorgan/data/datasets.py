@@ -21,7 +21,8 @@ import tensorflow as tf
 from PIL import Image
 
 from colorgan.base import paths
-from colorgan.base.config import Config, UsageError
+from colorgan.base.config import Config
+from colorgan.base.errors import UsageError
 from colorgan.data import color, scan_cache
 from colorgan.data.images import EXTENSIONS, BadImage, read_rgb
 

@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from colorgan import tracking
 from colorgan.base import config
+from colorgan.base.errors import UsageError
 from colorgan.data import color, datasets
 from colorgan.data.images import BadImage, read_rgb
 from colorgan.model import gan
@@ -36,7 +37,7 @@ WELSH_POOL = 256  # Welsh's candidate references: the first training photos in (
 DEFAULT_SIZE = 128
 
 
-class EvaluateError(config.UsageError):
+class EvaluateError(UsageError):
     """Nothing to evaluate, or a baseline that cannot be built; the message says what to run."""
 
 

@@ -86,7 +86,7 @@ class ColorGAN(keras.Model):
     def start_phase(self, pretraining: bool) -> None:
         """Enter pre-training or the GAN. The steps read the flag when traced, so each phase has its own step
         functions: traced on the phase's first entry, then kept (tracing costs seconds on a small CPU, and a
-        study's worker trains model after model of the same graph: reuse.REUSABLE_MODEL)."""
+        study's worker trains model after model of the same graph: process_cache.REUSABLE_MODEL)."""
         self.pretraining = pretraining
         kept = self._phase_steps.get(pretraining)
         if kept is None:

@@ -21,7 +21,7 @@ import tensorflow as tf
 from PIL import Image
 
 from colorgan.base import diskspace
-from colorgan.base.config import UsageError
+from colorgan.base.errors import UsageError
 from colorgan.data import color, images
 from colorgan.data.images import BadImage
 
@@ -192,7 +192,9 @@ def png_bytes(image) -> bytes:
 
 
 @dataclass
-class Report:
+class ColorizedFiles:
+    """What colorize_files did: the outputs written and the inputs skipped, with why."""
+
     written: list[Path] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (input path, reason)
 
@@ -233,7 +235,7 @@ def _output_format(rel: Path) -> tuple[Path, str]:
 
 
 def colorize_files(inputs: list[str | Path], out_dir: str | Path, colorizer: Colorizer,
-                   progress: bool = True) -> Report:
+                   progress: bool = True) -> ColorizedFiles:
     """Colorize every input into out_dir (same relative name, same format, same size). Bad files are named,
     counted and skipped; an input file is never overwritten; an output name used twice is written once."""
     from tqdm import tqdm
@@ -241,7 +243,7 @@ def colorize_files(inputs: list[str | Path], out_dir: str | Path, colorizer: Col
     out_dir = Path(out_dir)
     pairs = collect(inputs, out_dir)
     sources = {src.resolve() for src, _ in pairs}
-    report, claimed = Report(), {}
+    report, claimed = ColorizedFiles(), {}
     for src, rel in tqdm(pairs, desc="colorize", unit="img", disable=not progress, dynamic_ncols=True):
         rel, fmt = _output_format(rel)
         dest = out_dir / rel

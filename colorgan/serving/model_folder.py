@@ -24,6 +24,7 @@ import numpy as np
 
 from colorgan.base import config as config_mod
 from colorgan.base import paths
+from colorgan.base.errors import UsageError
 
 GENERATOR_FILE = "generator.keras"
 CONFIG_FILE = "config.toml"
@@ -34,7 +35,7 @@ MAX_BYTES = 40_000_000  # the most a shipped generator may add to the repository
 SHA_CHARS = 12  # the weights file's sha256 prefix that names a shipped model in lineage tags
 
 
-class ShippedModelError(config_mod.UsageError):
+class ShippedModelError(UsageError):
     """No shipped model where one was named, or one that cannot be written; the message says what to do."""
 
 

@@ -30,11 +30,12 @@ KINDS = ("RUN_ID", "runs:/RUN_ID", "models:/NAME/VERSION", "models:/NAME@ALIAS",
          "a shipped-model folder")
 FORMS = ", ".join(KINDS)
 RUN_ID = re.compile(r"[0-9a-f]{32}")  # MLflow's run ids: uuid4().hex
-StudyRun = Callable[[str], str]  # a study's name -> its best trial's run id (colorgan.studies.best_run_id)
+StudyRun = Callable[[str], str]  # a study's name -> its best trial's run id (colorgan.studies.lookup.best_run_id)
 
 
-class ModelRefError(models.ModelRefError):
-    """A reference that parses to no kind, or names nothing in the store; one line listing the kinds."""
+class ModelRefError(models.LoggedModelError):
+    """A reference that parses to no kind, or names nothing in the store; one line listing the kinds (a
+    LoggedModelError, as what it names in MLflow may be)."""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ One module per job:
 - ``objective``: one trial (its seeds' ``train.run_training``, pruning, its line); ``trials``: which count, died,
   were cut off;
 - ``trial_loop``: running trials until the budget is met (``worker``: one worker process's entry point);
-- ``pretrain``: the shared warm start; ``runner``: preparing, running and finishing a study, its best run;
+- ``pretrain``: the shared warm start; ``runner``: preparing, running and finishing a study;
+  ``lookup``: its best run, without TensorFlow;
 - ``comparisons``: paired comparisons; ``summaries`` and ``printout``: a study as text;
 - ``pareto`` and ``answer``: a two-objective study's front and recommended trial; ``lock``: the study's flock.
 

@@ -19,6 +19,7 @@ from colorgan import tracking
 from colorgan.scoring import critic, metrics
 from colorgan.studies import pareto, summaries
 from colorgan.studies.spec import StudySpec
+from colorgan.studies.storage import PRETRAIN_ATTR, parent_run_id
 from colorgan.tracking import studyruns
 from colorgan.tracking.tags import RECOMMEND_RULE_TAG, RECOMMENDED_TRIAL_TAG
 
@@ -116,6 +117,15 @@ def answer(study: optuna.Study, spec: StudySpec, root: Path, parent: str, warm_s
         frame[summaries.CRITIC_ATTR] = frame["trial"].map({t.number: t.user_attrs.get(summaries.CRITIC_ATTR, "")
                                                            for t in done})
     return Answer(frame, pick, found.text(spec.directions_by_metric, reference), reference, at_chance, judged)
+
+
+def study_answer(study: optuna.Study, spec: StudySpec, root: Path | None) -> Answer | None:
+    """A two-objective study's Pareto table and recommended trial, read from its parent run and warm start; None
+    for one objective, without a project root or before the parent run exists."""
+    parent = parent_run_id(study)
+    if root is None or parent is None or not spec.multi_objective:
+        return None
+    return answer(study, spec, root, parent, study.user_attrs.get(PRETRAIN_ATTR, ""))
 
 
 def record(found: Answer, spec: StudySpec, root: Path, parent: str) -> None:

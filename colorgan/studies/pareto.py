@@ -12,8 +12,6 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from colorgan.scoring import metrics
-
 TABLE_ARTIFACT = "pareto.csv"  # on the parent run: one row per trial and reference point
 FIGURE_ARTIFACT = "pareto.png"
 GRAY, WARM_START = "gray", "warm start"
@@ -94,11 +92,15 @@ def lines(frame: pd.DataFrame, shown: list[str], params: list[str], rule_text: s
 
 
 def _label(key: str) -> str:
+    from colorgan.scoring import metrics  # only where figures are shown: metrics loads TensorFlow, lookup reads tags
+
     m = metrics.declared(key)
     return m.label if m else key
 
 
 def _show(key: str, value: float) -> str:
+    from colorgan.scoring import metrics
+
     m = metrics.declared(key)
     return (f"{value:+.{m.digits}f}" + (f" {m.unit}" if m.unit else "") if m.gain_of else m.show(value)) if m \
         else f"{value:.4g}"

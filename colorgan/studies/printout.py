@@ -27,14 +27,6 @@ def gray_by_run(study: optuna.Study, root: Path | None) -> dict[str, dict[str, f
     return studyruns.gray_by_run(root, parent) if root is not None and parent else {}
 
 
-def study_answer(study: optuna.Study, spec: StudySpec, root: Path | None) -> answer_mod.Answer | None:
-    """A two-objective study's Pareto table and recommended trial (studies.answer); None for one objective."""
-    parent = parent_run_id(study)
-    if root is None or parent is None or not spec.multi_objective:
-        return None
-    return answer_mod.answer(study, spec, root, parent, study.user_attrs.get(PRETRAIN_ATTR, ""))
-
-
 def print_summary(study: optuna.Study, spec: StudySpec, root: Path | None = None) -> None:
     gray = gray_by_run(study, root)
     table = summaries.table(study, spec, gray)
@@ -43,7 +35,7 @@ def print_summary(study: optuna.Study, spec: StudySpec, root: Path | None = None
     print(summaries.best_text(study, spec, gray))
     if len(table):
         print(summaries.NOTE.replace("\\", ""))
-    found = study_answer(study, spec, root)
+    found = answer_mod.study_answer(study, spec, root)
     if found is None:  # one objective: the critic's verdicts still say whether the study answered anything
         done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         for line in answer_mod.chance_lines(*answer_mod.verdicts(done)):

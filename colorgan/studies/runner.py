@@ -1,5 +1,5 @@
 """Running a study: prepared once (the Optuna study, its one MLflow parent run, the shared warm start), its
-workers run until the budget is met, then the parent run's tables; and a study's best run for model references.
+workers run until the budget is met, then the parent run's tables (a study's best run: ``lookup``).
 
 Every trial is one ``train.run_training`` (so one nested MLflow run with the core's full per-epoch logging) under one
 parent run per study, whose id the study keeps as a user attribute (``storage.PARENT_ATTR``).
@@ -20,14 +20,13 @@ from colorgan.studies import lock as lock_mod
 from colorgan.studies import summaries
 from colorgan.studies.comparisons import COMPARISONS_ARTIFACT, comparisons
 from colorgan.studies.pretrain import pretrain
-from colorgan.studies.printout import study_answer
 from colorgan.studies.spec import StudyError, StudySpec
 from colorgan.studies.storage import PARENT_ATTR, PRETRAIN_ATTR, open_study, parent_run_id, storage_url
 from colorgan.studies.trial_loop import run_budget, update_parent
 from colorgan.studies.trials import close_dead_runs
 from colorgan.tracking import studyruns
 from colorgan.tracking import ui as tracking_ui
-from colorgan.tracking.tags import EPOCHS_RUN_TAG, RECOMMENDED_TRIAL_TAG, STORAGE_TAG, TRIAL_STATE_TAG, TRIAL_TAG
+from colorgan.tracking.tags import EPOCHS_RUN_TAG, STORAGE_TAG, TRIAL_STATE_TAG, TRIAL_TAG
 from colorgan.training import epoch
 
 
@@ -115,7 +114,7 @@ def _finish(spec: StudySpec, url: str, parent: str, root: Path) -> optuna.Study:
     """The parent run's description, tables and comparisons once the budget is met; the parent ends FINISHED."""
     study = open_study(spec, url)
     close_dead_runs(study, root)
-    found = study_answer(study, spec, root)
+    found = answer_mod.study_answer(study, spec, root)
     update_parent(study, spec, parent, root, found)
     trials = summaries.table(study, spec, studyruns.gray_by_run(root, parent))
     tracking.log_table(root, parent, trials.to_csv(index=False), "trials.csv")
@@ -153,33 +152,3 @@ def _check_trial_count(spec: StudySpec, study: optuna.Study, parent: str, root: 
                          f"trial {max(numbers)}) but the study storage {url.split('@')[-1]} holds {have}: it was "
                          "emptied or replaced; restore it from a backup, or start over under a new study name (a copy "
                          "of the study file)")
-
-
-def best_run_id(name: str, storage: str | None = None, root: Path | None = None) -> str:
-    """The MLflow run of a study's best COMPLETE trial (for ``study:NAME`` model references and ``publish``).
-
-    For a two-objective study, the trial its [recommend] rule picked, else the Pareto-optimal trial with the best
-    first objective.
-    """
-    url = storage_url(storage, root or paths.repo_root())
-    try:
-        study = optuna.load_study(study_name=name, storage=url)
-    except KeyError as exc:
-        raise StudyError(f"no study named {name!r} in {url.split('@')[-1]}") from exc
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    if not complete:
-        raise StudyError(f"study {name!r} has no completed trial yet")
-    if len(study.directions) > 1:
-        sign = 1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1
-        best = max(study.best_trials, key=lambda t: sign * t.values[0])
-        parent = parent_run_id(study)
-        picked = tracking.run_data(root or paths.repo_root(), parent).tags.get(RECOMMENDED_TRIAL_TAG, "") \
-            if parent else ""
-        if picked.isdigit():  # the study file's [recommend] rule chose one
-            best = next((t for t in complete if t.number == int(picked)), best)
-    else:
-        best = study.best_trial
-    run_id = studyruns.trial_run_id(best.user_attrs)
-    if not run_id:
-        raise StudyError(f"study {name!r}: best trial {best.number} has no MLflow run recorded")
-    return run_id

@@ -6,19 +6,20 @@ from __future__ import annotations
 
 import math
 
-from colorgan.base import config as config_mod
+from colorgan.base.errors import UsageError
 
 SAMPLERS = ("tpe", "random", "grid", "nsga2")
 PRUNERS = ("median", "hyperband", "successive_halving", "threshold", "none")
 
 
-class StudyError(config_mod.UsageError):
+class StudyError(UsageError):
     """A study file that cannot run: the message names the problem."""
 
 
-# The settings of each table, as (kind, least value).
+# The settings of each table, as (kind, least value). [trials]: how the trials run (their heartbeats, the
+# retries of a trial whose worker died).
 BUDGET = {"trials": ("int", 1), "timeout_minutes": ("number", 0), "include_base": "bool"}
-RUNNER = {"heartbeat_interval": ("int", 1), "grace_period": ("int", 2), "max_retry": ("int", 0)}
+TRIALS = {"heartbeat_interval": ("int", 1), "grace_period": ("int", 2), "max_retry": ("int", 0)}
 SAMPLER_OPTIONS = {"tpe": {"seed": ("int", 0), "n_startup_trials": ("int", 0), "multivariate": "bool"},
                    **{name: {"seed": ("int", 0)} for name in ("random", "grid", "nsga2")}}
 PRUNER_OPTIONS = {

@@ -16,8 +16,9 @@ from colorgan.base import heartbeat as heartbeat_mod
 from colorgan.base import paths
 from colorgan.studies.settings import PRUNERS, SAMPLERS, StudyError, check_recommend, options
 
-SPEC_KEYS = {"base", "fixed", "search", "objective", "budget", "sampler", "pruner", "runner", "repeats", "pretrain",
+SPEC_KEYS = {"base", "fixed", "search", "objective", "budget", "sampler", "pruner", "trials", "repeats", "pretrain",
              "recommend"}
+RENAMED = {"runner": "trials"}  # an old table's name -> its name now: one line saying so, not "unknown section"
 DEFAULT_OBJECTIVE = "eval/psnr_gain"  # dB over the gray image on the same eval images: readable on its own
 # The shared warm starts of every study live in one experiment, found again by their resolved config: a second
 # study (or a later call) with the same [pretrain] table trains none of its own.
@@ -59,7 +60,7 @@ class StudySpec:
     timeout_minutes: float = 0.0  # 0 = no time budget
     sampler: dict = field(default_factory=lambda: {"name": "tpe", "seed": 0})
     pruner: dict = field(default_factory=lambda: {"name": "median"})
-    runner: dict = field(default_factory=dict)  # heartbeat_interval, grace_period, max_retry (seconds / count)
+    trial_settings: dict = field(default_factory=dict)  # [trials]: heartbeat_interval, grace_period, max_retry
     recommend: dict = field(default_factory=dict)  # two objectives: best, require, margin (studies.pareto.Rule)
 
     def base_config(self, overrides: dict | None = None) -> config_mod.Config:
@@ -91,8 +92,8 @@ class StudySpec:
     def heartbeat(self) -> heartbeat_mod.Settings:
         """The interval and grace of Optuna's trial heartbeats and of the study's MLflow runs (base.heartbeat)."""
         default = heartbeat_mod.Settings()
-        return heartbeat_mod.Settings(float(self.runner.get("heartbeat_interval", default.interval_s)),
-                                      float(self.runner.get("grace_period", default.grace_s)))
+        return heartbeat_mod.Settings(float(self.trial_settings.get("heartbeat_interval", default.interval_s)),
+                                      float(self.trial_settings.get("grace_period", default.grace_s)))
 
     @property
     def multi_objective(self) -> bool:
@@ -156,6 +157,9 @@ def load_spec(path: str | Path) -> StudySpec:
 
 
 def _spec(path: Path, raw: dict) -> StudySpec:
+    for old, new in RENAMED.items():
+        if old in raw:
+            raise StudyError(f"the [{old}] table is now called [{new}] (the same settings): rename it")
     unknown = set(raw) - SPEC_KEYS
     if unknown:
         raise StudyError(f"unknown section(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(SPEC_KEYS))}")
@@ -193,18 +197,19 @@ def _spec(path: Path, raw: dict) -> StudySpec:
     options(f"pruner ({pruner['name']})", pruner, {"name": "str", **settings.PRUNER_OPTIONS[pruner["name"]]})
     if sampler["name"] == "grid" and any(p.kind != "categorical" for p in params):
         raise StudyError("sampler: grid needs categorical search parameters")
-    runner = raw.get("runner", {})
-    options("runner", runner, settings.RUNNER)
+    trial_settings = raw.get("trials", {})
+    options("trials", trial_settings, settings.TRIALS)
     recommend = raw.get("recommend", {})
     check_recommend(recommend, metrics)
     spec = StudySpec(name=path.stem, path=path, base=base, fixed=raw.get("fixed", {}), params=params,
                      metrics=metrics, directions=directions, trials=budget.get("trials", 8),
                      timeout_minutes=float(budget.get("timeout_minutes", 0)), sampler=sampler, pruner=pruner,
-                     runner=runner, repeats=raw.get("repeats", 1), include_base=budget.get("include_base", True),
-                     pretrain=raw.get("pretrain", {}), recommend=recommend)
+                     trial_settings=trial_settings, repeats=raw.get("repeats", 1),
+                     include_base=budget.get("include_base", True), pretrain=raw.get("pretrain", {}),
+                     recommend=recommend)
     if spec.heartbeat.grace_s <= spec.heartbeat.interval_s:
-        raise StudyError(f"runner.grace_period ({spec.heartbeat.grace_s:g} s) must be longer than "
-                         f"runner.heartbeat_interval ({spec.heartbeat.interval_s:g} s)")
+        raise StudyError(f"trials.grace_period ({spec.heartbeat.grace_s:g} s) must be longer than "
+                         f"trials.heartbeat_interval ({spec.heartbeat.interval_s:g} s)")
     if not isinstance(spec.repeats, int) or isinstance(spec.repeats, bool) or spec.repeats < 1:
         raise StudyError(f"repeats: must be a whole number of seeds, at least 1, got {spec.repeats!r}")
     trial_cfg = spec.base_config()  # fixed overrides: unknown keys and bad values fail here

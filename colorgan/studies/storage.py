@@ -56,7 +56,7 @@ def open_storage(url: str, spec: StudySpec) -> optuna.storages.RDBStorage:
 
 
 def retry_stale(spec: StudySpec) -> optuna.storages.RetryHeartbeatStaleTrialCallback:
-    return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=int(spec.runner.get("max_retry", 2)))
+    return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=int(spec.trial_settings.get("max_retry", 2)))
 
 
 def _check_sqlite(db: Path) -> None:

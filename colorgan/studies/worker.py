@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from colorgan.base import terminal
-from colorgan.base.config import exit_code
+from colorgan.base.errors import exit_code
 from colorgan.studies.spec import load_spec
 
 

@@ -67,7 +67,7 @@ def get_run(client: MlflowClient, run_id: str):
         raise RunError(f"no run {run_id!r} in {client.tracking_uri} ({exc.message.splitlines()[0]})") from exc
 
 
-def check_resumable(client: MlflowClient, run_id: str) -> None:
+def refuse_if_busy(client: MlflowClient, run_id: str) -> None:
     """Refuse to resume a run that another live process is training (RunBusy names it and its last beat)."""
     run = get_run(client, run_id)
     tags = run.data.tags

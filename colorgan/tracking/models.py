@@ -16,16 +16,17 @@ from mlflow.tracking import MlflowClient
 
 from colorgan.base import config as config_mod
 from colorgan.base import paths
+from colorgan.base.errors import UsageError
 from colorgan.tracking.runs import resolved_config
 from colorgan.tracking.store import connect
 from colorgan.tracking.tags import MODEL_URI_TAG, SOURCE_RUN_TAG
 
 
-class ModelRefError(config_mod.UsageError):
-    """A model reference that names nothing usable; the message says why."""
+class LoggedModelError(UsageError):
+    """A run or registered version whose logged generator cannot be found or loaded; the message says why."""
 
 
-class NotFound(ModelRefError):
+class NotFound(LoggedModelError):
     """No such run, registered model, version or alias in the store (colorgan.serving.references adds the kinds)."""
 
 
@@ -63,7 +64,7 @@ def run_model_uri(repo_root: Path, run_id: str) -> str:
         raise NotFound(f"no run {run_id} in the store ({_first_line(exc)})") from exc
     uri = run.data.tags.get(MODEL_URI_TAG)
     if not uri:
-        raise ModelRefError(f"run {run_id} has no generator logged (did it finish?); use a FINISHED training run")
+        raise LoggedModelError(f"run {run_id} has no generator logged (did it finish?); use a FINISHED training run")
     return uri
 
 
@@ -85,7 +86,7 @@ def load_generator(run_id: str, repo_root: Path, uri: str | None = None) -> Load
         except (mlflow.exceptions.MlflowException, OSError) as exc:
             why = _first_line(exc) if isinstance(exc, mlflow.exceptions.MlflowException) else \
                 (str(exc).splitlines() or [type(exc).__name__])[0]
-            raise ModelRefError(f"the generator of run {run_id} ({uri}) cannot be loaded: its artifacts are "
+            raise LoggedModelError(f"the generator of run {run_id} ({uri}) cannot be loaded: its artifacts are "
                                 f"missing or damaged ({why})") from exc
     return LoadedGenerator(generator, trained_config(client, run_id), run_id, uri)
 

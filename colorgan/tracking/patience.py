@@ -16,7 +16,8 @@ import math
 import os
 import time
 
-from colorgan.base.config import ConfigError, UsageError, causes
+from colorgan.base.config import ConfigError
+from colorgan.base.errors import UsageError, causes
 
 WAIT_ENV = "COLORGAN_TRACKING_WAIT_S"
 DEFAULT_WAIT_S = 300.0

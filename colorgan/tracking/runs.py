@@ -63,7 +63,7 @@ def open_run(repo_root: Path, experiment: str, run_name: str, resume_run_id: str
     """
     client = connect(repo_root)
     if resume_run_id:
-        liveness.check_resumable(client, resume_run_id)
+        liveness.refuse_if_busy(client, resume_run_id)
         run = patiently(client, mlflow.start_run, run_id=resume_run_id)
     else:
         run = patiently(client, mlflow.start_run, experiment_id=experiment_id(experiment, repo_root),
@@ -105,7 +105,7 @@ def run_tracker(repo_root: Path, run_id: str) -> RunTracker:
 
 def check_resumable(repo_root: Path, run_id: str) -> None:
     """Refuse to resume a run that another live process is training (liveness.RunBusy)."""
-    liveness.check_resumable(connect(repo_root), run_id)
+    liveness.refuse_if_busy(connect(repo_root), run_id)
 
 
 def experiment_and_config(run_id: str, repo_root: Path) -> tuple[str, dict]:

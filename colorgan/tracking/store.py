@@ -15,15 +15,15 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 import colorgan.tracking.patience as patience
-from colorgan.base import config as config_mod
 from colorgan.base import paths
+from colorgan.base.errors import UsageError
 from colorgan.tracking.tags import EXPERIMENT_KIND_TAG
 
 RESOLVED_CONFIG = "config/resolved.toml"  # the run's full config, written once, read by --resume and models
 MODEL_NAME = "generator"
 
 
-class RunError(config_mod.UsageError):
+class RunError(UsageError):
     """A run id that names no run, or a run that cannot be resumed; the message says which and why."""
 
 

@@ -19,8 +19,8 @@ import numpy as np
 import tensorflow as tf
 
 from colorgan import tracking
-from colorgan.base import config as config_mod
 from colorgan.base.config import Config
+from colorgan.base.errors import UsageError
 from colorgan.data import color, datasets
 from colorgan.model import gan
 from colorgan.scoring import grids, metrics
@@ -37,7 +37,7 @@ figures only when the whole split was evaluated), after its checkpoint, logging 
 the run (a study's pruner raises Pruned); what it raises leaves fit() and the run as any error does."""
 
 
-class NonFiniteLoss(config_mod.UsageError):
+class NonFiniteLoss(UsageError):
     """A loss became NaN or infinite: the run is marked FAILED rather than training on garbage. An expected
     failure (the CLI prints one line): the fix is in the config (lower rates or lambda_recon)."""
 

@@ -19,9 +19,9 @@ from colorgan.model import colorbins, confidence, gan, losses
 from colorgan.scoring import critic, metrics
 from colorgan.serving import references
 from colorgan.tracking.tags import CRITIC_PRETRAIN_TAG, DATA_SOURCE_TAG, PRECISION_TAG, STOPPED_TAG, VERDICT_TAG
-from colorgan.training import budget, curves, epoch, fullstore, resume, reuse, schedule, warmstart
+from colorgan.training import budget, curves, epoch, fullstore, process_cache, resume, schedule, warmstart
 from colorgan.training.epoch import NonFiniteLoss
-from colorgan.training.reuse import SAME_EVERY_RUN
+from colorgan.training.process_cache import SAME_EVERY_RUN
 
 PER_IMAGE_ARTIFACT = "eval/per_image.csv"  # the last epoch's per-image eval scores (paired comparisons read them)
 
@@ -40,7 +40,7 @@ def configure_threads(threads: int) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
 
 
-def per_image_table(files, per_image: dict[str, np.ndarray]) -> str:
+def per_image_csv(files, per_image: dict[str, np.ndarray]) -> str:
     """The eval split's per-image scores as CSV (file, then metrics.PAIRED's scores): what a study's paired
     comparisons of its trials read, image by image."""
     names = [name for name, _ in metrics.PAIRED]
@@ -102,11 +102,12 @@ def run_training(cfg: Config, config_path: Path | None = None, resume_run_id: st
         print(f"precision: {precision} ({why})", flush=True)
     keras.utils.set_random_seed(cfg.seed)
     bundle = datasets.load(cfg, root)
-    prior = SAME_EVERY_RUN.get(("prior", *reuse.memo_key(cfg, bundle), cfg.max_train_images, cfg.recon_weighting,
-                                cfg.rebalance_bins, cfg.rebalance_mix), lambda: rebalance_prior(cfg, root))
-    model = reuse.REUSABLE_MODEL.get(cfg, prior[1] if prior else None)
+    prior = SAME_EVERY_RUN.get(("prior", *process_cache.memo_key(cfg, bundle), cfg.max_train_images,
+                                cfg.recon_weighting, cfg.rebalance_bins, cfg.rebalance_mix),
+                               lambda: rebalance_prior(cfg, root))
+    model = process_cache.REUSABLE_MODEL.get(cfg, prior[1] if prior else None)
     checkpoint = resume.checkpoint_of(model)
-    gray = dict(SAME_EVERY_RUN.get(("gray", *reuse.memo_key(cfg, bundle), bundle.eval_files),
+    gray = dict(SAME_EVERY_RUN.get(("gray", *process_cache.memo_key(cfg, bundle), bundle.eval_files),
                                    lambda: gray_baseline(bundle.eval, cfg.color_space)))
     # init_from, before the run exists (a bad source fails first); study_run finds study:NAME (the CLI's)
     lineage = warmstart.apply(model, cfg, root, study_run, resume_run_id, announce=epoch_lines)
@@ -159,7 +160,7 @@ def run_training(cfg: Config, config_path: Path | None = None, resume_run_id: st
             print(f"stopped: {why}", flush=True)
         judge_the_game(tracker, epochs.last, announce=epoch_lines)  # nothing to judge without a GAN epoch
         if epochs.per_image:
-            tracker.log_text(per_image_table(bundle.eval_files, epochs.per_image), PER_IMAGE_ARTIFACT)
+            tracker.log_text(per_image_csv(bundle.eval_files, epochs.per_image), PER_IMAGE_ARTIFACT)
         last_step, generator = epochs.step or initial_epoch, model.inference_generator
         if cfg.confidence_epochs and not spend.exhausted:  # after the last epoch: a resumed run fits it again
             generator = confidence.train_head(generator, cfg, bundle.train, bundle.eval, tracker, last_step,
@@ -250,7 +251,7 @@ def curve_points(cfg: Config, bundle: datasets.DataBundle, steps_per_epoch: int,
     if not cfg.curve_points:
         return []
     subset = curves.take_images(bundle.eval, cfg.curve_eval_images, cfg.batch_size)
-    key = ("gray", *reuse.memo_key(cfg, bundle), bundle.eval_files[:cfg.curve_eval_images])
+    key = ("gray", *process_cache.memo_key(cfg, bundle), bundle.eval_files[:cfg.curve_eval_images])
     gray = dict(SAME_EVERY_RUN.get(key, lambda: gray_baseline(subset, cfg.color_space)))
     return [curves.CurvePoints(steps_per_epoch, cfg.curve_points, subset, epoch.evaluate_split, gray,
                                tracker.log_metrics, logged, run_cpu)]

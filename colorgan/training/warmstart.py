@@ -18,7 +18,8 @@ import tensorflow as tf
 
 from colorgan import tracking
 from colorgan.base import config as config_mod
-from colorgan.base.config import Config, ConfigError, UsageError
+from colorgan.base.config import Config, ConfigError
+from colorgan.base.errors import UsageError
 from colorgan.serving import references
 from colorgan.tracking.tags import DISCRIMINATOR_TAG, LINEAGE_TAG
 

@@ -11,7 +11,6 @@ from helpers import FLOAT16_ATOL, FLOAT16_RTOL
 from colorgan.base import config
 from colorgan.model import networks
 from colorgan.serving import model_folder, references
-from colorgan.tracking.models import ModelRefError
 from colorgan.training import warmstart
 
 
@@ -72,7 +71,7 @@ def test_references_to_a_shipped_folder(folder, store):
         assert model.description == f"the shipped model {folder} (weights sha256 {sha})"
     with pytest.raises(model_folder.ShippedModelError, match="no shipped model at"):
         references.resolve(str(folder.parent / "other"), store)
-    with pytest.raises(ModelRefError, match="study:x: a study's best trial is found by the command line"):
+    with pytest.raises(references.ModelRefError, match="study:x: a study's best trial is found by the command line"):
         references.resolve("study:x", store)
 
 
@@ -81,8 +80,8 @@ def test_default_model_is_the_shipped_one_without_a_champion(folder, tmp_path, m
     clone = tmp_path / "clone"  # a fresh clone: no store yet (the store fixture's holds an empty database)
     clone.mkdir()
     assert references.default_ref(clone, shipped_dir=folder) == str(folder)
-    with pytest.raises(ModelRefError, match=f"no models:/colorgan@champion in the store and no shipped model at "
-                                            f"{tmp_path / 'empty'}; name one with --model"):
+    with pytest.raises(references.ModelRefError, match=f"no models:/colorgan@champion in the store and no shipped "
+                                                       f"model at {tmp_path / 'empty'}; name one with --model"):
         references.default_ref(clone, shipped_dir=tmp_path / "empty")
     assert not (clone / "mlruns").exists()  # asking a fresh clone for its champion creates no store
 
