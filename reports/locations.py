@@ -1,6 +1,6 @@
 """Where the report generator finds colorgan's stores, without importing colorgan (reports reads, never trains).
 
-The contract: the same rule as ``colorgan.base.paths``, held by ``tests/test_paths.py`` in several environments.
+The contract: the same rule as ``colorgan.base.paths``, held by ``tests/base/test_paths.py`` in several environments.
 The project root is $COLORGAN_HOME if set, else the checkout (the folder holding pyproject.toml above this
 package), else the working directory; under it ``mlruns/mlflow.db`` is the MLflow store (unless
 $MLFLOW_TRACKING_URI names another), ``mlruns/optuna.db`` the Optuna storage and ``.cache/`` the scratch space.

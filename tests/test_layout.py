@@ -175,7 +175,7 @@ def test_no_file_has_more_than_one_job_by_its_size():
 
 def test_no_test_file_tests_more_than_one_module_by_its_size():
     over = []
-    for path in sorted((ROOT / "tests").glob("*.py")):
+    for path in sorted((ROOT / "tests").rglob("*.py")):
         lines = len(path.read_text().splitlines())
         if lines > MAX_LINES_TESTS:
             over.append(f"{path.relative_to(ROOT)}: {lines} lines (at most {MAX_LINES_TESTS}): split it by what it "
@@ -187,8 +187,8 @@ def imports_between_test_files(folder: Path) -> list[str]:
     """Every import of a test module (``test_*``) in a Python file of ``folder``, lazy ones too: what two test
     files share belongs in conftest.py (fixtures) or a helper module (helpers.py, layering.py...), so that a test
     file is never run, or its fixtures defined twice, by importing it."""
-    tests = {p.stem for p in folder.glob("test_*.py")}
-    return [f"{path.relative_to(folder.parent)}:{line}: `{text}`" for path in sorted(folder.glob("*.py"))
+    tests = {p.stem for p in folder.rglob("test_*.py")}
+    return [f"{path.relative_to(folder.parent)}:{line}: `{text}`" for path in sorted(folder.rglob("*.py"))
             for line, module, text in imports(path, folder.parent)
             if module.split(".")[0] in tests and "." not in module]
 
@@ -209,6 +209,63 @@ def test_the_check_finds_a_test_file_imported_at_the_top_or_inside_a_function(tm
     (folder / "test_a.py").write_text("from test_b import LAYERS\n\n\ndef f():\n    import test_b as b\n")
     assert imports_between_test_files(folder) == ["tests/test_a.py:1: `from test_b import LAYERS`",
                                                        "tests/test_a.py:5: `import test_b as b`"]
+
+
+TOP_TESTS = ("test_cli", "test_layers", "test_layout")  # the CLI and the rules of the whole tree
+
+
+def mirror_problems(root: Path) -> list[str]:
+    """tests/ mirrors the code: one folder per folder of colorgan/ (and reports/), each test file in the folder of
+    what it tests (it, or a probe module beside it, imports that folder, or its text names a module of it: a script it
+    runs, its docstring), and at the top only TOP_TESTS."""
+    tests = root / "tests"
+    code = {d.name for d in (root / "colorgan").iterdir() if (d / "__init__.py").is_file()} | {"reports"}
+    have = {d.name for d in tests.iterdir() if d.is_dir() and not d.name.startswith((".", "_"))}
+    problems = [f"tests/{name}/: no such folder of colorgan/ (or reports/)" for name in sorted(have - code)]
+    problems += [f"colorgan/{name}/: no tests/{name}/ folder" for name in sorted(code - have)]
+    problems += [f"{path.relative_to(root)}: a test file at the top of tests/; put it in the folder of what it tests"
+                 for path in sorted(tests.glob("test_*.py")) if path.stem not in TOP_TESTS]
+    for name in sorted(have & code):
+        target = "reports" if name == "reports" else f"colorgan.{name}"
+        folder = tests / name
+        reached = {path: {m for _, m, _ in imports(path, folder)} for path in folder.glob("*.py")}
+        for path in sorted(folder.glob("test_*.py")):
+            seen = set(reached[path])
+            for module in list(seen):  # a probe beside the test (``study_race_probe``) counts as the test's
+                if (folder / f"{module.split('.')[0]}.py") in reached:
+                    seen |= reached[folder / f"{module.split('.')[0]}.py"]
+            named = re.compile(rf"\bcolorgan\.{name}\b|\b{name}\.[a-z_]+")  # or its docstring or a script names it
+            strings = [n.value for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Constant)
+                       and isinstance(n.value, str)]
+            if not any(_within(m, target) for m in seen) and not any(named.search(s) for s in strings):
+                problems.append(f"{path.relative_to(root)}: imports nothing from {target}; move it to the folder of "
+                                "what it tests")
+    return problems
+
+
+def _within(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def test_the_tests_mirror_the_code_s_folders():
+    problems = mirror_problems(ROOT)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_mirror_check_finds_a_test_in_the_wrong_folder(tmp_path):
+    for rel, text in (("colorgan/base/__init__.py", ""), ("colorgan/data/__init__.py", ""), ("reports/__init__.py", ""),
+                      ("tests/base/test_config.py", "from colorgan.base import config\n"),
+                      ("tests/data/test_color.py", '"""data.color\'s conversions."""\n'),
+                      ("tests/reports/test_build.py", "from reports import build\n"),
+                      ("tests/test_cli.py", "")):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    assert mirror_problems(tmp_path) == []
+    (tmp_path / "tests/base/test_config.py").rename(tmp_path / "tests/data/test_config.py")
+    (tmp_path / "tests/test_misc.py").write_text("")
+    assert mirror_problems(tmp_path) == [
+        "tests/test_misc.py: a test file at the top of tests/; put it in the folder of what it tests",
+        "tests/data/test_config.py: imports nothing from colorgan.data; move it to the folder of what it tests"]
 
 
 def _modules() -> dict[str, Path]:

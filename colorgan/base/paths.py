@@ -2,7 +2,8 @@
 (the MLflow and Optuna SQLite stores, MLflow's artifacts) and ``.cache/``.
 
 The one module that knows these locations. ``reports/locations.py`` applies the same rule without importing
-colorgan (``tests/test_paths.py`` holds the two together); the Makefile asks ``python -m colorgan.base.paths NAME``.
+colorgan (``tests/base/test_paths.py`` holds the two together); the Makefile asks
+``python -m colorgan.base.paths NAME``.
 Nothing here creates a folder: the code that writes a store does.
 """
 

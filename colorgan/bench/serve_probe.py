@@ -29,7 +29,7 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 
 def memory(pid: int) -> dict[str, int]:
     """VmRSS (now) and VmHWM (the peak so far) of a process, in bytes (/proc; psutil is not a dependency); also
-    tests/test_serve.py's memory test."""
+    tests/serving/test_serve.py's memory test."""
     fields = {}
     with open(f"/proc/{pid}/status") as status:
         for line in status:

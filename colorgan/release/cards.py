@@ -108,8 +108,8 @@ def shipped_card(folder: str, cfg: config_mod.Config, figures: dict, info: dict,
         *(line for head in HEADS for line in head_section(head, figures.get(head.prefix, {}))),
         *cost_section(figures.get("training_cpu", [])),
         f"`{model_folder.FIGURES_FILE}` holds these figures, and under `subset` those of the first "
-        f"{len(figures['subset']['files'])} files of the sorted test split, which `tests/test_shipped_model.py` "
-        "recomputes with those of the other subjects.",
+        f"{len(figures['subset']['files'])} files of the sorted test split, which "
+        "`tests/release/test_shipped_model.py` recomputes with those of the other subjects.",
         "",
         "## How to use it",
         "",

@@ -3,7 +3,7 @@
 The generator is rounded to the float16 weights the folder stores, then scored on the whole test split of its
 config, on a fixed subset (the first SUBSET files of the sorted test split) and on the photos of other subjects
 (`make ood`: colorgan.data.samples.other_subjects_dir), next to the gray image, with `evaluate`'s code. The card and
-``figures.json`` hold those figures; ``tests/test_shipped_model.py`` recomputes the subset's and the other
+``figures.json`` hold those figures; ``tests/release/test_shipped_model.py`` recomputes the subset's and the other
 subjects', so a change that breaks loading or the colour pipeline fails CI. The card is written by
 colorgan.release.cards.
 """

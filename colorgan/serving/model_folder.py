@@ -7,7 +7,7 @@ The folder is what a fresh clone colorizes with, and what ``init_from = "shipped
 - ``config.toml``: the resolved config it trained with (``config.to_toml``);
 - ``model_card.md``: data, config, the training command, figures next to gray, limitations;
 - ``figures.json``: the same figures, machine-readable, with those on a fixed subset of the test split that
-  ``tests/test_shipped_model.py`` recomputes.
+  ``tests/release/test_shipped_model.py`` recomputes.
 
 Writing the figures is `colorgan ship`'s job (colorgan.release.shipping); this module only knows the format. No MLflow.
 """

@@ -3,7 +3,7 @@
 The embedded default is SQLite (WAL journal, 60 s busy timeout) at ``paths.optuna_db``, chosen over Optuna's journal
 file because RDB storages have heartbeats: a worker killed mid-trial stops beating, the next worker marks its trial
 FAIL and retries it (RetryHeartbeatStaleTrialCallback). Workers write a few rows per epoch, far below what SQLite's
-locking serialises comfortably; ``tests/test_study_workers.py`` runs two workers on one file. PostgreSQL
+locking serialises comfortably; ``tests/studies/test_study_workers.py`` runs two workers on one file. PostgreSQL
 (``STORAGE=postgresql://...``) is the same code path for many machines.
 """
 

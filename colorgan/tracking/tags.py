@@ -5,7 +5,7 @@ runs already in users' stores are found again by them, and the report generator 
 colorgan) spells the ones it reads itself, so a key's string never changes; a new tag gets its constant here.
 MLflow keeps every value as a string. Not here, on purpose: a study's Optuna user attributes (``colorgan.owner``,
 ``colorgan.fail_reason``, ``colorgan.cut_off``, ``colorgan.retry_of``: colorgan.studies.trials), which are
-Optuna's, not MLflow's; tests/test_tags.py holds every other ``colorgan.*`` string of colorgan/ to this module.
+Optuna's, not MLflow's; tests/tracking/test_tags.py holds every other ``colorgan.*`` string of colorgan/ to this module.
 """
 
 from __future__ import annotations

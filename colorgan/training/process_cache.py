@@ -45,7 +45,7 @@ class ReusableModel:
     it only in RATES_AND_NAMES (a study's trials of one graph, each configuration's repeats) takes it over, set to
     a freshly built model's state (gan.ColorGAN.take_state_of), instead of tracing its steps again (~18 CPU-seconds
     of a 64x64 trial). A fresh model is still built for its initial weights, so a run's numbers do not depend on
-    what ran before it in the process (tests/test_train.py holds the two equal)."""
+    what ran before it in the process (tests/training/test_train.py holds the two equal)."""
 
     def __init__(self):
         self.key, self.model = None, None
