@@ -33,11 +33,23 @@ def write_colour_images(folder: Path, count: int, size: int = 48, seed: int = 0,
     return paths
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` different TCP ports on 127.0.0.1 that nothing listens on now, for servers a test starts at once:
+    held open together while chosen, as ports closed one by one may be handed out again before a slow server binds
+    the first (two servers on one port once answered each other's health checks)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on now, for a server a test starts."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def wait_for_mlflow_server(url: str, proc, timeout: float = 120, interval: float = 0.5) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import optuna
 import pytest
 import requests
-from conftest import free_port, photo
+from conftest import free_ports, photo
 from PIL import Image
 
 from colorgan import tracking
@@ -100,8 +100,7 @@ def test_serve_takes_every_kind_of_reference(refs, home):
     env = {**os.environ, "COLORGAN_HOME": str(home.root), "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("MLFLOW_TRACKING_URI", None)
     servers = {}
-    for kind in KINDS:
-        port = free_port()
+    for kind, port in zip(KINDS, free_ports(len(KINDS)), strict=True):
         servers[kind] = port, subprocess.Popen([sys.executable, "-m", "colorgan", "serve", "--model", refs[kind],
                                                 "--port", str(port)], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                                                stderr=subprocess.STDOUT, text=True)
@@ -116,6 +115,7 @@ def test_serve_takes_every_kind_of_reference(refs, home):
                 except requests.ConnectionError:
                     time.sleep(0.5)
             assert health is not None, f"serve --model {refs[kind]} did not start"
+            assert proc.poll() is None, f"another process answered on port {port}: {proc.stdout.read()}"
             assert health["model"] == described(kind, refs, home.run_id)
     finally:
         for _, proc in servers.values():
