@@ -3,7 +3,7 @@
 Only this package (and the read-only report generator) knows MLflow; training hands it plain dicts and arrays,
 and what a run logged comes back as plain values (``RunRecord``). Swapping the tracker is this package.
 ``store``: where the store is, the client; ``tracker``: one run written (``RunTracker``); ``runs``: open, read,
-find, mark runs; the other modules are named in docs/layout.md.
+find, mark runs; the other modules are named in docs/reference/layout.md.
 """
 
 from __future__ import annotations
