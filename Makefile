@@ -13,7 +13,7 @@ HOST ?= 127.0.0.1
 COLORGAN_UI_URL ?= http://127.0.0.1:$(PORT)
 
 .DEFAULT_GOAL := help
-# two one-thread study workers: on 2 cores one worker's tracing, data and MLflow work leaves a thread idle (docs/studies.md)
+# two one-thread study workers: on 2 cores one worker's tracing, data and MLflow work leaves a thread idle (docs/results/measurements.md)
 WORKERS ?= 2
 STORAGE ?=
 # test processes: most of a tiny test's time is single-threaded tracing and Python, so one per core (a test file
@@ -105,7 +105,7 @@ bench-serve: $(STAMP) ## p50/p95 latency + req/s of a running `make serve`: make
 	$(PY) -m colorgan.bench.serve_latency --image '$(IMAGE)' \
 		--url http://$(HOST):$(if $(filter command line environment,$(origin PORT)),$(PORT),8000)
 
-critic-pilots: $(STAMP) ## the critic alone on a frozen generator, one row per design (docs/critic.md): make critic-pilots WARM=RUN_ID
+critic-pilots: $(STAMP) ## the critic alone on a frozen generator, one row per design (docs/results/critic.md): make critic-pilots WARM=RUN_ID
 	@test -n '$(WARM)' || { echo "make critic-pilots: name the warm-started generator: WARM=RUN_ID (a 64x64 run, e.g. a study's warm start)" >&2; exit 2; }
 	$(PY) -m colorgan.bench.critic_pilots --init-from '$(WARM)' --set image_size=64 precision=fp32
 

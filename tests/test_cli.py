@@ -150,7 +150,7 @@ def test_a_training_run_prints_one_line_per_epoch_and_nothing_else(env):
     lines = (out.stdout + out.stderr).splitlines()
     assert _noise(out.stdout + out.stderr) == []
     assert [line.split()[:2] for line in lines[:2]] == [["epoch", "1/2"], ["epoch", "2/2"]]
-    # then the GAN phase's verdict on its critic (docs/critic.md), then the run's last line
+    # then the GAN phase's verdict on its critic (docs/reference/metrics.md), then the run's last line
     assert len(lines) == 4 and lines[2].startswith("GAN phase: critic AUC "), lines
     assert lines[3].startswith("run ") and " finished: " in lines[3], lines
 

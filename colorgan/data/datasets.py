@@ -258,7 +258,7 @@ def resolve_data_dir(data_dir: str, repo_root: Path) -> tuple[Path, str]:
 def pipeline_options() -> tf.data.Options:
     """tf.data's autotuner off. On 2 cores its background optimisation, and the parallelism it grows, took the
     cores from the training step: 64x64 fit epochs 3-5 ran at 31 images/s with it and 50-55 without (the map
-    stages then use every core, as the autotuner would, without the tuning; docs/measurements.md)."""
+    stages then use every core, as the autotuner would, without the tuning; docs/results/measurements.md)."""
     options = tf.data.Options()
     options.autotune.enabled = False
     return options

@@ -221,11 +221,12 @@ class Head:
 HEADS = (
     Head(confidence.PREFIX, "Confidence head", "no offset raised the eval PSNR within the colour budget",
          lambda v: "The model scales each pixel's a*b* by a confidence in (0, 1) learned after training on where the "
-                   "generator's colour goes wrong (`confidence_epochs`, docs/training.md), so an unfamiliar subject "
-                   f"is coloured less. Offset {v('offset'):g}"),
+                   "generator's colour goes wrong (`confidence_epochs`, docs/guides/training.md), so an unfamiliar "
+                   f"subject is coloured less. Offset {v('offset'):g}"),
     Head(colorbins.PREFIX, "Colour-bins head", "no decoding narrowed the eval gap within the PSNR allowance",
          lambda v: "Beside the regression, a head gives each pixel a distribution over a*b* cells, fitted by "
-                   "rebalanced cross-entropy after training (Zhang et al. 2016; `bins_epochs`, docs/training.md), "
+                   "rebalanced cross-entropy after training (Zhang et al. 2016; `bins_epochs`, "
+                   "docs/guides/training.md), "
                    f"decoded by the annealed mean at temperature {v('temperature'):g} and mixed {v('mix'):g} : "
                    f"{1 - v('mix'):g} with the regression's a*b*",
          after=": more colour, paid for in PSNR."),

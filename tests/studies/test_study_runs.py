@@ -94,7 +94,8 @@ def test_pruned_trial_is_marked_in_optuna_and_mlflow(env, tmp_path):
     (trial,) = study.trials
     assert trial.state == State.PRUNED and trial.user_attrs["epochs"] == 1
     (run,) = trial_runs(env, study.user_attrs["mlflow_parent_run_id"]).values()
-    # A normal outcome, not a failure: FINISHED, named and tagged as pruned, found by the filter docs/studies.md gives.
+    # A normal outcome, not a failure: FINISHED, named and tagged as pruned, found by the filter
+    # docs/guides/studies.md gives.
     assert run.tags["colorgan.trial_state"] == "PRUNED"
     assert run.status == "FINISHED" and run.name == "trial-0 (pruned)"
     found = tracking.store.connect(env).search_runs([run.experiment_id], "tags.colorgan.trial_state = 'PRUNED'")
