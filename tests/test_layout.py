@@ -212,7 +212,7 @@ def test_the_check_finds_a_test_file_imported_at_the_top_or_inside_a_function(tm
                                                        "tests/test_a.py:5: `import test_b as b`"]
 
 
-TOP_TESTS = ("test_cli", "test_layers", "test_layout")  # the CLI and the rules of the whole tree
+TOP_TESTS = ("test_cli", "test_docs", "test_layers", "test_layout")  # the CLI and the rules of the whole tree
 
 
 def mirror_problems(root: Path) -> list[str]:

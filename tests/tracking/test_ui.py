@@ -87,5 +87,5 @@ def test_make_ui_prints_a_link_that_opens_on_the_ranked_trials(study_store, tmp_
 
 def test_the_readme_says_where_the_runs_are():
     readme = (ROOT / "README.md").read_text()
-    results = readme[readme.index("**Where the results appear.**"):][:800]
+    results = readme[readme.index("## What you will see, and where"):][:1200]
     assert "Model training" in results and "make ui" in results
