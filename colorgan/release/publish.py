@@ -61,7 +61,8 @@ def figures_and_grid(subject: evaluate.Subject, data_dir: Path, rels: list[str],
     if not names:
         return {}, {}, None
     model_row, gray_row = (evaluate.records(evaluate.summarise(tables[label]))[0] for label in ("model", "gray"))
-    return model_row, gray_row, evaluate.sample_grid(subject, names, rgb)
+    grid, _ = evaluate.sample_grid(subject, names, rgb)  # the registered card's grid: its layout is evaluate's
+    return model_row, gray_row, grid
 
 
 def _logged(row: dict) -> dict[str, float]:
