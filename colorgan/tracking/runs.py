@@ -37,6 +37,7 @@ from colorgan.tracking.tracker import RunTracker
 
 GRAY_PARAM = "gray_"  # params gray_NAME: the gray image's figures (metrics.QUALITY names) on the run's eval split
 LEGACY_GRAY_METRIC = "baseline/gray_"  # how runs logged them before (a step-0 metric: a bar chart of its own each)
+TRIAL_GROUP_ROLE = "trial_group"  # ROLE_TAG of a trial's own run (repeats > 1): its seeds' "trial" runs nest under it
 
 
 def git_commit(repo_root: Path) -> str:
@@ -227,11 +228,17 @@ def find_or_create_parent(repo_root: Path, experiment: str, study: str, study_fi
     return run.info.run_id
 
 
-def child_runs(repo_root: Path, parent_run_id: str) -> list[RunRecord]:
+def trial_runs(repo_root: Path, parent_run_id: str) -> list[RunRecord]:
+    """The runs that trained a study's trials, one per seed: nested under the study's parent run, directly (one
+    seed a trial, and every study stored before trials had runs of their own) or under their trial's own run
+    (``TRIAL_GROUP_ROLE``, which is not one of them). Read in one search of the parent's experiment."""
     client = connect(repo_root)
     parent = client.get_run(parent_run_id)
-    return [_record(run) for run in find_runs(client, [parent.info.experiment_id],
-                                              {PARENT_RUN_TAG: parent_run_id}, max_results=10000)]
+    runs = find_runs(client, [parent.info.experiment_id], {}, max_results=10000)
+    groups = {run.info.run_id for run in runs if run.data.tags.get(ROLE_TAG) == TRIAL_GROUP_ROLE
+              and run.data.tags.get(PARENT_RUN_TAG) == parent_run_id}
+    return [_record(run) for run in runs if run.data.tags.get(ROLE_TAG) != TRIAL_GROUP_ROLE
+            and run.data.tags.get(PARENT_RUN_TAG) in {parent_run_id, *groups}]
 
 
 def log_parent_progress(repo_root: Path, parent_run_id: str, best: dict, trial_number: int,
