@@ -23,7 +23,7 @@ TRIALS ?=
 EPOCHS ?=
 # `$(WHERE) NAME` prints a location of the project (root, mlruns, mlflow-uri, optuna-db...): colorgan/base/paths.py
 WHERE := $(PY) -m colorgan.base.paths
-# MODEL empty: serve uses the default model (models:/colorgan@champion if registered, else the shipped one)
+# MODEL empty: serve, evaluate, colorize use the default model (models:/colorgan@champion if registered, else the shipped one)
 MODEL ?=
 DATA ?=
 SIZE ?=
@@ -61,8 +61,8 @@ dashboard: $(STAMP) ## optuna-dashboard on http://127.0.0.1:8080 over the study 
 	mkdir -p "$$($(WHERE) mlruns)"
 	$(VENV)/bin/optuna-dashboard $(if $(STORAGE),$(STORAGE),"$$($(WHERE) optuna-db)") --host 127.0.0.1 --port 8080
 
-evaluate: $(STAMP) ## score a model or baseline on the test split: make evaluate MODEL=RUN_ID|baseline:welsh [DATA=dir] [SIZE=64]
-	$(PY) -m colorgan evaluate --model '$(or $(MODEL),models:/colorgan@champion)' $(if $(DATA),--data $(DATA)) $(if $(SIZE),--size $(SIZE))
+evaluate: $(STAMP) ## score a model or baseline on the test split: make evaluate [MODEL=RUN_ID|baseline:welsh] [DATA=dir] [SIZE=64] (no MODEL: the default model, as serve)
+	$(PY) -m colorgan evaluate $(if $(MODEL),--model '$(MODEL)') $(if $(DATA),--data $(DATA)) $(if $(SIZE),--size $(SIZE))
 
 ood: $(STAMP) ## score a model on photos of other subjects (the built-in samples' source photos, whole): make ood [MODEL=shipped]
 	$(PY) -m colorgan evaluate --model '$(or $(MODEL),shipped)' --data "$$($(PY) -m colorgan.data.samples)" $(if $(SIZE),--size $(SIZE))

@@ -85,6 +85,8 @@ def _evaluate(args: argparse.Namespace) -> int:
                                      overrides=tuple(args.set), study_run=_study_run(args.storage))
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(result.summary.round(3).to_string(index=False))
+    if not args.model:
+        print(f"evaluated {result.model}: the default model (no --model named)")
     print(f"logged to run {result.run_id} under evaluation/{result.key}/ ({len(result.skipped)} files skipped)")
     return 0
 
@@ -213,8 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_reproduce)
 
     p = command("evaluate", help="score a model or baseline per image on a folder (default: the test split)")
-    p.add_argument("--model", required=True, metavar="REF",
-                   help="a model reference (as colorize's --model) or baseline:gray|welsh|l1_only")
+    p.add_argument("--model", metavar="REF",
+                   help="a model reference (as colorize's --model) or baseline:gray|welsh|l1_only; default: "
+                        "models:/colorgan@champion if registered, else shipped (as colorize and serve)")
     p.add_argument("--data", help="a folder of colour photos, evaluated whole (default: the test split)")
     p.add_argument("--size", type=int, help="image size for gray/welsh (default 128; models use their own)")
     p.add_argument("--out", help="also write the per-image table to this CSV file")
