@@ -57,8 +57,12 @@ study: $(STAMP) ## run or resume a study: make study NAME=lr_sweep [WORKERS=1] [
 summary: $(STAMP) ## the trials table and best trial of a study: make summary NAME=lr_sweep
 	$(PY) -m colorgan study studies/$(NAME).toml --summary $(if $(STORAGE),--storage $(STORAGE))
 
-dashboard: $(STAMP) ## optuna-dashboard on http://127.0.0.1:8080 over the study storage
+# optuna-dashboard lists every study of the storage; NAME (given) prints that study's own page first, and stops if the
+# storage has no such study (the NAME ?= lr_sweep default is not taken here: without NAME, the line says it lists all)
+dashboard: $(STAMP) ## optuna-dashboard on http://127.0.0.1:8080 over the study storage: make dashboard [NAME=lr_sweep] prints its page
 	mkdir -p "$$($(WHERE) mlruns)"
+	$(PY) -m colorgan.studies.dashboard $(if $(filter command line environment,$(origin NAME)),'$(NAME)') \
+		$(if $(STORAGE),--storage $(STORAGE)) --host 127.0.0.1 --port 8080
 	$(VENV)/bin/optuna-dashboard $(if $(STORAGE),$(STORAGE),"$$($(WHERE) optuna-db)") --host 127.0.0.1 --port 8080
 
 evaluate: $(STAMP) ## score a model or baseline on the test split: make evaluate [MODEL=RUN_ID|baseline:welsh] [DATA=dir] [SIZE=64] (no MODEL: the default model, as serve)
