@@ -24,8 +24,15 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     _close_stale()
     train.configure_threads(args.threads)
-    result = train.run_training(cfg, Path(args.experiment) if args.experiment else None, resume_run_id=args.resume,
-                                study_run=_study_run(None), verbose=1 if getattr(args, "verbose", False) else 0)
+    try:
+        result = train.run_training(cfg, Path(args.experiment) if args.experiment else None,
+                                    resume_run_id=args.resume, study_run=_study_run(None),
+                                    verbose=1 if getattr(args, "verbose", False) else 0)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the run is KILLED (tracking.open_run); say how to go on
+        if getattr(exc, "run_id", None):
+            exc.args = (f"run {exc.run_id} marked KILLED; `colorgan train --resume {exc.run_id}` goes on from its "
+                        "last checkpoint",)
+        raise
     psnr = metrics.QUALITY["psnr"]
     print(f"run {result.run_id} finished: {metrics.heading_of('eval/psnr')} "
           f"{psnr.show(result.final.get('eval/psnr', float('nan')))}")
