@@ -35,8 +35,16 @@ def _train(args: argparse.Namespace) -> int:
         raise
     psnr = metrics.QUALITY["psnr"]
     print(f"run {result.run_id} finished: {metrics.heading_of('eval/psnr')} "
-          f"{psnr.show(result.final.get('eval/psnr', float('nan')))}")
+          f"{psnr.show(result.final.get('eval/psnr', float('nan')))}" + _samples_note(result.data_source, "trained"))
     return 0
+
+
+def _samples_note(source: str, done: str) -> str:
+    """The end of a command's last line when its data was the built-in sample set (no data set found)."""
+    from colorgan.data.datasets import BUILT_IN
+
+    return (f"; {done} on the built-in sample set, not a data set: figures are not comparable" if source == BUILT_IN
+            else "")
 
 
 def _study(args: argparse.Namespace) -> int:
@@ -94,7 +102,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(result.summary.round(3).to_string(index=False))
     if not args.model:
         print(f"evaluated {result.model}: the default model (no --model named)")
-    print(f"logged to run {result.run_id} under evaluation/{result.key}/ ({len(result.skipped)} files skipped)")
+    print(f"logged to run {result.run_id} under evaluation/{result.key}/ ({len(result.skipped)} files skipped)"
+          + _samples_note(result.data_source, "scored"))
     return 0
 
 

@@ -64,6 +64,7 @@ class Evaluation:
     summary: pd.DataFrame  # one row for "all", then one per class
     skipped: tuple[tuple[str, str], ...]
     model: str = ""  # the reference evaluated: the one named, else the default model (references.default_ref)
+    data_source: str = ""  # the test split's (datasets.resolve_data_dir; BUILT_IN: the sample set); "" for --data
 
 
 def data_key(folder: str | None) -> str:
@@ -225,8 +226,10 @@ def evaluate_model(ref: str | None, folder: str | None = None, size: int | None 
     if size and (subject.run_id or subject.shipped) and size != subject.size:
         raise EvaluateError(f"{ref} was trained at {subject.size}px and is evaluated at that size, not {size}px")
     unlisted: list[tuple[str, str]] = []  # entries that cannot even be opened (scan's checks: data.screen)
+    source = ""
     if folder is None:
-        data_dir, rels, _ = sorted_test_split(subject.cfg, root)
+        data_dir, rels, split_info = sorted_test_split(subject.cfg, root)
+        source = split_info["data_source"]
     else:
         data_dir = Path(folder).resolve()
         if not data_dir.is_dir():
@@ -261,4 +264,5 @@ def evaluate_model(ref: str | None, folder: str | None = None, size: int | None 
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         per_image.to_csv(out, index=False)
-    return Evaluation(run_id, key, str(data_dir), subject.size, per_image, table, tuple(skipped), ref)
+    return Evaluation(run_id, key, str(data_dir), subject.size, per_image, table, tuple(skipped), ref,
+                      source)
