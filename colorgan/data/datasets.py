@@ -29,6 +29,7 @@ from colorgan.data.images import EXTENSIONS, BadImage, read_rgb
 
 log = logging.getLogger(__name__)
 BUILT_IN = "built-in samples"  # the data source (a run's colorgan.data_source tag) when no data set was found
+LANDSCAPES = ("repo data/landscapes", "shared data ../shared/data/landscapes")  # the sources of the landscape set
 _WARNED: set[Path] = set()  # the sample folders this process has warned of
 
 # Not hyper-parameters (what a usable file is: colorgan.data.images).
@@ -237,10 +238,8 @@ def resolve_data_dir(data_dir: str, repo_root: Path) -> tuple[Path, str]:
                 raise DataError(f"data directory {path} (from {source}) does not exist or is not a directory")
             return path, source
     repo_root = Path(repo_root)
-    for path, source in (
-        (repo_root / "data" / "landscapes", "repo data/landscapes"),
-        (repo_root.parent / "shared" / "data" / "landscapes", "shared data ../shared/data/landscapes"),
-    ):
+    for path, source in zip((repo_root / "data" / "landscapes", repo_root.parent / "shared" / "data" / "landscapes"),
+                            LANDSCAPES, strict=True):
         if path.is_dir():
             return path.resolve(), source
     from colorgan.data.samples import sample_dir
