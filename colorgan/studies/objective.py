@@ -15,6 +15,7 @@ import optuna
 
 from colorgan import tracking
 from colorgan.base import diskspace, terminal
+from colorgan.base.errors import interruption
 from colorgan.scoring import critic, metrics
 from colorgan.studies import answer as answer_mod
 from colorgan.studies import lock as lock_mod
@@ -208,8 +209,8 @@ def _one_run(trial: optuna.Trial, spec: StudySpec, cfg, values: dict, repeat: in
     except Pruned as exc:
         close("PRUNED", [reporter.last])
         raise TrialPruned(str(exc)) from None
-    except KeyboardInterrupt:
-        close("FAIL", reason="interrupted (Ctrl-C)")
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (base.errors.Terminated)
+        close("FAIL", reason=interruption(exc))
         raise
     except Exception as exc:
         if tracking.gone(exc):  # no verdict on the trial, and nothing can be written to MLflow: run again later

@@ -21,6 +21,7 @@ import colorgan.tracking.liveness as liveness
 import colorgan.tracking.patience as patience
 from colorgan.base import diskspace
 from colorgan.base import heartbeat as heartbeat_mod
+from colorgan.base.errors import interruption
 from colorgan.tracking.store import RESOLVED_CONFIG, RunError, connect, end_run, experiment_id, find_runs, patiently
 from colorgan.tracking.tags import (
     BEST_PARAM_PREFIX,
@@ -54,7 +55,7 @@ def git_commit(repo_root: Path) -> str:
 def open_run(repo_root: Path, experiment: str, run_name: str, resume_run_id: str | None = None,
              parent_run_id: str | None = None, tags: dict | None = None,
              heartbeat: heartbeat_mod.Settings | None = None) -> Iterator[RunTracker]:
-    """Start (or resume) a run; it ends FINISHED, KILLED on Ctrl-C, or FAILED with the error as a tag.
+    """Start (or resume) a run; it ends FINISHED, KILLED on Ctrl-C or SIGTERM, or FAILED with the error as a tag.
 
     An exception type may carry ``run_status`` to choose the end state (a pruned trial's: "FINISHED", a normal
     outcome).
@@ -74,9 +75,11 @@ def open_run(repo_root: Path, experiment: str, run_name: str, resume_run_id: str
     try:
         with liveness.beating(client, tracker.run_id, heartbeat or heartbeat_mod.Settings()):
             yield tracker
-    except KeyboardInterrupt:
-        tracker.set_tags({ERROR_TAG: "interrupted (Ctrl-C)"})
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (base.errors.Terminated): KILLED at once, resumable
+        tracker.set_tags({ERROR_TAG: interruption(exc)})
         mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+        if getattr(exc, "run_id", None) is None:  # the innermost run, for the command's one line
+            exc.run_id = tracker.run_id
         raise
     except patience.TrackingGone:
         with suppress(Exception):  # one try: the server is gone; the run stays RUNNING until --resume or close-stale
