@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from colorgan.base import config as config_mod
+from colorgan.data import datasets
 from colorgan.model import colorbins, confidence
 from colorgan.release.terms import data_source_section, use_sections, weights_terms
 from colorgan.scoring import metrics
@@ -154,7 +155,7 @@ def intro(cfg: config_mod.Config, info: dict, params: dict, ood: dict | None) ->
         *use_sections(info, ood),
         "## Training data",
         "",
-        f"- folder: `{info.get('data_dir', params.get('data_dir', '?'))}` ({info.get('data_source', '?')})",
+        f"- data: {data_line(info, params)}",
         f"- fingerprint: `{info.get('fingerprint', '?')}`",
         f"- usable files: {info.get('n_usable', '?')} of {info.get('n_files', '?')} "
         f"(skipped: {info.get('n_skipped', '?')})",
@@ -307,3 +308,13 @@ def cost_of_use(measured: dict) -> list[str]:
             f"{measured['photos'][0]['repeats']} calls after one warm-up.", "",
             "| photo | time per photo | peak memory (resident) | over the process with the model loaded |",
             "|---|---|---|---|", *rows, ""]
+
+
+def data_line(info: dict, params: dict) -> str:
+    """Where the photos were found, said without this machine's paths: the landscape set and the built-in samples by
+    their source; another folder by its name and how it was named (config data_dir or $COLORGAN_DATA)."""
+    source = str(info.get("data_source", "?"))
+    if source in datasets.LANDSCAPES or source == datasets.BUILT_IN:
+        return f"{source} (see *Data source and licence*)"
+    folder = Path(str(info.get("data_dir", params.get("data_dir", "?")))).name
+    return f"a folder named `{folder}` ({source})"

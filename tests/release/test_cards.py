@@ -66,6 +66,13 @@ def test_a_shipped_card_holds_every_section():
     assert "the licence of the colorgan code that trained them" in weights
     assert "trained on Intel Image Classification, they are also under the Kaggle set's terms" in weights
     assert "set-level ΔCF -6.4" in card
+    assert "/some/machine" not in card  # nowhere: the card names its data, not a machine's path
+    assert "- data: shared data ../shared/data/landscapes (see *Data source and licence*)" in card
+
+
+def test_a_folder_of_one_s_own_is_named_without_its_machine_path():
+    info = {**LANDSCAPES, "data_source": "$COLORGAN_DATA"}
+    assert cards.data_line(info, {}) == "a folder named `landscapes` ($COLORGAN_DATA)"
 
 
 def test_a_card_re_made_from_a_folder_s_own_weights_says_so():
