@@ -126,7 +126,9 @@ def test_make_help_lists_every_target_aligned_with_its_values():
 
 
 def _make_n(folder: Path, *args: str) -> list[str]:
-    out = subprocess.run(["make", "-n", *args], capture_output=True, text=True, cwd=folder, timeout=60)
+    # --no-print-directory: under `make test` (MAKELEVEL 1) make would add "Entering/Leaving directory" lines
+    out = subprocess.run(["make", "--no-print-directory", "-n", *args], capture_output=True, text=True, cwd=folder,
+                         timeout=60)
     assert out.returncode == 0, out.stderr
     return out.stdout.splitlines()
 

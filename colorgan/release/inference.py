@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -66,11 +67,12 @@ def measure_here(ref: str, side: int, repeats: int = REPEATS) -> dict:
             "loaded_mb": loaded / MB, "peak_mb": peak / MB, "parameters": int(model.generator.count_params())}
 
 
-def measure(ref: str, image_size: int, repeats: int = REPEATS) -> dict:
+def measure(ref: str, image_size: int, root: Path, repeats: int = REPEATS) -> dict:
     """Each photo size (the model's, LARGE_SIDE) in a fresh process of this checkout's code; with the CPU, its cores
-    and the load average when measured. ``ref``: a run id or a shipped folder (what the child resolves)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(paths.CHECKOUT),
-                                                                      os.environ.get("PYTHONPATH"))))}
+    and the load average when measured. ``ref``: a run id or a shipped folder, which the child resolves in the same
+    store as the caller (``root``, passed on as COLORGAN_HOME)."""
+    env = {**os.environ, paths.HOME_ENV: str(root),
+           "PYTHONPATH": os.pathsep.join(filter(None, (str(paths.CHECKOUT), os.environ.get("PYTHONPATH"))))}
     rows = []
     for side in sorted({image_size, LARGE_SIDE}):
         out = subprocess.run([sys.executable, "-m", "colorgan.release.inference", ref, "--side", str(side),

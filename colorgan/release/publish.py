@@ -95,7 +95,8 @@ def publish(run_id: str, root: Path, study: str | None = None, name: str = MODEL
     card = cards.registered_card(name=name, version=version, source_run_id=loaded.run_id, study=study,
                                  cfg=loaded.cfg, info={**source.params, **split_info, "n_test": len(rels)},
                                  params=source.params, model=model, gray=gray, last_eval=last_eval, cap=TEST_CAP,
-                                 grid_file=GRID_FILE, inference=inference.measure(loaded.run_id, loaded.cfg.image_size))
+                                 grid_file=GRID_FILE,
+                                 inference=inference.measure(loaded.run_id, loaded.cfg.image_size, root))
     registry.describe(root, name, version, card, run.run_id, f"model_card/{CARD_FILE}")
     registry.set_alias(root, name, alias, version)
     return Published(name, version, alias, run.run_id, loaded.run_id, card)

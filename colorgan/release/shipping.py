@@ -122,7 +122,7 @@ def ship(ref: str, out: Path, root: Path, command: str = "", replace: bool = Fal
                     "data": {"data_dir": str(data_dir), "data_source": split_info["data_source"],
                              "fingerprint": split_info["fingerprint"]},
                     **scores, "other_subjects": other_subjects(subjects, root),
-                    "inference": inference.measure(model.run_id or str(source), cfg.image_size)})
+                    "inference": inference.measure(model.run_id or str(source), cfg.image_size, root)})
     card = cards.shipped_card(model_folder.display(out), cfg, figures,
                               {**params, **split_info, "n_test": figures["n_test"]}, params,
                               kept_sha=model_folder.weights_sha(out) if keep else "")
