@@ -56,6 +56,9 @@ def sigterm_as_interrupt():
 
     def terminate(signum, frame):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if _WRITING[0]:  # inside a store write: raised when it is done (uninterrupted_write)
+            _WRITING[1] = True
+            return
         raise Terminated()
 
     previous = signal.signal(signal.SIGTERM, terminate)
@@ -63,6 +66,27 @@ def sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+_WRITING = [0, False]  # [depth of store writes under way in the main thread, a SIGTERM waiting for their end]
+
+
+@contextmanager
+def uninterrupted_write():
+    """A store write that SIGTERM must not cut in half: raised inside MLflow's file handling, the interruption can
+    close a descriptor twice (EBADF) and end the run FAILED with a traceback instead of KILLED. A SIGTERM that
+    arrives meanwhile raises ``Terminated`` as the outermost write ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _WRITING[0] += 1
+    try:
+        yield
+    finally:
+        _WRITING[0] -= 1
+        if not _WRITING[0] and _WRITING[1]:
+            _WRITING[1] = False
+            raise Terminated()
 
 
 def exit_code(prog: str, action, verbose: bool = False) -> int:
