@@ -24,12 +24,27 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     _close_stale()
     train.configure_threads(args.threads)
-    result = train.run_training(cfg, Path(args.experiment) if args.experiment else None, resume_run_id=args.resume,
-                                study_run=_study_run(None), verbose=1 if getattr(args, "verbose", False) else 0)
+    try:
+        result = train.run_training(cfg, Path(args.experiment) if args.experiment else None,
+                                    resume_run_id=args.resume, study_run=_study_run(None),
+                                    verbose=1 if getattr(args, "verbose", False) else 0)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the run is KILLED (tracking.open_run); say how to go on
+        if getattr(exc, "run_id", None):
+            exc.args = (f"run {exc.run_id} marked KILLED; `colorgan train --resume {exc.run_id}` goes on from its "
+                        "last checkpoint",)
+        raise
     psnr = metrics.QUALITY["psnr"]
     print(f"run {result.run_id} finished: {metrics.heading_of('eval/psnr')} "
-          f"{psnr.show(result.final.get('eval/psnr', float('nan')))}")
+          f"{psnr.show(result.final.get('eval/psnr', float('nan')))}" + _samples_note(result.data_source, "trained"))
     return 0
+
+
+def _samples_note(source: str, done: str) -> str:
+    """The end of a command's last line when its data was the built-in sample set (no data set found)."""
+    from colorgan.data.datasets import BUILT_IN
+
+    return (f"; {done} on the built-in sample set, not a data set: figures are not comparable" if source == BUILT_IN
+            else "")
 
 
 def _study(args: argparse.Namespace) -> int:
@@ -85,7 +100,10 @@ def _evaluate(args: argparse.Namespace) -> int:
                                      overrides=tuple(args.set), study_run=_study_run(args.storage))
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(result.summary.round(3).to_string(index=False))
-    print(f"logged to run {result.run_id} under evaluation/{result.key}/ ({len(result.skipped)} files skipped)")
+    if not args.model:
+        print(f"evaluated {result.model}: the default model (no --model named)")
+    print(f"logged to run {result.run_id} under evaluation/{result.key}/ ({len(result.skipped)} files skipped)"
+          + _samples_note(result.data_source, "scored"))
     return 0
 
 
@@ -213,8 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_reproduce)
 
     p = command("evaluate", help="score a model or baseline per image on a folder (default: the test split)")
-    p.add_argument("--model", required=True, metavar="REF",
-                   help="a model reference (as colorize's --model) or baseline:gray|welsh|l1_only")
+    p.add_argument("--model", metavar="REF",
+                   help="a model reference (as colorize's --model) or baseline:gray|welsh|l1_only; default: "
+                        "models:/colorgan@champion if registered, else shipped (as colorize and serve)")
     p.add_argument("--data", help="a folder of colour photos, evaluated whole (default: the test split)")
     p.add_argument("--size", type=int, help="image size for gray/welsh (default 128; models use their own)")
     p.add_argument("--out", help="also write the per-image table to this CSV file")

@@ -125,4 +125,4 @@ def trial_runs(store: Path, parent: str) -> dict[int, object]:
     """A study's trial runs under its parent run, by trial number."""
     from colorgan import tracking
 
-    return {int(r.tags["colorgan.trial"]): r for r in tracking.child_runs(store, parent)}
+    return {int(r.tags["colorgan.trial"]): r for r in tracking.trial_runs(store, parent)}

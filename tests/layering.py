@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 # The folders of colorgan/, lowest first: a module may import from its own folder and the folders below it, never
-# from one above. Each folder's __init__ docstring says its job (docs/layout.md is checked against them).
+# from one above. Each folder's __init__ docstring says its job (docs/reference/layout.md is checked against them).
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("base",),  # the typed config, paths, the machine, the terminal, liveness, free disk
     ("data",),  # pixels and files: colour spaces, decoding, samples, the data set as tf.data

@@ -15,7 +15,7 @@ from PIL import Image
 from colorgan.data import color
 from colorgan.serving.limits import Limits
 
-# short read timeouts, so that testing them is quick (the defaults are in Limits and docs/serving.md)
+# short read timeouts, so that testing them is quick (the defaults are in Limits and docs/reference/serving-api.md)
 FAST = Limits(body_s=3.0, idle_s=2.0, header_s=2.0)
 
 

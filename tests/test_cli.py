@@ -124,6 +124,46 @@ def test_make_help_lists_every_target_aligned_with_its_values():
     assert starts == {len("  make ") + max(map(len, targets)) + 2}, starts
 
 
+
+def _make_n(folder: Path, *args: str) -> list[str]:
+    # --no-print-directory: under `make test` (MAKELEVEL 1) make would add "Entering/Leaving directory" lines
+    out = subprocess.run(["make", "--no-print-directory", "-n", *args], capture_output=True, text=True, cwd=folder,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.splitlines()
+
+
+def test_make_setup_gpu_installs_the_gpu_build_and_later_targets_keep_it(tmp_path):
+    """GPU=1 never installs tensorflow-cpu (the lock's pin is left out, the gpu extra's build installed), and once
+    .venv holds the GPU build, a later target reinstalls the GPU build, never the CPU one (make -n: nothing runs)."""
+    import tomllib
+
+    for name in ("Makefile", "pyproject.toml", "requirements.lock"):
+        (tmp_path / name).write_bytes((ROOT / name).read_bytes())
+    gpu = _make_n(tmp_path, "setup", "GPU=1")
+    assert not [line for line in gpu if "pip install" in line and "requirements.lock" in line], gpu
+    assert ".venv/bin/pip uninstall -qq -y tensorflow-cpu  # the CPU build, if .venv held it" in gpu
+    assert gpu[-1] == "touch .venv/.installed-gpu" and "rm -f .venv/.installed" in gpu
+    (tmp_path / ".venv").mkdir()
+    subprocess.run(next(line for line in gpu if line.startswith("grep ")), shell=True, cwd=tmp_path, check=True)
+    kept = (tmp_path / ".venv" / "requirements-gpu.txt").read_text().splitlines()
+    lock = (ROOT / "requirements.lock").read_text().splitlines()
+    assert [line for line in lock if line not in kept] == ["tensorflow_cpu==2.21.0"]
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["gpu"]
+    assert extra == ["tensorflow[and-cuda]==2.21.0"]  # the same TF as the lock's CPU build
+    assert any("pip install -q -r .venv/requirements-gpu.txt" in line and '["gpu"]' in line for line in gpu), gpu
+
+    (tmp_path / ".venv" / ".installed-gpu").touch()  # what `make setup GPU=1` leaves
+    assert _make_n(tmp_path, "train", "EXP=smoke") == [".venv/bin/python -m colorgan train experiments/smoke.toml "]
+    os.utime(tmp_path / "pyproject.toml", (2e9, 2e9))  # a changed pyproject: the install runs again, still GPU
+    again = _make_n(tmp_path, "train", "EXP=smoke")
+    assert "touch .venv/.installed-gpu" in again and not any("requirements.lock" in line and "pip install" in line
+                                                              for line in again), again
+    cpu = _make_n(tmp_path, "setup", "GPU=")  # going back to the CPU build, by asking for it
+    assert ".venv/bin/pip install -q -r requirements.lock" in cpu and cpu[-1] == "touch .venv/.installed"
+    assert ".venv/bin/pip uninstall -qq -y tensorflow  # the GPU build, if .venv held it" in cpu
+
+
 def test_serve_options_have_help_texts():
     out = _cli("serve", "--help")
     assert out.returncode == 0
@@ -150,7 +190,7 @@ def test_a_training_run_prints_one_line_per_epoch_and_nothing_else(env):
     lines = (out.stdout + out.stderr).splitlines()
     assert _noise(out.stdout + out.stderr) == []
     assert [line.split()[:2] for line in lines[:2]] == [["epoch", "1/2"], ["epoch", "2/2"]]
-    # then the GAN phase's verdict on its critic (docs/critic.md), then the run's last line
+    # then the GAN phase's verdict on its critic (docs/reference/metrics.md), then the run's last line
     assert len(lines) == 4 and lines[2].startswith("GAN phase: critic AUC "), lines
     assert lines[3].startswith("run ") and " finished: " in lines[3], lines
 

@@ -1,9 +1,9 @@
-"""The layout of the code, checked: docs/layout.md against the folders and modules that exist, section by section,
-the size of each file (tests/ too), and the imports that would tangle the layers (tracking reaching up; a cycle
-inside a package; a test file importing another: what test files share lives in conftest.py or a helper module).
+"""The layout of the code, checked: docs/reference/layout.md against the folders and modules that exist, section by
+section, the size of each file (tests/ too), and the imports that would tangle the layers (tracking reaching up; a
+cycle inside a package; a test file importing another: what test files share lives in conftest.py or a helper module).
 
-docs/layout.md's module list is the code block of entries ``NAME.py`` or ``NAME/``: top-level folders at column 0,
-their modules and folders at column 2, a folder's modules at column 4; each entry followed by its one job,
+docs/reference/layout.md's module list is the code block of entries ``NAME.py`` or ``NAME/``: top-level folders at
+column 0, their modules and folders at column 2, a folder's modules at column 4; each entry followed by its one job,
 continued on deeper-indented lines.
 """
 
@@ -16,7 +16,8 @@ from pathlib import Path
 from layering import LAYER, LAYERS, imports, module_name
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYOUT = ROOT / "docs" / "layout.md"
+PAGE = "docs/reference/layout.md"  # the page this test holds to the code
+LAYOUT = ROOT / PAGE
 LISTED_FOLDERS = ("colorgan", "reports")  # the packages whose every module the list names
 MAX_LINES = 400  # a file of colorgan/ or reports/ over this has more than one job
 MAX_LINES_STUDIES = 250  # colorgan/studies/: each of its modules does one step of a study
@@ -64,7 +65,7 @@ def first_docstring_line(package: Path) -> str:
 
 
 def layout_problems(root: Path, text: str) -> list[str]:
-    """Every way docs/layout.md's block and the code differ, section by section."""
+    """Every way docs/reference/layout.md's block and the code differ, section by section."""
     entries = listed(text)
     problems = []
     for where in sorted(set(entries) | {f"colorgan/{d.name}" for d in (root / "colorgan").iterdir()
@@ -72,12 +73,12 @@ def layout_problems(root: Path, text: str) -> list[str]:
         if where.split("/")[0] not in LISTED_FOLDERS:
             continue  # experiments/, tests/...: named, not checked module by module
         if where not in entries:
-            problems.append(f"{where}/: not in docs/layout.md")
+            problems.append(f"{where}/: not in {PAGE}")
             continue
         have, said = existing(root / where), set(entries[where])
-        problems += [f"{where}/{name}: not in docs/layout.md" for name in sorted(have - said)]
-        problems += [f"{where}/{name}: listed in docs/layout.md but does not exist" for name in sorted(said - have)]
-        problems += [f"{where}/{name}: its line in docs/layout.md says nothing" for name in sorted(said & have)
+        problems += [f"{where}/{name}: not in {PAGE}" for name in sorted(have - said)]
+        problems += [f"{where}/{name}: listed in {PAGE} but does not exist" for name in sorted(said - have)]
+        problems += [f"{where}/{name}: its line in {PAGE} says nothing" for name in sorted(said & have)
                      if not entries[where][name]]
     folders = [name.rstrip("/") for name in entries.get("colorgan", {}) if name.endswith("/")]
     order = [name for layer in LAYERS for name in layer if name in folders]
@@ -90,7 +91,7 @@ def layout_problems(root: Path, text: str) -> list[str]:
         said = " ".join(entries["colorgan"][name + "/"].split())
         first = first_docstring_line(package)
         if said != first:
-            problems.append(f"colorgan/{name}/: docs/layout.md says {said!r}; its __init__ docstring begins {first!r}")
+            problems.append(f"colorgan/{name}/: {PAGE} says {said!r}; its __init__ docstring begins {first!r}")
     return problems
 
 
@@ -111,8 +112,8 @@ def test_the_layout_check_finds_a_module_in_the_wrong_section(tmp_path):
             "    images.py  the decoder\nreports/  the reports\n  build.py  one report\n```\n")
     assert layout_problems(tmp_path, text) == []
     (tmp_path / "colorgan/data/images.py").rename(tmp_path / "colorgan/base/images.py")
-    assert layout_problems(tmp_path, text) == ["colorgan/base/images.py: not in docs/layout.md",
-                                               "colorgan/data/images.py: listed in docs/layout.md but does not exist"]
+    assert layout_problems(tmp_path, text) == [f"colorgan/base/images.py: not in {PAGE}",
+                                               f"colorgan/data/images.py: listed in {PAGE} but does not exist"]
     (tmp_path / "colorgan/base/images.py").rename(tmp_path / "colorgan/data/images.py")
     swapped = text.replace("  base/  The base.\n    config.py  the config\n", "").replace(
         "reports/", "  base/  The base.\n    config.py  the config\nreports/")
@@ -160,7 +161,7 @@ def test_the_where_a_change_goes_table_names_what_exists():
             elif ref not in targets:
                 problems.append(f"{ref}: neither a path, a module's name nor a Makefile target")
     assert seen, "no reference found in the table"
-    assert not problems, "docs/layout.md's table:\n" + "\n".join(problems)
+    assert not problems, f"{PAGE}'s table:\n" + "\n".join(problems)
 
 
 def test_no_file_has_more_than_one_job_by_its_size():
@@ -211,7 +212,7 @@ def test_the_check_finds_a_test_file_imported_at_the_top_or_inside_a_function(tm
                                                        "tests/test_a.py:5: `import test_b as b`"]
 
 
-TOP_TESTS = ("test_cli", "test_layers", "test_layout")  # the CLI and the rules of the whole tree
+TOP_TESTS = ("test_cli", "test_docs", "test_layers", "test_layout")  # the CLI and the rules of the whole tree
 
 
 def mirror_problems(root: Path) -> list[str]:

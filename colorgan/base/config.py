@@ -58,14 +58,14 @@ class Config:
     generator_width: float = 1.0  # multiplies the U-Net's channel widths (capacity; cost grows about as its square)
     dropout: float = 0.5  # on the deepest up-sampling blocks of the U-Net
     power_iterations: int = 10  # spectral normalization power iterations; 0 = no spectral normalization
-    critic_norm: str = "batch"  # the critic's normalisation layers (the report's: batch); see docs/critic.md
+    critic_norm: str = "batch"  # the critic's normalisation layers (the report's: batch); see docs/results/critic.md
     critic_batches: str = "joint"  # "separate": real and generated in batches of their own (the report's), which
     # BatchNorm lets the critic tell apart by their statistics alone: held-out photos then score at chance
     critic_patch: int = 46  # the critic's receptive field (pixels): 46 (the report's PatchGAN), 16, or 1 (PixelGAN)
     critic_pretrain_steps: int = 0  # before the GAN phase: steps of the critic alone on the frozen generator
     critic_pretrain_auc: float = 0.9  # ...ended early once its held-out AUC (real vs generated photos) reaches this
     critic_real_saturation: float = 1.0  # the real photos' a*b* times this, as the critic sees them (> 1: it calls
-    # only colour at least as vivid as the photos' real; recipe round 3, docs/recipe.md)
+    # only colour at least as vivid as the photos' real; recipe round 3, docs/results/recipe.md)
     spectral_norm_on: str = "discriminator"  # which network's convolutions get spectral normalization
     padding: str = "zero"  # the generator's strided convolutions: "reflect" pads with the image, not zeros (no frame)
     # --- losses ---

@@ -1,6 +1,6 @@
 """What this machine runs natively, for ``precision = "auto"``: bfloat16 where the hardware has it (a GPU, or a
 CPU with AVX512_BF16 or AMX-BF16), float32 elsewhere, since emulated bfloat16 is about 10x slower than float32
-(measured on an AVX2-only CPU; docs/measurements.md).
+(measured on an AVX2-only CPU; docs/results/measurements.md).
 
 Reads /proc/cpuinfo's flags (Linux; elsewhere no flags, so float32) and is told the GPU count by the caller, so
 it stays free of TensorFlow and can be tested on any flag set.

@@ -50,7 +50,7 @@ def table(ceiling: dict, rows: list[dict], flags: frozenset[str], steps: int, re
     workers = 2 * one_thread / first["harness"]
     lines.append(f"one thread: the {first['image_size']} {first['precision']} harness step at {one_thread:.1f} "
                  f"images/s, against {first['harness']:.1f} on all {os.cpu_count()} cores: two one-thread workers "
-                 f"can run at most {workers:.2f}x the trials per hour of one worker on all cores")
+                 f"can run at most {workers:.2f}x the training steps per hour of one worker on all cores")
     return "\n".join(lines)
 
 
@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(_measure([str(size), precision, "--batch-size", str(args.batch_size), *quick]))
             print(f"  {size}x{size} {precision}: harness {rows[-1]['harness']:.1f} images/s", file=sys.stderr,
                   flush=True)
-    # The same step on one thread: how much a second worker on the other core could add at most.
+    # The same step on one thread: how many more training steps a second worker on the other core could add at most
+    # (whole trials gain more, their evaluation and tracking leaving a core idle: docs/results/measurements.md).
     first = rows[0]
     one_thread = _measure([str(first["image_size"]), first["precision"], "--batch-size", str(args.batch_size),
                            "--threads", "1", *quick])["harness"]

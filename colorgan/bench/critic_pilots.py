@@ -5,7 +5,7 @@ frozen warm-started generator's colourings against the photos, then scored on he
 mode: its AUC with a 95% interval and its mean D(real) - D(fake). One row per critic design: the report's
 (BatchNorm, real-only and generated-only batches, spectral norm) against one joint batch, the other normalisations,
 spectral norm off, the critic's learning rate and its patch size. The table goes to stdout and, as CSV, to
-``--out``; docs/critic.md holds the measured one.
+``--out``; docs/results/critic.md holds the measured one.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import errno
 import hashlib
 import logging
 import os
+import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ from colorgan.data import color, scan_cache
 from colorgan.data.images import EXTENSIONS, BadImage, read_rgb
 
 log = logging.getLogger(__name__)
+BUILT_IN = "built-in samples"  # the data source (a run's colorgan.data_source tag) when no data set was found
+LANDSCAPES = ("repo data/landscapes", "shared data ../shared/data/landscapes")  # the sources of the landscape set
+_WARNED: set[Path] = set()  # the sample folders this process has warned of
 
 # Not hyper-parameters (what a usable file is: colorgan.data.images).
 CHROMA_SIZE = 32  # images are downscaled to this square before measuring mean chroma (speed)
@@ -234,22 +238,20 @@ def resolve_data_dir(data_dir: str, repo_root: Path) -> tuple[Path, str]:
                 raise DataError(f"data directory {path} (from {source}) does not exist or is not a directory")
             return path, source
     repo_root = Path(repo_root)
-    for path, source in (
-        (repo_root / "data" / "landscapes", "repo data/landscapes"),
-        (repo_root.parent / "shared" / "data" / "landscapes", "shared data ../shared/data/landscapes"),
-    ):
+    for path, source in zip((repo_root / "data" / "landscapes", repo_root.parent / "shared" / "data" / "landscapes"),
+                            LANDSCAPES, strict=True):
         if path.is_dir():
             return path.resolve(), source
     from colorgan.data.samples import sample_dir
 
     path = sample_dir(paths.cache_dir(repo_root) / "colorgan")
-    log.warning(
-        "No data set found: using the small built-in sample set in %s. For real results put the landscape "
-        "photographs in %s, set data_dir in the config, or set COLORGAN_DATA.",
-        path,
-        repo_root / "data" / "landscapes",
-    )
-    return path, "built-in samples"
+    if path not in _WARNED:  # once per process: every command reads the splits more than once
+        _WARNED.add(path)
+        print(f"WARNING: no data set found: using the small built-in sample set in {path}; figures from it are not "
+              f"comparable with a data set's. For real results put the landscape photographs in "
+              f"{repo_root / 'data' / 'landscapes'}, set data_dir in the config, or set COLORGAN_DATA.",
+              file=sys.stderr, flush=True)
+    return path, BUILT_IN
 
 
 # --- pipelines -----------------------------------------------------------------------------------------------
@@ -258,7 +260,7 @@ def resolve_data_dir(data_dir: str, repo_root: Path) -> tuple[Path, str]:
 def pipeline_options() -> tf.data.Options:
     """tf.data's autotuner off. On 2 cores its background optimisation, and the parallelism it grows, took the
     cores from the training step: 64x64 fit epochs 3-5 ran at 31 images/s with it and 50-55 without (the map
-    stages then use every core, as the autotuner would, without the tuning; docs/measurements.md)."""
+    stages then use every core, as the autotuner would, without the tuning; docs/results/measurements.md)."""
     options = tf.data.Options()
     options.autotune.enabled = False
     return options

@@ -63,6 +63,8 @@ class Evaluation:
     per_image: pd.DataFrame
     summary: pd.DataFrame  # one row for "all", then one per class
     skipped: tuple[tuple[str, str], ...]
+    model: str = ""  # the reference evaluated: the one named, else the default model (references.default_ref)
+    data_source: str = ""  # the test split's (datasets.resolve_data_dir; BUILT_IN: the sample set); "" for --data
 
 
 def data_key(folder: str | None) -> str:
@@ -204,13 +206,15 @@ def sample_grid(subject: Subject, names: list[str], rgb: np.ndarray,
     return grids.sample_grid(columns), grids.layout(columns, GRID_COLUMNS)
 
 
-def evaluate_model(ref: str, folder: str | None = None, size: int | None = None, out: Path | None = None,
+def evaluate_model(ref: str | None, folder: str | None = None, size: int | None = None, out: Path | None = None,
                    root: Path | None = None, overrides: tuple[str, ...] = (),
                    study_run: references.StudyRun | None = None) -> Evaluation:
-    """Evaluate ``ref`` (a model reference or ``baseline:NAME``) on ``folder`` (default: the test split)."""
+    """Evaluate ``ref`` (a model reference or ``baseline:NAME``; None: the default model, as colorize's and serve's:
+    the registered champion, else the shipped one) on ``folder`` (default: the test split)."""
     from colorgan.base.paths import repo_root
 
     root = Path(root or repo_root())
+    ref = ref or references.default_ref(root)
     parsed = references.parse(ref, baselines=baselines.NAMES)
     if parsed.kind == "baseline":
         cfg = config.build(config.parse_overrides(list(overrides)))
@@ -222,8 +226,10 @@ def evaluate_model(ref: str, folder: str | None = None, size: int | None = None,
     if size and (subject.run_id or subject.shipped) and size != subject.size:
         raise EvaluateError(f"{ref} was trained at {subject.size}px and is evaluated at that size, not {size}px")
     unlisted: list[tuple[str, str]] = []  # entries that cannot even be opened (scan's checks: data.screen)
+    source = ""
     if folder is None:
-        data_dir, rels, _ = sorted_test_split(subject.cfg, root)
+        data_dir, rels, split_info = sorted_test_split(subject.cfg, root)
+        source = split_info["data_source"]
     else:
         data_dir = Path(folder).resolve()
         if not data_dir.is_dir():
@@ -258,4 +264,5 @@ def evaluate_model(ref: str, folder: str | None = None, size: int | None = None,
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         per_image.to_csv(out, index=False)
-    return Evaluation(run_id, key, str(data_dir), subject.size, per_image, table, tuple(skipped))
+    return Evaluation(run_id, key, str(data_dir), subject.size, per_image, table, tuple(skipped), ref,
+                      source)

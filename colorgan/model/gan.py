@@ -124,7 +124,7 @@ class ColorGAN(keras.Model):
     def critic_logits(self, l_in, target, fake, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
         """(logits on the real photos, logits on the generated ones). ``critic_batches = "joint"``: one call on the
         two stacked, so a training-mode BatchNorm normalises both kinds with the same statistics; "separate" (the
-        report's): one call each, whose batch statistics alone tell the kinds apart (docs/critic.md). The real
+        report's): one call each, whose batch statistics alone tell the kinds apart (docs/results/critic.md). The real
         photos' a*b* are saturated by ``critic_real_saturation`` first, in training and in the skill measured."""
         target = losses.saturate_ab(target, self.critic_real_saturation)
         if self.critic_batches == "separate":

@@ -121,7 +121,7 @@ def build_generator(image_size: int, out_channels: int, dropout: float = 0.5, po
 
 def _critic_norm(x, norm: str, name: str):
     """The critic's normalisation after a convolution (config ``critic_norm``). Batch statistics are what let a
-    critic fed real-only and generated-only batches answer from the batch, not the photo (docs/critic.md); the
+    critic fed real-only and generated-only batches answer from the batch, not the photo (docs/results/critic.md); the
     others normalise each photo on its own (instance: per channel, layer: over all channels, group: 8 groups)."""
     if norm == "none":
         return x

@@ -6,7 +6,8 @@ run) holding the test-split figures next to the gray baseline, a sample grid, th
 version's description.
 
 The figures and the grid are `colorgan evaluate`'s (colorgan.evaluation.evaluate) on the first TEST_CAP files of
-the run's sorted test split; the card is colorgan.release.cards'. This is the workflow (what is scored, drawn and
+the run's sorted test split; what using the model costs is measured (colorgan.release.inference); the card is
+colorgan.release.cards'. This is the workflow (what is scored, drawn and
 written); every MLflow call is ``colorgan.tracking``'s.
 """
 
@@ -20,7 +21,7 @@ import numpy as np
 from colorgan import tracking
 from colorgan.base import config as config_mod
 from colorgan.evaluation import evaluate
-from colorgan.release import cards
+from colorgan.release import cards, inference
 from colorgan.serving import pyfunc_model
 from colorgan.serving.references import ALIAS, MODEL_NAME
 from colorgan.tracking import registry
@@ -94,7 +95,8 @@ def publish(run_id: str, root: Path, study: str | None = None, name: str = MODEL
     card = cards.registered_card(name=name, version=version, source_run_id=loaded.run_id, study=study,
                                  cfg=loaded.cfg, info={**source.params, **split_info, "n_test": len(rels)},
                                  params=source.params, model=model, gray=gray, last_eval=last_eval, cap=TEST_CAP,
-                                 grid_file=GRID_FILE)
+                                 grid_file=GRID_FILE,
+                                 inference=inference.measure(loaded.run_id, loaded.cfg.image_size, root))
     registry.describe(root, name, version, card, run.run_id, f"model_card/{CARD_FILE}")
     registry.set_alias(root, name, alias, version)
     return Published(name, version, alias, run.run_id, loaded.run_id, card)

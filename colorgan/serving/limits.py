@@ -30,7 +30,8 @@ MULTIPART_SLACK = 64 * 1024  # form boundaries and headers around the file in a 
 
 @dataclass(frozen=True)
 class Limits:
-    """The server's limits (docs/serving.md): not hyper-parameters, the bounds of one process's resources."""
+    """The server's limits (docs/reference/serving-api.md): not hyper-parameters, the bounds of one process's
+    resources."""
 
     body_s: float = 60.0  # the whole request body must arrive within this (408)
     idle_s: float = 10.0  # ... with no pause longer than this (408)

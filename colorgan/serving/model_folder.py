@@ -7,7 +7,8 @@ The folder is what a fresh clone colorizes with, and what ``init_from = "shipped
 - ``config.toml``: the resolved config it trained with (``config.to_toml``);
 - ``model_card.md``: data, config, the training command, figures next to gray, limitations;
 - ``figures.json``: the same figures, machine-readable, with those on a fixed subset of the test split that
-  ``tests/release/test_shipped_model.py`` recomputes.
+  ``tests/release/test_shipped_model.py`` recomputes;
+- ``samples.png``: the card's sample grid (gray | this model | original), where `colorgan ship` drew one.
 
 Writing the figures is `colorgan ship`'s job (colorgan.release.shipping); this module only knows the format. No MLflow.
 """
@@ -30,6 +31,7 @@ GENERATOR_FILE = "generator.keras"
 CONFIG_FILE = "config.toml"
 CARD_FILE = "model_card.md"
 FIGURES_FILE = "figures.json"
+SAMPLES_FILE = "samples.png"
 STORED_DTYPE = "float16"
 MAX_BYTES = 40_000_000  # the most a shipped generator may add to the repository
 SHA_CHARS = 12  # the weights file's sha256 prefix that names a shipped model in lineage tags
@@ -82,24 +84,33 @@ def stored(generator: keras.Model) -> keras.Model:
 
 
 def write(folder: str | Path, generator: keras.Model, cfg: config_mod.Config, card: str, figures: dict,
-          replace: bool = False) -> Path:
-    """Write a shipped-model folder; an existing one is replaced only with ``replace``."""
+          replace: bool = False, grid: np.ndarray | None = None, keep_weights: bool = False) -> Path:
+    """Write a shipped-model folder; an existing one is replaced only with ``replace``. ``grid``: the sample grid
+    (uint8 RGB), as SAMPLES_FILE. ``keep_weights``: the folder's own generator file is left as it is, byte for byte
+    (its card and figures re-made from those weights: ``generator`` must be what it loads)."""
     folder = Path(folder)
     if (folder / GENERATOR_FILE).exists() and not replace:
         raise ShippedModelError(f"{folder} already holds a shipped model: pass --replace to overwrite it")
+    if keep_weights and not exists(folder):
+        raise ShippedModelError(f"no shipped model at {folder} whose weights could be kept")
     small = _with_dtype(generator, STORED_DTYPE)
     if not all(np.isfinite(np.asarray(w)).all() for w in small.get_weights()):
         raise ShippedModelError("a weight overflows float16 (|w| > 65504): this generator cannot be shipped")
     folder.mkdir(parents=True, exist_ok=True)
-    small.save(folder / GENERATOR_FILE)
-    size = (folder / GENERATOR_FILE).stat().st_size
-    if size > MAX_BYTES:
-        (folder / GENERATOR_FILE).unlink()
-        raise ShippedModelError(f"{GENERATOR_FILE} would be {size / 1e6:.1f} MB, over the {MAX_BYTES / 1e6:.0f} MB "
-                                "a shipped model may take")
+    if not keep_weights:
+        small.save(folder / GENERATOR_FILE)
+        size = (folder / GENERATOR_FILE).stat().st_size
+        if size > MAX_BYTES:
+            (folder / GENERATOR_FILE).unlink()
+            raise ShippedModelError(f"{GENERATOR_FILE} would be {size / 1e6:.1f} MB, over the {MAX_BYTES / 1e6:.0f} "
+                                    "MB a shipped model may take")
     (folder / CONFIG_FILE).write_text(config_mod.to_toml(cfg))
     (folder / CARD_FILE).write_text(card)
     (folder / FIGURES_FILE).write_text(json.dumps(figures, indent=1) + "\n")
+    if grid is not None:
+        from PIL import Image
+
+        Image.fromarray(grid).save(folder / SAMPLES_FILE, optimize=True)
     return folder
 
 

@@ -1,11 +1,13 @@
-"""One trial: its values suggested, each seed one ``train.run_training`` (a nested MLflow run under the study's parent),
-reported to the pruner after each epoch, and the line it prints when it ends.
+"""One trial: its values suggested, each seed one ``train.run_training`` (an MLflow run nested under the trial's own
+run, itself under the study's parent, with repeats; else the one seed's run is the trial's, under the parent),
+reported to the pruner after each epoch, the trial's figures rounded on its run, and the line it prints when it ends.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import optuna
 
 from colorgan import tracking
 from colorgan.base import diskspace, terminal
+from colorgan.base.errors import interruption
 from colorgan.scoring import critic, metrics
 from colorgan.studies import answer as answer_mod
 from colorgan.studies import lock as lock_mod
@@ -46,6 +49,12 @@ def suggest(trial: optuna.Trial, param: Param) -> Any:
 class Pruned(Exception):
     """Raised inside fit() when the pruner stops a trial: a normal outcome, so its MLflow run ends FINISHED (not
     KILLED, a failure in the UI), tagged PRUNED and named ``trial-N (pruned)``."""
+
+    run_status = "FINISHED"
+
+
+class TrialPruned(optuna.TrialPruned):
+    """Optuna's pruned trial; the trial's own run (studyruns.trial_group) ends FINISHED too."""
 
     run_status = "FINISHED"
 
@@ -97,11 +106,21 @@ def make_objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int 
         trial.set_user_attr(summaries.PLANNED_ATTR, schedule.total_epochs(base_cfg))
         seed0 = base_cfg.seed
         finals, run_ids = [], []
-        for repeat in range(spec.repeats):
-            name = f"trial-{trial.number}" + (f"-seed{repeat}" if spec.repeats > 1 else "")
-            cfg = spec.base_config({**overrides, "run_name": name, "seed": seed0 + repeat})
+        with _trial_group(trial, spec, values, parent_run_id, root) as group:
+            if group:
+                trial.set_user_attr(studyruns.GROUP_ATTR, group)
             try:
-                finals.append(_one_run(trial, spec, cfg, values, repeat, parent_run_id, root, run_ids))
+                for repeat in range(spec.repeats):
+                    name = f"trial-{trial.number}" + (f"-seed{repeat}" if spec.repeats > 1 else "")
+                    cfg = spec.base_config({**overrides, "run_name": name, "seed": seed0 + repeat})
+                    try:
+                        finals.append(_one_run(trial, spec, cfg, values, repeat, group or parent_run_id, root,
+                                               run_ids))
+                    except TrialPruned:  # the trial's figures: the pruned seed's last ones
+                        _end_trial(trial, spec, root, group, run_ids[0], "PRUNED",
+                                   [tracking.run_data(root, run_ids[0]).metrics])
+                        raise
+                _end_trial(trial, spec, root, group, run_ids[0], "COMPLETE", finals)
             except Exception as exc:  # Optuna catches it: work() then stops the study on a full disk or a lost server
                 if diskspace.is_full(exc):
                     objective.full = exc
@@ -131,6 +150,26 @@ def make_objective(spec: StudySpec, parent_run_id: str, root: Path, epochs: int 
     return objective
 
 
+def _trial_group(trial: optuna.Trial, spec: StudySpec, values: dict, parent_run_id: str, root: Path):
+    """With repeats, the trial's own run under the study's parent, its seeds' runs nested under it (its id, a user
+    attribute); with one seed none (None): that seed's run is the trial's."""
+    if spec.repeats == 1:
+        return nullcontext(None)
+    tags = {STUDY_TAG: spec.name, TRIAL_TAG: trial.number, **{f"{PARAM_PREFIX}{k}": v for k, v in values.items()}}
+    return studyruns.trial_group(root, parent_run_id, f"trial-{trial.number}", tags,
+                                 {k: summaries.param_text(v) for k, v in values.items()}, spec.heartbeat)
+
+
+def _end_trial(trial: optuna.Trial, spec: StudySpec, root: Path, group: str | None, run_id: str, state: str,
+               seeds: list[dict[str, float]]) -> None:
+    """The trial's figures (summaries.trial_figures) on its run: its own (then tagged with its state and named as a
+    seed's run is), else its one seed's."""
+    studyruns.log_trial_figures(root, group or run_id, summaries.trial_figures(spec, seeds))
+    if group:
+        _close(root, group, state, trial.user_attrs.get(summaries.EPOCHS_ATTR, 0))
+        studyruns.name_trial_run(root, group, f"trial-{trial.number}", state)
+
+
 def _same_configuration(trial: optuna.Trial, values: dict) -> optuna.trial.FrozenTrial | None:
     """An earlier COMPLETE trial (not itself a copy) with exactly these values, or None."""
     done = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -139,7 +178,8 @@ def _same_configuration(trial: optuna.Trial, values: dict) -> optuna.trial.Froze
 
 def _one_run(trial: optuna.Trial, spec: StudySpec, cfg, values: dict, repeat: int, parent_run_id: str,
              root: Path, run_ids: list[str]) -> dict[str, float]:
-    """One seed of a trial's configuration: a nested MLflow run; only the first seed reports to the pruner."""
+    """One seed of a trial's configuration: an MLflow run nested under ``parent_run_id`` (the trial's own run, or the
+    study's parent); only the first seed reports to the pruner."""
     tags = {STUDY_TAG: spec.name, TRIAL_TAG: trial.number, ROLE_TAG: "trial", REPEAT_TAG: repeat,
             TRIAL_STATE_TAG: "RUNNING", **{f"{PARAM_PREFIX}{k}": v for k, v in values.items()}}
     reporter = ReportToTrial(trial, spec.metrics[0], not spec.multi_objective and repeat == 0)
@@ -168,9 +208,9 @@ def _one_run(trial: optuna.Trial, spec: StudySpec, cfg, values: dict, repeat: in
                                     on_start=started, heartbeat=spec.heartbeat)
     except Pruned as exc:
         close("PRUNED", [reporter.last])
-        raise optuna.TrialPruned(str(exc)) from None
-    except KeyboardInterrupt:
-        close("FAIL", reason="interrupted (Ctrl-C)")
+        raise TrialPruned(str(exc)) from None
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (base.errors.Terminated)
+        close("FAIL", reason=interruption(exc))
         raise
     except Exception as exc:
         if tracking.gone(exc):  # no verdict on the trial, and nothing can be written to MLflow: run again later

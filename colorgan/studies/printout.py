@@ -58,7 +58,7 @@ def cpu_split(study: optuna.Study, root: Path) -> str:
     parent = parent_run_id(study)
     if parent is None:
         return ""
-    runs = [r for r in tracking.child_runs(root, parent) if "cpu_seconds" in r.metrics]
+    runs = [r for r in tracking.trial_runs(root, parent) if "cpu_seconds" in r.metrics]
     if not runs:
         return ""
     total = sum(r.metrics["cpu_seconds"] for r in runs)

@@ -1,8 +1,9 @@
 """Running a study: prepared once (the Optuna study, its one MLflow parent run, the shared warm start), its
 workers run until the budget is met, then the parent run's tables (a study's best run: ``lookup``).
 
-Every trial is one ``train.run_training`` (so one nested MLflow run with the core's full per-epoch logging) under one
-parent run per study, whose id the study keeps as a user attribute (``storage.PARENT_ATTR``).
+Every trial's seed is one ``train.run_training`` (so one nested MLflow run with the core's full per-epoch logging)
+under one parent run per study, whose id the study keeps as a user attribute (``storage.PARENT_ATTR``); with
+repeats, a trial's seed runs nest under the trial's own run (objective.py).
 """
 
 from __future__ import annotations
@@ -57,12 +58,14 @@ def _prepare(spec: StudySpec, url: str, root: Path) -> str:
 
 def _show_study(spec: StudySpec, root: Path, parent: str) -> None:
     """What the MLflow UI shows of the study before any trial: its settings as the parent's params, and the
-    experiment's runs view (trials ranked by the objective, with the searched params and the gray figure)."""
+    experiment's runs view (tracking.ui: each trial under the parent, its seeds under it; first the trial's rounded
+    objectives, colourfulness gap and critic AUC, then each seed's own objectives, the searched params, the gray
+    figure and the trial's state)."""
     studyruns.log_new_params(root, parent, summaries.space_params(spec))
     gray = [tracking.GRAY_PARAM + (m.gain_of or m.name) for m in map(metrics.declared, spec.metrics[:1])
             if m is not None]
-    tracking_ui.save_runs_view(root, studyruns.experiment_of(root, parent), spec.metrics[0],
-                               spec.directions[0] == "minimize", list(spec.metrics),
+    shown = [summaries.TRIAL_PREFIX + key for key in summaries.trial_keys(spec)] + list(spec.metrics)
+    tracking_ui.save_runs_view(root, studyruns.experiment_of(root, parent), shown,
                                [p.name for p in spec.params] + gray, [TRIAL_STATE_TAG, EPOCHS_RUN_TAG])
 
 
@@ -144,7 +147,7 @@ def _check_trial_count(spec: StudySpec, study: optuna.Study, parent: str, root: 
     """The parent run's trial runs against the Optuna study: MLflow holding a trial number Optuna never had means
     the study's storage was emptied, replaced or rolled back; going on would number trials from 0 again under
     the same parent, beside the old ones."""
-    tags = [r.tags.get(TRIAL_TAG, "") for r in tracking.child_runs(root, parent)]
+    tags = [r.tags.get(TRIAL_TAG, "") for r in tracking.trial_runs(root, parent)]
     numbers = {int(n) for n in tags if n.isdigit()}
     have = len(study.get_trials(deepcopy=False))
     if numbers and max(numbers) >= have:

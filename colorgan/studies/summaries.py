@@ -28,6 +28,8 @@ MEAN_ATTR = "mean:"  # a trial's user attribute mean:<key>: a figure it was not 
 CRITIC_ATTR = "critic"  # a trial's user attribute: "chance" if any seed's critic stayed at chance, else "learned"
 MEAN_CRITIC_AUC = MEAN_ATTR + "eval/critic_auc"  # the critic's held-out AUC, mean over the trial's seeds
 CRITIC_AUC_HEADING = "critic AUC"
+SHOWN = ("eval/colorfulness_gap", "eval/critic_auc")  # the figures a trial's run shows after its objectives
+TRIAL_PREFIX = "trial/"  # trial/KEY: a trial's figure on its own run, the mean over its seeds, rounded as shown here
 NOTE = ("Gray: the input itself (a\\*b\\* = 0) on the same eval split. A pruned trial's figure is from the epoch "
         "it stopped at, not comparable with a complete trial's final one.")
 
@@ -62,9 +64,7 @@ def _columns(spec: StudySpec) -> list[tuple[str, metrics.Metric | None, str, str
 
 def gain(m: metrics.Metric, value: float | None, gray: float | None) -> float | None:
     """How much better than the gray image (its unit): value - gray, or gray - value where lower is better."""
-    if value is None or gray is None:
-        return None
-    return gray - value if m.better == "lower" else value - gray
+    return None if value is None or gray is None else (gray - value if m.better == "lower" else value - gray)
 
 
 def table(study: optuna.Study, spec: StudySpec, gray_by_run: dict[str, dict[str, float]] | None = None
@@ -116,12 +116,12 @@ def as_text(frame: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     out = frame.drop(columns=[RUN_ATTR]).astype(object)
     digits = {}
     for key, m, gray_heading, gain_heading in _columns(spec):
-        d = m.digits if m else 4
+        d = digits_of(key)
         digits.update({metrics.heading_of(key): (d, "+" if m and m.gain_of else ""), gray_heading: (d, ""),
                        _ci_heading(m): (d, "")})
         if gain_heading:
             digits[gain_heading] = (d, "+")
-    digits[CRITIC_AUC_HEADING] = (3, "")
+    digits[CRITIC_AUC_HEADING] = (digits_of(MEAN_CRITIC_AUC.removeprefix(MEAN_ATTR)), "")
     for column in out.columns:
         if column in digits:
             d, sign = digits[column]
@@ -132,6 +132,23 @@ def as_text(frame: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
             out[column] = ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
                            for v in frame[column]]
     return out
+
+
+def digits_of(key: str) -> int:
+    """The decimals a figure is shown with: its declared digits (metrics.Metric.digits), else 4."""
+    return m.digits if (m := metrics.declared(key)) else 4
+
+
+def trial_keys(spec: StudySpec) -> list[str]:
+    """The figures a trial's run shows first in the MLflow UI (tracking.ui): the objectives, then SHOWN."""
+    return list(dict.fromkeys([*spec.metrics, *SHOWN]))
+
+
+def trial_figures(spec: StudySpec, seeds: list[dict[str, float]]) -> dict[str, float]:
+    """{trial/KEY: the mean over the seeds that logged KEY, rounded to its digits} of trial_keys: logged on the
+    trial's run, whose seeds' runs keep their full values."""
+    found = {key: [float(s[key]) for s in seeds if math.isfinite(s.get(key, math.nan))] for key in trial_keys(spec)}
+    return {TRIAL_PREFIX + key: round(sum(v) / len(v), digits_of(key)) for key, v in found.items() if v}
 
 
 def _number(value) -> bool:
@@ -153,7 +170,7 @@ def best_text(study: optuna.Study, spec: StudySpec, gray_by_run: dict[str, dict[
     void = (" (its critic never left chance: its GAN phase says nothing about the knobs searched)"
             if best.user_attrs.get(CRITIC_ATTR) == critic.CHANCE else "")
     return (f"best trial {best.number}: {figure(spec.metrics[0], best.value, gray)}{at} "
-            f"with {', '.join(f'{k} = {_param(v)}' for k, v in best.params.items())}{void}")
+            f"with {', '.join(f'{k} = {param_text(v)}' for k, v in best.params.items())}{void}")
 
 
 def figure(key: str, value: float, gray: dict[str, float]) -> str:
@@ -173,7 +190,7 @@ def figure(key: str, value: float, gray: dict[str, float]) -> str:
     return text
 
 
-def _param(value) -> str:
+def param_text(value) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
@@ -195,7 +212,7 @@ def trial_line(number: int, state: str, values: list[float] | None, epoch: int, 
             else reason) + (f"  {critic_text}" if critic_text else "")
     name = f"trial {number}" + (f" seed {seed}" if seed is not None else "")
     return (f"{name} {STATES.get(state, state.lower()):<8}  {at}  {what}  "
-            f"{' '.join(f'{k}={_param(v)}' for k, v in params.items())}  {seconds:.0f} s")
+            f"{' '.join(f'{k}={param_text(v)}' for k, v in params.items())}  {seconds:.0f} s")
 
 
 def markdown(study: optuna.Study, spec: StudySpec, gray_by_run: dict[str, dict[str, float]] | None = None) -> str:

@@ -14,6 +14,7 @@ import optuna
 
 from colorgan import tracking
 from colorgan.base import diskspace, paths
+from colorgan.base.errors import Terminated
 from colorgan.studies import answer as answer_mod
 from colorgan.studies import lock as lock_mod
 from colorgan.studies import summaries
@@ -140,7 +141,10 @@ def spawn(spec, url, workers, budget, epochs, deadline, root) -> None:
     procs = [subprocess.Popen([*cmd, "--index", str(i)], cwd=root, env=env) for i in range(workers)]
     try:
         codes = [p.wait() for p in procs]
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C reached every worker (the terminal's process group); SIGTERM may not
+        for p in procs:
+            if isinstance(exc, Terminated) and p.poll() is None:
+                p.terminate()  # each ends its trial as Ctrl-C does (base.errors.sigterm_as_interrupt)
         for p in procs:
             p.wait()
         raise

@@ -28,15 +28,16 @@ def counted(trials: list[optuna.trial.FrozenTrial]) -> int:
 
 
 def close_dead_runs(study: optuna.Study, root: Path) -> int:
-    """Failed trials whose MLflow run is still RUNNING belonged to a dead worker: mark those runs FAILED."""
+    """Failed trials whose MLflow runs (its seed's, the trial's own) are still RUNNING belonged to a dead worker:
+    mark those runs FAILED."""
     closed = 0
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)):
-        run_id = studyruns.trial_run_id(t.user_attrs)
-        if run_id and tracking.run_status(root, run_id) == "RUNNING":
-            why = ("the tracking server went away mid-trial; the trial is run again" if CUT_ATTR in t.user_attrs
-                   else "worker died mid-trial (no heartbeat); the trial is retried")
-            tracking.mark_run(root, run_id, "FAILED", why, {TRIAL_STATE_TAG: "FAIL"})
-            closed += 1
+        for run_id in (studyruns.trial_run_id(t.user_attrs), t.user_attrs.get(studyruns.GROUP_ATTR)):
+            if run_id and tracking.run_status(root, run_id) == "RUNNING":
+                why = ("the tracking server went away mid-trial; the trial is run again" if CUT_ATTR in t.user_attrs
+                       else "worker died mid-trial (no heartbeat); the trial is retried")
+                tracking.mark_run(root, run_id, "FAILED", why, {TRIAL_STATE_TAG: "FAIL"})
+                closed += 1
     return closed
 
 

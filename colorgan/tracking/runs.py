@@ -21,6 +21,7 @@ import colorgan.tracking.liveness as liveness
 import colorgan.tracking.patience as patience
 from colorgan.base import diskspace
 from colorgan.base import heartbeat as heartbeat_mod
+from colorgan.base.errors import interruption
 from colorgan.tracking.store import RESOLVED_CONFIG, RunError, connect, end_run, experiment_id, find_runs, patiently
 from colorgan.tracking.tags import (
     BEST_PARAM_PREFIX,
@@ -37,6 +38,7 @@ from colorgan.tracking.tracker import RunTracker
 
 GRAY_PARAM = "gray_"  # params gray_NAME: the gray image's figures (metrics.QUALITY names) on the run's eval split
 LEGACY_GRAY_METRIC = "baseline/gray_"  # how runs logged them before (a step-0 metric: a bar chart of its own each)
+TRIAL_GROUP_ROLE = "trial_group"  # ROLE_TAG of a trial's own run (repeats > 1): its seeds' "trial" runs nest under it
 
 
 def git_commit(repo_root: Path) -> str:
@@ -53,7 +55,7 @@ def git_commit(repo_root: Path) -> str:
 def open_run(repo_root: Path, experiment: str, run_name: str, resume_run_id: str | None = None,
              parent_run_id: str | None = None, tags: dict | None = None,
              heartbeat: heartbeat_mod.Settings | None = None) -> Iterator[RunTracker]:
-    """Start (or resume) a run; it ends FINISHED, KILLED on Ctrl-C, or FAILED with the error as a tag.
+    """Start (or resume) a run; it ends FINISHED, KILLED on Ctrl-C or SIGTERM, or FAILED with the error as a tag.
 
     An exception type may carry ``run_status`` to choose the end state (a pruned trial's: "FINISHED", a normal
     outcome).
@@ -73,9 +75,11 @@ def open_run(repo_root: Path, experiment: str, run_name: str, resume_run_id: str
     try:
         with liveness.beating(client, tracker.run_id, heartbeat or heartbeat_mod.Settings()):
             yield tracker
-    except KeyboardInterrupt:
-        tracker.set_tags({ERROR_TAG: "interrupted (Ctrl-C)"})
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (base.errors.Terminated): KILLED at once, resumable
+        tracker.set_tags({ERROR_TAG: interruption(exc)})
         mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+        if getattr(exc, "run_id", None) is None:  # the innermost run, for the command's one line
+            exc.run_id = tracker.run_id
         raise
     except patience.TrackingGone:
         with suppress(Exception):  # one try: the server is gone; the run stays RUNNING until --resume or close-stale
@@ -227,11 +231,17 @@ def find_or_create_parent(repo_root: Path, experiment: str, study: str, study_fi
     return run.info.run_id
 
 
-def child_runs(repo_root: Path, parent_run_id: str) -> list[RunRecord]:
+def trial_runs(repo_root: Path, parent_run_id: str) -> list[RunRecord]:
+    """The runs that trained a study's trials, one per seed: nested under the study's parent run, directly (one
+    seed a trial, and every study stored before trials had runs of their own) or under their trial's own run
+    (``TRIAL_GROUP_ROLE``, which is not one of them). Read in one search of the parent's experiment."""
     client = connect(repo_root)
     parent = client.get_run(parent_run_id)
-    return [_record(run) for run in find_runs(client, [parent.info.experiment_id],
-                                              {PARENT_RUN_TAG: parent_run_id}, max_results=10000)]
+    runs = find_runs(client, [parent.info.experiment_id], {}, max_results=10000)
+    groups = {run.info.run_id for run in runs if run.data.tags.get(ROLE_TAG) == TRIAL_GROUP_ROLE
+              and run.data.tags.get(PARENT_RUN_TAG) == parent_run_id}
+    return [_record(run) for run in runs if run.data.tags.get(ROLE_TAG) != TRIAL_GROUP_ROLE
+            and run.data.tags.get(PARENT_RUN_TAG) in {parent_run_id, *groups}]
 
 
 def log_parent_progress(repo_root: Path, parent_run_id: str, best: dict, trial_number: int,

@@ -11,7 +11,7 @@ Optuna's, not MLflow's; tests/tracking/test_tags.py holds every other ``colorgan
 from __future__ import annotations
 
 # -- what a run is, and whose ------------------------------------------------------------------------------------
-ROLE_TAG = "colorgan.role"  # what the run is: "trial", "parent", "pretrain", "claim", "baseline" or "shipped"
+ROLE_TAG = "colorgan.role"  # a run's role: "trial", "trial_group", "parent", "pretrain", "claim", "baseline", "shipped"
 STUDY_TAG = "colorgan.study"  # the study name: on its parent and trial runs, the warm start it trained, a publish run
 TRIAL_TAG = "colorgan.trial"  # a trial run's Optuna trial number
 REPEAT_TAG = "colorgan.repeat"  # a trial run's seed index within its trial (0: the one that reports to the pruner)
@@ -59,7 +59,7 @@ SOURCE_RUN_TAG = "colorgan.source_run"  # on a publish run and its registered ve
 
 # -- MLflow's own keys that colorgan sets or reads ----------------------------------------------------------------
 RUN_NAME_TAG = "mlflow.runName"  # a run's name
-PARENT_RUN_TAG = "mlflow.parentRunId"  # a nested run's parent (a trial run's: its study's parent run)
+PARENT_RUN_TAG = "mlflow.parentRunId"  # a nested run's parent: a trial run's is its trial group or the study's parent
 NOTE_TAG = "mlflow.note.content"  # a run's description (markdown) on its page in the UI
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # an experiment's: lists it under the UI's "Model training" (ui.py)
 SHARED_VIEW_PREFIX = "mlflow.sharedViewState."  # + a key, an experiment's: a saved runs view (JSON)

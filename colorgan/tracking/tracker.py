@@ -4,6 +4,7 @@ the final generator. The training loop gets one from ``runs.open_run``; other wr
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from pathlib import Path
@@ -15,11 +16,21 @@ from mlflow.tracking import MlflowClient
 
 import colorgan.tracking.checkpoints as checkpoints
 from colorgan.base import config as config_mod
+from colorgan.base.errors import uninterrupted_write
 from colorgan.tracking.store import MODEL_NAME, RESOLVED_CONFIG, patiently
 from colorgan.tracking.tags import LAST_EPOCH_TAG, MODEL_URI_TAG
 
 CRITIC_FOLDER = "critic"  # a run's pre-trained critic (log_critic), apart from its checkpoint's two slots
 CRITIC_PREFIX = "critic"
+
+
+def _whole(method):
+    """A write to the store finished before a SIGTERM that arrives during it ends the run (base.errors)."""
+    @functools.wraps(method)
+    def write(*args, **kwargs):
+        with uninterrupted_write():
+            return method(*args, **kwargs)
+    return write
 
 
 class RunTracker:
@@ -30,9 +41,11 @@ class RunTracker:
         self.client, self.run_id = client, run_id
         self.checkpoint_slot = "a"  # where the next checkpoint goes (a resumed run: the slot it did not read)
 
+    @_whole
     def log_params(self, params: dict) -> None:
         self.client.log_batch(self.run_id, params=[Param(k, "" if v is None else str(v)) for k, v in params.items()])
 
+    @_whole
     def set_tags(self, tags: dict) -> None:
         for key, value in tags.items():
             try:
@@ -44,6 +57,7 @@ class RunTracker:
                     raise
                 self.client.set_tag(self.run_id, key, str(value))
 
+    @_whole
     def log_metrics(self, values: dict[str, float], step: int) -> None:
         now = time.time_ns() // 1_000_000
         clean = [Metric(k, float(v), now, step) for k, v in values.items() if v is not None and np.isfinite(v)]
@@ -52,17 +66,21 @@ class RunTracker:
     def metric_steps(self, key: str) -> list[int]:
         return [m.step for m in self.client.get_metric_history(self.run_id, key)]
 
+    @_whole
     def log_text(self, text: str, artifact_file: str) -> None:
         self.client.log_text(self.run_id, text, artifact_file)
 
+    @_whole
     def log_image(self, image: np.ndarray, artifact_file: str) -> None:
         self.client.log_image(self.run_id, image, artifact_file=artifact_file)
 
+    @_whole
     def log_config(self, cfg: config_mod.Config, source: Path | None) -> None:
         self.log_text(config_mod.to_toml(cfg), RESOLVED_CONFIG)
         if source is not None and Path(source).is_file():
             self.client.log_artifact(self.run_id, str(source), "config")
 
+    @_whole
     def save_checkpoint(self, write_fn, epoch: int, epoch_metrics: dict[str, float]) -> None:
         """Write the training state (via ``write_fn(prefix)``) and the epoch it ends into the slot that does not hold
         the last one (tracking.checkpoints), so a crash during the write leaves the previous one whole."""
@@ -70,6 +88,7 @@ class RunTracker:
         self.checkpoint_slot = checkpoints.other_slot(self.checkpoint_slot)
         self.client.set_tag(self.run_id, LAST_EPOCH_TAG, str(epoch))
 
+    @_whole
     def log_critic(self, write_fn) -> None:
         """The pre-trained critic (``write_fn(prefix)`` writes a tf.train.Checkpoint of it) as the run's
         ``critic/`` artifact: what a warm start from this run loads as its discriminator (training.warmstart)."""

@@ -8,9 +8,19 @@ variable sets it. Two things in the URL do, and ``runs_url`` uses both:
 
 - ``workflowType=machine_learning`` opens the page as "Model training";
 - ``viewStateShareKey=KEY`` applies the view saved in the experiment tag ``mlflow.sharedViewState.KEY`` (what
-  the UI's "share view" writes). A study saves one (``save_runs_view``) that sorts its trials by the objective
-  and shows the objective, the searched params, the gray figure and the trial's state as columns; sorted by a
-  metric, the table lists the nested trials themselves (the default tree folds them under their parent).
+  the UI's "share view" writes). A study saves one (``save_runs_view``): its runs nested as MLflow nests them (by
+  the tag ``mlflow.parentRunId``: the study's parent, each trial's run under it, a trial's seed runs under that),
+  and its columns first, in order.
+
+What the saved view can set, read in the same JS: the search facets (``orderByKey``, ``orderByAsc``,
+``searchFilter``, ...) and the table's UI state (``selectedColumns``, ``columnOrder``, ``columnWidths``, ...), but
+not which rows are expanded (``runsExpanded`` is dropped from a shared view): the link opens on the study's parent
+row folded, and its expander, then each trial's, shows the trials and their seeds. The table nests runs only when
+sorted by start time with no search filter (``nestChildren``: sorted by a metric, it lists every run flat, seed
+runs and all), so the view sorts oldest first (trial 0 first). ``selectedColumns`` picks columns but not their
+order, which ``columnOrder`` (column ids, as ``metrics.`KEY```) gives: without it the metrics come in the order
+the UI gathers their keys (alphabetical in tests/tracking/test_ui.py's study). The UI shows a metric's value as
+logged, all its digits, so a study logs its trials' figures rounded (studies.summaries.trial_figures).
 
 In a browser with no URL from here, one click on "Model training" (top of the sidebar) shows runs; the
 browser remembers it.
@@ -33,6 +43,7 @@ from colorgan.tracking.store import connect
 from colorgan.tracking.tags import SHARED_VIEW_PREFIX
 
 VIEW_KEY = "colorgan"  # the key of colorgan's saved runs view (tag SHARED_VIEW_PREFIX + VIEW_KEY)
+START_TIME = "attributes.start_time"  # the one sort under which the runs table nests runs (the UI's "Created")
 START_TIMEOUT_S = 180.0
 
 
@@ -42,12 +53,14 @@ def runs_url(base: str, experiment_id: str, with_view: bool = False) -> str:
     return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?{query}"
 
 
-def save_runs_view(repo_root: Path, experiment_id: str, order_by: str, ascending: bool, metrics: list[str],
-                   params: list[str], tags: list[str]) -> None:
-    """The experiment's saved runs view: sorted by the metric ``order_by``, with these columns."""
+def save_runs_view(repo_root: Path, experiment_id: str, metrics: list[str], params: list[str],
+                   tags: list[str]) -> None:
+    """The experiment's saved runs view: runs nested under their parents, oldest first, and these columns first
+    (after the run's name and start), in this order; each metric column wide enough for its key."""
     columns = ([f"metrics.`{m}`" for m in metrics] + [f"params.`{p}`" for p in params]
                + [f"tags.`{t}`" for t in tags])
-    view = {"orderByKey": f"metrics.`{order_by}`", "orderByAsc": ascending, "selectedColumns": columns}
+    view = {"orderByKey": START_TIME, "orderByAsc": True, "selectedColumns": columns, "columnOrder": columns,
+            "columnWidths": {f"metrics.`{m}`": max(100, 6 * len(m) + 24) for m in metrics}}
     connect(repo_root).set_experiment_tag(experiment_id, SHARED_VIEW_PREFIX + VIEW_KEY, json.dumps(view))
 
 
@@ -143,8 +156,9 @@ def print_runs_views(root: Path, base: str) -> None:
     if not urls:
         print("no runs yet: make study NAME=lr_sweep (or make train) logs some")
         return
-    print("The runs of each experiment (a study's trials ranked by its objective); without these links, pick "
-          "\"Model training\" at the top of the sidebar, or MLflow opens an experiment on its GenAI overview:")
+    print("The runs of each experiment (a study's trials under its run, each trial's seeds under it); without these "
+          "links, pick \"Model training\" at the top of the sidebar, or MLflow opens an experiment on its GenAI "
+          "overview:")
     width = max(len(name) for name, _ in urls)
     for name, url in urls:
         print(f"  {name:<{width}}  {url}", flush=True)

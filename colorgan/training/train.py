@@ -31,6 +31,7 @@ class RunResult:
     run_id: str
     epochs: int
     final: dict[str, float]  # the last epoch's logged metrics
+    data_source: str = ""  # where its data came from (datasets.resolve_data_dir): datasets.BUILT_IN, the sample set
 
 
 def configure_threads(threads: int) -> None:
@@ -170,7 +171,7 @@ def run_training(cfg: Config, config_path: Path | None = None, resume_run_id: st
                                              announce=epoch_lines)
         example = np.asarray(epochs.sample_l[:1], np.float32)
         tracker.log_generator(generator, example, _requirements())
-        return RunResult(tracker.run_id, last_step, epochs.last)
+        return RunResult(tracker.run_id, last_step, epochs.last, bundle.info["data_source"])
 
 
 def wants_critic_pretraining(model: gan.ColorGAN, cfg: Config, lineage: dict[str, str], initial_epoch: int) -> bool:

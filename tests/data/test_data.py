@@ -227,13 +227,17 @@ def test_empty_or_missing_dir_is_a_clear_error(tmp_path):
             datasets.load(cfg_for(path), tmp_path / "repo")
 
 
-def test_resolve_data_dir_order(tmp_path, monkeypatch):
+def test_resolve_data_dir_order(tmp_path, monkeypatch, capsys):
     repo = tmp_path / "ws" / "repo"
     repo.mkdir(parents=True)
     fake_samples = tmp_path / "cache" / "samples"
     monkeypatch.setattr(samples, "sample_dir", lambda cache_root: fake_samples)
     monkeypatch.delenv("COLORGAN_DATA", raising=False)
-    assert datasets.resolve_data_dir("", repo) == (fake_samples, "built-in samples")
+    assert datasets.resolve_data_dir("", repo) == (fake_samples, "built-in samples")  # the tag's stored value
+    err = capsys.readouterr().err  # the fallback is loud: a WARNING line on stderr, once per process
+    assert err.startswith(f"WARNING: no data set found: using the small built-in sample set in {fake_samples}; "
+                          "figures from it are not comparable with a data set's.") and err.count("\n") == 1, err
+    assert datasets.resolve_data_dir("", repo)[1] == datasets.BUILT_IN and capsys.readouterr().err == ""
     shared = tmp_path / "ws" / "shared" / "data" / "landscapes"
     shared.mkdir(parents=True)
     assert datasets.resolve_data_dir("", repo)[0] == shared.resolve()

@@ -141,3 +141,29 @@ def test_evaluate_data_names_and_counts_the_skips_training_uses(env, tmp_path, c
         f"runs:/{logged.split()[3]}/evaluation/{evaluate.data_key(str(folder))}/info.json"))
     assert info["n_images"] == 6 and info["n_skipped"] == 5
     assert dict(line.split("\t") for line in info["skipped"]) == reasons
+
+
+@pytest.mark.slow  # the shipped model on the test split, through the CLI
+def test_evaluate_without_a_model_scores_the_default_model_as_colorize_does(env, tmp_path, capsys):
+    """A fresh clone (no champion registered): `make evaluate` with no MODEL passes no --model, and evaluate falls
+    back to the shipped model, as colorize and serve do, and says so."""
+    import json
+    import subprocess
+
+    import mlflow
+
+    from colorgan.__main__ import main
+    from colorgan.base import paths
+    from colorgan.tracking.tags import SHIPPED_TAG
+
+    made = subprocess.run(["make", "-n", "evaluate"], cwd=paths.CHECKOUT, capture_output=True, text=True, check=True)
+    assert "-m colorgan evaluate" in made.stdout and "--model" not in made.stdout, made.stdout
+    assert references.default_ref(env) == references.SHIPPED  # no models:/colorgan@champion in this store
+    assert main(["evaluate"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2] == "evaluated shipped: the default model (no --model named)", out
+    run_id = out[-1].split()[3]
+    run = tracking.store.connect(env).get_run(run_id)
+    assert run.data.tags[SHIPPED_TAG].startswith("shipped:models/landscapes-128@")
+    info = json.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/evaluation/test/info.json"))
+    assert info["model"] == "shipped" and info["image_size"] == 128 and info["n_images"] > 0

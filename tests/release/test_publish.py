@@ -54,7 +54,9 @@ def test_publish_registers_the_champion_with_a_model_card(published, home):
     card = version.description
     assert client.get_registered_model("colorgan").description == card
     for text in (published.run_id, "## Training data", "## Config", "image_size = 32", "| PSNR pooled (dB) |",
-                 "gray baseline", "## Limitations", "capped at 256"):
+                 "gray baseline", "## Limitations", "capped at 256", "## Intended use", "## Out-of-scope use",
+                 "## Data source and licence", "## Sample grid", "## Size, speed and memory", " parameters. ",
+                 "| 32x32 | ", "| 1024x1024 | ", "## Licence and terms of the weights", "Historical photos of people"):
         assert text in card, text
     publish_run = client.get_run(version.run_id)
     assert publish_run.data.tags["colorgan.source_run"] == published.run_id

@@ -23,6 +23,6 @@ from colorgan.data import datasets
 def test_the_shipped_model_keeps_its_figures():
     root = paths.repo_root()
     _, source = datasets.resolve_data_dir("", root)
-    if source == "built-in samples":
+    if source == datasets.BUILT_IN:
         pytest.skip("the landscape photos are not here ($COLORGAN_DATA, data/landscapes, ../shared/data/landscapes)")
     check_shipped_figures(paths.shipped_model_dir(), root)

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from helpers import FLOAT16_ATOL, FLOAT16_RTOL, check_shipped_figures
+from PIL import Image
 
 from colorgan.__main__ import main
 from colorgan.evaluation import evaluate
@@ -56,6 +57,21 @@ def test_ship_writes_the_folder_with_its_figures_and_card(shipped_folder, home, 
                  "## Limitations", f'init_from = "{shipped_folder}"', "## Photos of other subjects",
                  "| chelsea |", "paired 95% interval", "## Training cost", f"run {home.run_id}"):
         assert text in card, text
+    for title in ("## Intended use", "## Out-of-scope use", "## Data source and licence", "## Sample grid",
+                  "## Size, speed and memory", "## Licence and terms of the weights"):  # issue 36's sections
+        assert f"\n{title}\n" in card, title
+    assert "a folder named by config data_dir" in card and "Kaggle" not in card  # the tiny set: not the landscapes
+    grid = np.asarray(Image.open(shipped_folder / model_folder.SAMPLES_FILE))
+    layout = figures["sample_grid"]["layout"]
+    assert grid.shape[:2] == (layout["rows"] * (32 + layout["border"]) + layout["border"],
+                              3 * (32 + layout["border"]) + layout["border"]) and layout["names"] == list(
+        evaluate.GRID_COLUMNS)
+    assert "![gray | this model | original](samples.png)" in card
+    used = figures["inference"]  # what using it costs, measured in a fresh process per photo size
+    assert used["parameters"] == source.generator.count_params() and f"{used['parameters']:,} parameters" in card
+    assert [row["side"] for row in used["photos"]] == [32, 1024]
+    assert all(row["seconds"] > 0 and row["peak_mb"] >= row["loaded_mb"] > 0 for row in used["photos"])
+    assert f"| 1024x1024 | {used['photos'][1]['seconds'] * 1000:,.0f} ms" in card and used["cpu"] in card
     cost = figures["training_cpu"]  # what training cost: the run's own CPU seconds (it has no warm start)
     assert [row["run_id"] for row in cost] == [home.run_id] and cost[0]["cpu_seconds"] > 0
     assert figures["confidence"] == {} and "## Confidence head" not in card  # trained without the head
@@ -64,6 +80,33 @@ def test_ship_writes_the_folder_with_its_figures_and_card(shipped_folder, home, 
 def test_ship_refuses_to_overwrite_without_replace(shipped_folder, home, capsys):
     assert main(["ship", "--model", home.run_id, "--out", str(shipped_folder)]) == 2
     assert "already holds a shipped model: pass --replace" in capsys.readouterr().err
+
+
+def test_shipping_a_folder_onto_itself_remakes_its_card_and_keeps_its_weights_file(shipped_folder, home, tmp_path,
+                                                                                    capsys):
+    """`colorgan ship --model FOLDER --out FOLDER --replace`: the card, figures and grid re-made from the folder's own
+    weights, generator.keras byte for byte as it was, and what only the first ship knew carried from figures.json."""
+    import hashlib
+    import shutil
+
+    folder = tmp_path / "again-32"
+    shutil.copytree(shipped_folder, folder)
+    (folder / model_folder.SAMPLES_FILE).unlink()
+    first = json.loads((folder / model_folder.FIGURES_FILE).read_text())
+    weights = hashlib.sha256((folder / model_folder.GENERATOR_FILE).read_bytes()).hexdigest()
+    assert main(["ship", "--model", str(folder), "--out", str(folder)]) == 2  # --replace, as for any other ship
+    assert main(["ship", "--model", str(folder), "--out", str(folder), "--replace"]) == 0
+    assert hashlib.sha256((folder / model_folder.GENERATOR_FILE).read_bytes()).hexdigest() == weights
+    again = json.loads((folder / model_folder.FIGURES_FILE).read_text())
+    for key in ("source", "lineage", "command", "training_cpu", "confidence"):
+        assert again[key] == first[key], key
+    assert again["subset"]["files"] == first["subset"]["files"]
+    assert again["subset"]["model"]["psnr"] == pytest.approx(first["subset"]["model"]["psnr"], abs=1e-4)
+    card = (folder / "model_card.md").read_text()
+    assert f"from this folder's own weights (`generator.keras` unchanged, sha256 {weights[:12]}...), shipped from " \
+           f"run {home.run_id}." in card
+    assert "make train EXP=smoke" in card and "## Training cost" in card and "## Sample grid" in card
+    assert (folder / model_folder.SAMPLES_FILE).is_file()
 
 
 def test_the_ci_check_passes_on_a_shipped_folder_and_catches_a_change(shipped_folder, home, monkeypatch, tmp_path):

@@ -175,7 +175,7 @@ def test_the_pre_trained_critic_is_shared_and_found_again_by_a_second_study(env,
     experiment = client.get_experiment_by_name(studies.spec.PRETRAIN_EXPERIMENT).experiment_id
     (pre,) = client.search_runs([experiment], "tags.`colorgan.role` = 'pretrain'")  # trained once, by the first
     assert "critic" in {a.path for a in client.list_artifacts(pre.info.run_id)}
-    (trial_run,) = tracking.child_runs(env, study.user_attrs["mlflow_parent_run_id"])
+    (trial_run,) = tracking.trial_runs(env, study.user_attrs["mlflow_parent_run_id"])
     assert trial_run.params["init_from"] == pre.info.run_id
     assert client.get_run(trial_run.run_id).data.tags[warmstart.DISCRIMINATOR_TAG] == "loaded (pre-trained critic)"
     assert study.trials[0].user_attrs["critic"] in (critic.CHANCE, critic.LEARNED)

@@ -57,6 +57,20 @@ def test_writing_over_a_shipped_model_needs_replace(tiny, folder):
     assert (folder / "model_card.md").read_text() == "again"
 
 
+def test_a_folder_re_written_with_keep_weights_leaves_its_weights_file_as_it_is(tiny, folder):
+    cfg, generator = tiny
+    weights = (folder / model_folder.GENERATOR_FILE).read_bytes()
+    grid = np.zeros((10, 20, 3), np.uint8)
+    model_folder.write(folder, generator, cfg, "new card", {"x": 1}, replace=True, grid=grid, keep_weights=True)
+    assert (folder / model_folder.GENERATOR_FILE).read_bytes() == weights  # byte for byte
+    assert (folder / "model_card.md").read_text() == "new card"
+    from PIL import Image
+
+    assert np.array_equal(np.asarray(Image.open(folder / model_folder.SAMPLES_FILE)), grid)
+    with pytest.raises(model_folder.ShippedModelError, match="no shipped model at .* whose weights could be kept"):
+        model_folder.write(folder.parent / "none", generator, cfg, "card", {}, keep_weights=True)
+
+
 def test_a_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(model_folder.ShippedModelError, match=f"no shipped model at {tmp_path / 'nothing'}"):
         model_folder.load(tmp_path / "nothing")

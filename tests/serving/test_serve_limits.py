@@ -155,7 +155,8 @@ limits = Limits(queue_s=5.0)  # the default budget (one 50 MP photo at a time); 
 app = create_app(Colorizer(networks.build_generator(32, 2), 32, "lab"), "untrained", limits=limits)
 uvicorn.Server(server_config(app, "127.0.0.1", int(sys.argv[1]), limits, log_level="warning")).run()
 """
-MEMORY_CEILING = 1.0 * 2**30  # docs/serving.md: peak resident memory above the idle server's, 49 MP photos at once
+# docs/reference/serving-api.md: peak resident memory above the idle server's, 49 MP photos at once
+MEMORY_CEILING = 1.0 * 2**30
 GB = 2**30
 
 
@@ -231,7 +232,7 @@ def test_several_49_megapixel_photos_at_once_stay_under_the_memory_ceiling(tmp_p
 def test_many_uploads_in_flight_are_answered_200_or_503_never_500(tmp_path):
     """Issue 24's probe at test size: 30 uploads released at one instant to a real `colorgan serve` process (a tiny
     untrained model in a shipped folder, served through --model FOLDER). The full 100 is `python -m
-    colorgan.bench.serve_probe` (figures in docs/serving.md)."""
+    colorgan.bench.serve_probe` (figures in docs/results/robustness.md)."""
     from colorgan.base import config
     from colorgan.bench.serve_probe import ok
     from colorgan.bench.serve_probe import run as probe

@@ -1,6 +1,6 @@
-"""A study on PostgreSQL and an MLflow tracking server backed by it (the multi-machine recipe of docs/studies.md):
-two worker processes, a throw-away server started from Debian's PostgreSQL binaries (skipped without them, unless
-$COLORGAN_REQUIRE_POSTGRES says they must be there, as in CI)."""
+"""A study on PostgreSQL and an MLflow tracking server backed by it (the multi-machine recipe of
+docs/guides/scaling.md): two worker processes, a throw-away server started from Debian's PostgreSQL binaries
+(skipped without them, unless $COLORGAN_REQUIRE_POSTGRES says they must be there, as in CI)."""
 
 from __future__ import annotations
 

@@ -47,6 +47,8 @@ def test_smoke_study_nests_trials_and_resumes_without_duplicates(env, capsys):
         assert run.tags["colorgan.trial_state"] == "COMPLETE"
         assert float(run.params["lr_g"]) == pytest.approx(trial.params["lr_g"])
         assert run.metrics["eval/psnr_gain"] == pytest.approx(trial.value)  # the default objective
+        assert run.metrics["trial/eval/psnr_gain"] == round(trial.value, 2)  # one seed: its run is the trial's
+        assert run.tags["mlflow.parentRunId"] == parent and "group_run_id" not in trial.user_attrs
     assert study.trials[0].user_attrs["base"] and study.trials[0].params == {"lr_g": 4e-4}  # the smoke default
     lr = [t.params["lr_g"] for t in study.trials]
     assert len(set(lr)) == 4, f"the resumed call sampled the first call's values again: {lr}"
@@ -66,7 +68,9 @@ def test_smoke_study_nests_trials_and_resumes_without_duplicates(env, capsys):
     assert note.count("| complete |") == 4 and "| gray PSNR pooled (dB) | critic AUC | critic | base | epoch |" in note
     assert note.count("| chance |") + note.count("| learned |") == 4  # each trial's GAN phase judged (issue 33)
     view = json.loads(exp.tags["mlflow.sharedViewState.colorgan"])  # what make ui's link opens (test_ui.py)
-    assert view["orderByKey"] == "metrics.`eval/psnr_gain`" and view["orderByAsc"] is False
+    assert view["orderByKey"] == "attributes.start_time" and view["orderByAsc"] is True  # the UI nests runs
+    assert view["columnOrder"][:4] == ["metrics.`trial/eval/psnr_gain`", "metrics.`trial/eval/colorfulness_gap`",
+                                       "metrics.`trial/eval/critic_auc`", "metrics.`eval/psnr_gain`"]
 
     capsys.readouterr()
     printout.print_summary(study, spec, env)  # make summary: each figure next to the gray one, with its epoch
@@ -87,18 +91,24 @@ def test_smoke_study_nests_trials_and_resumes_without_duplicates(env, capsys):
 
 @pytest.mark.slow
 def test_pruned_trial_is_marked_in_optuna_and_mlflow(env, tmp_path):
-    text = SMOKE.read_text().replace('[pruner]\nname = "none"',
-                                     '[pruner]\nname = "threshold"\nlower = 1000.0  # no PSNR reaches it')
+    text = "repeats = 2\n" + SMOKE.read_text().replace('[pruner]\nname = "none"',
+                                                      '[pruner]\nname = "threshold"\nlower = 1000.0  # none reaches it')
     spec = studies.load_spec(spec_file(tmp_path, text))
     study = runner.run_study(spec, trials=1, root=env)
     (trial,) = study.trials
     assert trial.state == State.PRUNED and trial.user_attrs["epochs"] == 1
-    (run,) = trial_runs(env, study.user_attrs["mlflow_parent_run_id"]).values()
-    # A normal outcome, not a failure: FINISHED, named and tagged as pruned, found by the filter docs/studies.md gives.
-    assert run.tags["colorgan.trial_state"] == "PRUNED"
-    assert run.status == "FINISHED" and run.name == "trial-0 (pruned)"
+    (run,) = trial_runs(env, study.user_attrs["mlflow_parent_run_id"]).values()  # a pruned first seed: no other
+    # A normal outcome, not a failure: FINISHED, named and tagged as pruned, found by the filter
+    # docs/guides/studies.md gives;
+    # so is the trial's own run, which its seed's run nests under, with the figure it was pruned at, rounded.
+    group = tracking.run_data(env, trial.user_attrs["group_run_id"])
+    for each, name in ((run, "trial-0-seed0 (pruned)"), (group, "trial-0 (pruned)")):
+        assert each.tags["colorgan.trial_state"] == "PRUNED"
+        assert each.status == "FINISHED" and each.name == name
+    assert run.tags["mlflow.parentRunId"] == group.run_id
+    assert group.metrics["trial/eval/psnr_gain"] == round(run.metrics["eval/psnr_gain"], 2)
     found = tracking.store.connect(env).search_runs([run.experiment_id], "tags.colorgan.trial_state = 'PRUNED'")
-    assert [r.info.run_id for r in found] == [run.run_id]
+    assert sorted(r.info.run_id for r in found) == sorted([run.run_id, group.run_id])
     (row,) = summaries.table(study, spec, printout.gray_by_run(study, env)).to_dict("records")
     assert row["state"] == "pruned" and row["epoch"] == "1/2"  # its figure is from epoch 1 of 2
     gain = row["eval PSNR gain over the gray image (dB)"]
@@ -142,7 +152,7 @@ def test_a_configuration_sampled_again_is_not_trained_again(env, tmp_path, capsy
     copies = [t for t in study.trials if "duplicate_of" in t.user_attrs]
     assert len(copies) >= 3  # 5 trials over 2 values
     trained = {t.number for t in study.trials} - {t.number for t in copies}
-    runs = tracking.child_runs(env, study.user_attrs["mlflow_parent_run_id"])
+    runs = tracking.trial_runs(env, study.user_attrs["mlflow_parent_run_id"])
     assert {int(r.tags["colorgan.trial"]) for r in runs} == trained and len(runs) == 2 * len(trained)
     for copy in copies:
         earlier = study.trials[copy.user_attrs["duplicate_of"]]
@@ -159,12 +169,24 @@ def test_repeats_train_each_configuration_with_every_seed_and_compare_paired(env
     study = runner.run_study(spec, trials=2, epochs=1, root=env)
     assert [t.state for t in study.trials] == [State.COMPLETE] * 2
     client = tracking.store.connect(env)
-    runs = tracking.child_runs(env, study.user_attrs["mlflow_parent_run_id"])
+    runs = tracking.trial_runs(env, study.user_attrs["mlflow_parent_run_id"])
     assert len(runs) == 4
+    parent = study.user_attrs["mlflow_parent_run_id"]
     for trial in study.trials:
         mine = sorted((r for r in runs if r.tags["colorgan.trial"] == str(trial.number)),
                       key=lambda r: int(r.tags["colorgan.repeat"]))
         assert [r.tags["colorgan.repeat"] for r in mine] == ["0", "1"]
+        # the seeds' runs nest under the trial's own run, under the study's parent; it holds the rounded figures
+        group = client.get_run(trial.user_attrs["group_run_id"])
+        assert {r.tags["mlflow.parentRunId"] for r in mine} == {group.info.run_id}
+        assert group.data.tags["mlflow.parentRunId"] == parent and group.info.run_name == f"trial-{trial.number}"
+        assert group.info.status == "FINISHED" and group.data.tags["colorgan.trial_state"] == "COMPLETE"
+        assert group.data.tags["colorgan.role"] == "trial_group" and group.data.params["lr_g"] == \
+            f"{trial.params['lr_g']:.3g}"
+        gaps = [r.metrics["eval/colorfulness_gap"] for r in mine]
+        assert group.data.metrics == {"trial/eval/psnr_gain": round(trial.value, 2),
+                                      "trial/eval/colorfulness_gap": round(sum(gaps) / 2, 1),
+                                      "trial/eval/critic_auc": round(trial.user_attrs["mean:eval/critic_auc"], 3)}
         assert [r.params["seed"] for r in mine] == ["42", "43"]
         gains = [r.metrics["eval/psnr_gain"] for r in mine]
         assert trial.value == pytest.approx(sum(gains) / 2)  # Optuna sees the mean over the seeds
@@ -212,7 +234,7 @@ def test_a_pretrain_table_is_trained_once_and_shared_by_two_workers(env, tmp_pat
     assert pre.info.status == "FINISHED" and pre.data.params["adversarial"] == "False"
     parent = study.user_attrs["mlflow_parent_run_id"]
     assert client.get_run(parent).data.tags["colorgan.pretrain_run"] == pre.info.run_id
-    trial_runs = tracking.child_runs(env, parent)
+    trial_runs = tracking.trial_runs(env, parent)
     assert len(trial_runs) >= 2
     for run in trial_runs:  # every trial, in either worker, started from the one shared run
         assert run.params["init_from"] == pre.info.run_id

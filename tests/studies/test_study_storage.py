@@ -45,7 +45,7 @@ def test_an_emptied_or_corrupt_study_database_is_one_clear_error(env, tmp_path):
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-3000:]
     assert (f"its MLflow parent run {parent} has runs of 1 trials (up to trial 0) but the study storage "
             f"sqlite:///{db} holds 0: it was emptied or replaced") in out.stderr
-    assert len(tracking.child_runs(env, parent)) == 1  # no second trial-0 under the old parent
+    assert len(tracking.trial_runs(env, parent)) == 1  # no second trial-0 under the old parent
 
     for extra in (Path(f"{db}-wal"), Path(f"{db}-shm")):
         extra.unlink(missing_ok=True)
@@ -54,7 +54,7 @@ def test_an_emptied_or_corrupt_study_database_is_one_clear_error(env, tmp_path):
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-3000:]
     assert f"the study database {db} is corrupt (" in out.stderr
     assert f"move it away (mv {db} {db}.corrupt" in out.stderr
-    assert len(tracking.child_runs(env, parent)) == 1
+    assert len(tracking.trial_runs(env, parent)) == 1
 
 
 

@@ -1,6 +1,7 @@
 """Studies across processes (colorgan.studies.worker, trial_loop): worker processes sharing one SQLite study, the
 same configurations with two workers as with one, a SIGKILLed worker's trial failed, retried and its run closed,
-Ctrl-C in a study, and a rerun that waits for, then reports, a trial still running elsewhere."""
+Ctrl-C in a study, SIGTERM to a study of two workers, and a rerun that waits for, then reports, a trial still
+running elsewhere."""
 
 from __future__ import annotations
 
@@ -123,6 +124,42 @@ def test_ctrl_c_marks_the_running_trial_in_optuna_and_mlflow(env):
     parents = tracking.store.connect(env).search_runs([run.info.experiment_id], "tags.`colorgan.role` = 'parent'")
     assert len(parents) == 1
 
+
+@pytest.mark.slow
+def test_sigterm_to_a_study_ends_its_workers_trials_as_ctrl_c_does(env):
+    """`kill` (SIGTERM) of `colorgan study --workers 2` alone, not its process group: it passes SIGTERM on to its
+    workers; each ends its trial FAIL and its run KILLED at once, as Ctrl-C does, the parent run too, and the study
+    goes on when run again."""
+    spec = studies.load_spec(SMOKE)
+    url, parent = runner.prepare(spec, None, env)
+    proc = subprocess.Popen([sys.executable, "-m", "colorgan", "study", str(SMOKE), "--workers", "2", "--trials", "2",
+                             "--epochs", "10000"], env={**os.environ, "PYTHONPATH": str(ROOT)},  # the workers too
+                            stderr=subprocess.PIPE, text=True)
+    study = optuna.load_study(study_name="smoke", storage=url)
+    client = tracking.store.connect(env)
+    deadline, training = time.time() + 300, []
+    while time.time() < deadline and not training:  # a trial is training (its first epoch logged)
+        training = [t for t in study.get_trials() if "run_id" in t.user_attrs
+                    and client.get_metric_history(t.user_attrs["run_id"], "eval/psnr")]
+        time.sleep(0.5)
+    assert training, "no trial started training"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and "Traceback" not in err, err[-3000:]
+    lines = err.splitlines()
+    assert "colorgan: terminated (SIGTERM)" in lines and lines.count("colorgan worker: terminated (SIGTERM)") == 2, err
+    trials = study.get_trials()
+    assert trials and all(t.state == State.FAIL for t in trials), [t.state for t in trials]
+    for trial in trials:
+        if "run_id" in trial.user_attrs:
+            run = client.get_run(trial.user_attrs["run_id"])
+            assert run.info.status == "KILLED" and run.data.tags["colorgan.error"] == "terminated (SIGTERM)"
+            assert run.data.tags["colorgan.trial_state"] == "FAIL"
+    assert tracking.run_status(env, parent) == "KILLED"
+    out = subprocess.run([sys.executable, "-m", "colorgan", "study", str(SMOKE), "--trials", "1", "--epochs", "1"],
+                         env={**os.environ}, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert study.get_trials()[-1].state == State.COMPLETE
 
 @pytest.mark.slow
 def test_a_rerun_never_reports_a_study_done_while_a_trial_is_unfinished(env, tmp_path, capsys):

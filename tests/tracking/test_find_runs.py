@@ -1,6 +1,6 @@
 """Finding runs by tags: the two helpers (colorgan.tracking for the writing side, reports.source for the report)
 against a real temporary MLflow store, and an evaluation of a folder whose name holds quotes, written by
-`colorgan evaluate` and found again by the report."""
+`colorgan evaluate` and found again by the report; a study's trial runs found under its parent run."""
 
 from __future__ import annotations
 
@@ -51,3 +51,22 @@ def test_an_evaluation_of_a_folder_with_quotes_is_found_by_the_report(store, tmp
     evaluated = reader.evaluation(entry, str(folder))
     assert evaluated is not None and evaluated.info["data_dir"] == str(folder.resolve())
     assert int(evaluated.summary.iloc[0]["n"]) == 4
+
+
+def test_a_study_s_trial_runs_are_found_under_its_parent_as_stored_before_and_now(store):
+    """A study resumed from a store written before trials had runs of their own: its old trial's seed runs sit
+    directly under the parent (without a role tag), a new trial's under the trial's own run. Both are its trial
+    runs (tracking.trial_runs: the gray figures, the CPU time, the trial count read them); the trial's own run and
+    a run not under the parent are not."""
+    client = tracking.store.connect(store)
+    exp = tracking.experiment_id("study-old", store)
+    parent = finished_run(client, exp, "study-old", tags={"colorgan.role": "parent"})
+    old = [finished_run(client, exp, f"trial-0-seed{k}", tags={"mlflow.parentRunId": parent, "colorgan.trial": 0})
+           for k in (0, 1)]
+    group = finished_run(client, exp, "trial-1", tags={"mlflow.parentRunId": parent, "colorgan.trial": 1,
+                                                       "colorgan.role": "trial_group"})
+    new = [finished_run(client, exp, f"trial-1-seed{k}", tags={"mlflow.parentRunId": group, "colorgan.trial": 1,
+                                                               "colorgan.role": "trial"}) for k in (0, 1)]
+    elsewhere = finished_run(client, exp, "elsewhere")
+    finished_run(client, exp, "under elsewhere", tags={"mlflow.parentRunId": elsewhere, "colorgan.role": "trial"})
+    assert sorted(r.run_id for r in tracking.trial_runs(store, parent)) == sorted(old + new)

@@ -177,7 +177,7 @@ def test_a_study_whose_server_goes_away_stops_in_one_line_and_goes_on_with_no_tr
     assert trials[2].params == cut.params  # the cut-off configuration ran again, not a new one instead
     assert len({t.params["lr_g"] for t in complete}) == 3  # no configuration trained twice
     client = tracking.store.connect(Path(os.environ["COLORGAN_HOME"]))
-    runs = tracking.child_runs(Path(os.environ["COLORGAN_HOME"]), parent_run_id(study))
+    runs = tracking.trial_runs(Path(os.environ["COLORGAN_HOME"]), parent_run_id(study))
     by_trial: dict[str, list] = {}
     for run in runs:
         by_trial.setdefault(run.tags["colorgan.trial"], []).append(run)

@@ -262,3 +262,29 @@ def test_a_run_that_takes_over_the_last_model_scores_as_a_freshly_built_one(colo
     for key in ("curve/train/g_total", "curve/eval/psnr", "train/d_loss"):
         assert ([m.value for m in client.get_metric_history(again.run_id, key)]
                 == [m.value for m in client.get_metric_history(first.run_id, key)]), key
+
+
+def test_a_run_on_the_built_in_samples_says_so_loudly_and_is_tagged(store, monkeypatch, capsys):
+    """No data set (no data_dir, COLORGAN_DATA, data/landscapes or ../shared/data/landscapes beside the project):
+    a WARNING line on stderr, the run's last line repeats it, and the run's data-source tag says so."""
+    from colorgan.__main__ import main
+    from colorgan.data import datasets
+    from colorgan.tracking.tags import DATA_SOURCE_TAG
+
+    monkeypatch.delenv("COLORGAN_DATA", raising=False)
+    monkeypatch.setenv("COLORGAN_HOME", str(store))
+    assert not (store.parent / "shared").exists() and not (store / "data").exists()
+    assert main(["train", str(ROOT / "experiments" / "smoke.toml"), "--set", "epochs=1", "max_train_images=8",
+                 "max_eval_images=8", "curve_points=0"]) == 0
+    out, err = capsys.readouterr()
+    warned = [line for line in err.splitlines() if line.startswith("WARNING: no data set found: using the small "
+                                                                   "built-in sample set in ")]
+    assert len(warned) == 1, err
+    last = out.splitlines()[-1]
+    assert last.startswith("run ") and " finished: " in last and last.endswith(
+        "; trained on the built-in sample set, not a data set: figures are not comparable"), last
+    run_id = last.split()[1]
+    assert tracking.store.connect(store).get_run(run_id).data.tags[DATA_SOURCE_TAG] == datasets.BUILT_IN
+    assert main(["evaluate", "--model", run_id]) == 0  # its test split: the sample set's too
+    assert capsys.readouterr().out.splitlines()[-1].endswith(
+        "; scored on the built-in sample set, not a data set: figures are not comparable")
