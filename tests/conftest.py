@@ -137,25 +137,35 @@ def env(colour_folder, store, monkeypatch):
     return store
 
 
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory, empty_mlflow_db):
-    """One real tiny training run (smoke config, 1 epoch) in its own MLflow store, shared by the tests of
-    colorize / publish / export / serve: (root, run_id). Trained once per session (about 30 s)."""
+def train_tiny(tmp_path_factory, label: str, overrides: list[str], images: int = 40, empty_db: Path | None = None,
+               **run_kwargs):
+    """A finished tiny smoke run in a project of its own (a fresh folder ``label``, with ``images`` colour photos
+    and, given ``empty_db``, a copy of the empty store), trained without MLFLOW_TRACKING_URI so that it lands in
+    that project: namespace(root, data_dir, run_id). For module- and session-scoped fixtures that share one run."""
     from types import SimpleNamespace
 
     from colorgan.base import config
     from colorgan.training import train
 
-    base = tmp_path_factory.mktemp("trained")
-    folder = base / "photos"
-    write_colour_images(folder, 60)
-    root = fresh_store(base / "project", empty_mlflow_db)
+    base = tmp_path_factory.mktemp(label)
+    photos = base / "photos"
+    write_colour_images(photos, images)
+    root = fresh_store(base / "project", empty_db) if empty_db else base / "project"
+    root.mkdir(exist_ok=True)
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         cfg = config.load(Path(__file__).resolve().parent.parent / "experiments" / "smoke.toml",
-                          [f"data_dir={folder}", "eval_fraction=0.2", "test_fraction=0.2", "epochs=1"])
-        result = train.run_training(cfg, root=root, verbose=0)
-    return SimpleNamespace(root=root, run_id=result.run_id, data_dir=folder)
+                          [f"data_dir={photos}", *overrides])
+        result = train.run_training(cfg, root=root, verbose=0, **run_kwargs)
+    return SimpleNamespace(root=root, run_id=result.run_id, data_dir=photos)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, empty_mlflow_db):
+    """One real tiny training run (smoke config, 1 epoch) in its own MLflow store, shared by the tests of
+    colorize / publish / export / serve: (root, run_id, data_dir). Trained once per session (about 30 s)."""
+    return train_tiny(tmp_path_factory, "trained", ["eval_fraction=0.2", "test_fraction=0.2", "epochs=1"], images=60,
+                      empty_db=empty_mlflow_db)
 
 
 @pytest.fixture

@@ -29,6 +29,27 @@ def smoke_config(data_dir: Path, *extra: str) -> config.Config:
                        [f"data_dir={data_dir}", "eval_fraction=0.2", "test_fraction=0.1", *extra])
 
 
+def after_epoch(epoch: int, action):
+    """A Keras callback that calls ``action()`` once epoch ``epoch`` (counted from 1) has ended: passed to
+    ``run_training`` after the run's own callbacks, so that epoch is checkpointed and logged first."""
+    import keras
+
+    class AfterEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, done, logs=None):
+            if done + 1 == epoch:
+                action()
+
+    return AfterEpoch()
+
+
+def interrupt_after(epoch: int, exc: BaseException | None = None):
+    """``after_epoch`` raising ``exc`` (Ctrl-C's KeyboardInterrupt by default) in the training loop."""
+    def interrupt():
+        raise exc if exc is not None else KeyboardInterrupt()
+
+    return after_epoch(epoch, interrupt)
+
+
 # --- the heads on a trained generator (test_confidence.py, test_colorbins.py) ----------------------------------------
 
 def tiny_generator(size: int = 32):
@@ -54,6 +75,29 @@ def batches(n: int, size: int = 32, seed: int = 0) -> tf.data.Dataset:
     rgb = np.clip(rng.uniform(0, 1, (n, 1, 1, 3)) + rng.normal(0, 0.02, (n, size, size, 3)), 0, 1)
     pairs = color.encode(tf.constant(rgb, tf.float32), "lab")
     return tf.data.Dataset.from_tensor_slices(pairs).batch(8)
+
+
+def check_head_run(store: Path, run_id: str, head, calibration_rows: int, used_key: str, logged: tuple[str, ...]):
+    """A run trained with a head (``head``: colorgan.model.confidence or colorbins): it logged ``logged`` and the
+    head's calibration table, its model carries the head exactly when ``used_key`` says it was used, every command's
+    resolver loads it, and a shipped folder of it keeps the figure. (the run, the Shipped)."""
+    import numpy as np
+
+    from colorgan import tracking
+    from colorgan.release import shipping
+    from colorgan.serving import references
+
+    run = tracking.run_data(store, run_id)
+    for key in (used_key, *logged):
+        assert key in run.metrics, key
+    table = tracking.read_text(store, run_id, head.CALIBRATION_ARTIFACT)
+    assert table is not None and len(table.splitlines()) == 2 + calibration_rows
+    model = references.resolve(run_id, store)
+    assert any(layer.name == head.LOGIT_LAYER for layer in model.generator.layers) == bool(run.metrics[used_key])
+    assert model.generator(np.zeros((1, 32, 32, 1), np.float32), training=False).shape == (1, 32, 32, 2)
+    shipped = shipping.ship(run_id, store / "shipped-32", store)  # the card shows the head's figures
+    assert shipped.figures[used_key.split("/")[0]][used_key] == run.metrics[used_key]
+    return run, shipped
 
 
 # --- shipped folders (test_shipped.py, test_shipped_model.py, test_shipping.py) -------------------------------------

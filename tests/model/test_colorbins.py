@@ -10,14 +10,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import batches, smoke_config, tiny_generator
+from helpers import batches, check_head_run, smoke_config, tiny_generator
 
-from colorgan import tracking
 from colorgan.base import config
 from colorgan.data import color
 from colorgan.model import colorbins, losses
-from colorgan.release import shipping
-from colorgan.serving import model_folder, references
+from colorgan.serving import model_folder
 from colorgan.training import train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,18 +128,8 @@ def test_a_run_with_the_colour_levers_logs_a_model_every_command_loads(colour_fo
     cfg = smoke_config(colour_folder, "epochs=1", "recon_weighting=rebalance", "rebalance_bins=8", "bins_epochs=1",
                        "bins_psnr_allowance=1000", "colorfulness_weight=5", "critic_real_saturation=1.3")
     result = train.run_training(cfg, ROOT / "experiments" / "smoke.toml", root=store, verbose=0, epoch_lines=False)
-    run = tracking.run_data(store, result.run_id)
-    for key in ("train/g_color", "eval/colorfulness_delta", "curve/cpu_seconds", "curve/eval/colorfulness_delta",
-                "bins/used", "bins/eval_psnr", "bins/cpu_seconds", "bins/eval_colorfulness_gap_alone"):
-        assert key in run.metrics, key
-    table = tracking.read_text(store, result.run_id, colorbins.CALIBRATION_ARTIFACT)
-    assert table is not None and len(table.splitlines()) == 2 + len(colorbins.CANDIDATES)
-    model = references.resolve(result.run_id, store)
-    has_head = any(layer.name == colorbins.LOGIT_LAYER for layer in model.generator.layers)
-    assert has_head == bool(run.metrics["bins/used"])
-    l_in = np.zeros((1, 32, 32, 1), np.float32)
-    assert model.generator(l_in, training=False).shape == (1, 32, 32, 2)
-    shipped = shipping.ship(result.run_id, store / "shipped-32", store)
-    assert shipped.figures["bins"]["bins/used"] == run.metrics["bins/used"]
+    run, shipped = check_head_run(store, result.run_id, colorbins, len(colorbins.CANDIDATES), "bins/used", (
+        "train/g_color", "eval/colorfulness_delta", "curve/cpu_seconds", "curve/eval/colorfulness_delta",
+        "bins/eval_psnr", "bins/cpu_seconds", "bins/eval_colorfulness_gap_alone"))
     assert "## Colour-bins head" in shipped.card and "ΔCF" in shipped.card
     assert shipped.figures["training_cpu"][0]["cpu_seconds"] >= run.metrics["bins/cpu_seconds"]

@@ -9,13 +9,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import batches, smoke_config, tiny_generator
+from helpers import batches, check_head_run, smoke_config, tiny_generator
 
-from colorgan import tracking
 from colorgan.base import config
 from colorgan.model import confidence
-from colorgan.release import shipping
-from colorgan.serving import model_folder, references
+from colorgan.serving import model_folder
 from colorgan.training import train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,19 +71,9 @@ def test_rgb_runs_refuse_the_head():
 def test_a_run_with_the_head_logs_a_model_every_command_loads(colour_folder, store):
     cfg = smoke_config(colour_folder, "epochs=1", "confidence_epochs=1", "confidence_gap_allowance=1000")
     result = train.run_training(cfg, ROOT / "experiments" / "smoke.toml", root=store, verbose=0, epoch_lines=False)
-    run = tracking.run_data(store, result.run_id)
-    for key in ("confidence/used", "confidence/eval_psnr", "confidence/eval_colorfulness_gap",
-                "confidence/eval_psnr_alone", "confidence/cpu_seconds"):
-        assert key in run.metrics, key
-    table = tracking.read_text(store, result.run_id, confidence.CALIBRATION_ARTIFACT)
-    assert table is not None and len(table.splitlines()) == 2 + len(confidence.OFFSETS)
-    model = references.resolve(result.run_id, store)
-    has_head = any(layer.name == confidence.LOGIT_LAYER for layer in model.generator.layers)
-    assert has_head == bool(run.metrics["confidence/used"])
-    l_in = np.zeros((1, 32, 32, 1), np.float32)
-    assert model.generator(l_in, training=False).shape == (1, 32, 32, 2)
-    shipped = shipping.ship(result.run_id, store / "shipped-32", store)  # the card shows the head's figures
-    assert shipped.figures["confidence"]["confidence/used"] == run.metrics["confidence/used"]
+    run, shipped = check_head_run(store, result.run_id, confidence, len(confidence.OFFSETS), "confidence/used", (
+        "confidence/eval_psnr", "confidence/eval_colorfulness_gap", "confidence/eval_psnr_alone",
+        "confidence/cpu_seconds"))
     assert "## Confidence head" in shipped.card and "## Training cost" in shipped.card
     assert ("Fitted but not used" in shipped.card) != bool(run.metrics["confidence/used"])
 

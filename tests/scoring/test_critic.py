@@ -9,6 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from helpers import interrupt_after
 
 from colorgan import studies, tracking
 from colorgan.base import config
@@ -221,16 +222,6 @@ def test_the_rule_never_recommends_a_trial_whose_critic_stayed_at_chance(store, 
     assert "this study says nothing about the knobs searched" in "\n".join(found.lines(spec))
 
 
-class InterruptAfter(keras.callbacks.Callback):
-    def __init__(self, epoch: int):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 == self.epoch:
-            raise KeyboardInterrupt()
-
-
 @pytest.mark.parametrize("stop_after, again", [(1, True), (2, False)])
 def test_a_resumed_run_pre_trains_its_critic_again_only_before_its_gan_phase(colour_folder, store, stop_after, again):
     """Stopped after the pre-training epoch, the checkpoint's critic is the untrained one: pre-trained again. Stopped
@@ -239,7 +230,7 @@ def test_a_resumed_run_pre_trains_its_critic_again_only_before_its_gan_phase(col
 
     cfg = smoke(colour_folder, "pretrain_epochs=1", "epochs=2", "critic_pretrain_steps=10")
     with pytest.raises(KeyboardInterrupt):
-        train.run_training(cfg, root=store, verbose=0, callbacks=(InterruptAfter(stop_after),))
+        train.run_training(cfg, root=store, verbose=0, callbacks=(interrupt_after(stop_after),))
     client = tracking.store.connect(store)
     run_id = client.search_runs([tracking.experiment_id(cfg.experiment, store)])[0].info.run_id
     before = len(client.get_metric_history(run_id, "critic_pretrain/steps"))

@@ -12,12 +12,9 @@ import pytest
 
 from colorgan import tracking
 from colorgan.__main__ import main
-from colorgan.base import config
 from colorgan.tracking import checkpoints
-from colorgan.training import epoch, train
+from colorgan.training import epoch
 
-ROOT = Path(__file__).resolve().parents[2]
-SMOKE = ROOT / "experiments" / "smoke.toml"
 TINY = ["eval_fraction=0.2", "test_fraction=0.1", "max_train_images=8", "max_eval_images=8", "curve_points=1"]
 DATA = "ckpt.data-00000-of-00001"
 pytestmark = pytest.mark.slow
@@ -26,18 +23,11 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def two_epochs(tmp_path_factory):
     """A finished 2-epoch run with checkpoints: (root, photos, run id, its checkpoint folder on disk)."""
-    from conftest import write_colour_images
+    from conftest import train_tiny
 
-    base = tmp_path_factory.mktemp("ckpt")
-    write_colour_images(base / "photos", 40)
-    root = base / "project"
-    root.mkdir()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        cfg = config.load(SMOKE, [f"data_dir={base / 'photos'}", *TINY, "epochs=2"])
-        run_id = train.run_training(cfg, root=root, verbose=0, epoch_lines=False).run_id
-    folder = next((root / "mlruns" / "artifacts").rglob(f"{run_id}/artifacts/checkpoint"))
-    return root, base / "photos", run_id, folder
+    run = train_tiny(tmp_path_factory, "ckpt", [*TINY, "epochs=2"], epoch_lines=False)
+    folder = next((run.root / "mlruns" / "artifacts").rglob(f"{run.run_id}/artifacts/checkpoint"))
+    return run.root, run.data_dir, run.run_id, folder
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ import keras
 import optuna
 import pytest
 from conftest import free_port, wait_for_mlflow_server
+from helpers import after_epoch
 
 from colorgan import studies, tracking
 from colorgan.__main__ import main
@@ -83,18 +84,6 @@ def server(env, tmp_path, monkeypatch):
         srv.stop()
 
 
-class StopServerAfterEpoch(keras.callbacks.Callback):
-    """Kills the server when epoch ``epoch`` has been checkpointed and logged (the run's own callback runs first)."""
-
-    def __init__(self, server: Server, epoch: int):
-        super().__init__()
-        self.server, self.epoch = server, epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 == self.epoch:
-            self.server.stop()
-
-
 def _one_line(err: str) -> str:
     lines = [line for line in err.splitlines() if line.startswith("colorgan: error: ")]
     assert len(lines) == 1 and "Traceback" not in err, err[-3000:]
@@ -106,7 +95,7 @@ def test_a_run_whose_server_goes_away_stops_in_one_line_and_resumes_with_no_epoc
     cfg = config.load(SMOKE, [*TINY, "epochs=3"])
     started = time.monotonic()
     rc = errors.exit_code("colorgan",
-                          lambda: train.run_training(cfg, callbacks=(StopServerAfterEpoch(server, 1),)) and 0)
+                          lambda: train.run_training(cfg, callbacks=(after_epoch(1, server.stop),)) and 0)
     waited = time.monotonic() - started
     line = _one_line(capsys.readouterr().err)
     assert rc == 2 and not server.answers()

@@ -15,7 +15,7 @@ import pytest
 
 from colorgan import tracking
 from colorgan.__main__ import main
-from colorgan.base import config, heartbeat
+from colorgan.base import heartbeat
 from colorgan.tracking import liveness
 from colorgan.training import resume, train
 
@@ -34,17 +34,10 @@ def _one_line_error(err: str) -> str:
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     """A finished tiny run trained with checkpoint = false, as every study trial is: (root, data, run id)."""
-    from conftest import write_colour_images
+    from conftest import train_tiny
 
-    base = tmp_path_factory.mktemp("finished")
-    write_colour_images(base / "photos", 40)
-    root = base / "project"
-    root.mkdir()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        cfg = config.load(SMOKE, [f"data_dir={base / 'photos'}", *TINY, "checkpoint=false"])
-        result = train.run_training(cfg, root=root, verbose=0)
-    return root, base / "photos", result.run_id
+    run = train_tiny(tmp_path_factory, "finished", [*TINY, "checkpoint=false"])
+    return run.root, run.data_dir, run.run_id
 
 
 def test_resume_of_a_run_without_a_checkpoint_is_refused(finished):

@@ -8,7 +8,7 @@ import keras
 import mlflow
 import numpy as np
 import pytest
-from helpers import smoke_config
+from helpers import interrupt_after, smoke_config
 from mlflow.tracking import MlflowClient
 
 from colorgan import tracking
@@ -22,16 +22,6 @@ pytestmark = pytest.mark.slow
 
 def _history(client: MlflowClient, run_id: str, key: str) -> list[int]:
     return sorted(m.step for m in client.get_metric_history(run_id, key))
-
-
-class InterruptAfter(keras.callbacks.Callback):
-    def __init__(self, epoch: int, exc: BaseException):
-        super().__init__()
-        self.epoch, self.exc = epoch, exc
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 == self.epoch:
-            raise self.exc
 
 
 def test_run_is_tracked_completely(colour_folder, store):
@@ -100,7 +90,7 @@ def test_full_eval_last_epoch_scores_the_whole_split_once_and_the_curve_subset_t
 def test_interrupted_run_resumes_at_the_right_epoch(colour_folder, store):
     cfg = smoke_config(colour_folder, "epochs=3")
     with pytest.raises(KeyboardInterrupt):
-        train.run_training(cfg, root=store, verbose=0, callbacks=(InterruptAfter(1, KeyboardInterrupt()),))
+        train.run_training(cfg, root=store, verbose=0, callbacks=(interrupt_after(1, KeyboardInterrupt()),))
     client = tracking.store.connect(store)
     run_id = client.search_runs([tracking.experiment_id(cfg.experiment, store)])[0].info.run_id
     assert client.get_run(run_id).info.status == "KILLED"
@@ -139,7 +129,7 @@ def test_a_cpu_budget_stops_the_run_early_and_says_so(colour_folder, store, caps
 def test_failure_marks_the_run_failed_with_the_error(colour_folder, store):
     cfg = smoke_config(colour_folder, "epochs=1", "adversarial=false")
     with pytest.raises(RuntimeError, match="boom"):
-        train.run_training(cfg, root=store, verbose=0, callbacks=(InterruptAfter(1, RuntimeError("boom")),))
+        train.run_training(cfg, root=store, verbose=0, callbacks=(interrupt_after(1, RuntimeError("boom")),))
     client = tracking.store.connect(store)
     run = client.search_runs([tracking.experiment_id(cfg.experiment, store)])[0]
     assert run.info.status == "FAILED"
@@ -175,7 +165,7 @@ def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
 def test_pretraining_then_the_gan_resumes_across_the_phase_boundary(colour_folder, store, capsys):
     cfg = smoke_config(colour_folder, "pretrain_epochs=1", "epochs=1")
     with pytest.raises(KeyboardInterrupt):  # stopped after the pre-training epoch
-        train.run_training(cfg, root=store, verbose=0, callbacks=(InterruptAfter(1, KeyboardInterrupt()),))
+        train.run_training(cfg, root=store, verbose=0, callbacks=(interrupt_after(1, KeyboardInterrupt()),))
     assert "epoch 1/2 (pretrain)  train g_total" in capsys.readouterr().out
     client = tracking.store.connect(store)
     run_id = client.search_runs([tracking.experiment_id(cfg.experiment, store)])[0].info.run_id
@@ -206,7 +196,7 @@ def test_the_logged_learning_rates_follow_linear_decay_through_a_resume(colour_f
     cfg = smoke_config(colour_folder, "pretrain_epochs=2", "epochs=3", "lr_schedule=linear_decay",
                        "decay_epochs=2", "max_train_images=16", "max_eval_images=8")
     with pytest.raises(KeyboardInterrupt):  # the optimizers' state (rates included) comes back from the checkpoint
-        train.run_training(cfg, root=store, verbose=0, callbacks=(InterruptAfter(3, KeyboardInterrupt()),))
+        train.run_training(cfg, root=store, verbose=0, callbacks=(interrupt_after(3, KeyboardInterrupt()),))
     client = tracking.store.connect(store)
     run_id = client.search_runs([tracking.experiment_id(cfg.experiment, store)])[0].info.run_id
     train.run_training(cfg, resume_run_id=run_id, root=store, verbose=0)
