@@ -3,14 +3,17 @@ CPU with AVX512_BF16 or AMX-BF16), float32 elsewhere, since emulated bfloat16 is
 (measured on an AVX2-only CPU; docs/results/measurements.md).
 
 Reads /proc/cpuinfo's flags (Linux; elsewhere no flags, so float32) and is told the GPU count by the caller, so
-it stays free of TensorFlow and can be tested on any flag set.
+it stays free of TensorFlow and can be tested on any flag set. Which TensorFlow build is installed (CPU or CUDA)
+is read from the package metadata, for the requirements a logged model names.
 """
 
 from __future__ import annotations
 
+from importlib import metadata
 from pathlib import Path
 
 CPUINFO = Path("/proc/cpuinfo")
+TENSORFLOW_BUILDS = ("tensorflow-cpu", "tensorflow")  # the CPU build (requirements.lock), the CUDA one (GPU=1)
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo's names for native bfloat16 arithmetic
 
 
@@ -50,3 +53,15 @@ def resolve_precision(requested: str, flags: frozenset[str] | None = None, gpus:
     if native:
         return "bf16", f"auto: this CPU has {', '.join(f.upper() for f in native)} (bfloat16 in hardware)"
     return "fp32", "auto: this CPU has no AVX512_BF16 or AMX-BF16, so bfloat16 would be emulated (about 10x slower)"
+
+
+def tensorflow_requirement() -> str:
+    """The TensorFlow build this environment has, pinned (``tensorflow-cpu==2.21.0``, or ``tensorflow==2.21.0``
+    after ``make setup GPU=1``), for the requirements of a logged model: a model trained on a GPU host then asks
+    for the GPU build where it is served, not the CPU one."""
+    for name in TENSORFLOW_BUILDS:
+        try:
+            return f"{name}=={metadata.version(name)}"
+        except metadata.PackageNotFoundError:
+            continue
+    raise RuntimeError(f"none of {', '.join(TENSORFLOW_BUILDS)} is installed")

@@ -12,8 +12,8 @@ import keras
 import mlflow
 import numpy as np
 import PIL
-import tensorflow as tf
 
+from colorgan.base import hardware
 from colorgan.tracking.pyfunc import ColorizerModel
 from colorgan.tracking.store import connect
 from colorgan.tracking.tracker import RunTracker
@@ -34,7 +34,7 @@ def log_pyfunc(tracker: RunTracker, generator_uri: str, model_config: dict) -> s
         info = mlflow.pyfunc.log_model(
             name=PYFUNC_NAME, python_model=ColorizerModel(), artifacts={"generator": generator_dir},
             model_config=model_config,
-            pip_requirements=[f"tensorflow-cpu=={tf.__version__}", f"keras=={keras.__version__}",
+            pip_requirements=[hardware.tensorflow_requirement(), f"keras=={keras.__version__}",
                               f"mlflow=={mlflow.__version__}", f"numpy=={np.__version__}",
                               f"pillow=={PIL.__version__}", "colorgan"],
         )

@@ -74,7 +74,7 @@ def rebalance_prior(cfg: Config, root: Path) -> tuple[str, np.ndarray, int] | No
 
 
 def _requirements() -> list[str]:
-    return [f"tensorflow-cpu=={tf.__version__}", f"keras=={keras.__version__}"]
+    return [hardware.tensorflow_requirement(), f"keras=={keras.__version__}"]
 
 
 def run_training(cfg: Config, config_path: Path | None = None, resume_run_id: str | None = None,

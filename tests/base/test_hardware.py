@@ -1,4 +1,5 @@
-"""precision = "auto": bfloat16 only where the hardware runs it natively, and the run records what it used."""
+"""precision = "auto": bfloat16 only where the hardware runs it natively, and the run records what it used; a
+logged model asks for the TensorFlow build it was trained with."""
 
 from __future__ import annotations
 
@@ -36,3 +37,27 @@ def test_cpu_flags_read_the_flags_line(tmp_path):
     assert hardware.cpu_model(info) == "AMD EPYC"
     assert hardware.cpu_flags(tmp_path / "absent") == frozenset()
     assert hardware.resolve_precision("auto", hardware.cpu_flags(tmp_path / "absent"))[0] == "fp32"
+
+
+def test_a_logged_model_asks_for_the_tensorflow_build_this_environment_has(monkeypatch):
+    """The CPU build here (requirements.lock); the CUDA build once `make setup GPU=1` swapped it in; one line when
+    neither is installed. The GPU host is played by hiding tensorflow-cpu from the package metadata."""
+    from importlib import metadata
+
+    import tensorflow as tf
+
+    assert hardware.tensorflow_requirement() == f"tensorflow-cpu=={tf.__version__}"
+    real = metadata.version
+
+    def without(*hidden):
+        def version(name):
+            if name in hidden:
+                raise metadata.PackageNotFoundError(name)
+            return tf.__version__ if name == "tensorflow" else real(name)
+        return version
+
+    monkeypatch.setattr(metadata, "version", without("tensorflow-cpu"))
+    assert hardware.tensorflow_requirement() == f"tensorflow=={tf.__version__}"
+    monkeypatch.setattr(metadata, "version", without("tensorflow-cpu", "tensorflow"))
+    with pytest.raises(RuntimeError, match="none of tensorflow-cpu, tensorflow is installed"):
+        hardware.tensorflow_requirement()

@@ -8,6 +8,7 @@ import keras
 import mlflow
 import numpy as np
 import pytest
+import tensorflow as tf
 from helpers import interrupt_after, smoke_config
 from mlflow.tracking import MlflowClient
 
@@ -71,6 +72,8 @@ def test_run_is_tracked_completely(colour_folder, store):
     assert grid.size[0] > 3 * 32 and grid.size[1] > 4 * 32  # 3 columns x 4 rows of 32 px tiles
     assert {a.path for a in client.list_artifacts(result.run_id, "config")} >= {"config/resolved.toml",
                                                                                 "config/smoke.toml"}
+    requirements = Path(mlflow.pyfunc.get_model_dependencies(run.data.tags["colorgan.model_uri"])).read_text()
+    assert f"tensorflow-cpu=={tf.__version__}" in requirements.splitlines()  # this .venv's build, as installed
     model = mlflow.pyfunc.load_model(run.data.tags["colorgan.model_uri"])
     batch = np.random.default_rng(0).uniform(-1, 1, (3, 32, 32, 1)).astype(np.float32)
     out = np.asarray(model.predict(batch))
