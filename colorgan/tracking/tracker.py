@@ -112,6 +112,7 @@ class RunTracker:
         """(the newest whole checkpoint or None, the damaged ones newer than it) (checkpoints.newest_whole)."""
         return checkpoints.newest_whole(self.client, self.run_id, dest, accept)
 
+    @_whole
     def log_generator(self, generator, example: np.ndarray, requirements: list[str]) -> str:
         """The final generator as an MLflow Keras model with a signature, so it reloads and predicts anywhere.
         MLflow logs a model into the active run: ``open_run`` started this one after ``connect``."""

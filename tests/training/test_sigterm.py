@@ -15,6 +15,7 @@ import pytest
 
 from colorgan import tracking
 from colorgan.tracking.tags import ERROR_TAG, LAST_EPOCH_TAG
+from colorgan.tracking.tracker import RunTracker
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "experiments" / "smoke.toml"
@@ -64,3 +65,11 @@ def test_sigterm_marks_the_run_killed_at_once_and_resume_finishes_it(env):
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and ERROR_TAG not in run.data.tags
     assert sorted(m.step for m in client.get_metric_history(run_id, "eval/psnr")) == list(range(1, last + 2))
+
+
+def test_every_write_of_the_run_tracker_finishes_before_a_sigterm_ends_the_run():
+    """Each RunTracker method that writes to the store (its name says log/set/save) is wrapped in
+    base.errors.uninterrupted_write, the final model's included: a SIGTERM inside any of them waits for it."""
+    writes = [name for name in vars(RunTracker) if name.startswith(("log_", "set_", "save_"))]
+    assert "log_generator" in writes and "save_checkpoint" in writes
+    assert [name for name in writes if not hasattr(getattr(RunTracker, name), "__wrapped__")] == []
